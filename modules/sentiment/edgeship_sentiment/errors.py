@@ -1,0 +1,20 @@
+"""The one exception tree of the sentiment module.
+
+    SentimentModuleError
+    ├── ModelLoadError     the model folder is missing, incomplete or inconsistent
+    └── BadRequestError    a request the module answers with an error reply (never a crash)
+"""
+
+from __future__ import annotations
+
+
+class SentimentModuleError(Exception):
+    """Base of every error the module raises on purpose."""
+
+
+class ModelLoadError(SentimentModuleError):
+    """The model folder is missing, incomplete or inconsistent."""
+
+
+class BadRequestError(SentimentModuleError):
+    """The request cannot be scored; the message is sent back to the caller."""

@@ -1,0 +1,3 @@
+from edgeship.cli.main import main
+
+main()
