@@ -1,0 +1,15 @@
+"""Fixtures of the simulator runtime tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from simrt_helpers import LoopThread
+
+
+@pytest.fixture
+def loop_thread() -> Iterator[LoopThread]:
+    thread = LoopThread()
+    yield thread
+    thread.close()
