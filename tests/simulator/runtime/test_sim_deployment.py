@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from edgesim.deployment import DeploymentError, ModuleStatus, RestartPolicy, load_deployment, parse_deployment
 
 
@@ -36,7 +35,8 @@ def manifest() -> dict[str, Any]:
         }},
         "$edgeHub": {"properties.desired": {
             "schemaVersion": "1.1",
-            "routes": {"a": "FROM /messages/modules/tweetsource/outputs/tweets INTO BrokeredEndpoint(\"/modules/sentiment/inputs/input1\")",
+            "routes": {"a": "FROM /messages/modules/tweetsource/outputs/tweets "
+                            "INTO BrokeredEndpoint(\"/modules/sentiment/inputs/input1\")",
                        "b": {"route": "FROM /messages/modules/sentiment/outputs/* INTO $upstream", "priority": 1,
                              "timeToLiveSecs": 60}},
             "storeAndForwardConfiguration": {"timeToLiveSecs": 120},
@@ -57,7 +57,8 @@ def test_reads_modules_routes_and_desired_properties(tmp_path: Path) -> None:
     assert sentiment.env == {"MODEL_DIR": "./model", "BATCH": "8"}
     assert sentiment.create_options == {"HostConfig": {"Memory": 1}}
     tweets = deployment.module("tweetsource")
-    assert (tweets.status, tweets.restart_policy, tweets.startup_order) == (ModuleStatus.STOPPED, RestartPolicy.NEVER, None)
+    assert tweets.status is ModuleStatus.STOPPED
+    assert (tweets.restart_policy, tweets.startup_order) == (RestartPolicy.NEVER, None)
     assert deployment.store_ttl_secs == 120
     assert deployment.routes["b"] == {"route": "FROM /messages/modules/sentiment/outputs/* INTO $upstream",
                                       "priority": 1, "timeToLiveSecs": 60}
@@ -104,9 +105,11 @@ BAD_CASES = [
     ((*SENTIMENT, "startupOrder"), -1, "modules.sentiment.startupOrder: expected a non-negative integer"),
     ((*SENTIMENT, "settings"), _DELETE, "modules.sentiment.settings: missing"),
     ((*SENTIMENT, "settings", "image"), 5, "modules.sentiment.settings.image: expected a string, got int"),
-    ((*SENTIMENT, "settings", "createOptions01"), "{broken", "modules.sentiment.settings.createOptions: not valid JSON"),
+    ((*SENTIMENT, "settings", "createOptions01"), "{broken",
+     "modules.sentiment.settings.createOptions: not valid JSON"),
     ((*SENTIMENT, "env", "MODEL_DIR"), {"val": "x"}, "modules.sentiment.env.MODEL_DIR.value: missing"),
-    ((*SENTIMENT, "env"), {"1BAD": {"value": "x"}}, "modules.sentiment.env.1BAD: not a valid environment variable name"),
+    ((*SENTIMENT, "env"), {"1BAD": {"value": "x"}},
+     "modules.sentiment.env.1BAD: not a valid environment variable name"),
     ((*AGENT, "modules", "bad name"), {"settings": {"image": "x"}}, "modules.bad name: module names may only hold"),
     ((*AGENT, "schemaVersion"), _DELETE, "$edgeAgent.properties.desired.schemaVersion: missing"),
     ((*AGENT, "systemModules"), _DELETE, "$edgeAgent.properties.desired.systemModules: missing"),
