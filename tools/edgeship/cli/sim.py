@@ -1,5 +1,250 @@
-"""`edgeship sim`: Run a deployment in the local edge runtime simulator."""
+"""`edgeship sim`: run a deployment manifest offline in the local edge runtime simulator (edgesim).
 
-from edgeship.cli._pending import pending_command
+``sim start`` runs in the foreground (live status; Ctrl-C / SIGTERM stop everything cleanly);
+the other commands talk to it through its control API, found via ``--state DIR``.
+"""
 
-cli = pending_command("sim", 5, "Run a deployment in the local edge runtime simulator")
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from edgeship.errors import SimulatorClientError
+from edgeship.simclient import DEFAULT_STATE_DIR, SimClient, decoded_body
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+STATE_OPTION = click.option("--state", "state_dir", type=click.Path(path_type=Path, file_okay=False),
+                            default=DEFAULT_STATE_DIR, show_default=True,
+                            help="State directory of the simulator (certs, logs, twins, stored messages).")
+
+
+@click.group("sim")
+def cli() -> None:
+    """Run a deployment offline in the local edge runtime simulator (no Docker, no IoT Hub)."""
+
+
+def _json_argument(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not valid JSON ({exc.msg} at offset {exc.pos})", param_hint=what) from None
+
+
+def _assignments(items: Sequence[str], what: str) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint=what)
+        result[name] = value
+    return result
+
+
+def _status_table(status: dict[str, Any]) -> Table:
+    from rich.table import Table
+
+    table = Table(title=f"edgesim  hub {status['host']}:{status['hub_port']}  control {status['control_url']}")
+    for column in ("module", "status", "runtime", "connected", "restarts", "exit", "pid", "note"):
+        table.add_column(column)
+    colours = {"running": "green", "backoff": "yellow", "failed": "red", "stopped": "dim"}
+    for name, module in sorted(status["modules"].items()):
+        runtime = module["runtimeStatus"]
+        table.add_row(name, module["status"], f"[{colours.get(runtime, 'white')}]{runtime}[/]",
+                      "yes" if module["connected"] else "no", str(module["restartCount"]),
+                      "" if module["exitCode"] is None else str(module["exitCode"]),
+                      "" if module["pid"] is None else str(module["pid"]), module["statusDescription"])
+    hub = status.get("hub") or {}
+    if hub:
+        table.caption = "  ".join(f"{key} {value}" for key, value in sorted(hub.items()))
+    return table
+
+
+@cli.command()
+@click.argument("manifest", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address the hub and the control API listen on (a loopback address like 127.0.0.7).")
+@STATE_OPTION
+@click.option("--modules-dir", type=click.Path(path_type=Path, file_okay=False), default=Path("modules"),
+              show_default=True, help="Folder holding one folder per module (each run as `python -u main.py`).")
+@click.option("--module", "module_commands", multiple=True, metavar="NAME=COMMAND",
+              help="Run module NAME with COMMAND instead of `python -u main.py` (repeatable).")
+@click.option("--runtime", type=click.Choice(["process", "docker"]), default="process", show_default=True,
+              help="Run modules as local processes, or their images through a reachable Docker engine.")
+@click.option("--backoff-unit", type=click.FloatRange(min=0), default=10.0, show_default=True,
+              help="Restart cool-off unit in seconds (edgeAgent's CoolOffTimeUnitInSeconds).")
+@click.option("--stop-grace", type=click.FloatRange(min=0), default=10.0, show_default=True,
+              help="Seconds between SIGTERM and SIGKILL when stopping a module.")
+def start(manifest: Path, host: str, state_dir: Path, modules_dir: Path, module_commands: tuple[str, ...],
+          runtime: str, backoff_unit: float, stop_grace: float) -> None:
+    """Run MANIFEST in the foreground until Ctrl-C, SIGTERM or `edgeship sim stop`."""
+    import asyncio
+
+    from edgesim.agent import BackoffConfig
+    from edgesim.runtime import Simulator, SimulatorConfig
+    from rich.console import Console
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise click.BadParameter(f"{host!r} is not an IP address", param_hint="--host") from None
+    config = SimulatorConfig(manifest=manifest, state_dir=state_dir, host=host, modules_dir=modules_dir,
+                             module_commands=_assignments(module_commands, "--module"), runtime=runtime,
+                             backoff=BackoffConfig(cool_off_unit_secs=backoff_unit), stop_grace_secs=stop_grace)
+    console = Console()
+
+    async def run() -> None:
+        simulator = Simulator(config)
+        runner = asyncio.create_task(simulator.run())
+        started = asyncio.create_task(simulator.wait_started())
+        await asyncio.wait({runner, started}, return_when=asyncio.FIRST_COMPLETED)
+        if runner.done():
+            started.cancel()
+            await runner  # start failed: raises its error
+            return
+        if console.is_terminal:
+            await _live_status(console, simulator, runner)
+        else:
+            console.print(f"edgesim running: hub {host}:{config.hub_port}, control {simulator.control_url}, "
+                          f"modules {', '.join(simulator.module_names) or 'none'}", soft_wrap=True)
+        await runner
+        console.print("edgesim stopped")
+
+    asyncio.run(run())
+
+
+async def _live_status(console: Any, simulator: Any, runner: Any) -> None:
+    import asyncio
+
+    from rich.live import Live
+
+    with Live(_status_table(simulator.status()), console=console, refresh_per_second=4) as live:
+        while not runner.done():
+            try:
+                live.update(_status_table(simulator.status()))
+            except Exception:  # the simulator is shutting down underneath: stop refreshing
+                break
+            await asyncio.wait({runner}, timeout=0.5)
+
+
+@cli.command()
+@click.argument("module")
+@click.argument("input_name", metavar="INPUT")
+@click.argument("body", metavar="JSON")
+@click.option("--property", "properties", multiple=True, metavar="K=V", help="An application property (repeatable).")
+@click.option("--message-id", default=None, help="The message's messageId.")
+@click.option("--correlation-id", default=None, help="The message's correlationId.")
+@STATE_OPTION
+def send(module: str, input_name: str, body: str, properties: tuple[str, ...], message_id: str | None,
+         correlation_id: str | None, state_dir: Path) -> None:
+    """Send the JSON message body to MODULE's input INPUT."""
+    value = _json_argument(body, "JSON")
+    SimClient.from_state_dir(state_dir).send(module, input_name, value, _assignments(properties, "--property"),
+                                             message_id, correlation_id)
+    click.echo(f"sent to {module}/{input_name}")
+
+
+def _monitor_line(record: dict[str, Any], as_json: bool) -> str:
+    body = decoded_body(record)
+    if as_json:
+        return json.dumps({"seq": record.get("seq"), "module": record.get("module"), "output": record.get("output"),
+                           "body": body, "properties": record.get("properties", {}),
+                           "system_properties": record.get("system_properties", {}),
+                           "enqueued_time": record.get("enqueued_time")}, separators=(",", ":"))
+    shown = body if isinstance(body, str) else json.dumps(body)
+    props = record.get("properties") or {}
+    suffix = f"  {json.dumps(props)}" if props else ""
+    return f"[{record.get('seq')}] {record.get('module')}/{record.get('output')}: {shown}{suffix}"
+
+
+@cli.command()
+@click.option("--follow", "-f", is_flag=True, help="Keep waiting for new messages (Ctrl-C ends).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per message and line.")
+@click.option("--since", type=click.IntRange(min=0), default=0, help="Only messages after this sequence number.")
+@STATE_OPTION
+def monitor(follow: bool, as_json: bool, since: int, state_dir: Path) -> None:
+    """Show the messages that reached $upstream (the local stand-in for IoT Hub)."""
+    client = SimClient.from_state_dir(state_dir)
+    seq = since
+    try:
+        while True:
+            records, seq = client.upstream(seq, wait=20.0 if follow else 0.0)
+            for record in records:
+                click.echo(_monitor_line(record, as_json))
+            if not follow:
+                return
+    except KeyboardInterrupt:
+        return
+    except SimulatorClientError:
+        if follow:  # the simulator went away while we followed it: that ends the stream
+            click.echo("simulator stopped", err=True)
+            return
+        raise
+
+
+@cli.command()
+@click.argument("module")
+@click.argument("method")
+@click.argument("payload", metavar="JSON", default="null")
+@click.option("--timeout", type=click.FloatRange(min=0.001, max=300), default=30.0, show_default=True,
+              help="Seconds to wait for the module's answer (504 after that).")
+@STATE_OPTION
+def invoke(module: str, method: str, payload: str, timeout: float, state_dir: Path) -> None:
+    """Invoke direct method METHOD on MODULE; prints {"status": N, "payload": ...}."""
+    result = SimClient.from_state_dir(state_dir, timeout=30.0).invoke(module, method, _json_argument(payload, "JSON"),
+                                                                       timeout)
+    click.echo(json.dumps({"status": result["status"], "payload": result["payload"]}))
+
+
+@cli.command()
+@click.argument("module")
+@click.option("--patch", "patch", default=None, metavar="JSON", help="Merge this into the desired properties first.")
+@STATE_OPTION
+def twin(module: str, patch: str | None, state_dir: Path) -> None:
+    """Print MODULE's twin {"desired": ..., "reported": ...} (after applying --patch)."""
+    client = SimClient.from_state_dir(state_dir)
+    if patch is None:
+        result = client.twin(module)
+    else:
+        desired = _json_argument(patch, "--patch")
+        if not isinstance(desired, dict):
+            raise click.BadParameter("must be a JSON object", param_hint="--patch")
+        result = client.patch_twin(module, desired)
+    click.echo(json.dumps({"desired": result.get("desired", {}), "reported": result.get("reported", {})}, indent=2))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the full status as JSON.")
+@STATE_OPTION
+def status(as_json: bool, state_dir: Path) -> None:
+    """Show the running simulator: modules, their runtime state, hub counters."""
+    result = SimClient.from_state_dir(state_dir).status()
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    from rich.console import Console
+
+    Console().print(_status_table(result))
+
+
+@cli.command()
+@click.argument("module")
+@click.option("--tail", type=click.IntRange(min=0), default=0, help="Only the last N lines (0: all).")
+@STATE_OPTION
+def logs(module: str, tail: int, state_dir: Path) -> None:
+    """Print MODULE's log (its stdout and stderr, and the agent's start/exit lines)."""
+    click.echo(SimClient.from_state_dir(state_dir).logs(module, tail), nl=False)
+
+
+@cli.command()
+@STATE_OPTION
+def stop(state_dir: Path) -> None:
+    """Stop the simulator (modules first) and wait until it has exited."""
+    SimClient.from_state_dir(state_dir).stop()
+    click.echo("stopped")

@@ -1,0 +1,301 @@
+"""The simulator: one asyncio loop running the hub, the workload API, the agent and the control API.
+
+``Simulator(config).run()`` is what ``edgeship sim start`` runs in the foreground; ``start()`` /
+``stop()`` let tests and ``edgesim.testing`` drive it. While it runs, ``<state>/sim.json`` tells
+the CLI where the control API listens; an exclusive lock on ``<state>/sim.lock`` keeps two
+simulators from sharing a state directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import platform
+import secrets
+import shutil
+import signal
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from edgesim import sas
+from edgesim.agent import Agent, BackoffConfig, ModuleRun, ModuleState, ProcessLauncher
+from edgesim.agent.docker_launcher import DockerLauncher
+from edgesim.agent.launcher import DEFAULT_STOP_GRACE_SECS, Launcher
+from edgesim.certs import ensure_certificates
+from edgesim.control import ControlApi, UnknownModuleError
+from edgesim.deployment import Deployment, load_deployment
+from edgesim.errors import SimulatorError
+from edgesim.hub import Hub, HubConfig
+from edgesim.message import Message
+from edgesim.workload import WorkloadApi, WorkloadIdentity
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "sim.json"
+LOCK_FILE = "sim.lock"
+SDK_API_VERSION = "2019-01-30"  # what edgeAgent sets; the SDK passes it through to the workload API
+RUNTIMES = ("process", "docker")
+
+
+class SimulatorStateError(SimulatorError):
+    """The state directory is in use by another simulator, or unusable."""
+
+
+@dataclass(frozen=True)
+class SimulatorConfig:
+    manifest: Path
+    state_dir: Path = Path(".edgeship/sim")
+    host: str = "127.0.0.1"
+    modules_dir: Path = Path("modules")
+    module_commands: Mapping[str, str] = field(default_factory=dict)  # module -> command line
+    runtime: str = "process"
+    hub_hostname: str = "edgesim.azure-devices.net"
+    device_id: str = "edgesim-device"
+    hub_port: int = 8883  # the SDK always dials 8883
+    control_port: int = 0  # 0: an ephemeral port, published in sim.json
+    backoff: BackoffConfig = field(default_factory=BackoffConfig)
+    stop_grace_secs: float = DEFAULT_STOP_GRACE_SECS
+    api_version: str = SDK_API_VERSION
+
+
+def _lock_state_dir(state_dir: Path) -> IO[str]:
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(state_dir, 0o700)  # module logs and the CA key live here
+    handle = open(state_dir / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115 -- held for the lifetime
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise SimulatorStateError(f"another simulator is running with state directory {state_dir}") from None
+    return handle
+
+
+class Simulator:
+    """Runs one deployment. Not thread-safe: use it from the loop it was started on."""
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        if config.runtime not in RUNTIMES:
+            raise SimulatorError(f"unknown runtime {config.runtime!r} (expected one of {', '.join(RUNTIMES)})")
+        self.config = config
+        self.state_dir = config.state_dir.resolve()
+        self.deployment: Deployment = load_deployment(config.manifest)
+        unknown = sorted(set(config.module_commands) - set(self.deployment.module_names))
+        if unknown:
+            raise SimulatorError(f"--module names a module the deployment does not have: {', '.join(unknown)}")
+        self._keys = {name: sas.generate_key() for name in self.deployment.module_names}
+        self._generation_ids = {name: secrets.token_hex(8) for name in self.deployment.module_names}
+        self._stop_requested = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self._started = asyncio.Event()
+        self._lock: IO[str] | None = None
+        self._socket_tmp: Path | None = None
+        self._hub: Hub | None = None
+        self._workload: WorkloadApi | None = None
+        self._agent: Agent | None = None
+        self._control: ControlApi | None = None
+        self.control_url = ""
+        self.started_at = 0.0
+
+    # ---- parts -------------------------------------------------------------------------
+    @property
+    def hub(self) -> Hub:
+        if self._hub is None:
+            raise SimulatorError("the simulator is not running")
+        return self._hub
+
+    @property
+    def agent(self) -> Agent:
+        if self._agent is None:
+            raise SimulatorError("the simulator is not running")
+        return self._agent
+
+    @property
+    def module_names(self) -> tuple[str, ...]:
+        return self.deployment.module_names
+
+    def require_module(self, name: str) -> None:
+        if name not in self.deployment.module_names:
+            raise UnknownModuleError(f"no module {name!r} in the deployment "
+                                     f"(modules: {', '.join(self.deployment.module_names) or 'none'})")
+
+    # ---- lifecycle ---------------------------------------------------------------------
+    def _socket_path(self) -> Path:
+        path = self.state_dir / "run" / "workload.sock"
+        if len(str(path).encode()) <= 100:
+            return path
+        # unix socket paths are limited to 108 bytes; a deep state dir gets a private temp dir.
+        self._socket_tmp = Path(tempfile.mkdtemp(prefix="edgesim-"))
+        return self._socket_tmp / "workload.sock"
+
+    def _module_env(self, name: str, workload_uri: str) -> dict[str, str]:
+        spec = self.deployment.module(name)
+        return {
+            **spec.env,
+            "IOTEDGE_IOTHUBHOSTNAME": self.config.hub_hostname,
+            "IOTEDGE_DEVICEID": self.config.device_id,
+            "IOTEDGE_MODULEID": name,
+            "IOTEDGE_GATEWAYHOSTNAME": self.config.host,
+            "IOTEDGE_MODULEGENERATIONID": self._generation_ids[name],
+            "IOTEDGE_WORKLOADURI": workload_uri,
+            "IOTEDGE_APIVERSION": self.config.api_version,
+            "IOTEDGE_AUTHSCHEME": "sasToken",
+        }
+
+    def _launcher(self, socket_dir: Path) -> Launcher:
+        if self.config.runtime == "docker":
+            return DockerLauncher.connect(socket_dir)
+        return ProcessLauncher(self.config.modules_dir.resolve(), self.config.module_commands)
+
+    async def start(self) -> None:
+        """Start every part; returns once modules are launched and sim.json is written."""
+        self._lock = _lock_state_dir(self.state_dir)
+        try:
+            await self._start_parts()
+        except BaseException:
+            await self._stop_parts()
+            raise
+        self.started_at = time.time()
+        self._write_state_file()
+        self._started.set()
+        log.info("simulator running: hub %s:%d, control %s", self.config.host, self.config.hub_port, self.control_url)
+
+    async def _start_parts(self) -> None:
+        certs = ensure_certificates(self.state_dir, [self.config.host], self.config.hub_hostname)
+        socket_path = self._socket_path()
+        launcher = self._launcher(socket_path.parent)  # fails fast (e.g. no Docker engine)
+        self._workload = WorkloadApi(socket_path, certs.trust_bundle_pem, {
+            name: WorkloadIdentity(self._keys[name], self._generation_ids[name]) for name in self.module_names})
+        await self._workload.start()
+        self._hub = Hub(HubConfig(
+            host=self.config.host, hub_hostname=self.config.hub_hostname, device_id=self.config.device_id,
+            identities=dict(self._keys), certfile=certs.server_cert, keyfile=certs.server_key,
+            state_dir=self.state_dir / "hub", routes=self.deployment.routes,
+            store_ttl_secs=self.deployment.store_ttl_secs, initial_desired=self.deployment.desired,
+            port=self.config.hub_port))
+        await self._hub.start()
+        await self._report_runtime()
+        self._control = ControlApi(self, self.config.host)
+        port = await self._control.start(self.config.control_port)
+        self.control_url = f"http://{self.config.host}:{port}"
+        runs = [ModuleRun(name=spec.name, env=self._module_env(spec.name, self._workload.uri), status=spec.status,
+                          restart_policy=spec.restart_policy, startup_order=spec.startup_order, image=spec.image,
+                          create_options=spec.create_options) for spec in self.deployment.modules]
+        self._agent = Agent(runs, launcher, self.state_dir / "logs", backoff=self.config.backoff,
+                            reporter=self._report_module, stop_grace_secs=self.config.stop_grace_secs)
+        await self._agent.start()
+
+    async def stop(self) -> None:
+        """Stop modules, then the hub and the APIs; state (twins, stored messages) stays on disk."""
+        if self._stopped.is_set():
+            return
+        await self._stop_parts()
+        self._stopped.set()
+
+    async def _stop_parts(self) -> None:
+        # Modules first, so they do not churn on a vanished hub; the hub still records their exit.
+        if self._agent is not None:
+            await self._agent.stop()
+        if self._hub is not None:
+            await self._hub.stop()
+        if self._workload is not None:
+            await self._workload.stop()
+        if self._control is not None:
+            await self._control.stop()
+        if self._socket_tmp is not None:
+            shutil.rmtree(self._socket_tmp, ignore_errors=True)
+        if self._lock is not None:
+            with contextlib.suppress(FileNotFoundError):
+                (self.state_dir / STATE_FILE).unlink()
+            self._lock.close()
+            self._lock = None
+
+    def request_stop(self) -> None:
+        """Ask ``run()`` to stop (from a signal handler or the control API)."""
+        self._stop_requested.set()
+
+    async def wait_started(self) -> None:
+        """Returns once ``start()`` has finished (sim.json written)."""
+        await self._started.wait()
+
+    async def wait_stop_requested(self) -> None:
+        await self._stop_requested.wait()
+
+    async def run(self, handle_signals: bool = True) -> None:
+        """Start, run until SIGINT/SIGTERM or a stop request, then stop cleanly."""
+        loop = asyncio.get_running_loop()
+        if handle_signals:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self.request_stop)
+        try:
+            await self.start()
+            await self._stop_requested.wait()
+        finally:
+            await self.stop()
+            if handle_signals:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(sig)
+
+    def _write_state_file(self) -> None:
+        state = {"control_url": self.control_url, "pid": os.getpid(), "host": self.config.host,
+                 "hub_port": self.config.hub_port, "hub_hostname": self.config.hub_hostname,
+                 "device_id": self.config.device_id, "manifest": str(self.config.manifest.resolve()),
+                 "started_at": self.started_at}
+        tmp = self.state_dir / f"{STATE_FILE}.tmp"
+        tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(self.state_dir / STATE_FILE)  # readers never see half a file
+
+    # ---- reported runtime state -------------------------------------------------------------
+    async def _report_runtime(self) -> None:
+        running = {"runtimeStatus": "running", "lastStartTimeUtc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        await self.hub.patch_reported("$edgeAgent", {
+            "schemaVersion": self.deployment.agent_schema_version,
+            "lastDesiredStatus": {"code": 200, "description": ""},
+            "runtime": {"type": self.config.runtime,
+                        "platform": {"os": platform.system().lower(), "architecture": platform.machine()}},
+            "systemModules": {"edgeAgent": dict(running), "edgeHub": dict(running)},
+        })
+        await self.hub.patch_reported("$edgeHub", {
+            "schemaVersion": self.deployment.hub_schema_version,
+            "lastDesiredStatus": {"code": 200, "description": ""},
+        })
+
+    async def _report_module(self, state: ModuleState) -> None:
+        spec = self.deployment.module(state.name)
+        reported = {**state.to_reported(), "status": spec.status.value, "restartPolicy": spec.restart_policy.value,
+                    "version": spec.version, "type": "docker", "settings": {"image": spec.image}}
+        await self.hub.patch_reported("$edgeAgent", {"modules": {state.name: reported}})
+
+    # ---- what the control API and edgesim.testing use -----------------------------------------
+    def status(self) -> dict[str, Any]:
+        connected = self.hub.connected_modules()
+        modules: dict[str, Any] = {}
+        for name, state in self.agent.states().items():
+            spec = self.deployment.module(name)
+            modules[name] = {**state.to_json(), "connected": name in connected, "status": spec.status.value,
+                             "restartPolicy": spec.restart_policy.value, "startupOrder": spec.startup_order}
+        return {"pid": os.getpid(), "host": self.config.host, "hub_port": self.config.hub_port,
+                "hub_hostname": self.config.hub_hostname, "device_id": self.config.device_id,
+                "runtime": self.config.runtime, "control_url": self.control_url,
+                "manifest": str(self.config.manifest), "started_at": self.started_at,
+                "uptime_secs": round(time.time() - self.started_at, 3), "modules": modules,
+                "hub": self.hub.stats()}
+
+    async def send(self, module: str, input_name: str, message: Message) -> None:
+        self.require_module(module)
+        await self.hub.send_to_input(module, input_name, message)
+
+    def log_text(self, module: str, tail: int | None = None) -> str:
+        self.require_module(module)
+        path = self.agent.log_path(module)
+        if not path.exists():
+            return ""
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
+        return "".join(lines[-tail:] if tail else lines)

@@ -1,0 +1,243 @@
+"""Test your own modules against the simulator: a synchronous harness and a pytest fixture.
+
+The harness runs a whole ``Simulator`` (hub, workload API, agent, control API) on an event loop
+in a background thread, so plain synchronous tests can drive it::
+
+    from edgesim.testing import run_simulator
+
+    def test_my_module(tmp_path):
+        with run_simulator("deployment.json", state_dir=tmp_path / "sim", host="127.0.0.42",
+                           modules_dir="modules") as sim:
+            sim.wait_connected("mymodule")
+            sim.send("mymodule", "input1", {"text": "hello"})
+            [record] = sim.wait_upstream(count=1)
+            assert record.module == "mymodule"
+            assert sim.invoke("mymodule", "ping", {})[0] == 200
+
+Or with the fixture (add ``pytest_plugins = ["edgesim.testing"]`` to your ``conftest.py``)::
+
+    def test_with_fixture(edgesim_factory):
+        sim = edgesim_factory("deployment.json", host="127.0.0.43", modules_dir="modules")
+        ...   # stopped (modules included) when the test ends
+
+Pick a distinct 127.x.y.z per simulator that runs at the same time: the hub always listens on
+port 8883 (the SDK cannot dial another one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from edgesim.agent import ModuleState
+from edgesim.errors import SimulatorError
+from edgesim.hub import UpstreamRecord
+from edgesim.message import Message
+from edgesim.runtime import Simulator, SimulatorConfig
+
+T = TypeVar("T")
+DEFAULT_TIMEOUT = 30.0
+
+
+class SimulatorHarness:
+    """A ``Simulator`` on a background event loop, with blocking helpers for tests."""
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.config = config
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="edgesim", daemon=True)
+        self._simulator: Simulator | None = None
+
+    # ---- lifecycle ---------------------------------------------------------------------
+    def _call(self, coro: Coroutine[Any, Any, T], timeout: float = DEFAULT_TIMEOUT) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def start(self) -> SimulatorHarness:
+        self._thread.start()
+
+        async def create_and_start() -> Simulator:
+            simulator = Simulator(self.config)
+            await simulator.start()
+            return simulator
+
+        try:
+            self._simulator = self._call(create_and_start(), timeout=120)
+        except BaseException:
+            self._shutdown_loop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop modules and the simulator; idempotent."""
+        if self._simulator is not None:
+            simulator, self._simulator = self._simulator, None
+            try:
+                self._call(simulator.stop(), timeout=self.config.stop_grace_secs + 60)
+            finally:
+                self._shutdown_loop()
+
+    def _shutdown_loop(self) -> None:
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(30)
+        if not self._loop.is_running():
+            self._loop.close()
+
+    def __enter__(self) -> SimulatorHarness:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def simulator(self) -> Simulator:
+        if self._simulator is None:
+            raise SimulatorError("the simulator is not running")
+        return self._simulator
+
+    @property
+    def control_url(self) -> str:
+        return self.simulator.control_url
+
+    # ---- messages ----------------------------------------------------------------------
+    def send(self, module: str, input_name: str, body: Any, properties: Mapping[str, str] | None = None,
+             message_id: str | None = None, correlation_id: str | None = None) -> None:
+        """Send to a module input; ``body`` is bytes, or any JSON value (sent as application/json)."""
+        system: dict[str, str] = {}
+        if isinstance(body, bytes):
+            data = body
+        else:
+            data = json.dumps(body).encode("utf-8")
+            system.update(contentType="application/json", contentEncoding="utf-8")
+        if message_id is not None:
+            system["messageId"] = message_id
+        if correlation_id is not None:
+            system["correlationId"] = correlation_id
+        message = Message(body=data, properties=dict(properties or {}), system_properties=system)
+        self._call(self.simulator.send(module, input_name, message))
+
+    def upstream(self, since: int = 0) -> list[UpstreamRecord]:
+        return self._call(self._upstream_since(since))
+
+    async def _upstream_since(self, since: int) -> list[UpstreamRecord]:
+        return self.simulator.hub.upstream_since(since)
+
+    def wait_upstream(self, count: int = 1, since: int = 0, timeout: float = DEFAULT_TIMEOUT,
+                      where: Callable[[UpstreamRecord], bool] | None = None) -> list[UpstreamRecord]:
+        """Wait until ``count`` $upstream records (after ``since``, matching ``where``) exist; return them."""
+        return self._call(self._wait_upstream(count, since, timeout, where), timeout=timeout + 5)
+
+    async def _wait_upstream(self, count: int, since: int, timeout: float,
+                             where: Callable[[UpstreamRecord], bool] | None) -> list[UpstreamRecord]:
+        hub = self.simulator.hub
+        found: list[UpstreamRecord] = []
+        seq = since
+        deadline = time.monotonic() + timeout
+        while True:
+            for record in hub.upstream_since(seq):
+                seq = max(seq, record.seq)
+                if where is None or where(record):
+                    found.append(record)
+            if len(found) >= count:
+                return found[:count]
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"{len(found)} of {count} $upstream messages within {timeout:g} s")
+            with contextlib.suppress(TimeoutError):  # the loop re-checks and reports how many arrived
+                await hub.wait_upstream(seq, remaining)
+
+    # ---- twins and methods -------------------------------------------------------------
+    def invoke(self, module: str, method: str, payload: Any = None,
+               timeout: float = DEFAULT_TIMEOUT) -> tuple[int, Any]:
+        return self._call(self.simulator.hub.invoke_method(module, method, payload, timeout), timeout=timeout + 5)
+
+    def twin(self, module: str) -> dict[str, Any]:
+        return self._call(self._twin(module))
+
+    async def _twin(self, module: str) -> dict[str, Any]:
+        return self.simulator.hub.get_twin(module)
+
+    def patch_desired(self, module: str, patch: Mapping[str, Any]) -> dict[str, Any]:
+        return self._call(self.simulator.hub.patch_desired(module, patch))
+
+    # ---- modules -----------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        return self._call(self._status())
+
+    async def _status(self) -> dict[str, Any]:
+        return self.simulator.status()
+
+    def module_state(self, module: str) -> ModuleState:
+        return self._call(self._module_state(module))
+
+    async def _module_state(self, module: str) -> ModuleState:
+        self.simulator.require_module(module)
+        return self.simulator.agent.states()[module]
+
+    def wait_module(self, module: str, predicate: Callable[[ModuleState], bool],
+                    timeout: float = DEFAULT_TIMEOUT) -> ModuleState:
+        """Wait until the agent's state of ``module`` satisfies ``predicate``."""
+        self._call(self.simulator.agent.wait_for(lambda states: predicate(states[module]), timeout), timeout + 5)
+        return self.module_state(module)
+
+    def wait_connected(self, *modules: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Wait until the given modules (default: all running ones) hold a connection to the hub."""
+        self._call(self._wait_connected(modules, timeout), timeout=timeout + 5)
+
+    async def _wait_connected(self, modules: tuple[str, ...], timeout: float) -> None:
+        wanted = set(modules) or {spec.name for spec in self.simulator.deployment.modules
+                                  if spec.status.value == "running"}
+        async with asyncio.timeout(timeout):
+            # The hub API has no connection event; a short poll on the loop is cheap and bounded.
+            while not wanted <= self.simulator.hub.connected_modules():
+                await asyncio.sleep(0.02)
+
+    def logs(self, module: str) -> str:
+        return self.simulator.log_text(module)
+
+
+def run_simulator_config(manifest: str | Path, **options: Any) -> SimulatorConfig:
+    """A ``SimulatorConfig`` from keyword options (paths may be strings)."""
+    for key in ("state_dir", "modules_dir"):
+        if key in options:
+            options[key] = Path(options[key])
+    return SimulatorConfig(manifest=Path(manifest), **options)
+
+
+@contextmanager
+def run_simulator(manifest: str | Path, **options: Any) -> Iterator[SimulatorHarness]:
+    """Start a simulator for ``manifest`` (options: the fields of ``SimulatorConfig``); stop it on exit."""
+    harness = SimulatorHarness(run_simulator_config(manifest, **options)).start()
+    try:
+        yield harness
+    finally:
+        harness.stop()
+
+
+@pytest.fixture
+def edgesim_factory(tmp_path: Path) -> Iterator[Callable[..., SimulatorHarness]]:
+    """Start simulators inside a test: ``edgesim_factory(manifest, host=..., modules_dir=...)``.
+
+    Each gets its own state directory under ``tmp_path`` unless ``state_dir`` is given; all are
+    stopped, with their modules, when the test ends.
+    """
+    started: list[SimulatorHarness] = []
+
+    def factory(manifest: str | Path, **options: Any) -> SimulatorHarness:
+        options.setdefault("state_dir", tmp_path / f"edgesim-{len(started)}")
+        harness = SimulatorHarness(run_simulator_config(manifest, **options)).start()
+        started.append(harness)
+        return harness
+
+    yield factory
+    for harness in reversed(started):
+        harness.stop()

@@ -1,0 +1,169 @@
+"""A small HTTP client for the simulator's control API (``edgesim.control``), used by ``edgeship sim``.
+
+It finds a running simulator through ``<state>/sim.json`` and raises ``SimulatorClientError``
+with one line for everything that goes wrong: no simulator, a simulator that died, an error reply.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgeship.errors import SimulatorClientError
+
+DEFAULT_STATE_DIR = Path(".edgeship/sim")
+STATE_FILE = "sim.json"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    try:  # a zombie (exited, not yet reaped by its parent) has stopped too
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return True
+
+
+@dataclass(frozen=True)
+class SimulatorInfo:
+    control_url: str
+    pid: int
+    host: str
+
+
+def read_state(state_dir: Path) -> SimulatorInfo:
+    """The running simulator of ``state_dir``; ``SimulatorClientError`` when there is none."""
+    path = state_dir / STATE_FILE
+    hint = "start one with `edgeship sim start MANIFEST`"
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+        info = SimulatorInfo(str(state["control_url"]), int(state["pid"]), str(state["host"]))
+    except FileNotFoundError:
+        raise SimulatorClientError(f"no simulator running with state directory {state_dir}; {hint}") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SimulatorClientError(f"unreadable simulator state file {path}: {exc}") from None
+    if not _pid_alive(info.pid):
+        raise SimulatorClientError(f"no simulator running with state directory {state_dir} "
+                                   f"(process {info.pid} is gone); {hint}")
+    return info
+
+
+class SimClient:
+    """Calls the control API at ``base_url`` (``http://127.x.y.z:port``)."""
+
+    def __init__(self, base_url: str, timeout: float = 30.0, pid: int | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.pid = pid
+
+    @classmethod
+    def from_state_dir(cls, state_dir: Path = DEFAULT_STATE_DIR, timeout: float = 30.0) -> SimClient:
+        info = read_state(state_dir)
+        return cls(info.control_url, timeout, info.pid)
+
+    # ---- transport ------------------------------------------------------------------------
+    def _request(self, method: str, path: str, body: Any = None, query: dict[str, Any] | None = None,
+                 timeout: float | None = None) -> tuple[int, bytes]:
+        url = self.base_url + path
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        request = urllib.request.Request(url, data=data, method=method,
+                                         headers={"Content-Type": "application/json"} if data else {})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout or self.timeout) as response:
+                return int(response.status), response.read()
+        except urllib.error.HTTPError as exc:
+            raise SimulatorClientError(f"simulator refused {method} {path}: {_error_text(exc)}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise SimulatorClientError(f"cannot reach the simulator at {self.base_url}: {reason}") from None
+
+    def _json(self, method: str, path: str, body: Any = None, query: dict[str, Any] | None = None,
+              timeout: float | None = None) -> Any:
+        _, payload = self._request(method, path, body, query, timeout)
+        try:
+            return json.loads(payload.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise SimulatorClientError(f"the simulator answered {method} {path} with something not JSON") from None
+
+    @staticmethod
+    def _segment(value: str) -> str:
+        return urllib.parse.quote(value, safe="")
+
+    # ---- operations -------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("GET", "/v1/status")
+        return result
+
+    def send(self, module: str, input_name: str, body: Any, properties: dict[str, str] | None = None,
+             message_id: str | None = None, correlation_id: str | None = None) -> None:
+        request: dict[str, Any] = {"body": body, "properties": properties or {}}
+        if message_id is not None:
+            request["messageId"] = message_id
+        if correlation_id is not None:
+            request["correlationId"] = correlation_id
+        self._json("POST", f"/v1/modules/{self._segment(module)}/inputs/{self._segment(input_name)}", request)
+
+    def upstream(self, since: int = 0, wait: float = 0.0) -> tuple[list[dict[str, Any]], int]:
+        result = self._json("GET", "/v1/upstream", query={"since": since, "wait": wait}, timeout=wait + self.timeout)
+        return list(result["records"]), int(result["last_seq"])
+
+    def invoke(self, module: str, method: str, payload: Any, timeout: float = 30.0) -> dict[str, Any]:
+        result: dict[str, Any] = self._json(
+            "POST", f"/v1/modules/{self._segment(module)}/methods/{self._segment(method)}",
+            {"payload": payload, "timeout": timeout}, timeout=timeout + self.timeout)
+        return result
+
+    def twin(self, module: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("GET", f"/v1/modules/{self._segment(module)}/twin")
+        return result
+
+    def patch_twin(self, module: str, desired: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("PATCH", f"/v1/modules/{self._segment(module)}/twin", {"desired": desired})
+        return result
+
+    def logs(self, module: str, tail: int = 0) -> str:
+        _, payload = self._request("GET", f"/v1/modules/{self._segment(module)}/logs", query={"tail": tail})
+        return payload.decode("utf-8", errors="replace")
+
+    def stop(self, wait_secs: float = 60.0) -> None:
+        """Ask the simulator to stop and wait until its process has exited."""
+        self._json("POST", "/v1/stop")
+        if self.pid is None:
+            return
+        deadline = time.monotonic() + wait_secs
+        while _pid_alive(self.pid):  # another process: nothing to wait on but its pid
+            if time.monotonic() > deadline:
+                raise SimulatorClientError(f"the simulator (pid {self.pid}) did not stop within {wait_secs:g} s")
+            time.sleep(0.05)
+
+
+def _error_text(exc: urllib.error.HTTPError) -> str:
+    try:
+        message = json.loads(exc.read().decode("utf-8")).get("message")
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        message = None
+    return f"{exc.code} {message or exc.reason}"
+
+
+def decoded_body(record: dict[str, Any]) -> Any:
+    """A record's body as JSON when it is JSON text, else the text (or base64 string) itself."""
+    body = record.get("body")
+    if record.get("body_encoding") == "base64" or not isinstance(body, str):
+        return body
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError:
+        return body
