@@ -23,7 +23,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from edgesim import sas
 from edgesim.agent import Agent, BackoffConfig, ModuleRun, ModuleState, ProcessLauncher
@@ -33,9 +33,11 @@ from edgesim.certs import ensure_certificates
 from edgesim.control import ControlApi, UnknownModuleError
 from edgesim.deployment import Deployment, load_deployment
 from edgesim.errors import SimulatorError
-from edgesim.hub import Hub, HubConfig
 from edgesim.message import Message
 from edgesim.workload import WorkloadApi, WorkloadIdentity
+
+if TYPE_CHECKING:
+    from edgesim.hub import Hub
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +173,8 @@ class Simulator:
         certs = ensure_certificates(self.state_dir, [self.config.host], self.config.hub_hostname)
         socket_path = self._socket_path()
         launcher = self._launcher(socket_path.parent)  # fails fast (e.g. no Docker engine)
+        from edgesim.hub import Hub, HubConfig  # imported late: setup errors surface without it
+
         self._workload = WorkloadApi(socket_path, certs.trust_bundle_pem, {
             name: WorkloadIdentity(self._keys[name], self._generation_ids[name]) for name in self.module_names})
         await self._workload.start()
