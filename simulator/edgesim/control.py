@@ -10,6 +10,7 @@
 * ``POST /v1/modules/{m}/methods/{name}``: ``{"payload": <JSON>, "timeout": S}``
   -> ``{"status": N, "payload": <JSON>}``.
 * ``GET /v1/modules/{m}/twin``; ``PATCH`` it with ``{"desired": <patch>}`` -> the twin.
+  ``GET /v1/modules/$edgeAgent/twin`` (and ``$edgeHub``) shows the runtime's reported state.
 * ``GET /v1/modules/{m}/logs?tail=N``: the module's log as text.
 * ``POST /v1/stop``: 202, then the simulator stops.
 
@@ -141,6 +142,9 @@ class ControlApi:
         if parts == ["api", "v1", "messages"]:
             self._only(method, "POST")
             return await self._compat_send(request)
+        if parts[:2] == ["v1", "modules"] and parts[2:3] in (["$edgeAgent"], ["$edgeHub"]) and parts[3:] == ["twin"]:
+            self._only(method, "GET")  # the runtime's own twins: readable, written by the simulator only
+            return HttpResponse.json(200, self._sim.hub.get_twin(parts[2]))
         if len(parts) >= 4 and parts[:2] == ["v1", "modules"]:
             module = self._module(parts[2])
             rest = parts[3:]
