@@ -1,0 +1,129 @@
+"""Where ``edgeship deploy`` keeps its services: one folder per service under ``<home>/services``.
+
+A service folder holds ``service.json`` (the record below), ``service.log`` (the process's
+output) and the model files it serves. The record is written atomically; a service's state is
+re-derived from its process and health endpoint when read, never trusted from disk alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from edgeship.errors import DeployError
+
+SERVICE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")  # Azure ML's service-name rule
+
+
+@dataclass(frozen=True)
+class ServiceRecord:
+    name: str
+    compute_type: str
+    model: str
+    host: str
+    port: int
+    pid: int
+    entry_script: str | None
+    created_at: str
+    state: str = "Transitioning"
+
+    @property
+    def scoring_uri(self) -> str:
+        return f"http://{self.host}:{self.port}/score"
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "scoring_uri": self.scoring_uri}
+
+
+def validate_service_name(name: str) -> str:
+    if not SERVICE_NAME.match(name):
+        raise DeployError(f"invalid service name {name!r}: use 1-32 lower-case letters, digits and '-' "
+                          "(starting and ending with a letter or digit)")
+    return name
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child still answers kill(0); /proc tells the truth where it exists.
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+class ServiceStore:
+    def __init__(self, home: Path) -> None:
+        self.root = home / "services"
+
+    def folder(self, name: str) -> Path:
+        return self.root / validate_service_name(name)
+
+    def save(self, record: ServiceRecord) -> None:
+        folder = self.folder(record.name)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / "service.json.tmp"
+        tmp.write_text(json.dumps(asdict(record), indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, folder / "service.json")
+
+    def load(self, name: str) -> ServiceRecord:
+        path = self.folder(name) / "service.json"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise DeployError(f"no service named {name!r} (see 'edgeship service list')") from None
+        except (OSError, ValueError) as exc:
+            raise DeployError(f"service {name!r} has an unreadable record: {exc}") from exc
+        record = ServiceRecord(**data)
+        if record.state != "Stopped" and not process_alive(record.pid):
+            record = replace(record, state="Failed")
+        return record
+
+    def list(self) -> list[ServiceRecord]:
+        if not self.root.is_dir():
+            return []
+        return [self.load(p.name) for p in sorted(self.root.iterdir()) if (p / "service.json").is_file()]
+
+    def log_path(self, name: str) -> Path:
+        return self.folder(name) / "service.log"
+
+    def delete(self, name: str, grace_seconds: float = 10.0) -> ServiceRecord:
+        record = self.load(name)
+        stop_process_group(record.pid, grace_seconds)
+        shutil.rmtree(self.folder(name))
+        return replace(record, state="Deleted")
+
+
+def stop_process_group(pid: int, grace_seconds: float) -> None:
+    """SIGTERM the service's process group, then SIGKILL what is left after the grace period."""
+    if not process_alive(pid):
+        return
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace_seconds
+    while time.monotonic() < deadline:
+        if not process_alive(pid):
+            return
+        # Reap it if it is our child (deploy and delete in one process, as in tests).
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.05)  # polling a foreign process's exit: there is no event to wait on
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
