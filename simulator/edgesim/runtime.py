@@ -184,7 +184,11 @@ class Simulator:
             state_dir=self.state_dir / "hub", routes=self.deployment.routes,
             store_ttl_secs=self.deployment.store_ttl_secs, initial_desired=self.deployment.desired,
             port=self.config.hub_port))
-        await self._hub.start()
+        try:
+            await self._hub.start()
+        except OSError as exc:  # typically: another simulator already listens on this address
+            raise SimulatorError(f"cannot start the hub on {self.config.host}:{self.config.hub_port}: "
+                                 f"{exc.strerror or exc} (use another --host 127.x.y.z)") from None
         await self._report_runtime()
         self._control = ControlApi(self, self.config.host)
         port = await self._control.start(self.config.control_port)
@@ -205,16 +209,22 @@ class Simulator:
 
     async def _stop_parts(self) -> None:
         # Modules first, so they do not churn on a vanished hub; the hub still records their exit.
-        if self._agent is not None:
-            await self._agent.stop()
-        if self._hub is not None:
-            await self._hub.stop()
-        if self._workload is not None:
-            await self._workload.stop()
-        if self._control is not None:
-            await self._control.stop()
+        # Each part is forgotten once stopped, so a second call (run() after a failed start) is a no-op.
+        agent, self._agent = self._agent, None
+        if agent is not None:
+            await agent.stop()
+        hub, self._hub = self._hub, None
+        if hub is not None:
+            await hub.stop()
+        workload, self._workload = self._workload, None
+        if workload is not None:
+            await workload.stop()
+        control, self._control = self._control, None
+        if control is not None:
+            await control.stop()
         if self._socket_tmp is not None:
             shutil.rmtree(self._socket_tmp, ignore_errors=True)
+            self._socket_tmp = None
         if self._lock is not None:
             with contextlib.suppress(FileNotFoundError):
                 (self.state_dir / STATE_FILE).unlink()
