@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+from simrt_helpers import run_async
+
 from edgesim.agent import (
     BACKOFF,
     FAILED,
@@ -24,7 +26,6 @@ from edgesim.agent import (
     should_restart,
 )
 from edgesim.deployment import ModuleStatus, RestartPolicy
-from simrt_helpers import run_async
 
 pytestmark = pytest.mark.integration
 
@@ -229,3 +230,16 @@ async def test_stop_leaves_no_processes_even_when_sigterm_is_ignored(tmp_path: P
     assert states["stubborn"].runtime_status == STOPPED
     assert states["stubborn"].exit_code == -9
     assert states["polite"].exit_code == -15
+
+
+@run_async
+async def test_a_module_that_stayed_up_long_enough_starts_over_with_a_fresh_restart_count(tmp_path: Path) -> None:
+    write_module(tmp_path / "modules", "flaky", "import sys, time; time.sleep(0.3); sys.exit(1)\n")
+    recorder = Recorder()
+    strict = BackoffConfig(cool_off_unit_secs=0.01, max_restarts=1, intensive_care_secs=0.2)
+    agent = Agent([ModuleRun("flaky", env={}, restart_policy=RestartPolicy.ON_FAILURE)],
+                  ProcessLauncher(tmp_path / "modules"), tmp_path / "logs", backoff=strict, reporter=recorder)
+    await agent.start()
+    await agent.wait_for(lambda s: s["flaky"].starts >= 3, timeout=30)
+    assert FAILED not in recorder.statuses("flaky")  # without the reset it would fail after one restart
+    await agent.stop()

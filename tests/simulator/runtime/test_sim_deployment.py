@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from edgesim.deployment import DeploymentError, ModuleStatus, RestartPolicy, load_deployment, parse_deployment
 
 
