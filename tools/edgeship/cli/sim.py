@@ -86,9 +86,10 @@ def start(manifest: Path, host: str, state_dir: Path, modules_dir: Path, module_
     """Run MANIFEST in the foreground until Ctrl-C, SIGTERM or `edgeship sim stop`."""
     import asyncio
 
+    from rich.console import Console
+
     from edgesim.agent import BackoffConfig
     from edgesim.runtime import Simulator, SimulatorConfig
-    from rich.console import Console
 
     try:
         ipaddress.ip_address(host)
