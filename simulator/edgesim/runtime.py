@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import ipaddress
 import json
 import logging
 import os
@@ -66,6 +67,13 @@ class SimulatorConfig:
     backoff: BackoffConfig = field(default_factory=BackoffConfig)
     stop_grace_secs: float = DEFAULT_STOP_GRACE_SECS
     api_version: str = SDK_API_VERSION
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def _lock_state_dir(state_dir: Path) -> IO[str]:
@@ -190,9 +198,11 @@ class Simulator:
             raise SimulatorError(f"cannot start the hub on {self.config.host}:{self.config.hub_port}: "
                                  f"{exc.strerror or exc} (use another --host 127.x.y.z)") from None
         await self._report_runtime()
-        self._control = ControlApi(self, self.config.host)
+        # The control API has no authentication, so it never leaves loopback, whatever --host is.
+        control_host = self.config.host if _is_loopback(self.config.host) else "127.0.0.1"
+        self._control = ControlApi(self, control_host)
         port = await self._control.start(self.config.control_port)
-        self.control_url = f"http://{self.config.host}:{port}"
+        self.control_url = f"http://{control_host}:{port}"
         runs = [ModuleRun(name=spec.name, env=self._module_env(spec.name, self._workload.uri), status=spec.status,
                           restart_policy=spec.restart_policy, startup_order=spec.startup_order, image=spec.image,
                           create_options=spec.create_options) for spec in self.deployment.modules]

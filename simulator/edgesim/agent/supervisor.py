@@ -150,6 +150,14 @@ class Agent:
             log_file.write(f"--- edgesim {_utc(time.time())}: {text}\n")
 
     async def _supervise(self, run: ModuleRun) -> None:
+        try:
+            await self._supervise_module(run)
+        except Exception as exc:  # a bug or an I/O error here must show, not leave a stale "running"
+            log.exception("supervising module %s failed", run.name)
+            await self._set(replace(self._states[run.name], runtime_status=FAILED, pid=None,
+                                    status_description=f"agent error: {exc}"))
+
+    async def _supervise_module(self, run: ModuleRun) -> None:
         name = run.name
         if run.status is ModuleStatus.STOPPED:
             await self._set(replace(self._states[name], runtime_status=STOPPED,
