@@ -1,0 +1,230 @@
+"""``edgeship package``: a registered Keras model -> an edge model folder, behind the parity gate.
+
+Writes ``model.onnx``, ``tokenizer.json`` and ``model.json`` (contract: ``modules/sentiment/README.md``).
+Everything is built in a temporary folder beside the output and moved into place only when the
+gate passes, so a failed run leaves the previous model folder untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import resource
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from edgeship.errors import PackagingError
+from edgeship.packager.heldout import probe_set, read_heldout
+from edgeship.packager.keras_h5 import read_keras_h5
+from edgeship.packager.parity import Labelling, ParityReport, compare, enforce, keras_reference_scores, onnx_scores
+from edgeship.packager.safe_pickle import load_label_classes, load_tokenizer_state
+from edgeship_sentiment.tokenizer import KerasTokenizer, pad_sequences
+
+Converter = Literal["auto", "direct", "tf2onnx"]
+REQUIRED_FILES = ("model.h5", "tokenizer.pkl", "encoder.pkl")
+MODEL_FORMAT = "edgeship-model/1"
+
+
+@dataclass(frozen=True)
+class PackageOptions:
+    converter: Converter = "auto"
+    quantize: Literal["int8"] | None = None
+    heldout: Path | None = None
+    thresholds: tuple[float, float] = (0.4, 0.7)
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where the model's files are, and which registered model they are."""
+
+    files: Mapping[str, Path]
+    name: str
+    version: int | None
+    sha256: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.version}" if self.version is not None else self.name
+
+
+@dataclass
+class PackageResult:
+    out_dir: Path
+    converter: str
+    quantization: str | None
+    parity: list[ParityReport]
+    sizes: dict[str, int]
+    conversion_seconds: float
+    peak_rss_mb: float
+    model_json: dict[str, Any] = field(default_factory=dict)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _tokenizer_from_state(state: Mapping[str, Any]) -> KerasTokenizer:
+    return KerasTokenizer(
+        word_index=dict(state["word_index"]),
+        filters=str(state.get("filters", "")),
+        lower=bool(state.get("lower", True)),
+        split=str(state.get("split", " ")),
+        char_level=bool(state.get("char_level", False)),
+        num_words=state.get("num_words"),
+        oov_token=state.get("oov_token"),
+    )
+
+
+def _direct_supported(h5: Path) -> bool:
+    from edgeship.errors import UnsupportedModelError
+    from edgeship.packager.direct import convert_direct
+
+    try:
+        convert_direct(read_keras_h5(h5))
+    except UnsupportedModelError:
+        return False
+    return True
+
+
+def package_model(source: ModelSource, out_dir: Path, options: PackageOptions,
+                  step: Callable[[str], None] = lambda _: None) -> PackageResult:
+    missing = [name for name in REQUIRED_FILES if name not in source.files]
+    if missing:
+        raise PackagingError(f"{source.ref} lacks {', '.join(missing)} (has {', '.join(sorted(source.files))})")
+    h5 = source.files["model.h5"]
+
+    step("reading tokenizer.pkl and encoder.pkl (restricted unpickler)")
+    tokenizer_state = load_tokenizer_state(source.files["tokenizer.pkl"])
+    classes = load_label_classes(source.files["encoder.pkl"])
+    tokenizer = _tokenizer_from_state(tokenizer_state)
+    if len(classes) != 2:
+        raise PackagingError(f"encoder.pkl has {len(classes)} classes {classes}; a binary sentiment model needs 2")
+    labelling = Labelling(options.thresholds, negative=classes[0], positive=classes[1])
+
+    if options.heldout is not None:
+        heldout = read_heldout(options.heldout)
+    elif "heldout.jsonl" in source.files:
+        heldout = read_heldout(source.files["heldout.jsonl"])
+    else:
+        heldout = probe_set()
+
+    step("reading model.h5")
+    keras_model = read_keras_h5(h5)
+    converter = options.converter
+    if converter == "auto":
+        converter = "direct" if _direct_supported(h5) else "tf2onnx"
+
+    step(f"converting with {converter}")
+    started = time.perf_counter()
+    import onnx
+
+    versions: dict[str, str] = {"onnx": onnx.__version__, "keras_h5": keras_model.keras_version}
+    lstm: dict[str, Any] | None = None
+    if converter == "direct":
+        from edgeship.packager.direct import INITIAL_C, INITIAL_H, INPUT_NAME, OUTPUT_NAME, convert_direct
+
+        graph = convert_direct(keras_model)
+        onnx_model, input_name, input_dtype, output_name = graph.model, INPUT_NAME, "int64", OUTPUT_NAME
+        sequence_length = graph.sequence_length
+        lstm = {"cell": graph.cell, "hidden_size": graph.hidden_size, "initial_h": INITIAL_H,
+                "initial_c": INITIAL_C if graph.cell == "LSTM" else None}
+    else:
+        from edgeship.packager.tf2onnx_converter import convert_tf2onnx
+
+        converted = convert_tf2onnx(h5)
+        onnx_model, input_name, input_dtype = converted.model, converted.input_name, converted.input_dtype
+        output_name, sequence_length = converted.output_name, converted.sequence_length
+        versions.update(converted.versions)
+    conversion_seconds = time.perf_counter() - started
+    if not sequence_length:
+        raise PackagingError("the model has no fixed input length; the seed's scoring needs one (maxlen)")
+
+    out_dir = out_dir.resolve()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".package-", dir=out_dir.parent))
+    try:
+        fp32_path = staging / "model.onnx"
+        onnx.save_model(onnx_model, fp32_path)
+
+        step(f"parity gate on {len(heldout.texts)} texts ({heldout.source})")
+        import onnxruntime as ort
+
+        ids = pad_sequences(tokenizer.texts_to_sequences(heldout.texts), sequence_length)
+        reference = keras_reference_scores(h5, tokenizer_state, heldout.texts, sequence_length)
+        options_ort = ort.SessionOptions()
+        options_ort.log_severity_level = 3
+        fp32_session = ort.InferenceSession(str(fp32_path), options_ort, providers=["CPUExecutionProvider"])
+        reports = [compare("fp32", heldout, reference, onnx_scores(fp32_session, input_name, input_dtype, ids),
+                           labelling)]
+        enforce(reports[0])
+        sizes = {"model.h5": h5.stat().st_size, "onnx_fp32": fp32_path.stat().st_size}
+        if options.quantize == "int8":
+            step("quantizing to int8 (dynamic)")
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            int8_path = staging / "model.int8.onnx"
+            quantize_dynamic(fp32_path, int8_path, weight_type=QuantType.QInt8)
+            int8_session = ort.InferenceSession(str(int8_path), options_ort, providers=["CPUExecutionProvider"])
+            reports.append(compare("int8", heldout, reference,
+                                   onnx_scores(int8_session, input_name, input_dtype, ids), labelling))
+            enforce(reports[-1])
+            sizes["onnx_int8"] = int8_path.stat().st_size
+            fp32_path.unlink()
+            int8_path.rename(fp32_path)
+
+        (staging / "tokenizer.json").write_text(json.dumps(tokenizer.to_json_dict(), ensure_ascii=False) + "\n",
+                                                encoding="utf-8")
+        peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        import onnxruntime
+
+        versions["onnxruntime"] = onnxruntime.__version__
+        versions["numpy"] = np.__version__
+        model_json: dict[str, Any] = {
+            "format": MODEL_FORMAT,
+            "name": source.name,
+            "version": source.version,
+            "source": source.ref,
+            "source_sha256": source.sha256,
+            "onnx_file": "model.onnx",
+            "onnx_sha256": _sha256(fp32_path),
+            "tokenizer_file": "tokenizer.json",
+            "sequence_length": sequence_length,
+            "padding": "pre",
+            "truncating": "pre",
+            "pad_value": 0,
+            "input_name": input_name,
+            "input_dtype": input_dtype,
+            "output_name": output_name,
+            "labels": {"negative": labelling.negative, "neutral": labelling.neutral, "positive": labelling.positive},
+            "encoder_classes": classes,
+            "thresholds": list(options.thresholds),
+            "include_neutral": True,
+            "lstm": lstm,
+            "converter": {"name": converter, "versions": versions, "seconds": round(conversion_seconds, 3)},
+            "quantization": options.quantize,
+            "parity": {report.variant: report.to_json() for report in reports},
+            "sizes": sizes,
+            "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        (staging / "model.json").write_text(json.dumps(model_json, indent=2) + "\n", encoding="utf-8")
+
+        if out_dir.exists():
+            previous = out_dir.with_name(out_dir.name + ".previous")
+            shutil.rmtree(previous, ignore_errors=True)
+            out_dir.rename(previous)
+            staging.rename(out_dir)
+            shutil.rmtree(previous, ignore_errors=True)
+        else:
+            staging.rename(out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return PackageResult(out_dir, converter, options.quantize, reports, sizes, conversion_seconds, peak_rss_mb,
+                         model_json)
