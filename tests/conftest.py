@@ -25,3 +25,31 @@ def fixture_cache() -> Path:
     path = Path(os.environ.get("EDGESHIP_TEST_CACHE", REPO_ROOT / ".cache" / "test-fixtures"))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _fixture_code_digest() -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted((REPO_ROOT / "tools" / "edgeship" / "fixture").glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+@pytest.fixture(scope="session")
+def small_model_dir(fixture_cache: Path) -> Path:
+    """The seed-format reference model, small variant, trained once per fixture-code version.
+
+    Trains with TensorFlow (about 15 s) the first time; later runs and other test processes reuse
+    it. A file lock keeps parallel pytest processes from training it twice.
+    """
+    import fcntl
+
+    from edgeship.fixture import FixtureSpec, build_fixture
+
+    target = fixture_cache / f"sentiment-small-{_fixture_code_digest()}"
+    with (fixture_cache / "sentiment-small.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (target / "fixture.json").is_file():
+            build_fixture(target, FixtureSpec.for_size("small"), fixture_cache / "data", progress=False)
+    return target

@@ -150,6 +150,7 @@ def package_model(source: ModelSource, out_dir: Path, options: PackageOptions,
     out_dir = out_dir.resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".package-", dir=out_dir.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; the module (maybe another user) must read it
     try:
         fp32_path = staging / "model.onnx"
         onnx.save_model(onnx_model, fp32_path)
