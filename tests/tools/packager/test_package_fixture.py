@@ -30,8 +30,11 @@ def test_both_converters_pass_the_gate(small_model_dir: Path, tmp_path: Path, co
     result = package_model(source_of(small_model_dir), tmp_path / "model",
                            PackageOptions(converter=converter, quantize="int8"))  # type: ignore[arg-type]
     fp32, int8 = result.parity
-    assert fp32.passed and fp32.max_abs_diff <= 1e-5 and fp32.label_agreement == 1.0
-    assert int8.passed and int8.label_agreement >= 0.99
+    assert fp32.passed
+    assert fp32.max_abs_diff <= 1e-5
+    assert fp32.label_agreement == 1.0
+    assert int8.passed
+    assert int8.label_agreement >= 0.99
     assert fp32.samples == sum(1 for _ in (small_model_dir / "heldout.jsonl").open())
     meta = json.loads((tmp_path / "model" / "model.json").read_text())
     assert meta["format"] == "edgeship-model/1"
@@ -96,7 +99,8 @@ def test_cli_register_then_package(small_model_dir: Path, tmp_path: Path) -> Non
         "sentiment:1\n"
     result = run_cli("package", "sentiment:1", "--out", "out/model", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "pass" in result.stdout and "fp32" in result.stdout
+    assert "pass" in result.stdout
+    assert "fp32" in result.stdout
     meta = json.loads((tmp_path / "out" / "model" / "model.json").read_text())
     assert meta["source"] == "sentiment:1"
     assert len(meta["source_sha256"]) == 64
@@ -120,6 +124,7 @@ def test_cli_bad_model_folders(small_model_dir: Path, tmp_path: Path, break_it: 
     result = run_cli("package", "--from-dir", str(broken), "--out", str(tmp_path / "out"), cwd=tmp_path)
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: ") and message in last
+    assert last.startswith("error: ")
+    assert message in last
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()

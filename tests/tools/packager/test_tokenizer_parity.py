@@ -91,4 +91,5 @@ def test_seed_scoring_shape_on_long_text() -> None:
     text = " ".join(["love phone"] * 400)
     expected = keras_pad(keras.texts_to_sequences([text]), maxlen=300)  # type: ignore[attr-defined]
     actual = pad_sequences(ours(keras).texts_to_sequences([text]), 300)
-    assert actual.shape == (1, 300) and np.array_equal(actual, expected)
+    assert actual.shape == (1, 300)
+    assert np.array_equal(actual, expected)
