@@ -1,0 +1,59 @@
+"""Hosting an Azure ML entry script (``init()`` / ``run(raw)``) unmodified behind every face.
+
+The script is imported from its file as Azure ML's inference server does, with
+``AZUREML_MODEL_DIR`` set before ``init()`` runs. ``run`` receives the raw request body as a
+string and its return value is the reply, JSON-encoded; scripts are not assumed to be
+thread-safe, so calls are serialised.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import threading
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from edgeship_sentiment.errors import ModelLoadError
+
+
+class EntryScript:
+    def __init__(self, path: Path, model_dir: Path | None) -> None:
+        if not path.is_file():
+            raise ModelLoadError(f"entry script {path} does not exist")
+        self.path = path.resolve()
+        self.model_dir = model_dir
+        self._lock = threading.Lock()
+        self._module: ModuleType | None = None
+
+    def load(self) -> EntryScript:
+        if self.model_dir is not None:
+            os.environ["AZUREML_MODEL_DIR"] = str(self.model_dir)
+        # Scripts import their neighbours (helpers next to score.py), as on Azure ML.
+        sys.path.insert(0, str(self.path.parent))
+        spec = importlib.util.spec_from_file_location(f"entry_script_{self.path.stem}", self.path)
+        if spec is None or spec.loader is None:
+            raise ModelLoadError(f"cannot import entry script {self.path}")
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:  # the user's code may raise anything at import
+            why = f"{type(exc).__name__}: {exc}"
+            raise ModelLoadError(f"entry script {self.path.name} failed to import: {why}") from exc
+        for name in ("init", "run"):
+            if not callable(getattr(module, name, None)):
+                raise ModelLoadError(f"entry script {self.path.name} has no {name}() function")
+        try:
+            module.init()
+        except Exception as exc:
+            raise ModelLoadError(f"entry script {self.path.name}: init() failed: {type(exc).__name__}: {exc}") from exc
+        self._module = module
+        return self
+
+    def run(self, raw: str) -> Any:
+        if self._module is None:
+            raise ModelLoadError("entry script not loaded")
+        with self._lock:
+            return self._module.run(raw)

@@ -1,0 +1,157 @@
+"""The module's one core behind every face: parse, score (batched), reply, count.
+
+Faces (IoT Hub, MQTT, HTTP) hand ``handle()`` the raw body and get a ``Reply`` back: a status
+(200 or 400/500), a JSON-ready payload and the correlation id. Errors are replies, never
+exceptions, so no face can crash or drop a message on bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgeship_sentiment.batcher import BatchSettings, MicroBatcher
+from edgeship_sentiment.capture import CaptureSettings, InputCapture
+from edgeship_sentiment.entry_script import EntryScript
+from edgeship_sentiment.errors import BadRequestError, SentimentModuleError
+from edgeship_sentiment.metrics import ModuleMetrics
+from edgeship_sentiment.model import ModelFolder, load_model_folder
+from edgeship_sentiment.payloads import decode_body, parse_request
+from edgeship_sentiment.scorer import Scorer, ScoringSettings
+
+REQUEST_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    payload: Any
+    correlation_id: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status < 400
+
+    def body(self) -> bytes:
+        return json.dumps(self.payload).encode("utf-8")
+
+
+def error_payload(message: str, correlation_id: str | None = None) -> dict[str, Any]:
+    payload: dict[str, Any] = {"error": message}
+    if correlation_id is not None:
+        payload["correlation_id"] = correlation_id
+    return payload
+
+
+class SentimentService:
+    def __init__(self, model_dir: Path, *, entry_script: Path | None = None,
+                 batch: BatchSettings | None = None, capture: CaptureSettings | None = None,
+                 capture_dir: Path | None = None) -> None:
+        self.metrics = ModuleMetrics()
+        self.started_at = time.time()
+        self.entry_script: EntryScript | None = None
+        self.model: ModelFolder | None = None
+        self.scorer: Scorer | None = None
+        self.batcher: MicroBatcher | None = None
+        if entry_script is not None:
+            # Azure ML layout: AZUREML_MODEL_DIR holds the registered folder (model_dir's parent).
+            self.entry_script = EntryScript(entry_script, model_dir).load()
+        else:
+            self.model = load_model_folder(model_dir)
+            self.scorer = Scorer(self.model)
+            self.batcher = MicroBatcher(self.scorer, batch).start()
+            self.batcher.add_listener(self.metrics.observe_batch)
+        self.capture = InputCapture(capture or CaptureSettings(), capture_dir or Path("capture"),
+                                    self.model.tokenizer if self.model else None)
+
+    @property
+    def ready(self) -> bool:
+        return self.batcher is not None or self.entry_script is not None
+
+    def describe(self) -> dict[str, Any]:
+        if self.model is None:
+            return {"backend": "entry-script", "entry_script": str(self.entry_script.path if self.entry_script else "")}
+        spec = self.model.spec
+        return {"backend": "onnx", "model": self.model.identity, "sha256": spec.onnx_sha256,
+                "source_sha256": spec.source_sha256, "converter": spec.converter, "quantization": spec.quantization}
+
+    def handle(self, body: bytes | str, face: str, correlation_id: str | None = None) -> Reply:
+        started = time.perf_counter()
+        try:
+            if self.entry_script is not None:
+                payload = self.entry_script.run(decode_body(body))
+                reply = Reply(200, payload, correlation_id)
+                self.metrics.observe_request(face, time.perf_counter() - started, 1)
+                return reply
+            assert self.batcher is not None
+            request = parse_request(body)
+            correlation_id = correlation_id or request.correlation_id
+            futures = [self.batcher.submit(text) for text in request.texts]
+            results = [future.result(REQUEST_TIMEOUT) for future in futures]
+        except BadRequestError as exc:
+            self.metrics.observe_error(face, "bad_request")
+            return Reply(400, error_payload(str(exc), correlation_id), correlation_id)
+        except (SentimentModuleError, TimeoutError) as exc:
+            self.metrics.observe_error(face, "internal")
+            return Reply(500, error_payload(f"scoring failed: {exc}", correlation_id), correlation_id)
+        except Exception as exc:  # an entry script may raise anything; the module must answer
+            self.metrics.observe_error(face, "script")
+            return Reply(500, error_payload(f"{type(exc).__name__}: {exc}", correlation_id), correlation_id)
+        self.metrics.observe_request(face, time.perf_counter() - started, len(results))
+        for text, result in zip(request.texts, results, strict=True):
+            self.capture.record(text, result)
+        return Reply(200, results if request.batch else results[0], correlation_id)
+
+    def apply_settings(self, desired: dict[str, Any]) -> dict[str, Any]:
+        """Apply twin desired properties; returns what was applied (for reported properties)."""
+        applied: dict[str, Any] = {}
+        if self.scorer is not None:
+            changes: dict[str, Any] = {}
+            if "thresholds" in desired:
+                changes["thresholds"] = parse_thresholds(desired["thresholds"])
+            if "include_neutral" in desired:
+                if not isinstance(desired["include_neutral"], bool):
+                    raise BadRequestError("include_neutral must be true or false")
+                changes["include_neutral"] = desired["include_neutral"]
+            if changes:
+                settings = self.scorer.update_settings(**changes)
+                applied["thresholds"] = {"negative": settings.thresholds[0], "positive": settings.thresholds[1]}
+                applied["include_neutral"] = settings.include_neutral
+        if self.batcher is not None:
+            batch_changes = {key: desired[key] for key in ("max_batch", "max_batch_delay_ms") if key in desired}
+            for key, value in batch_changes.items():
+                if not isinstance(value, int | float) or isinstance(value, bool):
+                    raise BadRequestError(f"{key} must be a number")
+            if batch_changes:
+                if "max_batch" in batch_changes:
+                    batch_changes["max_batch"] = int(batch_changes["max_batch"])
+                settings_b = self.batcher.update(**batch_changes)
+                applied["max_batch"] = settings_b.max_batch
+                applied["max_batch_delay_ms"] = settings_b.max_batch_delay_ms
+        if "capture" in desired:
+            applied["capture"] = self.capture.configure(desired["capture"])
+        return applied
+
+    def scoring_settings(self) -> ScoringSettings | None:
+        return self.scorer.settings if self.scorer else None
+
+    def close(self) -> None:
+        if self.batcher is not None:
+            self.batcher.close()
+        self.capture.close()
+
+
+def parse_thresholds(value: Any) -> tuple[float, float]:
+    """Twin desired properties cannot hold arrays: ``{"negative": 0.4, "positive": 0.7}``; a list is also read."""
+    if isinstance(value, dict):
+        low, high = value.get("negative"), value.get("positive")
+    elif isinstance(value, list | tuple) and len(value) == 2:
+        low, high = value
+    else:
+        raise BadRequestError('thresholds must be {"negative": low, "positive": high}')
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high)):
+        raise BadRequestError("thresholds must be numbers")
+    return float(low), float(high)  # type: ignore[arg-type]
