@@ -8,7 +8,9 @@ exceptions, so no face can crash or drop a message on bad input.
 from __future__ import annotations
 
 import json
+import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,10 +18,10 @@ from typing import Any
 from edgeship_sentiment.batcher import BatchSettings, MicroBatcher
 from edgeship_sentiment.capture import CaptureSettings, InputCapture
 from edgeship_sentiment.entry_script import EntryScript
-from edgeship_sentiment.errors import BadRequestError, SentimentModuleError
+from edgeship_sentiment.errors import BadRequestError
 from edgeship_sentiment.metrics import ModuleMetrics
 from edgeship_sentiment.model import ModelFolder, load_model_folder
-from edgeship_sentiment.payloads import decode_body, parse_request
+from edgeship_sentiment.payloads import ScoreRequest, decode_body, parse_request
 from edgeship_sentiment.scorer import Scorer, ScoringSettings
 
 REQUEST_TIMEOUT = 30.0
@@ -78,32 +80,73 @@ class SentimentService:
         return {"backend": "onnx", "model": self.model.identity, "sha256": spec.onnx_sha256,
                 "source_sha256": spec.source_sha256, "converter": spec.converter, "quantization": spec.quantization}
 
-    def handle(self, body: bytes | str, face: str, correlation_id: str | None = None) -> Reply:
+    def submit(self, body: bytes | str, face: str, correlation_id: str | None = None) -> Future[Reply]:
+        """Queue a request without blocking; the future resolves to its reply (never raises)."""
+        if self.entry_script is not None:
+            done: Future[Reply] = Future()
+            done.set_result(self.handle(body, face, correlation_id))
+            return done
+        assert self.batcher is not None
         started = time.perf_counter()
+        result: Future[Reply] = Future()
         try:
-            if self.entry_script is not None:
-                payload = self.entry_script.run(decode_body(body))
-                reply = Reply(200, payload, correlation_id)
-                self.metrics.observe_request(face, time.perf_counter() - started, 1)
-                return reply
-            assert self.batcher is not None
             request = parse_request(body)
-            correlation_id = correlation_id or request.correlation_id
-            futures = [self.batcher.submit(text) for text in request.texts]
-            results = [future.result(REQUEST_TIMEOUT) for future in futures]
+        except BadRequestError as exc:
+            self.metrics.observe_error(face, "bad_request")
+            result.set_result(Reply(400, error_payload(str(exc), correlation_id), correlation_id))
+            return result
+        correlation = correlation_id or request.correlation_id
+        futures = [self.batcher.submit(text) for text in request.texts]
+        remaining = [len(futures)]
+        lock = threading.Lock()
+
+        def finished(_: Future[dict[str, Any]]) -> None:
+            with lock:
+                remaining[0] -= 1
+                if remaining[0]:
+                    return
+            result.set_result(self._collect(request, futures, face, correlation, started))
+
+        for future in futures:
+            future.add_done_callback(finished)
+        if not futures:
+            result.set_result(self._collect(request, futures, face, correlation, started))
+        return result
+
+    def _collect(self, request: ScoreRequest, futures: list[Future[dict[str, Any]]], face: str,
+                 correlation_id: str | None, started: float) -> Reply:
+        try:
+            results = [future.result() for future in futures]
         except BadRequestError as exc:
             self.metrics.observe_error(face, "bad_request")
             return Reply(400, error_payload(str(exc), correlation_id), correlation_id)
-        except (SentimentModuleError, TimeoutError) as exc:
+        except Exception as exc:  # a failed batch is an error reply, not a lost message
             self.metrics.observe_error(face, "internal")
             return Reply(500, error_payload(f"scoring failed: {exc}", correlation_id), correlation_id)
+        self.metrics.observe_request(face, time.perf_counter() - started, len(results))
+        for text, item in zip(request.texts, results, strict=True):
+            self.capture.record(text, item)
+        return Reply(200, results if request.batch else (results[0] if results else None), correlation_id)
+
+    def handle(self, body: bytes | str, face: str, correlation_id: str | None = None) -> Reply:
+        if self.batcher is not None:
+            try:
+                return self.submit(body, face, correlation_id).result(REQUEST_TIMEOUT)
+            except TimeoutError:
+                self.metrics.observe_error(face, "internal")
+                return Reply(500, error_payload("scoring timed out", correlation_id), correlation_id)
+        assert self.entry_script is not None
+        started = time.perf_counter()
+        try:
+            payload = self.entry_script.run(decode_body(body))
+        except BadRequestError as exc:
+            self.metrics.observe_error(face, "bad_request")
+            return Reply(400, error_payload(str(exc), correlation_id), correlation_id)
         except Exception as exc:  # an entry script may raise anything; the module must answer
             self.metrics.observe_error(face, "script")
             return Reply(500, error_payload(f"{type(exc).__name__}: {exc}", correlation_id), correlation_id)
-        self.metrics.observe_request(face, time.perf_counter() - started, len(results))
-        for text, result in zip(request.texts, results, strict=True):
-            self.capture.record(text, result)
-        return Reply(200, results if request.batch else results[0], correlation_id)
+        self.metrics.observe_request(face, time.perf_counter() - started, 1)
+        return Reply(200, payload, correlation_id)
 
     def apply_settings(self, desired: dict[str, Any]) -> dict[str, Any]:
         """Apply twin desired properties; returns what was applied (for reported properties)."""

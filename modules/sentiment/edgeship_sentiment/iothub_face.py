@@ -1,0 +1,182 @@
+"""The IoT Hub face: an IoT Edge module speaking edgeHub's MQTT dialect through azure-iot-device.
+
+- Input messages (``input1`` and any other input) with ``{"text"}`` / ``{"texts"}`` -> a message on
+  ``output1`` with the result(s), ``application/json`` / ``utf-8``, correlation id = the input's
+  message id; bad input -> a message on ``errors`` with the same correlation id. Nothing is dropped.
+- Direct method ``score`` -> 200 with the result, 400 with an error body; other methods -> 404.
+- Desired properties (thresholds, include_neutral, max_batch, max_batch_delay_ms, capture) are
+  applied live and acknowledged in reported properties, with status, model identity, counters,
+  latency p50 / p99 and the drift summary, reported periodically.
+
+The SDK runs every message handler on one thread, so the handler only parses and queues the
+texts (the micro-batcher merges what arrives together); a sender thread waits for results in
+arrival order and publishes them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from edgeship_sentiment.errors import BadRequestError
+from edgeship_sentiment.service import Reply, SentimentService
+
+log = logging.getLogger("edgeship_sentiment.iothub")
+
+OUTPUT = "output1"
+ERRORS_OUTPUT = "errors"
+SCORE_METHOD = "score"
+
+
+class ModuleClient(Protocol):
+    """The part of ``IoTHubModuleClient`` the face uses (a test twin implements the same)."""
+
+    on_message_received: Any
+    on_method_request_received: Any
+    on_twin_desired_properties_patch_received: Any
+
+    def connect(self) -> None: ...
+    def get_twin(self) -> dict[str, Any]: ...
+    def patch_twin_reported_properties(self, reported_properties_patch: dict[str, Any]) -> None: ...
+    def send_message_to_output(self, message: Any, output_name: str) -> None: ...
+    def send_method_response(self, method_response: Any) -> None: ...
+    def shutdown(self) -> None: ...
+
+
+@dataclass
+class _Outgoing:
+    reply_future: Future[Reply]
+    correlation_id: str | None
+    input_name: str | None
+
+
+class IoTHubFace:
+    def __init__(self, service: SentimentService, client: ModuleClient, *, report_interval: float = 10.0) -> None:
+        self.service = service
+        self.client = client
+        self.report_interval = report_interval
+        self._outgoing: queue.Queue[_Outgoing | None] = queue.Queue()
+        self._stop = threading.Event()
+        self._sender = threading.Thread(target=self._send_loop, name="iothub-sender", daemon=True)
+        self._reporter = threading.Thread(target=self._report_loop, name="iothub-reporter", daemon=True)
+        self.sent = 0
+        self.send_failures = 0
+        self.status = "starting"
+
+    # ---- lifecycle -------------------------------------------------------------------
+    def start(self) -> IoTHubFace:
+        self.client.connect()
+        twin = self.client.get_twin()
+        desired = dict(twin.get("desired", {}))
+        applied, error = self._apply(desired)
+        self._sender.start()
+        self.client.on_message_received = self._on_message
+        self.client.on_method_request_received = self._on_method
+        self.client.on_twin_desired_properties_patch_received = self._on_desired_patch
+        self.status = "running"
+        self._report({"settings": applied, "settings_error": error,
+                      "settings_version": desired.get("$version")})
+        self._reporter.start()
+        return self
+
+    def stop(self) -> None:
+        """Finish what is in flight, report, then close the connection."""
+        self.status = "stopped"
+        self._stop.set()
+        self._outgoing.put(None)
+        self._sender.join(timeout=30)
+        try:
+            self._report({})
+        except Exception as exc:  # the connection may already be gone; shutdown goes on
+            log.warning("final report failed: %s", exc)
+        self.client.shutdown()
+
+    # ---- messages --------------------------------------------------------------------
+    def _on_message(self, message: Any) -> None:
+        correlation_id = message.message_id or message.correlation_id
+        future = self.service.submit(message.data, "iothub", correlation_id)
+        self._outgoing.put(_Outgoing(future, correlation_id, message.input_name))
+
+    def _send_loop(self) -> None:
+        from azure.iot.device import Message
+
+        while True:
+            item = self._outgoing.get()
+            if item is None:
+                return
+            reply = item.reply_future.result()
+            out = Message(reply.body(), content_encoding="utf-8",  # type: ignore[no-untyped-call]
+                          content_type="application/json")
+            if item.correlation_id is not None:
+                out.correlation_id = item.correlation_id
+            if item.input_name:
+                out.custom_properties["input"] = item.input_name
+            output = OUTPUT if reply.ok else ERRORS_OUTPUT
+            if not reply.ok:
+                out.custom_properties["status"] = str(reply.status)
+            try:
+                self.client.send_message_to_output(out, output)
+                self.sent += 1
+            except Exception as exc:  # the SDK retries internally; count and go on
+                self.send_failures += 1
+                log.error("sending to %s failed: %s", output, exc)
+
+    # ---- methods ---------------------------------------------------------------------
+    def _on_method(self, request: Any) -> None:
+        from azure.iot.device import MethodResponse
+
+        payload: Any
+        if request.name != SCORE_METHOD:
+            status, payload = 404, {"error": f"unknown method {request.name!r}; this module has 'score'"}
+        else:
+            body = request.payload if isinstance(request.payload, str) else json.dumps(request.payload)
+            reply = self.service.handle(body, "method")
+            status, payload = reply.status, reply.payload
+        self.client.send_method_response(MethodResponse.create_from_method_request(request, status, payload))
+
+    # ---- twin ------------------------------------------------------------------------
+    def _apply(self, desired: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+        try:
+            return self.service.apply_settings(desired), None
+        except BadRequestError as exc:
+            log.error("desired properties refused: %s", exc)
+            return {}, str(exc)
+
+    def _on_desired_patch(self, patch: dict[str, Any]) -> None:
+        applied, error = self._apply(dict(patch))
+        self._report({"settings": applied, "settings_error": error, "settings_version": patch.get("$version")})
+
+    def _report(self, extra: dict[str, Any]) -> None:
+        self.client.patch_twin_reported_properties({**self.state(), **extra})
+
+    def state(self) -> dict[str, Any]:
+        metrics = self.service.metrics
+        return {
+            "status": self.status,
+            "model": self.service.describe(),
+            "messages": metrics.message_count,
+            "errors": metrics.error_count,
+            "latency": metrics.latency_percentiles(),
+            "drift": self.service.capture.summary(),
+        }
+
+    def _report_loop(self) -> None:
+        while not self._stop.wait(self.report_interval):
+            try:
+                self._report({})
+            except Exception as exc:  # a report lost to a reconnect is retried next interval
+                log.warning("periodic report failed: %s", exc)
+
+
+def create_edge_client(factory: Callable[[], Any] | None = None) -> ModuleClient:
+    """``IoTHubModuleClient.create_from_edge_environment()``: the IOTEDGE_* variables and workload API."""
+    from azure.iot.device import IoTHubModuleClient
+
+    client: ModuleClient = (factory or IoTHubModuleClient.create_from_edge_environment)()
+    return client
