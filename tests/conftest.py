@@ -53,3 +53,19 @@ def small_model_dir(fixture_cache: Path) -> Path:
         if not (target / "fixture.json").is_file():
             build_fixture(target, FixtureSpec.for_size("small"), fixture_cache / "data", progress=False)
     return target
+
+
+@pytest.fixture(scope="session")
+def packaged_model_dir(small_model_dir: Path, fixture_cache: Path) -> Path:
+    """The small reference model packaged by the direct converter (fp32), built once and cached."""
+    import fcntl
+
+    from edgeship.packager import ModelSource, PackageOptions, package_model
+
+    target = small_model_dir.parent / f"{small_model_dir.name}-packaged"
+    with (fixture_cache / "sentiment-small.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (target / "model.json").is_file():
+            files = {p.name: p for p in small_model_dir.iterdir() if p.is_file()}
+            package_model(ModelSource(files, "sentiment", 1, "0" * 64), target, PackageOptions(converter="direct"))
+    return target

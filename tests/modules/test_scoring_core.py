@@ -1,0 +1,170 @@
+"""The scoring core: the seed's result shape and semantics, equal to the original Keras model."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edgeship_sentiment.batcher import BatchSettings, MicroBatcher
+from edgeship_sentiment.errors import BadRequestError, ModelLoadError
+from edgeship_sentiment.model import load_model_folder, resolve_model_dir
+from edgeship_sentiment.payloads import parse_request
+from edgeship_sentiment.scorer import Labels, Scorer, ScoringSettings, decode_label
+
+pytestmark = pytest.mark.slow  # needs the trained fixture (cached after the first run)
+
+
+@pytest.fixture(scope="module")
+def scorer(packaged_model_dir: Path) -> Scorer:
+    return Scorer(load_model_folder(packaged_model_dir))
+
+
+def heldout_texts(small_model_dir: Path) -> list[str]:
+    return [json.loads(line)["text"] for line in (small_model_dir / "heldout.jsonl").read_text().splitlines()]
+
+
+def test_result_shape_is_the_seeds(scorer: Scorer) -> None:
+    result = scorer.score("Today is a great day!")
+    assert set(result) == {"label", "score", "elapsed_time"}
+    assert result["label"] in {"NEGATIVE", "NEUTRAL", "POSITIVE"}
+    assert 0.0 <= result["score"] <= 1.0
+    assert result["elapsed_time"] > 0
+
+
+def test_scores_equal_keras_on_heldout(scorer: Scorer, small_model_dir: Path) -> None:
+    import os
+
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    import pickle
+
+    import tf_keras
+    from tf_keras.preprocessing.sequence import pad_sequences
+
+    texts = heldout_texts(small_model_dir)
+    with (small_model_dir / "tokenizer.pkl").open("rb") as handle:
+        tokenizer = pickle.load(handle)  # the test's own fixture file: trusted here, never in the product
+    model = tf_keras.models.load_model(small_model_dir / "model.h5", compile=False)
+    expected = model.predict(pad_sequences(tokenizer.texts_to_sequences(texts), maxlen=300), verbose=0).reshape(-1)
+    actual = np.array([r["score"] for r in scorer.score_batch(texts)])
+    assert np.abs(expected - actual).max() <= 1e-5
+
+
+@pytest.mark.parametrize(
+    ("score", "include_neutral", "label"),
+    [(0.4, True, "NEGATIVE"), (0.41, True, "NEUTRAL"), (0.7, True, "POSITIVE"), (0.69, True, "NEUTRAL"),
+     (0.49, False, "NEGATIVE"), (0.5, False, "POSITIVE"), (0.0, True, "NEGATIVE"), (1.0, False, "POSITIVE")],
+)
+def test_decode_sentiment_matches_the_seed(score: float, include_neutral: bool, label: str) -> None:
+    assert decode_label(score, ScoringSettings((0.4, 0.7), include_neutral), Labels()) == label
+
+
+def test_settings_change_labels_live(scorer: Scorer) -> None:
+    text = "Today is a great day!"
+    score = scorer.score(text)["score"]
+    scorer.update_settings(thresholds=(0.0, 1.0))
+    try:
+        assert scorer.score(text)["label"] == ("NEUTRAL" if 0 < score < 1 else scorer.score(text)["label"])
+        with pytest.raises(BadRequestError):
+            scorer.update_settings(thresholds=(0.8, 0.2))
+    finally:
+        scorer.update_settings(thresholds=(0.4, 0.7))
+
+
+def test_micro_batching_merges_concurrent_requests(scorer: Scorer) -> None:
+    batcher = MicroBatcher(scorer, BatchSettings(max_batch=16, max_batch_delay_ms=200)).start()
+    barrier = threading.Barrier(8)
+    results: list[dict[str, object]] = []
+    lock = threading.Lock()
+
+    def client(index: int) -> None:
+        barrier.wait()
+        futures = [batcher.submit(f"text {index} {i} good") for i in range(4)]
+        with lock:
+            results.extend(f.result(30) for f in futures)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    batcher.close()
+    assert len(results) == 32
+    assert batcher.stats.texts == 32
+    assert batcher.stats.batches < 32  # requests that arrived together shared onnxruntime calls
+    assert max(batcher.stats.sizes) > 1
+    assert all(size <= 16 for size in batcher.stats.sizes)
+
+
+def test_lone_request_is_scored_alone(scorer: Scorer) -> None:
+    batcher = MicroBatcher(scorer, BatchSettings(max_batch=16, max_batch_delay_ms=1)).start()
+    assert batcher.score("hello")["label"] in {"NEGATIVE", "NEUTRAL", "POSITIVE"}
+    batcher.close()
+    assert dict(batcher.stats.sizes) == {1: 1}
+
+
+def test_bad_text_fails_only_its_future(scorer: Scorer) -> None:
+    batcher = MicroBatcher(scorer).start()
+    bad = batcher.submit(123)  # type: ignore[arg-type]
+    good = batcher.submit("fine")
+    with pytest.raises(BadRequestError, match="must be a string"):
+        bad.result(5)
+    assert good.result(5)["label"]
+    batcher.close()
+
+
+def test_model_dir_resolution(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("MODEL_DIR", raising=False)
+    monkeypatch.delenv("AZUREML_MODEL_DIR", raising=False)
+    assert resolve_model_dir() == Path("model")
+    monkeypatch.setenv("AZUREML_MODEL_DIR", str(tmp_path))
+    assert resolve_model_dir() == tmp_path / "models"
+    monkeypatch.setenv("MODEL_DIR", "/m")
+    assert resolve_model_dir() == Path("/m")
+    assert resolve_model_dir(Path("x")) == Path("x")
+
+
+def test_broken_model_folders(packaged_model_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        load_model_folder(tmp_path / "absent")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for path in packaged_model_dir.iterdir():
+        (broken / path.name).write_bytes(path.read_bytes())
+    (broken / "model.onnx").write_bytes(b"truncated")
+    with pytest.raises(ModelLoadError, match="does not match the sha256"):
+        load_model_folder(broken)
+    (broken / "model.json").write_text("{}")
+    with pytest.raises(ModelLoadError, match="not an edgeship-model/1"):
+        load_model_folder(broken)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.one_of(st.binary(max_size=300), st.text(max_size=300),
+                      st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+                                   lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=5), c, max_size=4),
+                                   max_leaves=20).map(json.dumps)))
+def test_any_body_parses_or_is_a_bad_request(body: bytes | str) -> None:
+    try:
+        request = parse_request(body)
+    except BadRequestError:
+        return
+    assert all(isinstance(t, str) for t in request.texts)
+
+
+def test_deep_and_huge_bodies_are_bad_requests() -> None:
+    with pytest.raises(BadRequestError, match="nested too deeply"):
+        parse_request("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(BadRequestError, match="larger than"):
+        parse_request(json.dumps({"text": "x" * (300 * 1024)}))
+    with pytest.raises(BadRequestError, match="not valid UTF-8"):
+        parse_request(b'{"text": "\xff"}')
+    with pytest.raises(BadRequestError, match="must be a string"):
+        parse_request('{"text": 5}')
+    with pytest.raises(BadRequestError, match='"text"'):
+        parse_request('{"message": "hi"}')
