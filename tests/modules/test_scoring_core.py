@@ -144,11 +144,15 @@ def test_broken_model_folders(packaged_model_dir: Path, tmp_path: Path) -> None:
         load_model_folder(broken)
 
 
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4),
+    max_leaves=20,
+)
+
+
 @settings(max_examples=300, deadline=None)
-@given(body=st.one_of(st.binary(max_size=300), st.text(max_size=300),
-                      st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=10),
-                                   lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=5), c, max_size=4),
-                                   max_leaves=20).map(json.dumps)))
+@given(body=st.one_of(st.binary(max_size=300), st.text(max_size=300), JSON_VALUES.map(json.dumps)))
 def test_any_body_parses_or_is_a_bad_request(body: bytes | str) -> None:
     try:
         request = parse_request(body)
