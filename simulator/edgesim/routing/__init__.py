@@ -1,0 +1,26 @@
+"""The IoT Edge route grammar: one parser for the simulator's hub and the manifest validator.
+
+    router = Router.from_manifest({"r1": 'FROM /messages/modules/a/outputs/* WHERE $body.x > 1 '
+                                         'INTO BrokeredEndpoint("/modules/b/inputs/in")'})
+    [match] = router.match(message)     # match.sink == ModuleInputSink("b", "in")
+"""
+
+from edgesim.routing.conditions import UNDEFINED, EvalContext
+from edgesim.routing.errors import RouteSyntaxError
+from edgesim.routing.model import ModuleInputSink, Route, RouteSource, Sink, UpstreamSink
+from edgesim.routing.parser import parse_route
+from edgesim.routing.router import RouteMatch, Router
+
+__all__ = [
+    "UNDEFINED",
+    "EvalContext",
+    "ModuleInputSink",
+    "Route",
+    "RouteMatch",
+    "RouteSource",
+    "RouteSyntaxError",
+    "Router",
+    "Sink",
+    "UpstreamSink",
+    "parse_route",
+]
