@@ -98,8 +98,8 @@ def collect_files(path: Path, child_paths: tuple[str, ...] | list[str] = ()) -> 
     for start in starts:
         candidates = [start] if start.is_file() else _walk(root, start)
         for file_path in candidates:
-            relative = file_path.relative_to(root).as_posix()
-            files[relative] = SourceFile(relative, file_path.resolve())
+            relative_name = file_path.relative_to(root).as_posix()
+            files[relative_name] = SourceFile(relative_name, file_path.resolve())
     if not files:
         raise RegistryError(f"no files to register in {path}")
     return [files[key] for key in sorted(files)]

@@ -1,0 +1,564 @@
+"""The hub: edgeHub's MQTT gateway for IoT Edge modules, offline.
+
+Each TLS connection authenticates with a SAS token for one module identity and is bound to it:
+the identity's topics are interpreted for it alone (inputs, outputs, twin, methods), so no
+module can read another's inputs, twin replies or method calls — what a shared broker cannot
+do. Output messages follow the deployment's routes into other modules' inputs (through the
+durable store) or into ``$upstream``. Sessions outlive connections: subscriptions stay, and
+undelivered input messages wait in the store until the module is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import ssl
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from edgesim import sas
+from edgesim.errors import SimulatorError
+from edgesim.hub import codec
+from edgesim.hub.store import HubStore
+from edgesim.hub.topics import (
+    DESIRED_PATCH_FILTER,
+    Identity,
+    MethodResponse,
+    OutputPublish,
+    ReportedPatch,
+    Subscription,
+    TwinGet,
+    allowed_subscription,
+    classify_publish,
+    desired_patch_topic,
+    method_request_topic,
+    parse_username,
+    twin_response_topic,
+)
+from edgesim.hub.twins import Twin, without_metadata
+from edgesim.message import MAX_MESSAGE_BYTES, Message
+from edgesim.routing import ModuleInputSink, Router, UpstreamSink
+
+log = logging.getLogger("edgesim.hub")
+
+CONNECT_TIMEOUT = 10.0
+IN_FLIGHT_WINDOW = 64  # unacknowledged input messages per module at once
+MAX_PACKET_BYTES = MAX_MESSAGE_BYTES + 64 * 1024  # a message plus its topic and property bag
+SYSTEM_IDENTITIES = ("$edgeAgent", "$edgeHub")
+
+
+class HubError(SimulatorError):
+    """The hub could not do what the control side asked."""
+
+
+@dataclass(frozen=True)
+class HubConfig:
+    host: str
+    hub_hostname: str
+    device_id: str
+    identities: Mapping[str, str]
+    certfile: Path
+    keyfile: Path
+    state_dir: Path
+    routes: Mapping[str, str | Mapping[str, Any]] = field(default_factory=dict)
+    store_ttl_secs: int = 7200
+    initial_desired: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    port: int = 8883
+
+
+@dataclass(frozen=True)
+class UpstreamRecord:
+    seq: int
+    module: str
+    output: str
+    body: bytes
+    properties: dict[str, str]
+    system_properties: dict[str, str]
+    enqueued_time: str
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"seq": self.seq, "module": self.module, "output": self.output,
+                                "properties": self.properties, "system_properties": self.system_properties,
+                                "enqueued_time": self.enqueued_time}
+        try:
+            data["body"] = self.body.decode("utf-8")
+        except UnicodeDecodeError:
+            data["body"] = base64.b64encode(self.body).decode("ascii")
+            data["body_encoding"] = "base64"
+        return data
+
+
+@dataclass
+class _InFlight:
+    seq: int | None  # the store's sequence number for input messages; None for the rest
+
+
+class _Connection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.closed = False
+
+    def send(self, frame: bytes) -> None:
+        if not self.closed:
+            self.writer.write(frame)
+
+    async def flush(self) -> None:
+        if not self.closed and self.writer.transport.get_write_buffer_size() > 256 * 1024:
+            with contextlib.suppress(ConnectionError):
+                await self.writer.drain()
+
+    def is_closed(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            with contextlib.suppress(Exception):
+                self.writer.close()
+
+
+class _Session:
+    """One per module identity; outlives its connections (clean_session=False)."""
+
+    def __init__(self, identity: Identity) -> None:
+        self.identity = identity
+        self.subscriptions: set[Subscription] = set()
+        self.connection: _Connection | None = None
+        self.in_flight: dict[int, _InFlight] = {}
+        self.last_sent_seq = 0
+        self.next_packet_id = 1
+        self.wake = asyncio.Event()
+        self.subscribed = asyncio.Event()  # set whenever a SUBSCRIBE was handled
+        self.pump: asyncio.Task[None] | None = None
+
+    def packet_id(self) -> int:
+        for _ in range(65535):
+            candidate = self.next_packet_id
+            self.next_packet_id = candidate % 65535 + 1
+            if candidate not in self.in_flight:
+                return candidate
+        raise HubError("no free packet id")
+
+
+class Hub:
+    def __init__(self, config: HubConfig) -> None:
+        self.config = config
+        self.router = Router.from_manifest(config.routes)
+        self._store: HubStore | None = None
+        self._server: asyncio.Server | None = None
+        self._sessions: dict[str, _Session] = {}
+        self._twins: dict[str, Twin] = {}
+        self._methods: dict[str, asyncio.Future[tuple[int, Any]]] = {}
+        self._method_counter = 0
+        self._upstream_changed = asyncio.Condition()
+        self._upstream_seq = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._stats: dict[str, int] = dict.fromkeys(
+            ("received", "routed", "unrouted", "delivered", "expired", "rejected", "upstream", "auth_failures",
+             "protocol_errors", "forbidden"), 0)
+
+    # ---- lifecycle -------------------------------------------------------------------
+    @property
+    def store(self) -> HubStore:
+        if self._store is None:
+            raise HubError("the hub is not running")
+        return self._store
+
+    async def start(self) -> None:
+        self._store = HubStore(self.config.state_dir / "hub.db")
+        for module in self.config.identities:
+            self._load_twin(module)
+        for identity in SYSTEM_IDENTITIES:
+            self._load_twin(identity)
+        rows = self._store.db.execute("SELECT MAX(seq) FROM upstream").fetchone()
+        self._upstream_seq = int(rows[0] or 0)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(self.config.certfile, self.config.keyfile)
+        self._server = await asyncio.start_server(self._serve, self.config.host, self.config.port, ssl=context,
+                                                  reuse_address=True)
+        self._spawn(self._expiry_loop())
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for session in self._sessions.values():
+            if session.connection is not None:
+                session.connection.close()
+            if session.pump is not None:
+                session.pump.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 5)
+            self._server = None
+        for future in self._methods.values():
+            if not future.done():
+                future.set_result((504, {"message": "the hub stopped"}))
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # ---- twins -----------------------------------------------------------------------
+    def _load_twin(self, module: str) -> Twin:
+        stored = self.store.load_twin(module)
+        twin = Twin(*stored) if stored else Twin()
+        initial = self.config.initial_desired.get(module)
+        if initial is not None and without_metadata(twin.desired) != without_metadata(initial):
+            twin.replace_desired(without_metadata(initial))  # a (re)deployment sets the desired properties
+        self._twins[module] = twin
+        self.store.save_twin(module, twin.desired, twin.reported)
+        return twin
+
+    def _twin(self, module: str) -> Twin:
+        if module not in self._twins:
+            if module not in self.config.identities and module not in SYSTEM_IDENTITIES:
+                raise HubError(f"no module named {module!r} in this deployment")
+            return self._load_twin(module)
+        return self._twins[module]
+
+    def get_twin(self, module_id: str) -> dict[str, Any]:
+        return self._twin(module_id).document()
+
+    async def patch_desired(self, module_id: str, patch: Mapping[str, Any]) -> dict[str, Any]:
+        if module_id in SYSTEM_IDENTITIES:
+            raise HubError(f"{module_id}'s twin is managed by the simulator")
+        twin = self._twin(module_id)
+        version = twin.patch_desired(patch)
+        self.store.save_twin(module_id, twin.desired, twin.reported)
+        session = self._sessions.get(module_id)
+        if session and session.connection and "desired_patches" in session.subscriptions:
+            body = {**without_metadata(patch), "$version": version}
+            self._publish(session, desired_patch_topic(version), json.dumps(body).encode())
+        return twin.document()
+
+    async def patch_reported(self, identity: str, patch: Mapping[str, Any]) -> None:
+        twin = self._twin(identity)
+        twin.patch_reported(patch)
+        self.store.save_twin(identity, twin.desired, twin.reported)
+
+    # ---- control-side messaging --------------------------------------------------------
+    async def send_to_input(self, module_id: str, input_name: str, message: Message) -> None:
+        if module_id not in self.config.identities:
+            raise HubError(f"no module named {module_id!r} in this deployment")
+        if len(message.body) > MAX_MESSAGE_BYTES:
+            raise HubError(f"message is larger than {MAX_MESSAGE_BYTES} bytes")
+        self._deliver(module_id, input_name, message, self.config.store_ttl_secs)
+
+    async def invoke_method(self, module_id: str, method_name: str, payload: Any, timeout: float) -> tuple[int, Any]:
+        session = self._sessions.get(module_id)
+        if session is not None and session.connection is not None and "methods" not in session.subscriptions:
+            # Connected but not subscribed yet (the SDK subscribes when its handler is set): give it
+            # a moment rather than failing a call made right after start.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(session.subscribed.wait(), min(timeout, 5.0))
+        if session is None or session.connection is None or "methods" not in session.subscriptions:
+            return 404, {"message": f"module {module_id!r} is not connected or does not listen for methods"}
+        self._method_counter += 1
+        rid = str(self._method_counter)
+        future: asyncio.Future[tuple[int, Any]] = asyncio.get_running_loop().create_future()
+        self._methods[rid] = future
+        try:
+            self._publish(session, method_request_topic(method_name, rid), json.dumps(payload).encode())
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            return 504, {"message": f"module {module_id!r} did not answer {method_name!r} within {timeout:g} s"}
+        finally:
+            self._methods.pop(rid, None)
+
+    def upstream_since(self, seq: int = 0) -> list[UpstreamRecord]:
+        return [UpstreamRecord(row[0], row[1], row[2], bytes(row[3]), json.loads(row[4]), json.loads(row[5]), row[6])
+                for row in self.store.upstream_since(seq)]
+
+    async def wait_upstream(self, seq: int, timeout: float) -> list[UpstreamRecord]:
+        async with self._upstream_changed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._upstream_changed.wait_for(lambda: self._upstream_seq > seq), timeout)
+        return self.upstream_since(seq)
+
+    def connected_modules(self) -> frozenset[str]:
+        return frozenset(m for m, s in self._sessions.items() if s.connection is not None)
+
+    def stats(self) -> dict[str, int]:
+        stats = dict(self._stats)
+        stats["stored"] = self.store.pending_count() if self._store else 0
+        stats["connected"] = len(self.connected_modules())
+        return stats
+
+    # ---- routing and delivery ----------------------------------------------------------
+    def _deliver(self, module: str, input_name: str, message: Message, ttl: float) -> None:
+        self.store.enqueue(module, input_name, message, ttl)
+        session = self._sessions.get(module)
+        if session is not None:
+            session.wake.set()
+
+    def _route(self, message: Message) -> None:
+        matches = self.router.match(message)
+        if not matches:
+            self._stats["unrouted"] += 1
+            return
+        self._stats["routed"] += 1
+        for match in matches:
+            if isinstance(match.sink, UpstreamSink):
+                self._append_upstream(message)
+            elif isinstance(match.sink, ModuleInputSink):
+                if match.sink.module not in self.config.identities:
+                    self._stats["unrouted"] += 1
+                    continue
+                self._deliver(match.sink.module, match.sink.input, message,
+                              match.ttl_secs or self.config.store_ttl_secs)
+
+    def _append_upstream(self, message: Message) -> None:
+        enqueued = message.system_properties.get("enqueuedTime") or _now_iso()
+        self._upstream_seq = self.store.append_upstream(message.system_properties.get("connectionModuleId", ""),
+                                                        message.system_properties.get("outputName", ""), message,
+                                                        enqueued)
+        self._stats["upstream"] += 1
+        self._spawn(self._notify_upstream())
+
+    async def _notify_upstream(self) -> None:
+        async with self._upstream_changed:
+            self._upstream_changed.notify_all()
+
+    async def _pump(self, session: _Session) -> None:
+        """Deliver the module's stored input messages, in order, keeping a window in flight."""
+        module = session.identity.module_id
+        while True:
+            await session.wake.wait()
+            session.wake.clear()
+            connection = session.connection
+            if connection is None or "inputs" not in session.subscriptions:
+                continue
+            room = IN_FLIGHT_WINDOW - sum(1 for f in session.in_flight.values() if f.seq is not None)
+            if room <= 0:
+                continue
+            now = time.time()
+            for stored in self.store.pending(module, session.last_sent_seq, room):
+                session.last_sent_seq = stored.seq
+                if stored.expires <= now:
+                    self.store.delete(stored.seq)
+                    self._stats["expired"] += 1
+                    self.store.add_counter("expired", 1)
+                    continue
+                system = dict(stored.message.system_properties)
+                topic = session.identity.input_topic(stored.input, system, stored.message.properties)
+                packet_id = session.packet_id()
+                session.in_flight[packet_id] = _InFlight(stored.seq)
+                connection.send(codec.encode_publish(topic, stored.message.body, qos=1, packet_id=packet_id))
+            await connection.flush()
+
+    async def _expiry_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)  # a periodic sweep, not synchronisation
+            expired = self.store.expire(time.time())
+            if expired:
+                self._stats["expired"] += expired
+                self.store.add_counter("expired", expired)
+
+    # ---- connections -------------------------------------------------------------------
+    def _publish(self, session: _Session, topic: str, payload: bytes) -> None:
+        if session.connection is None:
+            return
+        packet_id = session.packet_id()
+        session.in_flight[packet_id] = _InFlight(None)
+        session.connection.send(codec.encode_publish(topic, payload, qos=1, packet_id=packet_id))
+
+    def _authenticate(self, connect: codec.Connect) -> tuple[str | None, int]:
+        parsed = parse_username(connect.username or "")
+        if parsed is None or connect.password is None:
+            return None, codec.REFUSED_BAD_CREDENTIALS
+        _, device, module = parsed
+        if device != self.config.device_id or connect.client_id != f"{device}/{module}":
+            return None, codec.REFUSED_IDENTIFIER
+        key = self.config.identities.get(module)
+        if key is None:
+            return None, codec.REFUSED_NOT_AUTHORIZED
+        try:
+            sas.verify_token(connect.password.decode("utf-8", errors="replace"),
+                             sas.module_resource_uri(self.config.hub_hostname, device, module), key)
+        except sas.SasTokenError as exc:
+            log.warning("refused %s: %s", connect.client_id, exc)
+            return None, codec.REFUSED_NOT_AUTHORIZED
+        return module, codec.ACCEPTED
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connection = _Connection(reader, writer)
+        decoder = codec.Decoder(MAX_PACKET_BYTES)
+        session: _Session | None = None
+        try:
+            packets: list[codec.Packet] = []
+            async with asyncio.timeout(CONNECT_TIMEOUT):
+                while not packets:
+                    data = await reader.read(65536)
+                    if not data:
+                        return
+                    packets = decoder.feed(data)
+            first, rest = packets[0], packets[1:]
+            if not isinstance(first, codec.Connect):
+                raise codec.ProtocolError("the first packet must be CONNECT")
+            module, code = self._authenticate(first)
+            if module is None:
+                self._stats["auth_failures"] += 1
+                connection.send(codec.encode_connack(False, code))
+                await writer.drain()
+                return
+            session = self._sessions.get(module)
+            present = session is not None and not first.clean_session
+            if session is None or first.clean_session:
+                session = _Session(Identity(self.config.device_id, module))
+                old = self._sessions.get(module)
+                if old is not None:
+                    self._drop(old)
+                self._sessions[module] = session
+            elif session.connection is not None:
+                session.connection.close()  # a new connection for the identity takes over
+            session.connection = connection
+            session.in_flight.clear()
+            session.last_sent_seq = 0
+            connection.send(codec.encode_connack(present, codec.ACCEPTED))
+            if session.pump is None or session.pump.done():
+                session.pump = self._spawn(self._pump(session))
+            session.wake.set()
+            keepalive = first.keepalive * 1.5 if first.keepalive else None
+            for packet in rest:
+                self._handle(session, packet)
+            while not connection.closed:
+                data = await asyncio.wait_for(reader.read(65536), keepalive) if keepalive else await reader.read(65536)
+                if not data:
+                    break
+                for packet in decoder.feed(data):
+                    self._handle(session, packet)
+                    if connection.is_closed():
+                        break
+                await connection.flush()
+        except codec.ProtocolError as exc:
+            self._stats["protocol_errors"] += 1
+            log.warning("protocol error from %s: %s", session.identity.module_id if session else "a client", exc)
+        except (TimeoutError, ConnectionError, ssl.SSLError, OSError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            connection.close()
+            if session is not None and session.connection is connection:
+                session.connection = None
+                session.in_flight.clear()
+
+    def _drop(self, session: _Session) -> None:
+        if session.connection is not None:
+            session.connection.close()
+        if session.pump is not None:
+            session.pump.cancel()
+
+    def _handle(self, session: _Session, packet: codec.Packet) -> None:
+        connection = session.connection
+        assert connection is not None
+        if isinstance(packet, codec.Publish):
+            self._on_publish(session, connection, packet)
+        elif isinstance(packet, codec.PacketId) and packet.kind == codec.PUBACK:
+            in_flight = session.in_flight.pop(packet.packet_id, None)
+            if in_flight is not None and in_flight.seq is not None:
+                self.store.delete(in_flight.seq)
+                self._stats["delivered"] += 1
+                session.wake.set()
+        elif isinstance(packet, codec.Subscribe):
+            codes = []
+            for topic_filter, qos in packet.filters:
+                stream = allowed_subscription(session.identity, topic_filter)
+                if stream is None:
+                    self._stats["forbidden"] += 1
+                    log.warning("%s may not subscribe to %r", session.identity.module_id, topic_filter)
+                    codes.append(codec.SUBACK_FAILURE)
+                else:
+                    session.subscriptions.add(stream)
+                    codes.append(min(qos, 1))
+            connection.send(codec.encode_suback(packet.packet_id, codes))
+            session.wake.set()
+            session.subscribed.set()
+        elif isinstance(packet, codec.Unsubscribe):
+            for topic_filter in packet.filters:
+                stream = allowed_subscription(session.identity, topic_filter)
+                if stream is not None:
+                    session.subscriptions.discard(stream)
+            connection.send(codec.encode_unsuback(packet.packet_id))
+        elif isinstance(packet, codec.Simple) and packet.kind == codec.PINGREQ:
+            connection.send(codec.encode_pingresp())
+        elif isinstance(packet, codec.Simple) and packet.kind == codec.DISCONNECT:
+            connection.close()
+        elif isinstance(packet, codec.Connect):
+            raise codec.ProtocolError("a second CONNECT")
+        else:
+            raise codec.ProtocolError(f"unexpected packet {type(packet).__name__}")
+
+    def _on_publish(self, session: _Session, connection: _Connection, packet: codec.Publish) -> None:
+        if packet.qos == 2:
+            raise codec.ProtocolError("QoS 2 is not supported by IoT Hub")
+        identity = session.identity
+        kind = classify_publish(identity, packet.topic)
+        if kind is None:
+            self._stats["forbidden"] += 1
+            log.warning("%s may not publish to %r; closing its connection", identity.module_id, packet.topic)
+            connection.close()
+            return
+        if isinstance(kind, OutputPublish):
+            if len(packet.payload) > MAX_MESSAGE_BYTES:
+                # IoT Hub closes the connection of a device that sends more than 256 KB.
+                self._stats["rejected"] += 1
+                log.warning("%s sent %d bytes, over the %d limit", identity.module_id, len(packet.payload),
+                            MAX_MESSAGE_BYTES)
+                connection.close()
+                return
+            self._stats["received"] += 1
+            system = dict(kind.system)
+            system["connectionDeviceId"] = identity.device_id
+            system["connectionModuleId"] = identity.module_id
+            system["enqueuedTime"] = _now_iso()
+            self._route(Message(packet.payload, dict(kind.application), system))
+        elif isinstance(kind, TwinGet):
+            twin = self._twin(identity.module_id)
+            self._publish(session, twin_response_topic(200, kind.rid), json.dumps(twin.document()).encode())
+        elif isinstance(kind, ReportedPatch):
+            try:
+                patch = json.loads(packet.payload or b"{}")
+                if not isinstance(patch, dict):
+                    raise ValueError("not an object")
+            except (ValueError, RecursionError):
+                self._publish(session, twin_response_topic(400, kind.rid), b'{"message": "invalid JSON"}')
+            else:
+                twin = self._twin(identity.module_id)
+                version = twin.patch_reported(patch)
+                self.store.save_twin(identity.module_id, twin.desired, twin.reported)
+                self._publish(session, twin_response_topic(204, kind.rid, version), b"")
+        elif isinstance(kind, MethodResponse):
+            future = self._methods.get(kind.rid)
+            if future is not None and not future.done():
+                try:
+                    payload: Any = json.loads(packet.payload) if packet.payload else None
+                except (ValueError, RecursionError):
+                    payload = packet.payload.decode("utf-8", errors="replace")
+                future.set_result((kind.status, payload))
+        if packet.qos == 1 and packet.packet_id is not None and not connection.closed:
+            connection.send(codec.encode_puback(packet.packet_id))
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+__all__ = ["DESIRED_PATCH_FILTER", "Hub", "HubConfig", "HubError", "UpstreamRecord"]
