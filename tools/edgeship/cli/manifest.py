@@ -1,5 +1,148 @@
-"""`edgeship manifest`: Generate and validate deployment manifests."""
+"""`edgeship manifest`: generate deployment manifests from templates and validate them.
 
-from edgeship.cli._pending import pending_command
+Diagnostics go to stderr as ``file:line:col: severity: <json path>: message [check]``; when there
+are errors the command ends with ``error: N error(s) ...`` and exit code 1.
+"""
 
-cli = pending_command("manifest", 6, "Generate and validate deployment manifests")
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from edgeship.errors import ManifestError
+from edgeship.manifest import (
+    PLATFORMS,
+    AtScale,
+    Diagnostic,
+    GenerateOptions,
+    ManifestCheckError,
+    ManifestSyntaxError,
+    Severity,
+    deployment_create_command,
+    deployment_document,
+    discover_modules,
+    generate,
+    set_modules_command,
+    validate_file,
+)
+
+_STYLE = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+
+
+def _print_diagnostics(diagnostics: Iterable[Diagnostic], quiet_info: bool = False) -> None:
+    for diagnostic in diagnostics:
+        if quiet_info and diagnostic.severity is Severity.INFO:
+            continue
+        click.secho(diagnostic.format(), err=True, fg=_STYLE[diagnostic.severity])
+
+
+def _syntax_failure(exc: ManifestSyntaxError) -> ManifestError:
+    where = exc.position
+    click.secho(f"{where.file}:{where.line}:{where.column}: error: {exc.message}", err=True, fg="red")
+    return ManifestError(f"{where.file} is not valid")
+
+
+def _write_json(path: Path, data: Any) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise ManifestError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+@click.group(name="manifest")
+def cli() -> None:
+    """Generate and validate IoT Edge deployment manifests."""
+
+
+@cli.command(name="generate")
+@click.option("--template", "template", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("manifests/deployment.template.json"), show_default=True,
+              help="iotedgedev deployment.template.json.")
+@click.option("--env", "env_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="dotenv file with template variables (default: .env when it exists).")
+@click.option("--platform", type=click.Choice(PLATFORMS), default="amd64", show_default=True)
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Output file (default: deployment.<platform>.json beside the template).")
+@click.option("--modules-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("modules"),
+              show_default=True, help="Folder of module folders with module.json.")
+@click.option("--strict", is_flag=True, help="Warnings fail too.")
+@click.option("--at-scale", is_flag=True, help="Write an IoT Hub deployment document for many devices.")
+@click.option("--target-condition", default=None, help="At scale: e.g. \"tags.environment='prod'\".")
+@click.option("--priority", type=int, default=10, show_default=True, help="At scale: higher wins.")
+@click.option("--layered", is_flag=True, help="At scale: a layered deployment (adds to a base one).")
+@click.option("--deployment-id", default=None, help="At scale: default edgeship-<platform>[-layered].")
+@click.option("--label", "labels", multiple=True, metavar="K=V", help="At scale: a label (repeatable).")
+@click.option("--hub-name", default="<hub-name>", help="IoT Hub name for the printed az command.")
+@click.option("--device-id", default="<device-id>", help="Device id for the printed az command.")
+def generate_command(template: Path, env_file: Path | None, platform: str, out: Path | None, modules_dir: Path,
+                     strict: bool, at_scale: bool, target_condition: str | None, priority: int, layered: bool,
+                     deployment_id: str | None, labels: tuple[str, ...], hub_name: str, device_id: str) -> None:
+    """Expand TEMPLATE for PLATFORM, validate it and write the manifest (nothing is written on errors)."""
+    if env_file is None and Path(".env").is_file():
+        env_file = Path(".env")
+    if (layered or target_condition is not None) and not at_scale:
+        raise click.UsageError("--target-condition and --layered need --at-scale")
+    scale: AtScale | None = None
+    if at_scale:
+        label_map: dict[str, str] = {}
+        for pair in labels:
+            key, sep, value = pair.partition("=")
+            if not sep or not key:
+                raise click.UsageError(f"--label takes KEY=VALUE, got {pair!r}")
+            label_map[key] = value
+        scale = AtScale(target_condition or "", priority,
+                        deployment_id or f"edgeship-{platform}{'-layered' if layered else ''}", layered, label_map)
+    try:
+        generated = generate(GenerateOptions(template, platform, env_file, modules_dir))
+    except ManifestSyntaxError as exc:
+        raise _syntax_failure(exc) from None
+    except ManifestCheckError as exc:
+        _print_diagnostics(exc.diagnostics)
+        raise ManifestError(str(exc)) from None
+    _print_diagnostics(generated.report.diagnostics, quiet_info=True)
+    if strict and generated.report.warnings:
+        raise ManifestError(f"{len(generated.report.warnings)} warning(s) in {template} (--strict)")
+    if scale is not None:
+        target = out or template.parent / f"deployment.{platform}.atscale.json"
+        _write_json(target, deployment_document(generated.manifest, scale))
+        click.echo(f"wrote {target}")
+        click.echo(deployment_create_command(target, scale, hub_name))
+    else:
+        target = out or template.parent / f"deployment.{platform}.json"
+        _write_json(target, generated.manifest)
+        click.echo(f"wrote {target}")
+        click.echo(set_modules_command(target, device_id, hub_name))
+
+
+@cli.command(name="validate")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--modules-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("modules"),
+              show_default=True, help="Module folders whose module.json declare inputs and outputs.")
+@click.option("--strict", is_flag=True, help="Warnings fail too.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+def validate_command(file: Path, modules_dir: Path, strict: bool, as_json: bool) -> None:
+    """Check FILE (a manifest or an at-scale deployment document); every problem at once."""
+    try:
+        report = validate_file(file, discover_modules(modules_dir))
+    except ManifestSyntaxError as exc:
+        if as_json:
+            click.echo(json.dumps({"file": str(file), "ok": False, "diagnostics": [
+                {"severity": "error", "file": exc.position.file, "line": exc.position.line,
+                 "column": exc.position.column, "path": "", "message": exc.message, "code": "json-syntax"}]}, indent=2))
+        raise _syntax_failure(exc) from None
+    failed = report.failed(strict)
+    if as_json:
+        click.echo(json.dumps({"file": str(file), "ok": not failed,
+                               "diagnostics": [d.to_json() for d in report.diagnostics]}, indent=2))
+    else:
+        _print_diagnostics(report.diagnostics)
+    if failed:
+        counted = f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)"
+        raise ManifestError(f"{file}: {counted}{' (--strict)' if strict and not report.errors else ''}")
+    if not as_json:
+        click.echo(f"{file}: valid ({len(report.warnings)} warning(s))")

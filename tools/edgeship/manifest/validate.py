@@ -1,0 +1,144 @@
+"""Validate a deployment manifest: our schema for 1.1, then the semantic checks; every problem at once."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from edgeship.errors import ManifestError
+from edgeship.manifest.checks import (
+    check_desired_properties,
+    check_module_names,
+    check_modules,
+    check_routes_basics,
+    check_schema_versions,
+    check_system_modules,
+    split_image,
+    user_modules,
+)
+from edgeship.manifest.context import Findings, Locator
+from edgeship.manifest.jsonpos import Document, parse_json
+from edgeship.manifest.modulejson import Interface, ModuleInfo
+from edgeship.manifest.problems import JsonPath, Report, Severity
+from edgeship.manifest.routecheck import check_route_targets, parse_routes
+
+SCHEMA_FILE = "deployment-1.1.schema.json"
+
+
+@cache
+def own_schema() -> dict[str, Any]:
+    text = resources.files("edgeship.manifest").joinpath("schemas", SCHEMA_FILE).read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def _schema_message(error: jsonschema.ValidationError) -> tuple[JsonPath, str, bool]:
+    """A short message for a schema error, the path to point at and whether that is a key."""
+    path: JsonPath = tuple(error.absolute_path)
+    validator, value = error.validator, error.validator_value
+    if validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else str(value)
+        return path, f"missing required property {missing!r}", False
+    if validator == "additionalProperties":
+        known = set(error.schema.get("properties", {}))
+        extra = [k for k in error.instance if k not in known] if isinstance(error.instance, dict) else []
+        patterns = [re.compile(p) for p in error.schema.get("patternProperties", {})]
+        extra = [k for k in extra if not any(p.search(k) for p in patterns)]
+        if extra:
+            return (*path, extra[0]), f"unknown property {extra[0]!r}", True
+    if validator in ("enum", "const"):
+        choices = value if validator == "enum" else [value]
+        return path, f"{error.instance!r} is not one of: {', '.join(map(str, choices))}", False
+    if validator == "type":
+        return path, f"expected {value if isinstance(value, str) else ' or '.join(value)}, got " \
+                     f"{type(error.instance).__name__}", False
+    if validator == "propertyNames":
+        return path, f"name {error.instance!r} may not hold '.', '$', '#' or spaces", False
+    if validator == "anyOf" and path and "routes" in path:
+        return path, "a route is a string or {\"route\": ..., \"priority\": 0-9, \"timeToLiveSecs\": n}", False
+    return path, error.message, False
+
+
+def schema_findings(findings: Findings, document: Any) -> None:
+    validator = jsonschema.Draft7Validator(own_schema())
+    for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path))):
+        path, message, is_key = _schema_message(error)
+        prefix_len = len(findings.prefix)
+        findings.error(path[prefix_len:] if path[:prefix_len] == findings.prefix else path, message, "schema",
+                       key=is_key)
+
+
+def resolve_interfaces(document: Mapping[str, Any], modules: Mapping[str, ModuleInfo]) -> dict[str, Interface | None]:
+    """Deployed module -> declared interface: the folder of the same name, else the module.json whose
+    repository the image comes from."""
+    by_repository = {info.repository.lower(): info for info in modules.values()}
+    result: dict[str, Interface | None] = {}
+    for name, module in user_modules(document.get("modulesContent", {})).items():
+        info = modules.get(name)
+        if info is None and isinstance(module, dict):
+            image = module.get("settings", {}).get("image") if isinstance(module.get("settings"), dict) else None
+            if isinstance(image, str):
+                info = by_repository.get(split_image(image)[0].lower())
+        result[name] = info.interface if info else None
+    return result
+
+
+def _is_layered(content: Mapping[str, Any]) -> bool:
+    return any(isinstance(twin, dict) and any(k.startswith("properties.desired.") for k in twin)
+               for twin in content.values())
+
+
+def validate_document(document: Any, locator: Locator, modules: Mapping[str, ModuleInfo],
+                      duplicates: list[tuple[JsonPath, int]] | None = None) -> Report:
+    findings = Findings(locator)
+    if not isinstance(document, dict):
+        findings.error((), "a manifest is a JSON object with modulesContent", "schema")
+        return Report.of(findings.diagnostics)
+    if "modulesContent" not in document and isinstance(document.get("content"), dict):
+        findings.prefix = ("content",)  # an at-scale deployment document
+        document = document["content"]
+        content = document.get("modulesContent")
+        if isinstance(content, dict) and _is_layered(content):
+            findings.info(("modulesContent",), "layered deployment: only its own parts are checked (the base "
+                          "deployment it adds to is not known here)", "layered")
+            check_desired_properties(findings, document)
+            return Report.of(findings.diagnostics)
+    schema_findings(findings, document)
+    schema_paths = {d.path for d in findings.diagnostics}
+    semantic_start = len(findings.diagnostics)
+    check_module_names(findings, document)
+    check_schema_versions(findings, document)
+    check_system_modules(findings, document)
+    check_modules(findings, document)
+    check_desired_properties(findings, document)
+    check_routes_basics(findings, document)
+    parsed = parse_routes(findings, document)
+    check_route_targets(findings, document, parsed, resolve_interfaces(document, modules))
+    for path, _offset in duplicates or []:
+        findings.warning(path[len(findings.prefix):], f"duplicate key {path[-1]!r}; only the last one counts",
+                         "duplicate-key", key=True)
+    # One problem, one message: a semantic error replaces the schema's generic one at the same path.
+    semantic_error_paths = {d.path for d in findings.diagnostics[semantic_start:] if d.severity is Severity.ERROR}
+    kept = [d for i, d in enumerate(findings.diagnostics)
+            if i >= semantic_start or d.path not in semantic_error_paths or d.path not in schema_paths]
+    return Report.of(kept)
+
+
+def validate_text(text: str, source: str, modules: Mapping[str, ModuleInfo]) -> tuple[Document, Report]:
+    document = parse_json(text, source)
+    return document, validate_document(document.value, document, modules, document.duplicates)
+
+
+def validate_file(path: Path, modules: Mapping[str, ModuleInfo]) -> Report:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    return validate_text(text, str(path), modules)[1]
