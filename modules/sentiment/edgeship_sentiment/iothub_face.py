@@ -8,9 +8,9 @@
   applied live and acknowledged in reported properties, with status, model identity, counters,
   latency p50 / p99 and the drift summary, reported periodically.
 
-The SDK runs every message handler on one thread, so the handler only parses and queues the
-texts (the micro-batcher merges what arrives together); a sender thread waits for results in
-arrival order and publishes them.
+The SDK calls message handlers on a pool of four threads; the handler only parses and queues
+the texts (the micro-batcher merges what arrives together), and a sender thread waits for results
+in the order the handlers queued them and publishes them.
 """
 
 from __future__ import annotations

@@ -1,0 +1,136 @@
+"""Test helpers: a hub on a background event loop, and real SDK modules as separate processes."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+from edgesim import sas
+from edgesim.certs import ensure_certificates
+from edgesim.hub import Hub, HubConfig
+
+T = TypeVar("T")
+PEER = Path(__file__).parent / "peer.py"
+HUB_HOSTNAME = "edgesim-test.azure-devices.net"
+DEVICE = "testdevice"
+_addresses = itertools.count(1)
+
+
+def next_address() -> str:
+    # A distinct loopback address per hub: the SDK always dials port 8883.
+    return f"127.0.{40 + os.getpid() % 150}.{next(_addresses) % 250 + 1}"
+
+
+class HubThread:
+    def __init__(self, state_dir: Path, modules: list[str], routes: dict[str, Any],
+                 desired: dict[str, dict[str, Any]] | None = None, host: str | None = None,
+                 keys: dict[str, str] | None = None, store_ttl_secs: int = 7200) -> None:
+        self.host = host or next_address()
+        self.state_dir = state_dir
+        self.keys = keys or {module: sas.generate_key() for module in modules}
+        self.certs = ensure_certificates(state_dir, [self.host], HUB_HOSTNAME)
+        self.config = HubConfig(host=self.host, hub_hostname=HUB_HOSTNAME, device_id=DEVICE, identities=self.keys,
+                                certfile=self.certs.server_cert, keyfile=self.certs.server_key,
+                                state_dir=state_dir / "hub", routes=routes, store_ttl_secs=store_ttl_secs,
+                                initial_desired=desired or {})
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.hub = Hub(self.config)
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def run(self, fn: Callable[[], T]) -> T:
+        async def wrapper() -> T:
+            return fn()
+        return self.call(wrapper())
+
+    def start(self) -> HubThread:
+        self.thread.start()
+        self.call(self.hub.start())
+        return self
+
+    def stop(self) -> None:
+        self.call(self.hub.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+    def connection_string(self, module: str, key: str | None = None) -> str:
+        return (f"HostName={HUB_HOSTNAME};DeviceId={DEVICE};ModuleId={module};"
+                f"SharedAccessKey={key or self.keys[module]};GatewayHostName={self.host}")
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 20) -> None:
+        async def poll() -> None:
+            async with asyncio.timeout(timeout):
+                while not predicate():
+                    await asyncio.sleep(0.01)  # polled on the hub's own loop, bounded by the timeout
+        self.call(poll(), timeout + 5)
+
+
+class Peer:
+    def __init__(self, hub: HubThread, module: str, key: str | None = None, retry: bool = True) -> None:
+        self.module = module
+        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.backlog: list[dict[str, Any]] = []
+        self.process = subprocess.Popen(
+            [sys.executable, str(PEER), hub.connection_string(module, key), str(hub.certs.ca_cert),
+             "retry" if retry else "no-retry"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.events.put(json.loads(line))
+        self.events.put({"event": "eof"})
+
+    def expect(self, event: str, timeout: float = 30) -> dict[str, Any]:
+        """The next event of this kind; other kinds are kept, in order, for later calls."""
+        for index, item in enumerate(self.backlog):
+            if item["event"] == event:
+                return self.backlog.pop(index)
+        while True:
+            item = self.events.get(timeout=timeout)
+            if item["event"] == event:
+                return item
+            if item["event"] in ("error", "eof") and event not in ("error", "eof"):
+                raise AssertionError(f"{self.module}: expected {event}, got {item}")
+            self.backlog.append(item)
+
+    def idle(self) -> bool:
+        """Nothing unread (beyond 'sent' acknowledgements)."""
+        return self.events.empty() and all(item["event"] == "sent" for item in self.backlog)
+
+    def command(self, **command: Any) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(command) + "\n")
+        self.process.stdin.flush()
+
+    def send(self, output: str, body: Any, wait: bool = True, **properties: str) -> None:
+        self.command(op="send", output=output, body=body, properties=properties)
+        if wait:
+            self.expect("sent")
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            try:
+                self.command(op="exit")
+                self.process.wait(20)
+            except (OSError, subprocess.TimeoutExpired):
+                self.process.kill()
+                self.process.wait()
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
