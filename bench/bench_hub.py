@@ -1,0 +1,208 @@
+"""Hub benchmark: module -> module messages per second and latency through the simulator's hub
+with the real azure-iot-device SDK, against a raw loopback MQTT baseline (paho against mosquitto)
+measured in the same run.
+
+    python bench/bench_hub.py [--messages 3000] [--rate 100]
+
+Sender and receiver are separate processes. Throughput: the sender publishes N messages from 16
+threads as fast as QoS 1 allows; latency: one message at a time at a fixed rate (default 100/s),
+timestamp in the body, measured at the receiver (same clock). All traffic stays on loopback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SDK_SENDER = r"""
+import json, sys, time, threading
+from concurrent.futures import ThreadPoolExecutor
+from azure.iot.device import IoTHubModuleClient, Message
+cs, ca, n, rate = sys.argv[1], open(sys.argv[2]).read(), int(sys.argv[3]), float(sys.argv[4])
+client = IoTHubModuleClient.create_from_connection_string(cs, server_verification_cert=ca)
+client.connect()
+print("ready", flush=True); sys.stdin.readline()
+def send(i):
+    m = Message(json.dumps({"i": i, "t": time.time()}))
+    m.content_type, m.content_encoding = "application/json", "utf-8"
+    client.send_message_to_output(m, "out")
+start = time.perf_counter()
+if rate > 0:
+    for i in range(n):
+        target = start + i / rate
+        delay = target - time.perf_counter()
+        if delay > 0: time.sleep(delay)  # pacing the load generator, not synchronisation
+        send(i)
+else:
+    with ThreadPoolExecutor(16) as pool: list(pool.map(send, range(n)))
+print(json.dumps({"sent": n, "seconds": time.perf_counter() - start}), flush=True)
+sys.stdin.readline(); client.shutdown()
+"""
+
+SDK_RECEIVER = r"""
+import json, sys, time, threading
+from azure.iot.device import IoTHubModuleClient
+cs, ca, n = sys.argv[1], open(sys.argv[2]).read(), int(sys.argv[3])
+client = IoTHubModuleClient.create_from_connection_string(cs, server_verification_cert=ca)
+latencies, done, lock = [], threading.Event(), threading.Lock()
+first = []
+def on_message(message):
+    now = time.time()
+    with lock:
+        if not first: first.append(time.perf_counter())
+        latencies.append(now - json.loads(message.data)["t"])
+        if len(latencies) == n: first.append(time.perf_counter()); done.set()
+client.connect(); client.on_message_received = on_message
+print("ready", flush=True)
+done.wait(600)
+span = first[1] - first[0] if len(first) > 1 else None
+print(json.dumps({"received": len(latencies), "latencies": latencies, "span": span}), flush=True)
+client.shutdown()
+"""
+
+PAHO_SENDER = r"""
+import json, sys, time
+import paho.mqtt.client as mqtt
+port, n, rate = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+c = mqtt.Client(client_id="bench-sender"); c.max_inflight_messages_set(64); c.connect("127.0.0.1", port); c.loop_start()
+print("ready", flush=True); sys.stdin.readline()
+start = time.perf_counter(); infos = []
+for i in range(n):
+    if rate > 0:
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0: time.sleep(delay)  # pacing the load generator
+    infos.append(c.publish("bench/in", json.dumps({"i": i, "t": time.time()}), qos=1))
+for info in infos: info.wait_for_publish(60)
+print(json.dumps({"sent": n, "seconds": time.perf_counter() - start}), flush=True)
+sys.stdin.readline(); c.disconnect(); c.loop_stop()
+"""
+
+PAHO_RECEIVER = r"""
+import json, sys, time, threading
+import paho.mqtt.client as mqtt
+port, n = int(sys.argv[1]), int(sys.argv[2])
+latencies, done, first = [], threading.Event(), []
+subscribed = threading.Event()
+def on_message(c, u, m):
+    now = time.time()
+    if not first: first.append(time.perf_counter())
+    latencies.append(now - json.loads(m.payload)["t"])
+    if len(latencies) == n: first.append(time.perf_counter()); done.set()
+c = mqtt.Client(client_id="bench-receiver"); c.on_message = on_message
+c.on_subscribe = lambda *a: subscribed.set()
+c.connect("127.0.0.1", port); c.loop_start(); c.subscribe("bench/in", qos=1); subscribed.wait(10)
+print("ready", flush=True)
+done.wait(600)
+span = first[1] - first[0] if len(first) > 1 else None
+print(json.dumps({"received": len(latencies), "latencies": latencies, "span": span}), flush=True)
+c.disconnect(); c.loop_stop()
+"""
+
+
+def _start(code: str, *args: str) -> subprocess.Popen[str]:
+    process = subprocess.Popen([sys.executable, "-c", code, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               text=True)
+    assert process.stdout is not None
+    line = process.stdout.readline().strip()
+    if line != "ready":
+        raise RuntimeError(f"worker did not start: {line!r}")
+    return process
+
+
+def _run_pair(sender: subprocess.Popen[str], receiver: subprocess.Popen[str]) -> dict[str, float]:
+    assert sender.stdin is not None
+    assert sender.stdout is not None
+    assert receiver.stdout is not None
+    sender.stdin.write("go\n")
+    sender.stdin.flush()
+    sent = json.loads(sender.stdout.readline())
+    received = json.loads(receiver.stdout.readline())
+    sender.stdin.write("stop\n")
+    sender.stdin.flush()
+    sender.wait(30)
+    receiver.wait(30)
+    latencies = sorted(received["latencies"])
+    n = len(latencies)
+    return {"sent": sent["sent"], "received": received["received"],
+            "msgs_per_s": received["received"] / max(sent["seconds"], received["span"] or 0, 1e-9),
+            "p50_ms": latencies[n // 2] * 1000 if n else float("nan"),
+            "p99_ms": latencies[min(n - 1, int(n * 0.99))] * 1000 if n else float("nan")}
+
+
+def bench_hub(messages: int, rate: float) -> dict[str, float]:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "simulator" / "hub"))
+    from hubkit import HubThread
+
+    with tempfile.TemporaryDirectory() as tmp:
+        route = 'FROM /messages/modules/sender/outputs/out INTO BrokeredEndpoint("/modules/receiver/inputs/in")'
+        hub = HubThread(Path(tmp), ["sender", "receiver"], {"r": route}, host="127.0.0.99").start()
+        try:
+            ca = str(hub.certs.ca_cert)
+            receiver = _start(SDK_RECEIVER, hub.connection_string("receiver"), ca, str(messages))
+            sender = _start(SDK_SENDER, hub.connection_string("sender"), ca, str(messages), str(rate))
+            return _run_pair(sender, receiver)
+        finally:
+            hub.stop()
+
+
+def bench_mosquitto(messages: int, rate: float) -> dict[str, float] | None:
+    binary = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+    if binary is None:
+        return None
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "m.conf"
+        config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 64\n")
+        broker = subprocess.Popen([binary, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    time.sleep(0.02)  # waiting for the broker's port to open
+            receiver = _start(PAHO_RECEIVER, str(port), str(messages))
+            sender = _start(PAHO_SENDER, str(port), str(messages), str(rate))
+            return _run_pair(sender, receiver)
+        finally:
+            broker.terminate()
+            broker.wait(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=3000)
+    parser.add_argument("--rate", type=float, default=100.0, help="paced rate for the latency run")
+    parser.add_argument("--latency-messages", type=int, default=500)
+    args = parser.parse_args()
+    rows = []
+    for label, fn in (("edgesim hub + azure-iot-device (TLS, SAS, store)", bench_hub),
+                      ("mosquitto + paho (plain TCP, baseline)", bench_mosquitto)):
+        throughput = fn(args.messages, 0)
+        latency = fn(args.latency_messages, args.rate)
+        rows.append((label, throughput, latency))
+    print(f"| path | msgs/s (max) | p50 ms @ {args.rate:g}/s | p99 ms @ {args.rate:g}/s | p50 ms (max load) |")
+    print("|---|---|---|---|---|")
+    for label, throughput, latency in rows:
+        if throughput is None or latency is None:
+            print(f"| {label} | n/a | n/a | n/a | n/a |")
+            continue
+        print(f"| {label} | {throughput['msgs_per_s']:.0f} | {latency['p50_ms']:.2f} | {latency['p99_ms']:.2f} | "
+              f"{throughput['p50_ms']:.1f} |")
+    hub, base = rows[0][1], rows[1][1]
+    if hub and base:
+        print(f"\nhub / baseline throughput: {hub['msgs_per_s'] / base['msgs_per_s']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
