@@ -59,7 +59,8 @@ def _value(raw: str, source: str, line: int, column: int) -> str:
             after = consumed + 1
         rest = stripped[after:]
         if rest.strip(" \t") and not rest.lstrip(" \t").startswith("#"):
-            raise _fail(source, line, column + after, "unexpected text after the closing quote")
+            gap = len(rest) - len(rest.lstrip(" \t"))
+            raise _fail(source, line, column + after + gap, "unexpected text after the closing quote")
         return value
     comment = re.search(r"[ \t]#", stripped)
     if stripped.startswith("#"):

@@ -62,7 +62,7 @@ class Generated:
 
 
 def _is_route(path: JsonPath) -> bool:
-    return len(path) >= 5 and path[:4] == HUB and path[4] == "routes"
+    return len(path) >= 5 and path[:3] == HUB and path[3] == "routes"
 
 
 class _Builder:

@@ -125,9 +125,16 @@ def validate_document(document: Any, locator: Locator, modules: Mapping[str, Mod
         findings.warning(path[len(findings.prefix):], f"duplicate key {path[-1]!r}; only the last one counts",
                          "duplicate-key", key=True)
     # One problem, one message: a semantic error replaces the schema's generic one at the same path.
+    # A route object's generic "string or object" message goes when a semantic error says what is wrong inside it.
     semantic_error_paths = {d.path for d in findings.diagnostics[semantic_start:] if d.severity is Severity.ERROR}
+
+    def superseded(path: JsonPath, message: str) -> bool:
+        if path in semantic_error_paths:
+            return True
+        return message.startswith("a route is") and any(p[: len(path)] == path for p in semantic_error_paths)
+
     kept = [d for i, d in enumerate(findings.diagnostics)
-            if i >= semantic_start or d.path not in semantic_error_paths or d.path not in schema_paths]
+            if i >= semantic_start or d.path not in schema_paths or not superseded(d.path, d.message)]
     return Report.of(kept)
 
 
