@@ -39,7 +39,11 @@ def main() -> int:
     except ReplayError as exc:
         log.error("%s", exc)
         return 1
-    client = IoTHubModuleClient.create_from_edge_environment()
+    try:
+        client = IoTHubModuleClient.create_from_edge_environment()
+    except (OSError, ValueError) as exc:  # not started by an IoT Edge runtime (or the simulator)
+        log.error("not in an IoT Edge environment: %s", exc)
+        return 1
 
     def send(tweet: Tweet) -> None:
         client.send_message_to_output(to_message(tweet), OUTPUT)

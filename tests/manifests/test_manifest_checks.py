@@ -92,7 +92,8 @@ def test_unused_output_is_a_warning(manifest: dict[str, Any], repo_modules: dict
     diagnostic = _one(report, "unused-output", Severity.WARNING)
     _assert(diagnostic, text, '          "sentiment": {\n            "version"', (*AGENT, "modules", "sentiment"),
             "output 'errors' of module 'sentiment' is not routed anywhere", skip=10)
-    assert not report.failed() and report.failed(strict=True)
+    assert not report.failed()
+    assert report.failed(strict=True)
 
 
 def test_a_catch_all_route_uses_every_output(manifest: dict[str, Any], repo_modules: dict[str, ModuleInfo]) -> None:
@@ -126,9 +127,11 @@ def test_system_module_images_and_versions(manifest: dict[str, Any], repo_module
     system["edgeHub"]["settings"]["image"] = "mcr.microsoft.com/azureiotedge-hub:1.5.1"
     report, text = _validate(manifest, repo_modules)
     eol = [d for d in report.warnings if "end of life" in d.message]
-    assert len(eol) == 1 and eol[0].path[-3] == "edgeAgent"
+    assert len(eol) == 1
+    assert eol[0].path[-3] == "edgeAgent"
     mismatch = [d for d in report.warnings if "run one runtime version" in d.message]
-    assert len(mismatch) == 1 and mismatch[0].path[-4:] == ("systemModules", "edgeHub", "settings", "image")
+    assert len(mismatch) == 1
+    assert mismatch[0].path[-4:] == ("systemModules", "edgeHub", "settings", "image")
 
 
 def test_restart_policy_and_status_words(manifest: dict[str, Any], repo_modules: dict[str, ModuleInfo]) -> None:
@@ -248,7 +251,8 @@ def test_schema_versions(manifest: dict[str, Any], repo_modules: dict[str, Modul
     codes = [(d.code, format_path(d.path)) for d in report.errors]
     assert ("schema-version", "modulesContent.$edgeAgent['properties.desired'].modules.sentiment.startupOrder") in codes
     route = [d for d in report.errors if d.path[-1] == "sentimentErrorsToUpstream"]
-    assert route and "need $edgeHub schemaVersion 1.1" in route[0].message
+    assert route
+    assert "need $edgeHub schemaVersion 1.1" in route[0].message
     manifest["modulesContent"]["$edgeAgent"]["properties.desired"]["schemaVersion"] = "2.0"
     report, text = _validate(manifest, repo_modules)
     _assert(_one(report, "schema"), text, '"2.0"', (*AGENT, "schemaVersion"), "'2.0' is not one of: 1.0, 1.1")
@@ -303,4 +307,5 @@ def test_at_scale_documents_validate(manifest: dict[str, Any], repo_modules: dic
     else:
         document["content"]["modulesContent"]["sentiment"]["properties.desired"]["thresholds"] = [1]
         report, _ = _validate(document, repo_modules)
-        assert report.errors[0].path[0] == "content" and report.errors[0].code == "desired-array"
+        assert report.errors[0].path[0] == "content"
+        assert report.errors[0].code == "desired-array"

@@ -35,7 +35,8 @@ def test_variables_from_env_file_and_environment(template_path: Path, tmp_path: 
         _modules(document)["sentiment"]["env"]["GREETING"] = {"value": "$GREETING and ${QUOTED} $$5"}
 
     env = tmp_path / ".env"
-    env.write_text('GREETING=hello\nQUOTED="a \\"b\\" \\\\ c"\nRUNTIME_TAG=1.5.3\nCONTAINER_TAG=ci7\n', encoding="utf-8")
+    env.write_text('GREETING=hello\nQUOTED="a \\"b\\" \\\\ c"\nRUNTIME_TAG=1.5.3\nCONTAINER_TAG=ci7\n',
+                   encoding="utf-8")
     generated = generate(GenerateOptions(_template(template_path, tmp_path, edit), "arm32v7", env, environ={}),
                          repo_modules)
     modules = _modules(generated.manifest)
@@ -105,7 +106,9 @@ def test_long_create_options_are_split_into_512_character_parts(template_path: P
     generated = generate(GenerateOptions(_template(template_path, tmp_path, edit), "amd64", environ={}), repo_modules)
     settings = _modules(generated.manifest)["sentiment"]["settings"]
     parts = [key for key in settings if key.startswith("createOptions")]
-    assert parts[0] == "createOptions" and parts[1] == "createOptions01" and len(parts) >= 3
+    assert parts[0] == "createOptions"
+    assert parts[1] == "createOptions01"
+    assert len(parts) >= 3
     assert all(len(settings[key]) <= 512 for key in parts)
     assert all(len(settings[key]) == 512 for key in parts[:-1])
     assert json.loads("".join(settings[key] for key in parts))["Labels"] == labels

@@ -46,8 +46,15 @@ def split_image(image: str) -> tuple[str, str | None]:
     return image, None
 
 
-def user_modules(content: Mapping[str, Any]) -> dict[str, Any]:
-    return _dict(_dict(_dict(_dict(content.get("$edgeAgent")).get("properties.desired")).get("modules")))
+def dig(value: Any, *keys: str) -> dict[str, Any]:
+    """The object at ``keys`` below ``value``, or {} if anything on the way is not an object."""
+    for key in keys:
+        value = _dict(value).get(key)
+    return _dict(value)
+
+
+def user_modules(content: Any) -> dict[str, Any]:
+    return dig(content, "$edgeAgent", "properties.desired", "modules")
 
 
 def check_module_names(findings: Findings, document: Mapping[str, Any]) -> None:

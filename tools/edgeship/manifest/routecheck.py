@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from edgeship.manifest.checks import HUB, user_modules
+from edgeship.manifest.checks import HUB, dig, user_modules
 from edgeship.manifest.context import Findings
 from edgeship.manifest.modulejson import Interface
 from edgeship.manifest.problems import JsonPath
@@ -33,8 +33,7 @@ def _source_scope(route: Route) -> tuple[str | None, str | None, bool]:
 
 
 def parse_routes(findings: Findings, document: Mapping[str, Any]) -> list[ParsedRoute]:
-    hub = document.get("modulesContent", {}).get("$edgeHub", {}).get("properties.desired", {})
-    routes = hub.get("routes") if isinstance(hub, dict) else None
+    routes = dig(document, "modulesContent", "$edgeHub", "properties.desired").get("routes")
     parsed: list[ParsedRoute] = []
     if not isinstance(routes, dict):
         return parsed

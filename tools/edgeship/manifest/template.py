@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeship.errors import ManifestError
-from edgeship.manifest.checks import AGENT, HUB
+from edgeship.manifest.checks import AGENT, HUB, dig
 from edgeship.manifest.createoptions import split_create_options, stringify
 from edgeship.manifest.dotenv import load_dotenv
 from edgeship.manifest.expand import Expander
@@ -105,9 +105,7 @@ class _Builder:
 
     def create_options(self, manifest: dict[str, Any]) -> None:
         """createOptions written as objects become compact JSON strings, split into the twin's parts."""
-        agent = manifest.get("modulesContent", {}).get("$edgeAgent", {}).get("properties.desired", {})
-        if not isinstance(agent, dict):
-            return
+        agent = dig(manifest, "modulesContent", "$edgeAgent", "properties.desired")
         for group in ("systemModules", "modules"):
             modules = agent.get(group)
             if not isinstance(modules, dict):

@@ -1,0 +1,91 @@
+"""Random templates, .env files and route strings: only clean results or ManifestError, never a traceback."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from edgeship.errors import ManifestError
+from edgeship.manifest import GenerateOptions, ModuleInfo, generate, parse_dotenv, validate_text
+
+dollar_text = st.text(st.sampled_from(list("ab$${}:-_.MODULES/ \"\\")), max_size=25)
+route_words = st.sampled_from(["FROM", "INTO", "WHERE", "SELECT", "*", "/messages/*", "/messages/modules/sentiment/*",
+                               "/messages/modules/tweetsource/outputs/tweets", "$upstream", "AND", "NOT", "(", ")",
+                               'BrokeredEndpoint("/modules/sentiment/inputs/input1")', "$body.x", "=", "'a'", "1",
+                               "/twinChangeNotifications", "IS_DEFINED($body.y)", '"', "\\", ",", "ghost"])
+routes = st.lists(route_words, max_size=10).map(" ".join) | st.text(max_size=40)
+json_values = st.recursive(st.none() | st.booleans() | st.integers(-3, 99) | dollar_text,
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(dollar_text, inner, max_size=3),
+                           max_leaves=8)
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def _mutate(template: dict[str, Any], data: st.DataObject) -> dict[str, Any]:
+    """Replace a few random spots of the template with random values."""
+    document = copy.deepcopy(template)
+    for _ in range(data.draw(st.integers(1, 4))):
+        node: Any = document
+        while isinstance(node, dict) and node and data.draw(st.booleans()):
+            key = data.draw(st.sampled_from(sorted(node)))
+            if not isinstance(node[key], dict) or data.draw(st.booleans()):
+                node[key] = data.draw(json_values)
+                break
+            node = node[key]
+    return document
+
+
+@SETTINGS
+@given(data=st.data())
+def test_random_templates_never_crash(data: st.DataObject, template_path: Path, tmp_path: Path,
+                                      repo_modules: dict[str, ModuleInfo]) -> None:
+    template = json.loads(template_path.read_text(encoding="utf-8"))
+    document = _mutate(template, data)
+    hub = document.get("modulesContent", {})
+    if isinstance(hub, dict) and isinstance(hub.get("$edgeHub"), dict):
+        desired = hub["$edgeHub"].get("properties.desired")
+        if isinstance(desired, dict):
+            desired["routes"] = {"r": data.draw(routes), "o": {"route": data.draw(routes)}}
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    env = tmp_path / ".env"
+    env.write_text(data.draw(st.text(st.sampled_from(list("AB=_ '\"#\\$\nx")), max_size=40)), encoding="utf-8")
+    try:
+        generated = generate(GenerateOptions(path, "amd64", env, environ={"A": "1"}), repo_modules)
+    except ManifestError:
+        return
+    assert not generated.report.errors
+
+
+@SETTINGS
+@given(route=routes)
+def test_random_routes_in_a_manifest_never_crash(route: str, default_manifest: dict[str, Any],
+                                                 repo_modules: dict[str, ModuleInfo]) -> None:
+    document = copy.deepcopy(default_manifest)
+    document["modulesContent"]["$edgeHub"]["properties.desired"]["routes"]["fuzz"] = route
+    report = validate_text(json.dumps(document), "d.json", repo_modules)[1]
+    for diagnostic in report.diagnostics:
+        assert diagnostic.position.line >= 1
+        assert diagnostic.position.column >= 1
+
+
+@SETTINGS
+@given(text=st.text(max_size=60) | st.text(st.sampled_from(list("AB=_ '\"#\\$\nx\texport")), max_size=60))
+def test_random_dotenv_never_crashes(text: str) -> None:
+    try:
+        values = parse_dotenv(text)
+    except ManifestError:
+        return
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in values.items())
+
+
+@SETTINGS
+@given(text=st.text(max_size=80))
+def test_random_text_as_a_manifest_never_crashes(text: str) -> None:
+    with contextlib.suppress(ManifestError):
+        validate_text(text, "d.json", {})
