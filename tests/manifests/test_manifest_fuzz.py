@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,6 +24,7 @@ routes = st.lists(route_words, max_size=10).map(" ".join) | st.text(max_size=40)
 json_values = st.recursive(st.none() | st.booleans() | st.integers(-3, 99) | dollar_text,
                            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(dollar_text, inner, max_size=3),
                            max_leaves=8)
+pytestmark = pytest.mark.timeout(300)  # "never hangs": a hang fails the test instead of the whole run
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 

@@ -80,3 +80,9 @@ def test_string_offset_counts_escapes() -> None:
     document = parse_json(text, "t.json")
     position = document.string_offset(("r",), document.value["r"].index("INTO"))
     assert text[position.column - 1: position.column + 3] == "INTO"
+
+
+def test_deep_nesting_is_a_clean_error() -> None:
+    assert parse_json("[" * 200 + "]" * 200, "t.json").value is not None
+    with pytest.raises(ManifestSyntaxError, match="nesting deeper than 200 levels"):
+        parse_json("[" * 5000 + "]" * 5000, "t.json")

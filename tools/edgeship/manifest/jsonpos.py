@@ -15,6 +15,7 @@ from typing import Any
 from edgeship.manifest.problems import JsonPath, ManifestSyntaxError, Position
 
 _WHITESPACE = " \t\n\r"
+MAX_DEPTH = 200
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 _HEX = frozenset("0123456789abcdefABCDEF")
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
@@ -100,10 +101,10 @@ class _Parser:
         return self.doc
 
     def value(self, offset: int, path: JsonPath) -> tuple[Any, int]:
-        # An explicit stack would avoid recursion limits; manifests are shallow, and a too-deep
-        # document becomes a clean error below instead of a crash.
-        if len(path) > 500:
-            raise self.fail(offset, "nesting deeper than 500 levels")
+        # Manifests are shallow (IoT Hub allows 10 levels of twin properties): a deeper document is a
+        # clean error here rather than a RecursionError; the one place this parser is stricter than json.loads.
+        if len(path) > MAX_DEPTH:
+            raise self.fail(offset, f"nesting deeper than {MAX_DEPTH} levels")
         self.doc.values[path] = offset
         if offset >= len(self.text):
             raise self.fail(offset, "expected a value, got the end of the text")
