@@ -29,6 +29,7 @@ from edgeship.manifest import (
     set_modules_command,
     validate_file,
 )
+from edgeship.manifest.template import default_modules_dir
 
 _STYLE = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
@@ -68,8 +69,8 @@ def cli() -> None:
 @click.option("--platform", type=click.Choice(PLATFORMS), default="amd64", show_default=True)
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Output file (default: deployment.<platform>.json beside the template).")
-@click.option("--modules-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("modules"),
-              show_default=True, help="Folder of module folders with module.json.")
+@click.option("--modules-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder of module folders with module.json (default: modules/ beside the template or one up).")
 @click.option("--strict", is_flag=True, help="Warnings fail too.")
 @click.option("--at-scale", is_flag=True, help="Write an IoT Hub deployment document for many devices.")
 @click.option("--target-condition", default=None, help="At scale: e.g. \"tags.environment='prod'\".")
@@ -79,7 +80,7 @@ def cli() -> None:
 @click.option("--label", "labels", multiple=True, metavar="K=V", help="At scale: a label (repeatable).")
 @click.option("--hub-name", default="<hub-name>", help="IoT Hub name for the printed az command.")
 @click.option("--device-id", default="<device-id>", help="Device id for the printed az command.")
-def generate_command(template: Path, env_file: Path | None, platform: str, out: Path | None, modules_dir: Path,
+def generate_command(template: Path, env_file: Path | None, platform: str, out: Path | None, modules_dir: Path | None,
                      strict: bool, at_scale: bool, target_condition: str | None, priority: int, layered: bool,
                      deployment_id: str | None, labels: tuple[str, ...], hub_name: str, device_id: str) -> None:
     """Expand TEMPLATE for PLATFORM, validate it and write the manifest (nothing is written on errors)."""
@@ -121,12 +122,15 @@ def generate_command(template: Path, env_file: Path | None, platform: str, out: 
 
 @cli.command(name="validate")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--modules-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("modules"),
-              show_default=True, help="Module folders whose module.json declare inputs and outputs.")
+@click.option("--modules-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Module folders whose module.json declare inputs and outputs (default: ./modules, else "
+                   "modules/ beside FILE or one up).")
 @click.option("--strict", is_flag=True, help="Warnings fail too.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
-def validate_command(file: Path, modules_dir: Path, strict: bool, as_json: bool) -> None:
+def validate_command(file: Path, modules_dir: Path | None, strict: bool, as_json: bool) -> None:
     """Check FILE (a manifest or an at-scale deployment document); every problem at once."""
+    if modules_dir is None:
+        modules_dir = Path("modules") if Path("modules").is_dir() else default_modules_dir(file)
     try:
         report = validate_file(file, discover_modules(modules_dir))
     except ManifestSyntaxError as exc:

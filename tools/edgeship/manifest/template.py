@@ -50,7 +50,7 @@ class GenerateOptions:
     template: Path
     platform: str = "amd64"
     env_file: Path | None = None  # None: no .env (a missing default .env is not an error)
-    modules_dir: Path | None = None  # None: "modules" beside the template's parent (the project root)
+    modules_dir: Path | None = None  # None: see default_modules_dir
     environ: Mapping[str, str] | None = None  # None: os.environ
 
 
@@ -137,6 +137,15 @@ class _Builder:
                         settings[key] = value
 
 
+def default_modules_dir(near: Path) -> Path:
+    """``modules/`` beside ``near`` (iotedgedev's layout) or one folder up (ours: manifests/ and modules/)."""
+    folder = near.resolve().parent
+    for candidate in (folder / "modules", folder.parent / "modules"):
+        if candidate.is_dir():
+            return candidate
+    return Path("modules")
+
+
 def read_variables(options: GenerateOptions) -> dict[str, str]:
     """``.env`` values, overridden by the environment (CI sets secrets there)."""
     variables: dict[str, str] = {}
@@ -160,8 +169,7 @@ def generate(options: GenerateOptions, modules: Mapping[str, ModuleInfo] | None 
         raise ManifestError(f"{options.template}: a template is a JSON object with modulesContent")
     variables = read_variables(options)
     if modules is None:
-        modules_dir = options.modules_dir or options.template.resolve().parent.parent / "modules"
-        modules = discover_modules(modules_dir, variables)
+        modules = discover_modules(options.modules_dir or default_modules_dir(options.template), variables)
     expander = Expander(variables, modules, options.platform, variables.get("CONTAINER_TAG", ""))
     builder = _Builder(template, expander)
     schema_version = template.value.get(TEMPLATE_SCHEMA_KEY)
