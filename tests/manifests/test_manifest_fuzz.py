@@ -98,3 +98,19 @@ def test_random_dotenv_never_crashes(text: str) -> None:
 def test_random_text_as_a_manifest_never_crashes(text: str) -> None:
     with contextlib.suppress(ManifestError):
         validate_text(text, "d.json", {})
+
+
+@SETTINGS
+@given(data=st.data())
+def test_what_we_accept_the_public_schema_accepts(data: st.DataObject, default_manifest: dict[str, Any],
+                                                  repo_root: Path, repo_modules: dict[str, ModuleInfo]) -> None:
+    public = repo_root.parent / "shared" / "reference" / "azure-iot-edge-deployment-2.0.json"
+    if not public.is_file():
+        pytest.skip("the public schema is not beside the repository")
+    import jsonschema
+
+    document = _mutate(default_manifest, data)
+    report = validate_text(json.dumps(document), "d.json", repo_modules)[1]
+    if not report.errors:
+        schema = json.loads(public.read_text(encoding="utf-8"))
+        assert [e.message for e in jsonschema.Draft4Validator(schema).iter_errors(document)] == []
