@@ -1,46 +1,33 @@
-"""`edgeship demo`: the whole path end to end on embedded defaults.
-
-Until every part has landed it runs what exists and says plainly what is still to come.
-"""
+"""`edgeship demo`: the whole path end to end on embedded defaults (what `make demo` runs)."""
 
 from __future__ import annotations
 
-import importlib
+import json
+from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.table import Table
 
-from edgeship.cli.main import COMMANDS
-
-# The demo's steps, in order, with the command group each needs and the issue that brings it.
-STEPS: list[tuple[str, str, int]] = [
-    ("build the reference model folder (seed format)", "fixture", 3),
-    ("register it in the local registry", "model", 3),
-    ("package it to ONNX behind the parity gate", "package", 3),
-    ("generate and validate the deployment manifest", "manifest", 6),
-    ("run the deployment in the edge runtime simulator", "sim", 5),
-    ("score tweets end to end and summarise", "demo", 7),
-]
-
-
-def _available(group: str) -> bool:
-    if group == "demo":
-        return False
-    module = importlib.import_module(COMMANDS[group][0])
-    return not getattr(module.cli, "edgeship_pending", False)
+from edgeship.registry import resolve_registry_root
 
 
 @click.command(name="demo")
-def cli() -> None:
-    """Run the whole path end to end on embedded defaults."""
-    console = Console()
-    table = Table(title="edgeship demo: the path of a model")
-    table.add_column("#", justify="right")
-    table.add_column("step")
-    table.add_column("state")
-    for index, (step, group, issue) in enumerate(STEPS, start=1):
-        state = "[green]ready[/]" if _available(group) else f"[yellow]still to come (issue #{issue})[/]"
-        table.add_row(str(index), step, state)
-    console.print(table)
-    console.print("The end-to-end run arrives with issue #7; the steps marked ready work on their own now.")
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Registry, caches and simulator state (default: $EDGESHIP_HOME, else ./.edgeship).")
+@click.option("--size", type=click.Choice(["full", "small"]), default="full", show_default=True,
+              help="The reference model to train (small: fast, for tests; not accurate).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address of the simulator's hub.")
+@click.option("--rate", type=float, default=60.0, show_default=True, help="Tweets per second from the source.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON at the end.")
+def cli(home: Path | None, size: str, host: str, rate: float, as_json: bool) -> None:
+    """Fixture -> registry -> ONNX package -> manifest -> simulator -> scored tweets, offline."""
+    from edgeship.demo import DemoOptions, run_demo
+    from edgeship.demo.run import find_project
+
+    try:
+        project = find_project(Path.cwd())
+    except Exception:
+        project = find_project(Path(__file__).resolve().parents[3])
+    summary = run_demo(DemoOptions(project=project, home=(home or resolve_registry_root()).resolve(),
+                                   fixture_size=size, host=host, rate_per_sec=rate))
+    if as_json:
+        click.echo(json.dumps(summary.to_json()))
