@@ -8,6 +8,8 @@ thread-safe, so calls are serialised.
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import os
 import sys
@@ -17,6 +19,40 @@ from types import ModuleType
 from typing import Any
 
 from edgeship_sentiment.errors import ModelLoadError
+
+
+class _KerasAlias(importlib.abc.MetaPathFinder):
+    """Resolve ``keras`` / ``keras.*`` to ``tf_keras`` (Keras 2) for scripts written for Keras 2.
+
+    Keras 3 cannot load Keras 2 h5 files, so an unmodified Azure ML script doing
+    ``from keras.models import load_model`` only runs if ``keras`` means Keras 2. Enabled by
+    ``KERAS_ALIAS=tf_keras`` (``edgeship deploy`` sets it when tf_keras is installed).
+    """
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+        if fullname != "keras" and not fullname.startswith("keras."):
+            return None
+        real_name = self.target + fullname[len("keras"):]
+        return importlib.util.spec_from_loader(fullname, _AliasLoader(real_name))
+
+
+class _AliasLoader(importlib.abc.Loader):
+    def __init__(self, real_name: str) -> None:
+        self.real_name = real_name
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
+        return importlib.import_module(self.real_name)
+
+    def exec_module(self, module: ModuleType) -> None:
+        """The real module is already executed."""
+
+
+def install_keras_alias(target: str) -> None:
+    if not any(isinstance(finder, _KerasAlias) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _KerasAlias(target))
 
 
 class EntryScript:
@@ -29,6 +65,9 @@ class EntryScript:
         self._module: ModuleType | None = None
 
     def load(self) -> EntryScript:
+        alias = os.environ.get("KERAS_ALIAS")
+        if alias:
+            install_keras_alias(alias)
         if self.model_dir is not None:
             os.environ["AZUREML_MODEL_DIR"] = str(self.model_dir)
         # Scripts import their neighbours (helpers next to score.py), as on Azure ML.

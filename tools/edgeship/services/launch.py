@@ -1,0 +1,182 @@
+"""Starting a local web service (the module's HTTP face) in the background, and waiting for it.
+
+``LOCAL`` serves the registered model on ``127.0.0.1``: the packaged ONNX scorer, or, with an
+inference config, the user's entry script unmodified (``AZUREML_MODEL_DIR`` holds the registered
+files under ``models/``, as Azure ML lays them out). ``IOTEDGE`` packages the model into the
+sentiment module, generates the deployment manifest and runs it in the edge runtime simulator.
+Either way the process runs in its own session, logs to ``service.log``, and is recorded so
+``edgeship service`` can find, show and stop it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from edgeship.errors import DeployError
+from edgeship.registry import Registry
+from edgeship.services.conda import missing_requirements, read_requirements
+from edgeship.services.config import DeploymentConfig, InferenceConfig
+from edgeship.services.store import ServiceRecord, ServiceStore, process_alive, stop_process_group
+
+HEALTH_TIMEOUT = 180.0
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    name: str
+    model_ref: str
+    inference: InferenceConfig | None
+    deployment: DeploymentConfig
+    port: int | None
+    project: Path | None  # the checkout, for IOTEDGE (modules/, manifests/)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _check_conda(inference: InferenceConfig) -> None:
+    if inference.conda_file is None:
+        return
+    missing = missing_requirements(read_requirements(inference.conda_file))
+    if missing:
+        names = ", ".join(f"{r.name} ({r.source})" for r in missing)
+        raise DeployError(f"{inference.conda_file.name} names packages this environment lacks: {names}; "
+                          "install them, then deploy again")
+
+
+def _wait_healthy(process: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
+    import requests
+
+    deadline = time.monotonic() + HEALTH_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise DeployError(f"the service exited with code {process.returncode}: {_last_line(log_path)}")
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)  # polling the service's health endpoint until it answers, bounded above
+    raise DeployError(f"the service did not become healthy within {HEALTH_TIMEOUT:.0f} s: {_last_line(log_path)}")
+
+
+def _last_line(log_path: Path) -> str:
+    try:
+        lines = [line for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return "no log"
+    return lines[-1][:300] if lines else "no output"
+
+
+def _package(registry: Registry, ref: str, out_dir: Path) -> str:
+    from edgeship.packager import ModelSource, PackageOptions, package_model
+    from edgeship.registry import parse_model_ref
+
+    name, version = parse_model_ref(ref)
+    record = registry.get(name, version)
+    links = out_dir.parent / "model-files"
+    links.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for relative, blob in registry.file_paths(record).items():
+        link = links / relative
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(blob)
+        files[relative] = link
+    package_model(ModelSource(files, record.name, record.version, record.sha256), out_dir, PackageOptions())
+    return record.ref
+
+
+def deploy(request: DeployRequest, registry: Registry, store: ServiceStore) -> ServiceRecord:
+    folder = store.folder(request.name)
+    if (folder / "service.json").exists():
+        existing = store.load(request.name)
+        if existing.state != "Failed":
+            raise DeployError(f"service {request.name!r} already exists ({existing.state}); "
+                              f"'edgeship service delete {request.name}' first")
+        store.delete(request.name)
+    if request.inference is not None:
+        _check_conda(request.inference)
+    from edgeship.registry import parse_model_ref
+
+    name, version = parse_model_ref(request.model_ref)
+    record = registry.get(name, version)  # fails before anything starts if the model is unknown
+    folder.mkdir(parents=True, exist_ok=True)
+    port = request.port or request.deployment.port or free_port()
+    log_path = store.log_path(request.name)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IOTEDGE_")}
+    if request.deployment.compute_type == "LOCAL":
+        command = [sys.executable, "-m", "edgeship_sentiment", "--no-iothub", "--http", f"127.0.0.1:{port}",
+                   "--capture-dir", str(folder / "capture")]
+        if request.inference is not None and request.inference.entry_script is not None:
+            models_root = folder / "azureml-models"
+            registry.download(record.name, record.version, models_root / "models")
+            command += ["--entry-script", str(request.inference.entry_script), "--model-dir", str(models_root)]
+            if importlib.util.find_spec("tf_keras") is not None:
+                env["KERAS_ALIAS"] = "tf_keras"  # scripts written for Keras 2 load Keras 2 h5 files
+                env["TF_USE_LEGACY_KERAS"] = "1"
+            cwd = request.inference.entry_script.parent
+        else:
+            _package(registry, record.ref, folder / "model")
+            command += ["--model-dir", str(folder / "model")]
+            cwd = folder
+        health_url = f"http://127.0.0.1:{port}/health"
+    else:
+        if request.project is None:
+            raise DeployError("computeType IOTEDGE needs an edgeship checkout (modules/ and manifests/)")
+        project = request.project
+        _package(registry, record.ref, project / "modules" / "sentiment" / "model")
+        from edgeship.manifest import GenerateOptions, generate
+
+        generated = generate(GenerateOptions(project / "manifests" / "deployment.template.json", "amd64",
+                                             environ={**os.environ, "SENTIMENT_HTTP_BIND": f"127.0.0.1:{port}"}))
+        manifest = folder / "deployment.amd64.json"
+        manifest.write_text(json.dumps(generated.manifest, indent=2) + "\n", encoding="utf-8")
+        command = [sys.executable, "-m", "edgeship", "sim", "start", str(manifest), "--state", str(folder / "sim"),
+                   "--modules-dir", str(project / "modules")]
+        cwd = project
+        health_url = f"http://127.0.0.1:{port}/health"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+    service = ServiceRecord(name=request.name, compute_type=request.deployment.compute_type, model=record.ref,
+                            host="127.0.0.1", port=port, pid=process.pid,
+                            entry_script=str(request.inference.entry_script) if request.inference and
+                            request.inference.entry_script else None,
+                            created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    store.save(service)
+    try:
+        _wait_healthy(process, health_url, log_path)
+    except DeployError:
+        stop_process_group(process.pid, 5)
+        store.save(ServiceRecord(**{**service.__dict__, "state": "Failed"}))
+        raise
+    healthy = ServiceRecord(**{**service.__dict__, "state": "Healthy"})
+    store.save(healthy)
+    return healthy
+
+
+def refresh_state(record: ServiceRecord) -> ServiceRecord:
+    """Healthy only if the process lives and /health answers now."""
+    import requests
+
+    if record.state in ("Failed", "Stopped") or not process_alive(record.pid):
+        return ServiceRecord(**{**record.__dict__, "state": "Failed" if record.state != "Stopped" else "Stopped"})
+    try:
+        ok = requests.get(f"http://{record.host}:{record.port}/health", timeout=2).status_code == 200
+    except requests.RequestException:
+        ok = False
+    return ServiceRecord(**{**record.__dict__, "state": "Healthy" if ok else "Unhealthy"})
