@@ -146,6 +146,8 @@ def test_iotedge_compute_type_runs_in_the_simulator(home: Path, tmp_path: Path, 
     assert result.returncode == 0, result.stderr[-2000:]
     deployed = json.loads(result.stdout.strip().splitlines()[-1])
     assert seed_client(deployed["scoring_uri"]).json()["label"] in {"POSITIVE", "NEUTRAL", "NEGATIVE"}
+    assert sorted(p.name for p in (repo_root / "modules" / "sentiment").iterdir() if p.is_dir()
+                  and not p.name.startswith((".", "__"))) == ["edgeship_sentiment", "model", "wheels"]
     shown = json.loads(edgeship(home, "service", "show", "edge-svc").stdout)
     assert shown["compute_type"] == "IOTEDGE"
     assert edgeship(home, "service", "delete", "edge-svc").returncode == 0

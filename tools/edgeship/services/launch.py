@@ -81,22 +81,22 @@ def _last_line(log_path: Path) -> str:
 
 
 def _package(registry: Registry, ref: str, out_dir: Path) -> str:
+    import tempfile
+
     from edgeship.packager import ModelSource, PackageOptions, package_model
     from edgeship.registry import parse_model_ref
 
     name, version = parse_model_ref(ref)
     record = registry.get(name, version)
-    links = out_dir.parent / "model-files"
-    links.mkdir(parents=True, exist_ok=True)
-    files = {}
-    for relative, blob in registry.file_paths(record).items():
-        link = links / relative
-        link.parent.mkdir(parents=True, exist_ok=True)
-        if link.is_symlink() or link.exists():
-            link.unlink()
-        link.symlink_to(blob)
-        files[relative] = link
-    package_model(ModelSource(files, record.name, record.version, record.sha256), out_dir, PackageOptions())
+    # Blobs are named by digest; the converters want the real file names side by side.
+    with tempfile.TemporaryDirectory(prefix="edgeship-model-") as tmp:
+        files = {}
+        for relative, blob in registry.file_paths(record).items():
+            link = Path(tmp) / relative
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(blob)
+            files[relative] = link
+        package_model(ModelSource(files, record.name, record.version, record.sha256), out_dir, PackageOptions())
     return record.ref
 
 
