@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Literal
 
@@ -82,14 +81,7 @@ def cli(ref: str | None, out_dir: Path, converter: Literal["auto", "direct", "tf
             name, version = parse_model_ref(ref)
             registry = Registry.open(registry_root)
             record = registry.get(name, version)
-            # Blobs are named by digest; the converters want real file names beside each other.
-            with tempfile.TemporaryDirectory(prefix="edgeship-model-") as tmp:
-                files = {}
-                for relative, blob in registry.file_paths(record).items():
-                    link = Path(tmp) / relative
-                    link.parent.mkdir(parents=True, exist_ok=True)
-                    link.symlink_to(blob)
-                    files[relative] = link
+            with registry.linked_files(record) as files:
                 source = ModelSource(files, record.name, record.version, record.sha256)
                 result = package_model(source, out_dir, options, step)
     print_result(Console(), result)

@@ -138,9 +138,12 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoSummar
     from edgeship.packager import ModelSource, PackageOptions, package_model
 
     model_dir = project / "modules" / "sentiment" / "model"
-    source = ModelSource(registry.file_paths(record), record.name, record.version, record.sha256)
-    result = steps.run("package it: Keras -> ONNX, parity gate",
-                       lambda: package_model(_named_files(source, home), model_dir, PackageOptions()))
+    def package() -> Any:
+        with registry.linked_files(record) as files:
+            source = ModelSource(files, record.name, record.version, record.sha256)
+            return package_model(source, model_dir, PackageOptions())
+
+    result = steps.run("package it: Keras -> ONNX, parity gate", package)
     print_result(console, result)
 
     # 4. the deployment manifest, generated and validated
@@ -192,22 +195,6 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoSummar
     summary.seconds = time.perf_counter() - started
     _print_summary(console, summary)
     return summary
-
-
-def _named_files(source: Any, home: Path) -> Any:
-    """Registry blobs are named by digest; the converters want the real names side by side."""
-    from edgeship.packager import ModelSource
-
-    folder = home / "cache" / "demo-model-files"
-    folder.mkdir(parents=True, exist_ok=True)
-    files = {}
-    for name, blob in source.files.items():
-        link = folder / name
-        if link.is_symlink() or link.exists():
-            link.unlink()
-        link.symlink_to(blob)
-        files[name] = link
-    return ModelSource(files, source.name, source.version, source.sha256)
 
 
 def _demo_manifest(manifest: dict[str, Any], heldout: Path, rate: float) -> dict[str, Any]:

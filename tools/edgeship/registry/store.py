@@ -246,6 +246,20 @@ class Registry:
             shutil.copyfile(blob, target)
         return out_dir
 
+    @contextmanager
+    def linked_files(self, record: ModelRecord) -> Iterator[dict[str, Path]]:
+        """The model's files under their own names (symlinks to the read-only blobs, in a temporary
+        folder that goes away afterwards): what tools that expect ``model.h5`` beside
+        ``tokenizer.pkl`` need, without copying anything."""
+        with tempfile.TemporaryDirectory(prefix="edgeship-model-") as tmp:
+            files = {}
+            for relative, blob in self.file_paths(record).items():
+                link = Path(tmp) / safe_relative_path(relative)
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(blob)
+                files[relative] = link
+            yield files
+
     def file_paths(self, record: ModelRecord) -> dict[str, Path]:
         """Relative path -> read-only blob path: read a model's files without copying them."""
         return {entry.path: self.blob_path(entry.sha256) for entry in record.files}

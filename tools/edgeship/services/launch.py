@@ -81,21 +81,12 @@ def _last_line(log_path: Path) -> str:
 
 
 def _package(registry: Registry, ref: str, out_dir: Path) -> str:
-    import tempfile
-
     from edgeship.packager import ModelSource, PackageOptions, package_model
     from edgeship.registry import parse_model_ref
 
     name, version = parse_model_ref(ref)
     record = registry.get(name, version)
-    # Blobs are named by digest; the converters want the real file names side by side.
-    with tempfile.TemporaryDirectory(prefix="edgeship-model-") as tmp:
-        files = {}
-        for relative, blob in registry.file_paths(record).items():
-            link = Path(tmp) / relative
-            link.parent.mkdir(parents=True, exist_ok=True)
-            link.symlink_to(blob)
-            files[relative] = link
+    with registry.linked_files(record) as files:
         package_model(ModelSource(files, record.name, record.version, record.sha256), out_dir, PackageOptions())
     return record.ref
 
