@@ -136,7 +136,6 @@ class _Session:
         self.last_sent_seq = 0
         self.next_packet_id = 1
         self.wake = asyncio.Event()
-        self.subscribed = asyncio.Event()  # set whenever a SUBSCRIBE was handled
         self.pump: asyncio.Task[None] | None = None
 
     def packet_id(self) -> int:
@@ -161,6 +160,7 @@ class Hub:
         self._upstream_changed = asyncio.Condition()
         self._upstream_seq = 0
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._sessions_changed = asyncio.Event()  # set on every connection and SUBSCRIBE
         self._stats: dict[str, int] = dict.fromkeys(
             ("received", "routed", "unrouted", "delivered", "expired", "rejected", "upstream", "auth_failures",
              "protocol_errors", "forbidden"), 0)
@@ -264,12 +264,17 @@ class Hub:
         self._deliver(module_id, input_name, message, self.config.store_ttl_secs)
 
     async def invoke_method(self, module_id: str, method_name: str, payload: Any, timeout: float) -> tuple[int, Any]:
-        session = self._sessions.get(module_id)
-        if session is not None and session.connection is not None and "methods" not in session.subscriptions:
-            # Connected but not subscribed yet (the SDK subscribes when its handler is set): give it
-            # a moment rather than failing a call made right after start.
+        if module_id not in self.config.identities:
+            return 404, {"message": f"no module named {module_id!r} in this deployment"}
+        # A module that is (re)starting connects first and subscribes when its handler is set:
+        # give it a moment rather than failing a call made right after start.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + min(timeout, 5.0)
+        while not self._listens_for_methods(module_id) and loop.time() < deadline:
+            self._sessions_changed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(session.subscribed.wait(), min(timeout, 5.0))
+                await asyncio.wait_for(self._sessions_changed.wait(), deadline - loop.time())
+        session = self._sessions.get(module_id)
         if session is None or session.connection is None or "methods" not in session.subscriptions:
             return 404, {"message": f"module {module_id!r} is not connected or does not listen for methods"}
         self._method_counter += 1
@@ -283,6 +288,10 @@ class Hub:
             return 504, {"message": f"module {module_id!r} did not answer {method_name!r} within {timeout:g} s"}
         finally:
             self._methods.pop(rid, None)
+
+    def _listens_for_methods(self, module_id: str) -> bool:
+        session = self._sessions.get(module_id)
+        return session is not None and session.connection is not None and "methods" in session.subscriptions
 
     def upstream_since(self, seq: int = 0) -> list[UpstreamRecord]:
         return [UpstreamRecord(row[0], row[1], row[2], bytes(row[3]), json.loads(row[4]), json.loads(row[5]), row[6])
@@ -434,6 +443,7 @@ class Hub:
             session.in_flight.clear()
             session.last_sent_seq = 0
             connection.send(codec.encode_connack(present, codec.ACCEPTED))
+            self._sessions_changed.set()
             if session.pump is None or session.pump.done():
                 session.pump = self._spawn(self._pump(session))
             session.wake.set()
@@ -490,7 +500,7 @@ class Hub:
                     codes.append(min(qos, 1))
             connection.send(codec.encode_suback(packet.packet_id, codes))
             session.wake.set()
-            session.subscribed.set()
+            self._sessions_changed.set()
         elif isinstance(packet, codec.Unsubscribe):
             for topic_filter in packet.filters:
                 stream = allowed_subscription(session.identity, topic_filter)
