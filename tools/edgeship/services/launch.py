@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -153,9 +153,9 @@ def deploy(request: DeployRequest, registry: Registry, store: ServiceStore) -> S
         _wait_healthy(process, health_url, log_path)
     except DeployError:
         stop_process_group(process.pid, 5)
-        store.save(ServiceRecord(**{**service.__dict__, "state": "Failed"}))
+        store.save(replace(service, state="Failed"))
         raise
-    healthy = ServiceRecord(**{**service.__dict__, "state": "Healthy"})
+    healthy = replace(service, state="Healthy")
     store.save(healthy)
     return healthy
 
@@ -165,9 +165,9 @@ def refresh_state(record: ServiceRecord) -> ServiceRecord:
     import requests
 
     if record.state in ("Failed", "Stopped") or not process_alive(record.pid):
-        return ServiceRecord(**{**record.__dict__, "state": "Failed" if record.state != "Stopped" else "Stopped"})
+        return record if record.state == "Stopped" else replace(record, state="Failed")
     try:
         ok = requests.get(f"http://{record.host}:{record.port}/health", timeout=2).status_code == 200
     except requests.RequestException:
         ok = False
-    return ServiceRecord(**{**record.__dict__, "state": "Healthy" if ok else "Unhealthy"})
+    return replace(record, state="Healthy" if ok else "Unhealthy")
