@@ -27,13 +27,17 @@ def fixture_cache() -> Path:
     return path
 
 
-def _fixture_code_digest() -> str:
+def _code_digest(folder: str) -> str:
     import hashlib
 
     digest = hashlib.sha256()
-    for path in sorted((REPO_ROOT / "tools" / "edgeship" / "fixture").glob("*.py")):
+    for path in sorted((REPO_ROOT / "tools" / "edgeship" / folder).glob("*.py")):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
+
+
+def _fixture_code_digest() -> str:
+    return _code_digest("fixture")
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +66,8 @@ def packaged_model_dir(small_model_dir: Path, fixture_cache: Path) -> Path:
 
     from edgeship.packager import ModelSource, PackageOptions, package_model
 
-    target = small_model_dir.parent / f"{small_model_dir.name}-packaged"
+    # Keyed by the packager's code too: a graph from an older converter must not be reused.
+    target = small_model_dir.parent / f"{small_model_dir.name}-packaged-{_code_digest('packager')}"
     with (fixture_cache / "sentiment-small.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (target / "model.json").is_file():

@@ -47,6 +47,8 @@ class ModelSpec:
     lstm_hidden_size: int | None
     initial_h: str | None
     initial_c: str | None
+    final_h: str | None
+    final_c: str | None
     raw: dict[str, Any]
 
 
@@ -101,6 +103,8 @@ def read_model_spec(path: Path) -> ModelSpec:
         lstm_hidden_size=int(lstm["hidden_size"]) if lstm and isinstance(lstm.get("hidden_size"), int) else None,
         initial_h=lstm.get("initial_h") if lstm else None,
         initial_c=lstm.get("initial_c") if lstm else None,
+        final_h=lstm.get("final_h") if lstm else None,
+        final_c=lstm.get("final_c") if lstm else None,
         raw=data,
     )
 

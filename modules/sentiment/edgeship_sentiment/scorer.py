@@ -1,7 +1,9 @@
 """The scoring core: text in, the seed's ``{"label", "score", "elapsed_time"}`` out.
 
-Tokenize with the pure-Python Keras tokenizer, pre-pad to the model's sequence length, run
-onnxruntime, decode the label with the seed's thresholds. No TensorFlow anywhere.
+Tokenize with the pure-Python Keras tokenizer, pre-pad, run onnxruntime, decode the label with
+the seed's thresholds. No TensorFlow anywhere. When the graph exposes its recurrent state (the
+direct converter's), only the real tokens run, from a precomputed state after the padding
+(``padskip.py``); otherwise the full padded sequence does.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import numpy as np
 import numpy.typing as npt
 
 from edgeship_sentiment.errors import BadRequestError, ModelLoadError
-from edgeship_sentiment.model import ModelFolder
+from edgeship_sentiment.model import ModelFolder, ModelSpec
+from edgeship_sentiment.padskip import PaddingSkip, StateNames, session_supports
 from edgeship_sentiment.tokenizer import pad_sequences
 
 MAX_TEXT_BYTES = 256 * 1024  # IoT Hub's message limit; nothing larger can arrive as one message
@@ -73,7 +76,7 @@ class Scorer:
     """Thread-safe: onnxruntime sessions may be run concurrently; settings swap atomically."""
 
     def __init__(self, model: ModelFolder, settings: ScoringSettings | None = None,
-                 intra_op_threads: int | None = None) -> None:
+                 intra_op_threads: int | None = None, padding_skip: bool = True) -> None:
         import onnxruntime as ort
 
         self.model = model
@@ -90,6 +93,7 @@ class Scorer:
         if spec.input_name not in names:
             raise ModelLoadError(f"model.onnx has inputs {names}, model.json names {spec.input_name!r}")
         self._dtype = np.dtype(spec.input_dtype)
+        self.padding_skip = padding_skip_for(self.session, spec) if padding_skip else None
 
     @property
     def settings(self) -> ScoringSettings:
@@ -105,9 +109,15 @@ class Scorer:
 
     def raw_scores(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         spec = self.model.spec
-        ids = pad_sequences(self.token_ids(texts), spec.sequence_length, padding=spec.padding,  # type: ignore[arg-type]
-                            truncating=spec.truncating, value=spec.pad_value)  # type: ignore[arg-type]
-        output = self.session.run([spec.output_name], {spec.input_name: ids.astype(self._dtype, copy=False)})[0]
+        sequences = self.token_ids(texts)
+        feeds: dict[str, Any]
+        if self.padding_skip is not None:
+            feeds = self.padding_skip.feeds(sequences)
+        else:
+            padded = pad_sequences(sequences, spec.sequence_length, padding=spec.padding,  # type: ignore[arg-type]
+                                   truncating=spec.truncating, value=spec.pad_value)  # type: ignore[arg-type]
+            feeds = {spec.input_name: padded.astype(self._dtype, copy=False)}
+        output = self.session.run([spec.output_name], feeds)[0]
         return np.asarray(output, dtype=np.float32).reshape(len(texts), -1)[:, -1]
 
     def score_batch(self, texts: Sequence[str]) -> list[dict[str, Any]]:
@@ -124,6 +134,20 @@ class Scorer:
 
     def score(self, text: str) -> dict[str, Any]:
         return self.score_batch([text])[0]
+
+
+def padding_skip_for(session: Any, spec: ModelSpec) -> PaddingSkip | None:
+    """The padding skip for this graph, or None when it cannot be exact (no state I/O, post-padding)."""
+    if spec.initial_h is None or spec.final_h is None or spec.lstm_hidden_size is None or spec.padding != "pre":
+        return None
+    if (spec.initial_c is None) != (spec.final_c is None):
+        return None
+    names = StateNames(spec.initial_h, spec.final_h, spec.initial_c, spec.final_c)
+    if not session_supports(session, names):
+        return None
+    return PaddingSkip.build(session, names, input_name=spec.input_name, input_dtype=np.dtype(spec.input_dtype),
+                             sequence_length=spec.sequence_length, truncating=spec.truncating,
+                             pad_value=spec.pad_value, hidden_size=spec.lstm_hidden_size)
 
 
 def check_text(text: object) -> str:

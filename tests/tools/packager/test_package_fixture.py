@@ -29,7 +29,12 @@ def source_of(folder: Path) -> ModelSource:
 def test_both_converters_pass_the_gate(small_model_dir: Path, tmp_path: Path, converter: str) -> None:
     result = package_model(source_of(small_model_dir), tmp_path / "model",
                            PackageOptions(converter=converter, quantize="int8"))  # type: ignore[arg-type]
-    fp32, int8 = result.parity
+    fp32, int8, *padskip = result.parity
+    assert [r.variant for r in padskip] == (["padskip"] if converter == "direct" else [])
+    for report in padskip:  # the module's padding skip on the int8 graph vs its full sequence
+        assert report.passed
+        assert report.max_abs_diff <= 1e-5
+        assert report.label_agreement == 1.0
     assert fp32.passed
     assert fp32.max_abs_diff <= 1e-5
     assert fp32.label_agreement == 1.0
@@ -58,7 +63,8 @@ def test_direct_exposes_initial_state_and_w2v_is_not_shipped(small_model_dir: Pa
     result = package_model(source_of(small_model_dir), tmp_path / "model", PackageOptions(converter="direct"))
     assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["model.json", "model.onnx", "tokenizer.json"]
     assert result.model_json["lstm"] == {"cell": "LSTM", "hidden_size": 100, "initial_h": "initial_h",
-                                         "initial_c": "initial_c"}
+                                         "initial_c": "initial_c", "final_h": "final_h", "final_c": "final_c"}
+    assert result.model_json["parity"]["padskip"]["passed"] is True
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(tmp_path / "model" / "model.onnx"), providers=["CPUExecutionProvider"])
@@ -66,10 +72,16 @@ def test_direct_exposes_initial_state_and_w2v_is_not_shipped(small_model_dir: Pa
     assert {i.name for i in session.get_overridable_initializers()} >= {"initial_h", "initial_c"}
     ids = np.zeros((3, 300), dtype=np.int64)
     ids[:, -2:] = [[1, 2], [3, 4], [5, 6]]
-    plain = session.run(None, {"input_ids": ids})[0]
+    assert [o.name for o in session.get_outputs()] == ["score", "final_h", "final_c"]
+    plain = session.run(None, {"input_ids": ids})
     zero_state = np.zeros((1, 1, 100), np.float32)
-    explicit = session.run(None, {"input_ids": ids, "initial_h": zero_state, "initial_c": zero_state})[0]
-    assert np.array_equal(plain, explicit)
+    explicit = session.run(None, {"input_ids": ids, "initial_h": zero_state, "initial_c": zero_state})
+    assert all(np.array_equal(a, b) for a, b in zip(plain, explicit, strict=True))
+    assert plain[1].shape == plain[2].shape == (1, 3, 100)
+    # Carrying the state across two calls is the same recurrence as one call over both halves.
+    first = session.run(["final_h", "final_c"], {"input_ids": ids[:, :150]})
+    second = session.run(None, {"input_ids": ids[:, 150:], "initial_h": first[0], "initial_c": first[1]})
+    np.testing.assert_allclose(second[0], plain[0], atol=1e-6)
 
 
 def test_auto_picks_direct(small_model_dir: Path, tmp_path: Path) -> None:

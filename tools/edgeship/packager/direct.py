@@ -6,8 +6,9 @@ emits one ONNX ``LSTM`` (or ``GRU``) op, never tf2onnx's ``Loop``. Keras 2's ``h
 ``clip(0.2 x + 0.5, 0, 1)``, which is ONNX ``HardSigmoid(alpha=0.2, beta=0.5)`` exactly.
 
 The graph's ``initial_h`` / ``initial_c`` are optional inputs (zero by default, any batch size
-broadcast) so a runtime can start the recurrence from a precomputed state: the padding skip.
-Anything else is refused with an error that names the layer.
+broadcast) and its final state is an output (``final_h`` / ``final_c``), so a runtime can carry
+the recurrence across calls and start it from a precomputed state: the padding skip (see
+``edgeship_sentiment.padskip``). Anything else is refused with an error that names the layer.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ INPUT_NAME = "input_ids"
 OUTPUT_NAME = "score"
 INITIAL_H = "initial_h"
 INITIAL_C = "initial_c"
+FINAL_H = "final_h"
+FINAL_C = "final_c"
 
 # Keras activation -> (ONNX activation name, alpha, beta)
 RECURRENT_ACTIVATIONS: dict[str, tuple[str, float | None, float | None]] = {
@@ -137,7 +140,7 @@ def convert_direct(model: KerasModel) -> DirectGraph:
         bias = recurrent.weights[2] if use_bias else np.zeros(4 * hidden, dtype=np.float32)
         b = np.concatenate([_reorder_gates(bias, hidden, order), np.zeros(4 * hidden, dtype=np.float32)])[np.newaxis]
         nodes.append(helper.make_node("LSTM", ["time_major", "W", "R", "B", "", f"{INITIAL_H}_batch",
-                                               f"{INITIAL_C}_batch"], ["", "Y_h", ""], **attributes))
+                                               f"{INITIAL_C}_batch"], ["", FINAL_H, FINAL_C], **attributes))
     else:
         # Keras GRU gates z, r, h match ONNX's order; reset_after=True is linear_before_reset=1.
         reset_after = bool(recurrent.config.get("reset_after", True))
@@ -152,12 +155,12 @@ def convert_direct(model: KerasModel) -> DirectGraph:
             b = np.concatenate([recurrent.weights[2].reshape(-1), np.zeros(3 * hidden, dtype=np.float32)])[np.newaxis]
         attributes["linear_before_reset"] = 1 if reset_after else 0
         nodes.append(helper.make_node("GRU", ["time_major", "W", "R", "B", "", f"{INITIAL_H}_batch"],
-                                      ["", "Y_h"], **attributes))
+                                      ["", FINAL_H], **attributes))
     initializers += [numpy_helper.from_array(w.astype(np.float32), "W"),
                      numpy_helper.from_array(r.astype(np.float32), "R"),
                      numpy_helper.from_array(b.astype(np.float32), "B"),
                      numpy_helper.from_array(np.array([0], dtype=np.int64), "axis0")]
-    nodes.append(helper.make_node("Squeeze", ["Y_h", "axis0"], ["last_hidden"]))
+    nodes.append(helper.make_node("Squeeze", [FINAL_H, "axis0"], ["last_hidden"]))
 
     dense_kernel = dense.weights[0]
     dense_bias = dense.weights[1] if dense.config.get("use_bias", True) else np.zeros(dense_kernel.shape[1], np.float32)
@@ -180,7 +183,9 @@ def convert_direct(model: KerasModel) -> DirectGraph:
         helper.make_tensor_value_info(INPUT_NAME, TensorProto.INT64, ["batch", "sequence"]),
         *[helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, "state_batch", hidden]) for name in state_inputs],
     ]
-    outputs = [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["batch", int(dense_kernel.shape[1])])]
+    final_states = [FINAL_H] if cell == "GRU" else [FINAL_H, FINAL_C]
+    outputs = [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["batch", int(dense_kernel.shape[1])]),
+               *[helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, "batch", hidden]) for name in final_states]]
     graph = helper.make_graph(nodes, "edgeship_direct", inputs, outputs, initializers)
     onnx_model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                                    producer_name="edgeship-direct")

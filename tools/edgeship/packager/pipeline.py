@@ -20,12 +20,22 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from edgeship.errors import PackagingError
-from edgeship.packager.heldout import probe_set, read_heldout
+from edgeship.packager.heldout import HeldoutSet, probe_set, read_heldout
 from edgeship.packager.keras_h5 import read_keras_h5
-from edgeship.packager.parity import Labelling, ParityReport, compare, enforce, keras_reference_scores, onnx_scores
+from edgeship.packager.parity import (
+    Labelling,
+    ParityReport,
+    compare,
+    enforce,
+    keras_reference_scores,
+    onnx_scores,
+    padskip_scores,
+)
 from edgeship.packager.safe_pickle import load_label_classes, load_tokenizer_state
+from edgeship_sentiment.padskip import PaddingSkip, StateNames
 from edgeship_sentiment.tokenizer import KerasTokenizer, pad_sequences
 
 Converter = Literal["auto", "direct", "tf2onnx"]
@@ -94,6 +104,18 @@ def _direct_supported(h5: Path) -> bool:
     return True
 
 
+def _padskip_report(session: Any, lstm: Mapping[str, Any], heldout: HeldoutSet, tokenizer: KerasTokenizer,
+                    full_scores: npt.NDArray[np.float32], labelling: Labelling, *, input_name: str,
+                    output_name: str, sequence_length: int) -> ParityReport:
+    """The module's padding skip must score the held-out texts exactly as the full sequence does."""
+    names = StateNames(lstm["initial_h"], lstm["final_h"], lstm["initial_c"], lstm["final_c"])
+    skip = PaddingSkip.build(session, names, input_name=input_name, input_dtype=np.dtype(np.int64),
+                             sequence_length=sequence_length, truncating="pre", pad_value=0,
+                             hidden_size=int(lstm["hidden_size"]))
+    skipped = padskip_scores(session, skip, output_name, tokenizer.texts_to_sequences(heldout.texts))
+    return compare("padskip", heldout, full_scores, skipped, labelling)
+
+
 def package_model(source: ModelSource, out_dir: Path, options: PackageOptions,
                   step: Callable[[str], None] = lambda _: None) -> PackageResult:
     missing = [name for name in REQUIRED_FILES if name not in source.files]
@@ -129,13 +151,23 @@ def package_model(source: ModelSource, out_dir: Path, options: PackageOptions,
     versions: dict[str, str] = {"onnx": onnx.__version__, "keras_h5": keras_model.keras_version}
     lstm: dict[str, Any] | None = None
     if converter == "direct":
-        from edgeship.packager.direct import INITIAL_C, INITIAL_H, INPUT_NAME, OUTPUT_NAME, convert_direct
+        from edgeship.packager.direct import (
+            FINAL_C,
+            FINAL_H,
+            INITIAL_C,
+            INITIAL_H,
+            INPUT_NAME,
+            OUTPUT_NAME,
+            convert_direct,
+        )
 
         graph = convert_direct(keras_model)
         onnx_model, input_name, input_dtype, output_name = graph.model, INPUT_NAME, "int64", OUTPUT_NAME
         sequence_length = graph.sequence_length
+        is_lstm = graph.cell == "LSTM"
         lstm = {"cell": graph.cell, "hidden_size": graph.hidden_size, "initial_h": INITIAL_H,
-                "initial_c": INITIAL_C if graph.cell == "LSTM" else None}
+                "initial_c": INITIAL_C if is_lstm else None, "final_h": FINAL_H,
+                "final_c": FINAL_C if is_lstm else None}
     else:
         from edgeship.packager.tf2onnx_converter import convert_tf2onnx
 
@@ -163,8 +195,9 @@ def package_model(source: ModelSource, out_dir: Path, options: PackageOptions,
         options_ort = ort.SessionOptions()
         options_ort.log_severity_level = 3
         fp32_session = ort.InferenceSession(str(fp32_path), options_ort, providers=["CPUExecutionProvider"])
-        reports = [compare("fp32", heldout, reference, onnx_scores(fp32_session, input_name, input_dtype, ids),
-                           labelling)]
+        final_session = fp32_session
+        final_scores = onnx_scores(fp32_session, input_name, input_dtype, ids)
+        reports = [compare("fp32", heldout, reference, final_scores, labelling)]
         enforce(reports[0])
         sizes = {"model.h5": h5.stat().st_size, "onnx_fp32": fp32_path.stat().st_size}
         if options.quantize == "int8":
@@ -173,13 +206,20 @@ def package_model(source: ModelSource, out_dir: Path, options: PackageOptions,
 
             int8_path = staging / "model.int8.onnx"
             quantize_dynamic(fp32_path, int8_path, weight_type=QuantType.QInt8)
-            int8_session = ort.InferenceSession(str(int8_path), options_ort, providers=["CPUExecutionProvider"])
-            reports.append(compare("int8", heldout, reference,
-                                   onnx_scores(int8_session, input_name, input_dtype, ids), labelling))
+            final_session = ort.InferenceSession(str(int8_path), options_ort, providers=["CPUExecutionProvider"])
+            final_scores = onnx_scores(final_session, input_name, input_dtype, ids)
+            reports.append(compare("int8", heldout, reference, final_scores, labelling))
             enforce(reports[-1])
             sizes["onnx_int8"] = int8_path.stat().st_size
             fp32_path.unlink()
             int8_path.rename(fp32_path)
+
+        if lstm is not None:
+            step("checking the padding skip against the full sequence")
+            reports.append(_padskip_report(final_session, lstm, heldout, tokenizer, final_scores, labelling,
+                                           input_name=input_name, output_name=output_name,
+                                           sequence_length=sequence_length))
+            enforce(reports[-1])
 
         (staging / "tokenizer.json").write_text(json.dumps(tokenizer.to_json_dict(), ensure_ascii=False) + "\n",
                                                 encoding="utf-8")

@@ -1,0 +1,124 @@
+"""The exact padding skip: run the recurrence over the real tokens only.
+
+With pre-padding, a text of n tokens reaches the model as ``L - n`` pad tokens, then its n
+tokens. At inference the recurrent state after k pad steps does not depend on the text, so it is
+computed once per loaded model for every k (a ``(L + 1) x hidden`` table for h, and for c) and a
+batch whose longest text has w tokens runs w steps from the state after ``L - w`` pad steps,
+instead of L steps from zero. Shorter texts in the same batch keep their own pad steps inside
+the window, so every row sees exactly the sequence the full model sees.
+
+The table is built from the loaded session itself (one pad step at a time, carrying the
+``final_h`` / ``final_c`` outputs back into ``initial_h`` / ``initial_c``), so it always matches
+the weights that score: fp32 or int8, whatever the packager wrote. That costs L tiny runs (about
+10 ms for L = 300) at start.
+
+Only graphs from the direct converter expose the state inputs and outputs; for other graphs, or
+post-padding, the scorer runs the full sequence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class StateNames:
+    initial_h: str
+    final_h: str
+    initial_c: str | None = None
+    final_c: str | None = None
+
+
+@dataclass(frozen=True)
+class PadStates:
+    """Row k holds the state after k pad steps from the zero state, k = 0..sequence_length."""
+
+    names: StateNames
+    h: FloatArray
+    c: FloatArray | None
+
+    @property
+    def sequence_length(self) -> int:
+        return int(self.h.shape[0]) - 1
+
+    def initial(self, pad_steps: int) -> dict[str, FloatArray]:
+        """The ``initial_*`` inputs for a window that starts after ``pad_steps`` pad tokens."""
+        # [1, 1, hidden] broadcasts over the batch inside the graph (its Expand node).
+        feeds = {self.names.initial_h: self.h[pad_steps][np.newaxis, np.newaxis]}
+        if self.c is not None and self.names.initial_c is not None:
+            feeds[self.names.initial_c] = self.c[pad_steps][np.newaxis, np.newaxis]
+        return feeds
+
+
+def build_pad_states(session: Any, names: StateNames, *, input_name: str, input_dtype: np.dtype[Any],
+                     sequence_length: int, pad_value: int, hidden_size: int) -> PadStates:
+    with_c = names.initial_c is not None and names.final_c is not None
+    h = np.zeros((sequence_length + 1, hidden_size), dtype=np.float32)
+    c = np.zeros((sequence_length + 1, hidden_size), dtype=np.float32) if with_c else None
+    pad = np.full((1, 1), pad_value, dtype=input_dtype)
+    outputs = [names.final_h, names.final_c] if with_c else [names.final_h]
+    for k in range(1, sequence_length + 1):
+        feeds: dict[str, Any] = {input_name: pad, names.initial_h: h[k - 1][np.newaxis, np.newaxis]}
+        if c is not None:
+            feeds[str(names.initial_c)] = c[k - 1][np.newaxis, np.newaxis]
+        result = session.run(outputs, feeds)
+        h[k] = np.asarray(result[0]).reshape(hidden_size)
+        if c is not None:
+            c[k] = np.asarray(result[1]).reshape(hidden_size)
+    return PadStates(names, h, c)
+
+
+def window(sequences: Sequence[Sequence[int]], sequence_length: int, *, truncating: str, pad_value: int,
+           dtype: np.dtype[Any]) -> tuple[npt.NDArray[Any], int]:
+    """Pre-pad the batch to its longest text only; returns the ids and the pad steps skipped.
+
+    A batch of texts with no known word still runs one pad step: onnxruntime's LSTM needs at
+    least one, and the state after ``L`` pad steps is what the full model ends with for them.
+    """
+    kept = [seq[-sequence_length:] if truncating == "pre" else seq[:sequence_length] for seq in sequences]
+    width = max(1, max((len(seq) for seq in kept), default=0))
+    ids = np.full((len(kept), width), pad_value, dtype=dtype)
+    for row, seq in enumerate(kept):
+        if seq:
+            ids[row, width - len(seq):] = seq
+    return ids, sequence_length - width
+
+
+@dataclass(frozen=True)
+class PaddingSkip:
+    """What a scorer needs to run a batch over its real tokens only."""
+
+    states: PadStates
+    input_name: str
+    truncating: str
+    pad_value: int
+    dtype: np.dtype[Any]
+
+    @classmethod
+    def build(cls, session: Any, names: StateNames, *, input_name: str, input_dtype: np.dtype[Any],
+              sequence_length: int, truncating: str, pad_value: int, hidden_size: int) -> PaddingSkip:
+        states = build_pad_states(session, names, input_name=input_name, input_dtype=input_dtype,
+                                  sequence_length=sequence_length, pad_value=pad_value, hidden_size=hidden_size)
+        return cls(states, input_name, truncating, pad_value, input_dtype)
+
+    def feeds(self, sequences: Sequence[Sequence[int]]) -> dict[str, npt.NDArray[Any]]:
+        ids, skipped = window(sequences, self.states.sequence_length, truncating=self.truncating,
+                              pad_value=self.pad_value, dtype=self.dtype)
+        return {self.input_name: ids, **self.states.initial(skipped)}
+
+
+def session_supports(session: Any, names: StateNames) -> bool:
+    """Whether the graph takes the initial state and gives the final one (direct converter graphs)."""
+    # The direct graph's state inputs are initializers that a caller may override (zero default).
+    inputs = {i.name for i in [*session.get_inputs(), *session.get_overridable_initializers()]}
+    outputs = {o.name for o in session.get_outputs()}
+    wanted_in = {names.initial_h} | ({names.initial_c} if names.initial_c else set())
+    wanted_out = {names.final_h} | ({names.final_c} if names.final_c else set())
+    return wanted_in <= inputs and wanted_out <= outputs
