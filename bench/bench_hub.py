@@ -1,8 +1,8 @@
-"""Hub benchmark: module -> module messages per second and latency through the simulator's hub
-with the real azure-iot-device SDK, against a raw loopback MQTT baseline (paho against mosquitto)
-measured in the same run.
+"""Hub benchmark: module -> module and module -> $upstream messages per second and latency
+through the simulator's hub with the real azure-iot-device SDK, against a raw loopback MQTT
+baseline (paho against mosquitto) measured in the same run.
 
-    python bench/bench_hub.py [--messages 3000] [--rate 100]
+    python bench/bench_hub.py [--messages 3000] [--rate 100] [--json OUT]
 
 Sender and receiver are separate processes. Throughput: the sender publishes N messages from 16
 threads as fast as QoS 1 allows; latency: one message at a time at a fixed rate (default 100/s),
@@ -12,6 +12,7 @@ timestamp in the body, measured at the receiver (same clock). All traffic stays 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import shutil
 import socket
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 SDK_SENDER = r"""
 import json, sys, time, threading
@@ -128,6 +130,10 @@ def _run_pair(sender: subprocess.Popen[str], receiver: subprocess.Popen[str]) ->
     sender.stdin.flush()
     sender.wait(30)
     receiver.wait(30)
+    return _summary(sent, received)
+
+
+def _summary(sent: dict[str, Any], received: dict[str, Any]) -> dict[str, float]:
     latencies = sorted(received["latencies"])
     n = len(latencies)
     return {"sent": sent["sent"], "received": received["received"],
@@ -150,6 +156,48 @@ def bench_hub(messages: int, rate: float) -> dict[str, float]:
             return _run_pair(sender, receiver)
         finally:
             hub.stop()
+
+
+async def _collect_upstream(hub: Any, n: int, timeout: float) -> dict[str, Any]:
+    seq, latencies, first, last = 0, [], None, None
+    deadline = time.monotonic() + timeout
+    while len(latencies) < n and time.monotonic() < deadline:
+        fresh = await hub.wait_upstream(seq, timeout=max(0.1, deadline - time.monotonic()))
+        now = time.time()
+        for record in fresh:
+            seq = record.seq
+            latencies.append(now - json.loads(record.body)["t"])
+        if fresh:
+            first = first if first is not None else time.perf_counter()
+            last = time.perf_counter()
+    span = (last - first) if first is not None and last is not None and last > first else None
+    return {"received": len(latencies), "latencies": latencies, "span": span}
+
+
+def bench_hub_upstream(messages: int, rate: float) -> dict[str, float]:
+    """The same SDK sender, its output routed into $upstream; arrival timed inside the hub."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "simulator" / "hub"))
+    from hubkit import HubThread
+
+    with tempfile.TemporaryDirectory() as tmp:
+        hub = HubThread(Path(tmp), ["sender"], {"r": "FROM /messages/modules/sender/outputs/out INTO $upstream"},
+                        host="127.0.0.97").start()
+        try:
+            sender = _start(SDK_SENDER, hub.connection_string("sender"), str(hub.certs.ca_cert), str(messages),
+                            str(rate))
+            assert sender.stdin is not None
+            assert sender.stdout is not None
+            collector = asyncio.run_coroutine_threadsafe(_collect_upstream(hub.hub, messages, 600), hub.loop)
+            sender.stdin.write("go\n")
+            sender.stdin.flush()
+            sent = json.loads(sender.stdout.readline())
+            received = collector.result(620)
+            sender.stdin.write("stop\n")
+            sender.stdin.flush()
+            sender.wait(30)
+        finally:
+            hub.stop()
+    return _summary(sent, received)
 
 
 def bench_mosquitto(messages: int, rate: float) -> dict[str, float] | None:
@@ -184,24 +232,29 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=3000)
     parser.add_argument("--rate", type=float, default=100.0, help="paced rate for the latency run")
     parser.add_argument("--latency-messages", type=int, default=500)
+    parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     rows = []
-    for label, fn in (("edgesim hub + azure-iot-device (TLS, SAS, store)", bench_hub),
-                      ("mosquitto + paho (plain TCP, baseline)", bench_mosquitto)):
+    for label, fn in (("edgesim hub + azure-iot-device, module -> module (TLS, SAS, store)", bench_hub),
+                      ("edgesim hub + azure-iot-device, module -> $upstream (TLS, SAS, log)", bench_hub_upstream),
+                      ("mosquitto + paho, client -> client (plain TCP, baseline)", bench_mosquitto)):
         throughput = fn(args.messages, 0)
         latency = fn(args.latency_messages, args.rate)
         rows.append((label, throughput, latency))
-    print(f"| path | msgs/s (max) | p50 ms @ {args.rate:g}/s | p99 ms @ {args.rate:g}/s | p50 ms (max load) |")
-    print("|---|---|---|---|---|")
+    print(f"| path | received / sent | msgs/s (max) | p50 ms @ {args.rate:g}/s | p99 ms @ {args.rate:g}/s | "
+          "p50 ms (max load) | vs baseline |")
+    print("|---|---|---|---|---|---|---|")
+    base = rows[-1][1]
     for label, throughput, latency in rows:
         if throughput is None or latency is None:
-            print(f"| {label} | n/a | n/a | n/a | n/a |")
+            print(f"| {label} | n/a | n/a | n/a | n/a | n/a | n/a |")
             continue
-        print(f"| {label} | {throughput['msgs_per_s']:.0f} | {latency['p50_ms']:.2f} | {latency['p99_ms']:.2f} | "
-              f"{throughput['p50_ms']:.1f} |")
-    hub, base = rows[0][1], rows[1][1]
-    if hub and base:
-        print(f"\nhub / baseline throughput: {hub['msgs_per_s'] / base['msgs_per_s']:.2f}x")
+        ratio = f"{throughput['msgs_per_s'] / base['msgs_per_s']:.2f}x" if base else "n/a"
+        counts = f"{throughput['received']:.0f} / {throughput['sent']:.0f}"
+        print(f"| {label} | {counts} | {throughput['msgs_per_s']:,.0f} | {latency['p50_ms']:.2f} | "
+              f"{latency['p99_ms']:.2f} | {throughput['p50_ms']:.1f} | {ratio} |")
+    if args.json:
+        args.json.write_text(json.dumps({label: {"max_load": t, "paced": lat} for label, t, lat in rows}, indent=2))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,19 @@
-"""`edgeship bench`: run the benchmarks in bench/, each with its baseline in the same run."""
+"""`edgeship bench`: run the benchmarks in bench/, each with its baseline in the same run.
+
+Every benchmark's table goes to the terminal as it runs and, with the machine and the versions
+it ran on, to ``bench/results.md`` (``--results``).
+"""
 
 from __future__ import annotations
 
+import os
+import platform
+import shutil
 import subprocess
 import sys
 import tempfile
+from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 
 import click
@@ -12,7 +21,9 @@ import click
 from edgeship.errors import EdgeshipError
 from edgeship.registry import resolve_registry_root
 
-BENCHMARKS = ("scoring", "convert", "hub")
+BENCHMARKS = ("scoring", "coldstart", "convert", "hub", "e2e")
+REAL_VOCABULARY = 290_419  # the seed's word2vec vocabulary
+VERSIONED = ("onnxruntime", "numpy", "tensorflow", "tf-keras", "tf2onnx", "onnx", "azure-iot-device", "paho-mqtt")
 
 
 def _fixture(home: Path) -> Path:
@@ -22,29 +33,86 @@ def _fixture(home: Path) -> Path:
     return candidates[-1].parent
 
 
+def _package(fixture: Path, out: Path, *extra: str) -> Path:
+    if not (out / "model.json").is_file():
+        result = subprocess.run([sys.executable, "-m", "edgeship", "package", "--from-dir", str(fixture), "--out",
+                                 str(out), "--converter", "direct", *extra], check=False, capture_output=True,
+                                text=True)
+        if result.returncode != 0:
+            last = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
+            raise EdgeshipError(f"packaging the reference model for the benchmarks failed: {last}")
+    return out
+
+
+def _machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    versions = []
+    for name in VERSIONED:
+        try:
+            versions.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            continue
+    mosquitto = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+    broker = ""
+    if mosquitto:
+        out = subprocess.run([mosquitto, "-h"], capture_output=True, text=True, check=False).stdout
+        broker = ", " + (out.splitlines() or ["mosquitto"])[0].replace(" running on", "")
+    return (f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, {platform.system()} {platform.machine()}, "
+            f"Python {platform.python_version()}; {', '.join(versions)}{broker}")
+
+
 @click.command(name="bench")
 @click.argument("names", nargs=-1, type=click.Choice([*BENCHMARKS, "all"]))
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where the demo cached the reference model (default: $EDGESHIP_HOME, else ./.edgeship).")
-def cli(names: tuple[str, ...], home: Path | None) -> None:
-    """Run benchmarks: scoring, convert, hub (default: all)."""
+@click.option("--results", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write the results (default: bench/results.md in the project).")
+@click.option("--quick", is_flag=True, help="Fewer samples and no real-size conversion (a smoke run, minutes).")
+def cli(names: tuple[str, ...], home: Path | None, results: Path | None, quick: bool) -> None:
+    """Run benchmarks: scoring, coldstart, convert, hub, e2e (default: all)."""
     from edgeship.demo.run import find_project
 
     project = find_project(Path.cwd())
     chosen = [n for n in BENCHMARKS if not names or "all" in names or n in names]
     root = (home or resolve_registry_root()).resolve()
+    fixture = _fixture(root) if {"scoring", "coldstart", "convert", "e2e"} & set(chosen) else None
+    results_path = results or project / "bench" / "results.md"
+    sections = [f"# Benchmark results\n\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, `edgeship bench "
+                f"{' '.join(chosen)}{' --quick' if quick else ''}`\n\nMachine: {_machine()}\n"]
     with tempfile.TemporaryDirectory(prefix="edgeship-bench-") as tmp:
         for name in chosen:
             click.echo(f"\n## {name}\n")
-            command = [sys.executable, str(project / "bench" / f"bench_{name}.py")]
-            if name in ("scoring", "convert"):
-                fixture = _fixture(root)
-                command.append(str(fixture))
-                if name == "scoring":
-                    packaged = Path(tmp) / "model"
-                    if not packaged.exists():
-                        subprocess.run([sys.executable, "-m", "edgeship", "package", "--from-dir", str(fixture),
-                                        "--out", str(packaged)], check=True, capture_output=True)
-                    command.append(str(packaged))
-            if subprocess.run(command, cwd=project, check=False).returncode != 0:
-                raise EdgeshipError(f"benchmark {name} failed")
+            command = [sys.executable, "-u", str(project / "bench" / f"bench_{name}.py")]
+            if fixture is not None and name in ("scoring", "coldstart"):
+                command += [str(fixture), str(_package(fixture, Path(tmp) / "fp32")),
+                            str(_package(fixture, Path(tmp) / "int8", "--quantize", "int8"))]
+                command += ["--n", "50", "--repeat", "2"] if quick and name == "scoring" else []
+                command += ["--repeat", "2"] if quick and name == "coldstart" else []
+            elif fixture is not None and name == "convert":
+                command += [str(fixture)] + ([] if quick else ["--vocab", str(REAL_VOCABULARY)])
+            elif fixture is not None and name == "e2e":
+                command += [str(_package(fixture, Path(tmp) / "fp32")), str(fixture / "heldout.jsonl")]
+                command += ["--messages", "500", "--batched-messages", "20", "--latency-messages", "100"] if quick \
+                    else []
+            elif name == "hub" and quick:
+                command += ["--messages", "500", "--latency-messages", "100"]
+            process = subprocess.Popen(command, cwd=project, stdout=subprocess.PIPE, text=True)
+            assert process.stdout is not None
+            lines = []
+            for line in process.stdout:
+                click.echo(line, nl=False)
+                lines.append(line)
+            if process.wait() != 0:
+                raise EdgeshipError(f"benchmark {name} failed (exit {process.returncode})")
+            sections.append(f"## {name}\n\n`{' '.join(Path(c).name if '/' in c else c for c in command[2:])}`\n\n"
+                            + "".join(lines).strip() + "\n")
+    results_path.write_text("\n".join(sections), encoding="utf-8")
+    click.echo(f"\nresults written to {results_path}")

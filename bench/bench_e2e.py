@@ -1,0 +1,202 @@
+"""End to end: tweets per second from a source module through the sentiment module to $upstream.
+
+    python bench/bench_e2e.py PACKAGED_DIR TWEETS_JSONL [--messages 3000] [--batch 256]
+                              [--batched-messages 200] [--rate 100] [--json OUT]
+
+Three processes besides this one, all on loopback: the simulator's hub (in this process, on its
+own event loop), a source module and the real sentiment module (``modules/sentiment/main.py``),
+both with the real azure-iot-device SDK over TLS. Routes: source -> sentiment/input1,
+sentiment/output1 and sentiment/errors -> $upstream. Each run counts every scored tweet that
+reaches $upstream (none may be missing, none may be an error) and times first send to last
+arrival. Runs: one tweet per message at full load; ``--batch`` tweets per message (``{"texts"}``)
+at full load; one tweet per message paced at ``--rate`` for latency (send to $upstream, matched
+by message id / correlation id).
+
+The baseline is the seed's published figure for edgeHub (about 20 module-to-module messages per
+second) and, measured in this run, the same source talking straight to $upstream through the
+same hub, so the ratio shows what the sentiment module's hop costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests" / "simulator" / "hub"))
+
+SOURCE = r"""
+import json, sys, time
+from concurrent.futures import ThreadPoolExecutor
+from azure.iot.device import IoTHubModuleClient, Message
+cs, ca, tweets_file, n, batch, rate = sys.argv[1], open(sys.argv[2]).read(), sys.argv[3], int(sys.argv[4]), \
+    int(sys.argv[5]), float(sys.argv[6])
+tweets = [json.loads(line)["text"] for line in open(tweets_file, encoding="utf-8")]
+client = IoTHubModuleClient.create_from_connection_string(cs, server_verification_cert=ca)
+client.connect()
+def body(i):
+    if batch == 1:
+        return json.dumps({"text": tweets[i % len(tweets)]})
+    return json.dumps({"texts": [tweets[(i * batch + j) % len(tweets)] for j in range(batch)]})
+bodies = [body(i) for i in range(n)]
+sent_at = {}
+print("ready", flush=True); sys.stdin.readline()
+def send(i):
+    m = Message(bodies[i], message_id=str(i), content_encoding="utf-8", content_type="application/json")
+    sent_at[str(i)] = time.time()
+    client.send_message_to_output(m, "tweets")
+start = time.perf_counter()
+if rate > 0:
+    for i in range(n):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0: time.sleep(delay)  # pacing the load generator, not synchronisation
+        send(i)
+else:
+    with ThreadPoolExecutor(16) as pool: list(pool.map(send, range(n)))
+print(json.dumps({"sent": n, "seconds": time.perf_counter() - start, "sent_at": sent_at}), flush=True)
+sys.stdin.readline(); client.shutdown()
+"""
+
+
+def _start(command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    assert process.stdout is not None
+    line = process.stdout.readline().strip()
+    if line != "ready":
+        process.kill()
+        raise RuntimeError(f"source did not start: {line!r}")
+    return process
+
+
+async def _collect(hub: Any, module: str, expected: int, timeout: float) -> list[tuple[float, Any]]:
+    """(arrival time, record) for every $upstream record from ``module`` until ``expected`` texts came."""
+    seq, texts, records = hub.upstream_since(0)[-1].seq if hub.upstream_since(0) else 0, 0, []
+    deadline = time.monotonic() + timeout
+    while texts < expected and time.monotonic() < deadline:
+        fresh = await hub.wait_upstream(seq, timeout=max(0.1, deadline - time.monotonic()))
+        now = time.time()
+        for record in fresh:
+            seq = record.seq
+            if record.module != module:
+                continue
+            records.append((now, record))
+            body = json.loads(record.body)
+            texts += len(body) if isinstance(body, list) else 1
+    return records
+
+
+def run(packaged: Path, tweets: Path, *, messages: int, batch: int, rate: float, through_module: bool,
+        timeout: float = 300) -> dict[str, Any]:
+    from hubkit import HubThread
+
+    with tempfile.TemporaryDirectory() as tmp:
+        target = 'BrokeredEndpoint("/modules/sentiment/inputs/input1")' if through_module else "$upstream"
+        routes = {"tweets": f"FROM /messages/modules/source/outputs/tweets INTO {target}",
+                  "scored": "FROM /messages/modules/sentiment/outputs/output1 INTO $upstream",
+                  "errors": "FROM /messages/modules/sentiment/outputs/errors INTO $upstream"}
+        desired = {"sentiment": {"max_batch": 32, "max_batch_delay_ms": 5}}  # the default manifest's
+        hub = HubThread(Path(tmp) / "sim", ["sentiment", "source"], routes, desired=desired,
+                        host="127.0.0.98").start()
+        module = None
+        try:
+            ca = str(hub.certs.ca_cert)
+            if through_module:
+                env = {k: v for k, v in os.environ.items() if not k.startswith("IOTEDGE_")}
+                env.update(EdgeHubConnectionString=hub.connection_string("sentiment"),
+                           EdgeModuleCACertificateFile=ca, MODEL_DIR=str(packaged),
+                           CAPTURE_DIR=str(Path(tmp) / "capture"), REPORT_INTERVAL="3600")
+                module = subprocess.Popen([sys.executable, "-u", "main.py"], cwd=REPO / "modules" / "sentiment",
+                                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                hub.wait_for(lambda: "sentiment" in hub.hub.connected_modules(), timeout=60)
+            source = _start([sys.executable, "-c", SOURCE, hub.connection_string("source"), ca, str(tweets),
+                             str(messages), str(batch), str(rate)])
+            assert source.stdin is not None
+            assert source.stdout is not None
+            collector = asyncio.run_coroutine_threadsafe(
+                _collect(hub.hub, "sentiment" if through_module else "source", messages * batch, timeout), hub.loop)
+            started = time.time()
+            source.stdin.write("go\n")
+            source.stdin.flush()
+            sent = json.loads(source.stdout.readline())
+            records = collector.result(timeout + 10)
+            source.stdin.write("stop\n")
+            source.stdin.flush()
+            source.wait(30)
+        finally:
+            if module is not None:
+                module.send_signal(signal.SIGTERM)
+                try:
+                    module.wait(30)
+                except subprocess.TimeoutExpired:
+                    module.kill()
+            hub.stop()
+    texts = errors = 0
+    latencies = []
+    for arrived, record in records:
+        body = json.loads(record.body)
+        results = body if isinstance(body, list) else [body]
+        texts += len(results)
+        errors += sum(1 for r in results if "error" in r or "label" not in r) if through_module else 0
+        key = record.system_properties.get("correlationId") or record.system_properties.get("messageId")
+        if key in sent["sent_at"]:
+            latencies.append(arrived - sent["sent_at"][key])
+    span = (records[-1][0] - started) if records else float("nan")
+    latencies.sort()
+    n = len(latencies)
+    return {"messages": messages, "batch": batch, "texts_expected": messages * batch, "texts_received": texts,
+            "errors": errors, "seconds": span, "tweets_per_s": texts / span, "msgs_per_s": len(records) / span,
+            "p50_ms": latencies[n // 2] * 1000 if n else None,
+            "p99_ms": latencies[min(n - 1, int(n * 0.99))] * 1000 if n else None}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("packaged_dir", type=Path)
+    parser.add_argument("tweets", type=Path, help="a JSON-lines file with a 'text' per line (heldout.jsonl)")
+    parser.add_argument("--messages", type=int, default=3000)
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--batched-messages", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=100.0)
+    parser.add_argument("--latency-messages", type=int, default=500)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    runs = {
+        "source -> $upstream, no module (hub baseline)":
+            run(args.packaged_dir, args.tweets, messages=args.messages, batch=1, rate=0, through_module=False),
+        "source -> sentiment -> $upstream, 1 tweet/message":
+            run(args.packaged_dir, args.tweets, messages=args.messages, batch=1, rate=0, through_module=True),
+        f"source -> sentiment -> $upstream, {args.batch} tweets/message":
+            run(args.packaged_dir, args.tweets, messages=args.batched_messages, batch=args.batch, rate=0,
+                through_module=True),
+        f"source -> sentiment -> $upstream, 1 tweet/message at {args.rate:g}/s":
+            run(args.packaged_dir, args.tweets, messages=args.latency_messages, batch=1, rate=args.rate,
+                through_module=True),
+    }
+    print("| path | tweets in / out | errors | tweets/s | msgs/s | p50 ms | p99 ms |")
+    print("|---|---|---|---|---|---|---|")
+    for label, r in runs.items():
+        p50 = f"{r['p50_ms']:.2f}" if r["p50_ms"] is not None else "n/a"
+        p99 = f"{r['p99_ms']:.2f}" if r["p99_ms"] is not None else "n/a"
+        print(f"| {label} | {r['texts_expected']:,} / {r['texts_received']:,} | {r['errors']} | "
+              f"{r['tweets_per_s']:,.0f} | {r['msgs_per_s']:,.0f} | {p50} | {p99} |")
+    values = list(runs.values())
+    print(f"\nsingle-tweet messages through the module: {values[1]['msgs_per_s'] / 20:,.0f}x the ~20 msg/s reported "
+          f"for edgeHub; {values[1]['msgs_per_s'] / values[0]['msgs_per_s']:.2f}x the same hub without the module")
+    if args.json:
+        args.json.write_text(json.dumps(runs, indent=2))
+    lost = [label for label, r in runs.items() if r["texts_received"] < r["texts_expected"] or r["errors"]]
+    if lost:
+        raise SystemExit(f"tweets lost or errored in: {', '.join(lost)}")
+
+
+if __name__ == "__main__":
+    main()
