@@ -11,6 +11,13 @@
 The SDK calls message handlers on a pool of four threads; the handler only parses and queues
 the texts (the micro-batcher merges what arrives together), and a sender thread waits for results
 in the order the handlers queued them and publishes them.
+
+At least once: the SDK (paho underneath) acknowledges an input message (MQTT PUBACK) as soon as
+it has read it, before any handler runs, so a module killed with messages in its queues would
+lose them: the hub had deleted them on the PUBACK. ``AckGate`` holds each input message's PUBACK
+back until its result (or error reply) has been sent, so edgeHub keeps every message this module
+has not finished and delivers it again after a restart or reconnect (duplicates are possible,
+losses are not). It also bounds the module's intake to the hub's in-flight window.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ log = logging.getLogger("edgeship_sentiment.iothub")
 OUTPUT = "output1"
 ERRORS_OUTPUT = "errors"
 SCORE_METHOD = "score"
+SETTINGS_WAIT_SECS = 30.0
 
 
 class ModuleClient(Protocol):
@@ -54,6 +62,77 @@ class _Outgoing:
     reply_future: Future[Reply]
     correlation_id: str | None
     input_name: str | None
+    message: Any = None
+
+
+class AckGate:
+    """Holds back the MQTT PUBACK of input messages until ``release(message)``.
+
+    Works on the paho client inside azure-iot-device 2.14 (pinned in constraints.txt): the SDK
+    builds its ``Message`` around the very payload object paho received, so the payload's identity
+    ties a message to its packet id. A held PUBACK belongs to one connection; when that connection
+    drops, the held ones are forgotten (the hub resends those messages on the next connection).
+    """
+
+    def __init__(self, paho_client: Any) -> None:
+        self._paho = paho_client
+        self._lock = threading.Lock()
+        self._held: dict[int, tuple[int, int, bytes]] = {}  # id(payload) -> (connection, packet id, payload)
+        self._holding: set[int] = set()  # packet ids whose PUBACK paho must not send yet
+        self._connection = 0
+        self._send_puback = paho_client._send_puback
+        self._sdk_on_message = paho_client.on_message
+        self._sdk_on_disconnect = paho_client.on_disconnect
+        paho_client.on_message = self._on_message
+        paho_client.on_disconnect = self._on_disconnect
+        paho_client._send_puback = self._puback
+
+    @classmethod
+    def install(cls, client: Any) -> AckGate | None:
+        """Install on an ``IoTHubModuleClient``; None (and a warning) when its internals differ."""
+        stage = getattr(getattr(client, "_mqtt_pipeline", None), "_pipeline", None)
+        while stage is not None:
+            paho = getattr(getattr(stage, "transport", None), "_mqtt_client", None)
+            if paho is not None and all(hasattr(paho, name) for name in ("_send_puback", "on_message")):
+                return cls(paho)
+            stage = getattr(stage, "next", None)
+        log.warning("the SDK's MQTT client was not found: input messages are acknowledged on receipt")
+        return None
+
+    @property
+    def held(self) -> int:
+        with self._lock:
+            return len(self._held)
+
+    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:  # paho's network thread
+        if message.qos == 1 and "/inputs/" in message.topic:
+            with self._lock:
+                self._held[id(message.payload)] = (self._connection, message.mid, message.payload)
+                self._holding.add(message.mid)
+        self._sdk_on_message(client, userdata, message)
+
+    def _puback(self, mid: int) -> int:  # paho's network thread, right after on_message
+        with self._lock:
+            if mid in self._holding:
+                return 0  # MQTT_ERR_SUCCESS: sent later by release()
+        result: int = self._send_puback(mid)
+        return result
+
+    def _on_disconnect(self, client: Any, userdata: Any, rc: int) -> None:
+        with self._lock:
+            self._connection += 1
+            self._held.clear()
+            self._holding.clear()
+        self._sdk_on_disconnect(client, userdata, rc)
+
+    def release(self, message: Any) -> None:
+        """Acknowledge ``message`` (an SDK input ``Message``) now that its result is sent."""
+        with self._lock:  # held across the send: a disconnect cannot slip in between
+            entry = self._held.pop(id(getattr(message, "data", None)), None)
+            if entry is None or entry[0] != self._connection:
+                return
+            self._holding.discard(entry[1])
+            self._send_puback(entry[1])
 
 
 class IoTHubFace:
@@ -68,15 +147,22 @@ class IoTHubFace:
         self.sent = 0
         self.send_failures = 0
         self.status = "starting"
+        self.acks: AckGate | None = None
+        self._settings_applied = threading.Event()
 
     # ---- lifecycle -------------------------------------------------------------------
     def start(self) -> IoTHubFace:
+        self.acks = AckGate.install(self.client)  # before connecting: no input may be acknowledged early
+        # The input handler is set before connecting: after a restart the hub resumes the session and
+        # sends stored messages at once, and the SDK drops (and acknowledges) input messages that
+        # arrive while no handler is set. The handler waits until the desired settings are applied.
+        self.client.on_message_received = self._on_message
         self.client.connect()
         twin = self.client.get_twin()
         desired = dict(twin.get("desired", {}))
         applied, error = self._apply(desired)
         self._sender.start()
-        self.client.on_message_received = self._on_message
+        self._settings_applied.set()
         self.client.on_method_request_received = self._on_method
         self.client.on_twin_desired_properties_patch_received = self._on_desired_patch
         self.status = "running"
@@ -99,9 +185,10 @@ class IoTHubFace:
 
     # ---- messages --------------------------------------------------------------------
     def _on_message(self, message: Any) -> None:
+        self._settings_applied.wait(SETTINGS_WAIT_SECS)  # messages that arrive during start()
         correlation_id = message.message_id or message.correlation_id
         future = self.service.submit(message.data, "iothub", correlation_id)
-        self._outgoing.put(_Outgoing(future, correlation_id, message.input_name))
+        self._outgoing.put(_Outgoing(future, correlation_id, message.input_name, message))
 
     def _send_loop(self) -> None:
         from azure.iot.device import Message
@@ -126,6 +213,9 @@ class IoTHubFace:
             except Exception as exc:  # the SDK retries internally; count and go on
                 self.send_failures += 1
                 log.error("sending to %s failed: %s", output, exc)
+            if self.acks is not None:
+                # After a failed send too: a message whose reply cannot be sent must not come back forever.
+                self.acks.release(item.message)
 
     # ---- methods ---------------------------------------------------------------------
     def _on_method(self, request: Any) -> None:
