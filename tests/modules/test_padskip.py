@@ -109,3 +109,17 @@ def test_graph_without_state_outputs_falls_back_to_full_sequence(packaged_model_
     scorer = Scorer(load_model_folder(folder))
     assert scorer.padding_skip is None
     assert scorer.raw_scores(["good day"])[0] == pytest.approx(float(full.raw_scores(["good day"])[0]), abs=1e-7)
+
+
+def test_large_batches_run_sorted_buckets_in_the_callers_order(skipping: Scorer, full: Scorer,
+                                                               small_model_dir: Path) -> None:
+    assert skipping.padding_skip is not None
+    texts = heldout_texts(small_model_dir)[:100]
+    sequences = skipping.token_ids(texts)
+    runs = list(skipping.padding_skip.runs(sequences, bucket_rows=16))
+    assert sorted(row for rows, _ in runs for row in rows) == list(range(100))
+    assert len(runs) == 7
+    widths = [feeds["input_ids"].shape[1] for _, feeds in runs]
+    assert widths == sorted(widths)  # short texts together, each run only as wide as its longest
+    assert widths[0] < max(len(s) for s in sequences)
+    np.testing.assert_allclose(skipping.raw_scores(texts), full.raw_scores(texts), atol=1e-5)

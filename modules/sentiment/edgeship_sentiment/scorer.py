@@ -110,14 +110,11 @@ class Scorer:
     def raw_scores(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         spec = self.model.spec
         sequences = self.token_ids(texts)
-        feeds: dict[str, Any]
         if self.padding_skip is not None:
-            feeds = self.padding_skip.feeds(sequences)
-        else:
-            padded = pad_sequences(sequences, spec.sequence_length, padding=spec.padding,  # type: ignore[arg-type]
-                                   truncating=spec.truncating, value=spec.pad_value)  # type: ignore[arg-type]
-            feeds = {spec.input_name: padded.astype(self._dtype, copy=False)}
-        output = self.session.run([spec.output_name], feeds)[0]
+            return self.padding_skip.scores(self.session, spec.output_name, sequences)
+        padded = pad_sequences(sequences, spec.sequence_length, padding=spec.padding,  # type: ignore[arg-type]
+                               truncating=spec.truncating, value=spec.pad_value)  # type: ignore[arg-type]
+        output = self.session.run([spec.output_name], {spec.input_name: padded.astype(self._dtype, copy=False)})[0]
         return np.asarray(output, dtype=np.float32).reshape(len(texts), -1)[:, -1]
 
     def score_batch(self, texts: Sequence[str]) -> list[dict[str, Any]]:

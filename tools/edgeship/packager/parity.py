@@ -86,9 +86,8 @@ def onnx_scores(session: Any, input_name: str, input_dtype: str,
 def padskip_scores(session: Any, skip: PaddingSkip, output_name: str,
                    sequences: list[list[int]]) -> npt.NDArray[np.float32]:
     """What the module runs: each batch over its real tokens only, from the precomputed pad state."""
-    parts = [session.run([output_name], skip.feeds(sequences[i:i + BATCH]))[0]
-             for i in range(0, len(sequences), BATCH)]
-    return np.concatenate(parts).astype(np.float32).reshape(-1)
+    parts = [skip.scores(session, output_name, sequences[i:i + BATCH]) for i in range(0, len(sequences), BATCH)]
+    return np.concatenate(parts)
 
 
 def _accuracy(predicted: list[str], truth: tuple[str, ...] | None) -> float | None:
