@@ -112,11 +112,16 @@ def run(packaged: Path, tweets: Path, *, messages: int, batch: int, rate: float,
             if through_module:
                 env = {k: v for k, v in os.environ.items() if not k.startswith("IOTEDGE_")}
                 env.update(EdgeHubConnectionString=hub.connection_string("sentiment"),
-                           EdgeModuleCACertificateFile=ca, MODEL_DIR=str(packaged),
+                           EdgeModuleCACertificateFile=ca, MODEL_DIR=str(packaged.resolve()),
                            CAPTURE_DIR=str(Path(tmp) / "capture"), REPORT_INTERVAL="3600")
+                log = (Path(tmp) / "sentiment.log").open("wb")
                 module = subprocess.Popen([sys.executable, "-u", "main.py"], cwd=REPO / "modules" / "sentiment",
-                                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                hub.wait_for(lambda: "sentiment" in hub.hub.connected_modules(), timeout=60)
+                                          env=env, stdout=log, stderr=subprocess.STDOUT)
+                hub.wait_for(lambda: "sentiment" in hub.hub.connected_modules() or module.poll() is not None,
+                             timeout=60)
+                if module.poll() is not None:
+                    tail = (Path(tmp) / "sentiment.log").read_text(errors="replace").strip().splitlines()[-1:]
+                    raise RuntimeError(f"the sentiment module exited with {module.returncode}: {tail}")
             source = _start([sys.executable, "-c", SOURCE, hub.connection_string("source"), ca, str(tweets),
                              str(messages), str(batch), str(rate)])
             assert source.stdin is not None
