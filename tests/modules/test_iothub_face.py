@@ -166,3 +166,55 @@ def test_stop_finishes_in_flight_and_closes(service: SentimentService) -> None:
     assert client.outputs.qsize() == 50
     assert client.closed
     assert client.reported[-1]["status"] == "stopped"
+
+
+class GatedModuleClient(InMemoryModuleClient):
+    """Sends block until the test opens the gate, as the SDK's block until the hub's PUBACK."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self._lock = threading.Lock()
+        self.four_in_flight = threading.Event()
+
+    def send_message_to_output(self, message: Any, output_name: str) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            if self.in_flight >= 4:
+                self.four_in_flight.set()
+        self.gate.wait(30)
+        with self._lock:
+            self.in_flight -= 1
+        super().send_message_to_output(message, output_name)
+
+
+@pytest.mark.parametrize("window", [1, 4])
+def test_send_window_bounds_results_in_flight(service: SentimentService, window: int) -> None:
+    client = GatedModuleClient()
+    face = IoTHubFace(service, client, report_interval=3600, send_window=window).start()
+    try:
+        for i in range(12):
+            client.on_message_received(input_message(json.dumps({"text": f"good day {i}"}), f"m{i}"))
+        if window == 4:
+            assert client.four_in_flight.wait(10)
+        client.gate.set()
+        got = [client.outputs.get(timeout=10) for _ in range(12)]
+    finally:
+        client.gate.set()
+        face.stop()
+    assert client.most_in_flight == window
+    assert sorted(m.correlation_id for _, m in got) == sorted(f"m{i}" for i in range(12))
+    assert {name for name, _ in got} == {"output1"}
+    assert face.sent == 12
+    if window == 1:  # one sender keeps the handlers' order
+        assert [m.correlation_id for _, m in got] == [f"m{i}" for i in range(12)]
+
+
+def test_send_window_is_validated(service: SentimentService) -> None:
+    from edgeship_sentiment.errors import SentimentModuleError
+
+    with pytest.raises(SentimentModuleError, match="send_window must be 1-64, got 0"):
+        IoTHubFace(service, InMemoryModuleClient(), send_window=0)

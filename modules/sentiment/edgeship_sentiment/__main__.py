@@ -48,7 +48,8 @@ def run(argv: list[str] | None = None) -> int:
     if config.iothub:
         from edgeship_sentiment.iothub_face import IoTHubFace, create_edge_client
 
-        iothub = IoTHubFace(service, create_edge_client(), report_interval=config.report_interval).start()
+        iothub = IoTHubFace(service, create_edge_client(), report_interval=config.report_interval,
+                            send_window=config.send_window).start()
         log.info("IoT Edge face connected")
         stoppers.append(iothub.stop)
     log.info("ready: %s", service.describe())

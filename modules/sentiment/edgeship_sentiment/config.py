@@ -29,6 +29,7 @@ class ModuleConfig:
     mqtt_ca_file: str | None
     http: tuple[str, int] | None
     batch: BatchSettings
+    send_window: int
     report_interval: float
     capture_dir: Path
 
@@ -63,6 +64,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--http", default=env("HTTP_BIND"), help="HOST:PORT for the HTTP scoring endpoint")
     p.add_argument("--max-batch", type=int, default=int(env("MAX_BATCH", "32")))
     p.add_argument("--max-batch-delay-ms", type=float, default=float(env("MAX_BATCH_DELAY_MS", "2")))
+    p.add_argument("--send-window", type=int, default=int(env("SEND_WINDOW", "1")),
+                   help="IoT Hub face: results in flight at once (1 keeps them in order)")
     p.add_argument("--report-interval", type=float, default=float(env("REPORT_INTERVAL", "10")))
     p.add_argument("--capture-dir", type=Path, default=Path(env("CAPTURE_DIR", "capture")))
     return p
@@ -82,5 +85,6 @@ def load_config(argv: list[str] | None = None) -> ModuleConfig:
         mqtt_response_topic=args.mqtt_response_topic, mqtt_client_id=args.mqtt_client_id,
         mqtt_username=args.mqtt_username, mqtt_password=args.mqtt_password, mqtt_ca_file=args.mqtt_ca_file,
         http=http, batch=BatchSettings(args.max_batch, args.max_batch_delay_ms).validated(),
+        send_window=args.send_window,
         report_interval=args.report_interval, capture_dir=args.capture_dir,
     )

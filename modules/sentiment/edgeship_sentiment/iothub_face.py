@@ -31,7 +31,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from edgeship_sentiment.errors import BadRequestError
+from edgeship_sentiment.errors import BadRequestError, SentimentModuleError
 from edgeship_sentiment.service import Reply, SentimentService
 
 log = logging.getLogger("edgeship_sentiment.iothub")
@@ -40,6 +40,7 @@ OUTPUT = "output1"
 ERRORS_OUTPUT = "errors"
 SCORE_METHOD = "score"
 SETTINGS_WAIT_SECS = 30.0
+MAX_SEND_WINDOW = 64  # the hub's in-flight window per module; more senders could not be fed
 
 
 class ModuleClient(Protocol):
@@ -136,13 +137,21 @@ class AckGate:
 
 
 class IoTHubFace:
-    def __init__(self, service: SentimentService, client: ModuleClient, *, report_interval: float = 10.0) -> None:
+    def __init__(self, service: SentimentService, client: ModuleClient, *, report_interval: float = 10.0,
+                 send_window: int = 1) -> None:
+        if not 1 <= send_window <= MAX_SEND_WINDOW:
+            raise SentimentModuleError(f"send_window must be 1-{MAX_SEND_WINDOW}, got {send_window}")
         self.service = service
         self.client = client
         self.report_interval = report_interval
         self._outgoing: queue.Queue[_Outgoing | None] = queue.Queue()
         self._stop = threading.Event()
-        self._sender = threading.Thread(target=self._send_loop, name="iothub-sender", daemon=True)
+        # The SDK's send blocks until the hub's PUBACK: one sender publishes at one round trip per
+        # message; a window of senders keeps that many in flight (results may then leave up to
+        # window - 1 places out of order; each carries its input's id as correlation id).
+        self._senders = [threading.Thread(target=self._send_loop, name=f"iothub-sender-{i}", daemon=True)
+                         for i in range(send_window)]
+        self._sent_lock = threading.Lock()
         self._reporter = threading.Thread(target=self._report_loop, name="iothub-reporter", daemon=True)
         self.sent = 0
         self.send_failures = 0
@@ -161,7 +170,8 @@ class IoTHubFace:
         twin = self.client.get_twin()
         desired = dict(twin.get("desired", {}))
         applied, error = self._apply(desired)
-        self._sender.start()
+        for sender in self._senders:
+            sender.start()
         self._settings_applied.set()
         self.client.on_method_request_received = self._on_method
         self.client.on_twin_desired_properties_patch_received = self._on_desired_patch
@@ -175,8 +185,10 @@ class IoTHubFace:
         """Finish what is in flight, report, then close the connection."""
         self.status = "stopped"
         self._stop.set()
-        self._outgoing.put(None)
-        self._sender.join(timeout=30)
+        for _ in self._senders:
+            self._outgoing.put(None)
+        for sender in self._senders:
+            sender.join(timeout=30)
         try:
             self._report({})
         except Exception as exc:  # the connection may already be gone; shutdown goes on
@@ -209,9 +221,11 @@ class IoTHubFace:
                 out.custom_properties["status"] = str(reply.status)
             try:
                 self.client.send_message_to_output(out, output)
-                self.sent += 1
+                with self._sent_lock:
+                    self.sent += 1
             except Exception as exc:  # the SDK retries internally; count and go on
-                self.send_failures += 1
+                with self._sent_lock:
+                    self.send_failures += 1
                 log.error("sending to %s failed: %s", output, exc)
             if self.acks is not None:
                 # After a failed send too: a message whose reply cannot be sent must not come back forever.
