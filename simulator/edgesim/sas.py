@@ -66,7 +66,7 @@ def parse_token(token: str) -> ParsedToken:
         encoded_uri, signature, expiry_text = fields["sr"], fields["sig"], fields["se"]
     except KeyError as exc:
         raise SasTokenError(f"SAS token lacks {exc.args[0]!r}") from None
-    if not expiry_text.isdigit():
+    if not (expiry_text.isascii() and expiry_text.isdigit()):  # "²".isdigit() is True, int("²") fails
         raise SasTokenError("SAS token expiry is not a number")
     return ParsedToken(urllib.parse.unquote(encoded_uri), encoded_uri, urllib.parse.unquote(signature),
                        int(expiry_text))

@@ -65,6 +65,8 @@ class HttpRequest:
             return json.loads(self.body.decode("utf-8")) if self.body else None
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise HttpError(400, f"request body is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise HttpError(400, "request body is nested too deeply") from None
 
 
 @dataclass(frozen=True)

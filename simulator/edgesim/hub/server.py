@@ -42,7 +42,7 @@ from edgesim.hub.topics import (
     parse_username,
     twin_response_topic,
 )
-from edgesim.hub.twins import Twin, without_metadata
+from edgesim.hub.twins import Twin, TwinPatchError, check_depth, without_metadata
 from edgesim.message import MAX_MESSAGE_BYTES, Message
 from edgesim.routing import ModuleInputSink, Router, UpstreamSink
 
@@ -155,7 +155,8 @@ class Hub:
         self._server: asyncio.Server | None = None
         self._sessions: dict[str, _Session] = {}
         self._twins: dict[str, Twin] = {}
-        self._methods: dict[str, asyncio.Future[tuple[int, Any]]] = {}
+        # Pending method calls by (module, request id): only the called module's answer resolves one.
+        self._methods: dict[tuple[str, str], asyncio.Future[tuple[int, Any]]] = {}
         self._method_counter = 0
         self._upstream_changed = asyncio.Condition()
         self._upstream_seq = 0
@@ -242,7 +243,10 @@ class Hub:
         if module_id in SYSTEM_IDENTITIES:
             raise HubError(f"{module_id}'s twin is managed by the simulator")
         twin = self._twin(module_id)
-        version = twin.patch_desired(patch)
+        try:
+            version = twin.patch_desired(patch)
+        except TwinPatchError as exc:
+            raise HubError(f"desired properties of {module_id!r} refused: {exc}") from None
         self.store.save_twin(module_id, twin.desired, twin.reported)
         session = self._sessions.get(module_id)
         if session and session.connection and "desired_patches" in session.subscriptions:
@@ -280,14 +284,14 @@ class Hub:
         self._method_counter += 1
         rid = str(self._method_counter)
         future: asyncio.Future[tuple[int, Any]] = asyncio.get_running_loop().create_future()
-        self._methods[rid] = future
+        self._methods[(module_id, rid)] = future
         try:
             self._publish(session, method_request_topic(method_name, rid), json.dumps(payload).encode())
             return await asyncio.wait_for(future, timeout)
         except TimeoutError:
             return 504, {"message": f"module {module_id!r} did not answer {method_name!r} within {timeout:g} s"}
         finally:
-            self._methods.pop(rid, None)
+            self._methods.pop((module_id, rid), None)
 
     def _listens_for_methods(self, module_id: str) -> bool:
         session = self._sessions.get(module_id)
@@ -548,6 +552,9 @@ class Hub:
                 patch = json.loads(packet.payload or b"{}")
                 if not isinstance(patch, dict):
                     raise ValueError("not an object")
+                check_depth(patch)
+            except TwinPatchError as exc:
+                self._publish(session, twin_response_topic(400, kind.rid), json.dumps({"message": str(exc)}).encode())
             except (ValueError, RecursionError):
                 self._publish(session, twin_response_topic(400, kind.rid), b'{"message": "invalid JSON"}')
             else:
@@ -556,7 +563,8 @@ class Hub:
                 self.store.save_twin(identity.module_id, twin.desired, twin.reported)
                 self._publish(session, twin_response_topic(204, kind.rid, version), b"")
         elif isinstance(kind, MethodResponse):
-            future = self._methods.get(kind.rid)
+            # A response for a call to another module (or a guessed id) is ignored, as IoT Hub does.
+            future = self._methods.get((identity.module_id, kind.rid))
             if future is not None and not future.done():
                 try:
                     payload: Any = json.loads(packet.payload) if packet.payload else None

@@ -141,7 +141,8 @@ def classify_publish(identity: Identity, topic: str) -> PublishKind | None:
     if topic.startswith("$iothub/methods/res/"):
         parts = topic.split("/")
         rid = _query(topic).get("$rid")
-        if len(parts) >= 5 and parts[3].isdigit() and rid:
+        # isdigit() alone also accepts digits int() refuses (e.g. "²"): the status must be ASCII.
+        if len(parts) >= 5 and parts[3].isascii() and parts[3].isdigit() and rid:
             return MethodResponse(rid, int(parts[3]))
     return None
 

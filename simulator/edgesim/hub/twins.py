@@ -7,6 +7,25 @@ from collections.abc import Mapping
 from typing import Any
 
 
+MAX_DEPTH = 100  # nesting levels of a patch: keeps the recursive merge and copies far from Python's stack limit
+
+
+class TwinPatchError(ValueError):
+    """A patch the twin refuses (nested deeper than ``MAX_DEPTH``)."""
+
+
+def check_depth(value: Any, limit: int = MAX_DEPTH) -> None:
+    """Raise ``TwinPatchError`` when objects / arrays in ``value`` nest deeper than ``limit`` (iteratively)."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, Mapping | list):
+            if depth > limit:
+                raise TwinPatchError(f"the patch nests deeper than {limit} levels")
+            children = item.values() if isinstance(item, Mapping) else item
+            pending.extend((child, depth + 1) for child in children)
+
+
 def merge_patch(target: dict[str, Any], patch: Mapping[str, Any]) -> None:
     """JSON merge: objects merge recursively, ``null`` deletes, anything else replaces."""
     for key, value in patch.items():
@@ -35,6 +54,7 @@ class Twin:
         return {"desired": copy.deepcopy(self.desired), "reported": copy.deepcopy(self.reported)}
 
     def patch_desired(self, patch: Mapping[str, Any]) -> int:
+        check_depth(patch)
         merge_patch(self.desired, patch)
         self.desired["$version"] = int(self.desired["$version"]) + 1
         return int(self.desired["$version"])
@@ -44,6 +64,7 @@ class Twin:
         self.desired = {**copy.deepcopy(dict(desired)), "$version": version}
 
     def patch_reported(self, patch: Mapping[str, Any]) -> int:
+        check_depth(patch)
         merge_patch(self.reported, patch)
         self.reported["$version"] = int(self.reported["$version"]) + 1
         return int(self.reported["$version"])

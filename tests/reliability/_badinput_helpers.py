@@ -1,0 +1,136 @@
+"""Helpers of the bad-input and security tests (issue #9): reuse of the hub and module test kits.
+
+The hub kit (``tests/simulator/hub/hubkit.py``: ``HubThread``, ``Peer``; ``test_hub_raw.RawClient``)
+and the module kit (``tests/modules/test_iothub_face.py``: ``InMemoryModuleClient``) are imported
+from their folders rather than copied.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import ssl
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+TESTS = Path(__file__).resolve().parent.parent
+REPO_ROOT = TESTS.parent
+for _folder in (TESTS / "simulator" / "hub", TESTS / "modules"):
+    if str(_folder) not in sys.path:
+        sys.path.insert(0, str(_folder))
+
+import hubkit  # noqa: E402
+from test_hub_raw import RawClient  # noqa: E402
+from test_iothub_face import InMemoryModuleClient, input_message  # noqa: E402
+
+from edgesim import sas  # noqa: E402
+from edgesim.hub import codec  # noqa: E402
+
+DEVICE = hubkit.DEVICE
+HUB_HOSTNAME = hubkit.HUB_HOSTNAME
+EDGESHIP = REPO_ROOT / ".venv" / "bin" / "edgeship"
+_addresses = itertools.count(1)
+
+__all__ = ["DEVICE", "EDGESHIP", "HUB_HOSTNAME", "InMemoryModuleClient", "RawClient", "WatchedHub", "input_message"]
+
+
+def next_address() -> str:
+    """A distinct loopback address per hub (hubkit's pattern, in a range of its own: 127.77.x.y)."""
+    return f"127.77.{os.getpid() % 250}.{next(_addresses) % 250 + 1}"
+
+
+class WatchedHub(hubkit.HubThread):
+    """A ``HubThread`` on its own loopback address that records every exception its loop did not handle."""
+
+    def __init__(self, state_dir: Path, modules: list[str], routes: dict[str, Any], **kwargs: Any) -> None:
+        kwargs.setdefault("host", next_address())
+        super().__init__(state_dir, modules, routes, **kwargs)
+        self.unhandled: list[dict[str, Any]] = []
+        self.loop.set_exception_handler(lambda _loop, context: self.unhandled.append(context))
+
+    def stats(self) -> dict[str, int]:
+        return self.run(self.hub.stats)
+
+    def connected(self) -> frozenset[str]:
+        return self.run(self.hub.connected_modules)
+
+    def unhandled_errors(self) -> list[str]:
+        import gc
+
+        gc.collect()  # "Task exception was never retrieved" is reported when the task is collected
+        self.call(_noop())
+        return [f"{c.get('message')}: {c.get('exception')!r}" for c in self.unhandled]
+
+
+async def _noop() -> None:
+    return None
+
+
+def tls_socket(hub: hubkit.HubThread, timeout: float = 10) -> ssl.SSLSocket:
+    context = ssl.create_default_context(cafile=str(hub.certs.ca_cert))
+    context.check_hostname = False
+    raw = socket.create_connection((hub.host, 8883), timeout=timeout)
+    return context.wrap_socket(raw, server_hostname=hub.host)
+
+
+def token(module: str, key: str, expiry: int | None = None, device: str = DEVICE) -> str:
+    uri = sas.module_resource_uri(HUB_HOSTNAME, device, module)
+    return sas.build_token(uri, key, expiry if expiry is not None else int(time.time()) + 3600)
+
+
+def connect_frame(module: str, password: str | bytes, keepalive: int = 60, client_module: str | None = None,
+                  user_module: str | None = None, clean: bool = False) -> bytes:
+    raw = password.encode() if isinstance(password, str) else password
+    client = client_module or module
+    user = user_module or module
+    return codec.encode_connect(f"{DEVICE}/{client}", f"{HUB_HOSTNAME}/{DEVICE}/{user}/?api-version=2019-10-01",
+                                raw, keepalive=keepalive, clean_session=clean)
+
+
+def read_connack(sock: ssl.SSLSocket, timeout: float = 10) -> int | None:
+    """The CONNACK return code, or None when the hub closed the connection without one."""
+    sock.settimeout(timeout)
+    data = b""
+    try:
+        while len(data) < 4:
+            chunk = sock.recv(4 - len(data))
+            if not chunk:
+                return None
+            data += chunk
+    except (ConnectionError, ssl.SSLError, OSError):
+        return None
+    assert data[0] >> 4 == codec.CONNACK, data
+    return data[3]
+
+
+def closed_by_server(sock: ssl.SSLSocket, timeout: float = 10) -> bool:
+    """True when the hub closes the connection within ``timeout`` (data it sends first is skipped)."""
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            sock.settimeout(remaining)
+            if not sock.recv(65536):
+                return True
+    except TimeoutError:
+        return False
+    except (ConnectionError, ssl.SSLError, OSError):
+        return True
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10, what: str = "condition") -> None:
+    """Re-check ``predicate`` until it holds; the pause between checks is a bounded poll, not synchronisation."""
+    import threading
+
+    event = threading.Event()
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        event.wait(0.02)
