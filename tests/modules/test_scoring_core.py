@@ -108,6 +108,34 @@ def test_lone_request_is_scored_alone(scorer: Scorer) -> None:
     assert dict(batcher.stats.sizes) == {1: 1}
 
 
+def test_a_many_text_request_travels_whole_and_others_are_carried(scorer: Scorer) -> None:
+    batcher = MicroBatcher(scorer, BatchSettings(max_batch=16, max_batch_delay_ms=300)).start()
+    small = [batcher.submit_many([f"first {i} good", f"first {i} bad"]) for i in range(3)]  # 6 texts
+    big = batcher.submit_many([f"big {i} great day" for i in range(40)])  # does not fit: carried, then alone
+    after = batcher.submit("after the big one")
+    results = [f.result(30) for f in small]
+    big_results = big.result(30)
+    assert after.result(30)["label"] in {"NEGATIVE", "NEUTRAL", "POSITIVE"}
+    batcher.close()
+    assert [len(r) for r in results] == [2, 2, 2]
+    assert len(big_results) == 40
+    expected = scorer.raw_scores([f"big {i} great day" for i in range(40)])
+    assert [r["score"] for r in big_results] == pytest.approx([float(x) for x in expected], abs=1e-6)
+    assert batcher.stats.texts == 6 + 40 + 1
+    assert batcher.stats.sizes[40] == 1  # never split, never merged past max_batch
+    assert sum(batcher.stats.sizes.values()) == batcher.stats.batches <= 3
+
+
+def test_empty_and_bad_many_text_requests(scorer: Scorer) -> None:
+    batcher = MicroBatcher(scorer).start()
+    assert batcher.submit_many([]).result(5) == []
+    with pytest.raises(BadRequestError, match="must be a string"):
+        batcher.submit_many(["fine", 7]).result(5)  # type: ignore[list-item]
+    assert batcher.score_many(["fine", "also fine"])[1]["label"]
+    batcher.close()
+    assert batcher.stats.texts == 2
+
+
 def test_bad_text_fails_only_its_future(scorer: Scorer) -> None:
     batcher = MicroBatcher(scorer).start()
     bad = batcher.submit(123)  # type: ignore[arg-type]

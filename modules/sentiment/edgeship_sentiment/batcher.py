@@ -1,10 +1,12 @@
 """Micro-batching: requests that arrive together are scored in one onnxruntime call.
 
 A worker thread takes the first waiting request, then gathers more for at most
-``max_batch_delay_ms`` or until ``max_batch`` are in hand, and scores them at once. A lone request
-waits at most the delay budget; under load, batches fill before the budget runs out and the
-per-text cost falls (see ``bench/``). Results resolve ``concurrent.futures.Future`` objects, so
-any face (threads, paho callbacks, the SDK's handler threads) can wait on them.
+``max_batch_delay_ms`` or until ``max_batch`` texts are in hand, and scores them at once. A lone
+request waits at most the delay budget; under load, batches fill before the budget runs out and
+the per-text cost falls (see ``bench/``). A request of many texts (``{"texts": [...]}``) travels
+as one item: it is never split, and one larger than ``max_batch`` is scored on its own in one
+call (the scorer cuts it into length buckets). Results resolve ``concurrent.futures.Future``
+objects, so any face (threads, paho callbacks, the SDK's handler threads) can wait on them.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgeship_sentiment.errors import BadRequestError, SentimentModuleError
-from edgeship_sentiment.scorer import Scorer, check_text
+from edgeship_sentiment.scorer import Scorer, check_text, decode_label
 
 
 @dataclass(frozen=True)
@@ -43,8 +45,8 @@ class BatchStats:
 
 @dataclass
 class _Request:
-    text: str
-    future: Future[dict[str, Any]]
+    texts: list[str]
+    future: Future[list[dict[str, Any]]]
     enqueued: float
 
 
@@ -81,24 +83,41 @@ class MicroBatcher:
 
     def submit(self, text: str) -> Future[dict[str, Any]]:
         """Queue one text; bad input fails the returned future, never the worker."""
-        future: Future[dict[str, Any]] = Future()
+        one: Future[dict[str, Any]] = Future()
+
+        def unwrap(many: Future[list[dict[str, Any]]]) -> None:
+            error = many.exception()
+            if error is not None:
+                one.set_exception(error)
+            else:
+                one.set_result(many.result()[0])
+
+        self.submit_many([text]).add_done_callback(unwrap)
+        return one
+
+    def submit_many(self, texts: list[str]) -> Future[list[dict[str, Any]]]:
+        """Queue texts that are answered together (one future for all of them, in their order)."""
+        future: Future[list[dict[str, Any]]] = Future()
         if self._closed:
             future.set_exception(SentimentModuleError("the module is shutting down"))
             return future
         try:
-            check_text(text)
+            for text in texts:
+                check_text(text)
         except BadRequestError as exc:
             future.set_exception(exc)
             return future
-        self._queue.put(_Request(text, future, time.perf_counter()))
+        if not texts:
+            future.set_result([])
+            return future
+        self._queue.put(_Request(list(texts), future, time.perf_counter()))
         return future
 
     def score(self, text: str, timeout: float = 30.0) -> dict[str, Any]:
         return self.submit(text).result(timeout)
 
     def score_many(self, texts: list[str], timeout: float = 30.0) -> list[dict[str, Any]]:
-        futures = [self.submit(text) for text in texts]
-        return [future.result(timeout) for future in futures]
+        return self.submit_many(texts).result(timeout)
 
     def close(self, timeout: float = 10.0) -> None:
         """Finish what is queued, then stop the worker."""
@@ -107,54 +126,62 @@ class MicroBatcher:
             self._queue.put(_STOP)
             self._thread.join(timeout)
 
-    def _gather(self, first: _Request) -> tuple[list[_Request], bool]:
-        batch = [first]
+    def _gather(self, first: _Request) -> tuple[list[_Request], _Request | None, bool]:
+        """The batch, a request that did not fit (the next batch's first), and whether to stop."""
+        batch, texts = [first], len(first.texts)
         settings = self.settings
         deadline = time.perf_counter() + settings.max_batch_delay_ms / 1000
-        stop = False
-        while len(batch) < settings.max_batch:
+        while texts < settings.max_batch:
             remaining = deadline - time.perf_counter()
             try:
                 item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
             except queue.Empty:
                 break
             if item is _STOP:
-                stop = True
-                break
+                return batch, None, True
             assert isinstance(item, _Request)
+            if texts + len(item.texts) > settings.max_batch:
+                return batch, item, False
             batch.append(item)
-        return batch, stop
+            texts += len(item.texts)
+        return batch, None, False
 
     def _run(self) -> None:
+        carried: _Request | None = None
         while True:
-            item = self._queue.get()
+            item = carried if carried is not None else self._queue.get()
             if item is _STOP:
                 return
             assert isinstance(item, _Request)
-            batch, stop = self._gather(item)
+            batch, carried, stop = self._gather(item)
             self._score(batch)
             if stop:
+                if carried is not None:
+                    self._score([carried])
                 return
 
     def _score(self, batch: list[_Request]) -> None:
         started = time.perf_counter()
+        texts = [text for request in batch for text in request.texts]
         try:
-            scores = self.scorer.raw_scores([request.text for request in batch])
+            scores = self.scorer.raw_scores(texts).tolist()
         except Exception as exc:  # the worker must outlive any one batch
             for request in batch:
                 if not request.future.done():
                     request.future.set_exception(SentimentModuleError(f"scoring failed: {exc}"))
             return
         finished = time.perf_counter()
-        from edgeship_sentiment.scorer import decode_label
-
         settings, labels = self.scorer.settings, self.scorer.labels
-        for request, score in zip(batch, scores, strict=True):
-            request.future.set_result({"label": decode_label(float(score), settings, labels), "score": float(score),
-                                       "elapsed_time": finished - request.enqueued})
+        offset = 0
+        for request in batch:
+            elapsed = finished - request.enqueued
+            mine = scores[offset:offset + len(request.texts)]
+            offset += len(request.texts)
+            request.future.set_result([{"label": decode_label(score, settings, labels), "score": score,
+                                        "elapsed_time": elapsed} for score in mine])
         with self._stats_lock:
             self.stats.batches += 1
-            self.stats.texts += len(batch)
-            self.stats.sizes[len(batch)] += 1
+            self.stats.texts += len(texts)
+            self.stats.sizes[len(texts)] += 1
         for listener in self._listeners:
-            listener(len(batch), finished - started)
+            listener(len(texts), finished - started)

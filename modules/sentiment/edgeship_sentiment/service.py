@@ -8,7 +8,6 @@ exceptions, so no face can crash or drop a message on bad input.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -96,27 +95,15 @@ class SentimentService:
             result.set_result(Reply(400, error_payload(str(exc), correlation_id), correlation_id))
             return result
         correlation = correlation_id or request.correlation_id
-        futures = [self.batcher.submit(text) for text in request.texts]
-        remaining = [len(futures)]
-        lock = threading.Lock()
-
-        def finished(_: Future[dict[str, Any]]) -> None:
-            with lock:
-                remaining[0] -= 1
-                if remaining[0]:
-                    return
-            result.set_result(self._collect(request, futures, face, correlation, started))
-
-        for future in futures:
-            future.add_done_callback(finished)
-        if not futures:
-            result.set_result(self._collect(request, futures, face, correlation, started))
+        scored = self.batcher.submit_many(list(request.texts))
+        scored.add_done_callback(
+            lambda done: result.set_result(self._collect(request, done, face, correlation, started)))
         return result
 
-    def _collect(self, request: ScoreRequest, futures: list[Future[dict[str, Any]]], face: str,
+    def _collect(self, request: ScoreRequest, scored: Future[list[dict[str, Any]]], face: str,
                  correlation_id: str | None, started: float) -> Reply:
         try:
-            results = [future.result() for future in futures]
+            results = scored.result()
         except BadRequestError as exc:
             self.metrics.observe_error(face, "bad_request")
             return Reply(400, error_payload(str(exc), correlation_id), correlation_id)
