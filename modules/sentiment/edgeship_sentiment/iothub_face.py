@@ -239,9 +239,14 @@ class IoTHubFace:
         if request.name != SCORE_METHOD:
             status, payload = 404, {"error": f"unknown method {request.name!r}; this module has 'score'"}
         else:
-            body = request.payload if isinstance(request.payload, str) else json.dumps(request.payload)
-            reply = self.service.handle(body, "method")
-            status, payload = reply.status, reply.payload
+            try:
+                body = request.payload if isinstance(request.payload, str) else json.dumps(request.payload)
+            except (TypeError, ValueError, RecursionError):  # e.g. nested too deeply to encode again
+                self.service.metrics.observe_error("method", "bad_request")
+                status, payload = 400, {"error": "the method payload cannot be read as a request (nested too deeply?)"}
+            else:
+                reply = self.service.handle(body, "method")
+                status, payload = reply.status, reply.payload
         self.client.send_method_response(MethodResponse.create_from_method_request(request, status, payload))
 
     # ---- twin ------------------------------------------------------------------------
