@@ -77,7 +77,9 @@ class AckGate:
 
     def __init__(self, paho_client: Any) -> None:
         self._paho = paho_client
-        self._lock = threading.Lock()
+        # Re-entrant: without paho's loop thread, a PUBACK sent by release() may run paho's disconnect
+        # handling (and so _on_disconnect) on the same thread.
+        self._lock = threading.RLock()
         self._held: dict[int, tuple[int, int, bytes]] = {}  # id(payload) -> (connection, packet id, payload)
         self._holding: set[int] = set()  # packet ids whose PUBACK paho must not send yet
         self._connection = 0
