@@ -49,7 +49,7 @@ def safe_relative_path(text: str) -> PurePosixPath:
 def _inside(root: Path, candidate: Path) -> bool:
     try:
         candidate.resolve(strict=True).relative_to(root)
-    except (ValueError, OSError):
+    except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop (Python 3.11)
         return False
     return True
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import re
 import shutil
 import socket
 import sqlite3
@@ -26,10 +27,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from edgeship.errors import ModelNotFoundError, RegistryError
+from edgeship.errors import ModelNotFoundError, RegistryError, UnsafePathError
 from edgeship.registry.content import collect_files, content_sha256, file_sha256, safe_relative_path
 from edgeship.registry.names import validate_name
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS models (
     name TEXT NOT NULL,
@@ -98,6 +100,17 @@ def resolve_registry_root(explicit: Path | None = None) -> Path:
     return Path(home) if home else Path.cwd() / ".edgeship"
 
 
+def _refuse_links_outside(target: Path, out_root: Path) -> None:
+    """A file or folder already inside ``out_root`` may be a symlink leading elsewhere: never write through it."""
+    if target.is_symlink():
+        raise RegistryError(f"refusing to write through symlink {target}")
+    existing = target.parent
+    while not (existing.exists() or existing.is_symlink()) and existing != out_root:
+        existing = existing.parent
+    if not existing.resolve().is_relative_to(out_root):
+        raise UnsafePathError(f"refusing to write {target}: {existing} leads outside {out_root}")
+
+
 def _who() -> str:
     try:
         user = getpass.getuser()
@@ -137,6 +150,9 @@ class Registry:
 
     # ---- blobs -----------------------------------------------------------------------
     def blob_path(self, sha256: str) -> Path:
+        # The digest comes from the database: a tampered row must not name a path outside the blobs.
+        if not _SHA256.fullmatch(sha256):
+            raise RegistryError(f"corrupt registry {self.root}: {sha256!r} is not a sha256 digest")
         return self.blob_root / sha256[:2] / sha256
 
     def _store_blob(self, source: Path) -> FileEntry:
@@ -239,10 +255,10 @@ class Registry:
             if not blob.is_file():
                 raise RegistryError(f"{record.ref}: stored content for {entry.path} is missing")
             targets.append((out_root / relative, blob))
+        for target, _ in targets:  # all checked before anything is written
+            _refuse_links_outside(target, out_root)
         for target, blob in targets:
             target.parent.mkdir(parents=True, exist_ok=True)
-            if target.is_symlink():
-                raise RegistryError(f"refusing to write through symlink {target}")
             shutil.copyfile(blob, target)
         return out_dir
 
@@ -266,13 +282,14 @@ class Registry:
 
     def delete(self, name: str, version: int) -> ModelRecord:
         record = self.get(name, version)
+        blobs = {entry.sha256: self.blob_path(entry.sha256) for entry in record.files}  # checked before deleting
         with self._connect() as db:
             db.execute("BEGIN IMMEDIATE")
             db.execute("DELETE FROM models WHERE name = ? AND version = ?", (name, version))
             still_used = {sha for (files,) in db.execute("SELECT files FROM models")
                           for _, sha, _ in json.loads(files)}
             db.execute("COMMIT")
-        for entry in record.files:
-            if entry.sha256 not in still_used:
-                self.blob_path(entry.sha256).unlink(missing_ok=True)
+        for sha, blob in blobs.items():
+            if sha not in still_used:
+                blob.unlink(missing_ok=True)
         return record
