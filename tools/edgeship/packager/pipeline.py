@@ -104,16 +104,14 @@ def _direct_supported(h5: Path) -> bool:
     return True
 
 
-def _padskip_report(session: Any, lstm: Mapping[str, Any], heldout: HeldoutSet, tokenizer: KerasTokenizer,
-                    full_scores: npt.NDArray[np.float32], labelling: Labelling, *, input_name: str,
-                    output_name: str, sequence_length: int) -> ParityReport:
-    """The module's padding skip must score the held-out texts exactly as the full sequence does."""
+def _padskip_scores(session: Any, lstm: Mapping[str, Any], heldout: HeldoutSet, tokenizer: KerasTokenizer, *,
+                    input_name: str, output_name: str, sequence_length: int) -> npt.NDArray[np.float32]:
+    """What the module runs on a direct graph: each text over its real tokens only (``padskip.py``)."""
     names = StateNames(lstm["initial_h"], lstm["final_h"], lstm["initial_c"], lstm["final_c"])
     skip = PaddingSkip.build(session, names, input_name=input_name, input_dtype=np.dtype(np.int64),
                              sequence_length=sequence_length, truncating="pre", pad_value=0,
                              hidden_size=int(lstm["hidden_size"]))
-    skipped = padskip_scores(session, skip, output_name, tokenizer.texts_to_sequences(heldout.texts))
-    return compare("padskip", heldout, full_scores, skipped, labelling)
+    return padskip_scores(session, skip, output_name, tokenizer.texts_to_sequences(heldout.texts))
 
 
 def package_model(source: ModelSource, out_dir: Path, options: PackageOptions,
@@ -200,26 +198,34 @@ def package_model(source: ModelSource, out_dir: Path, options: PackageOptions,
         reports = [compare("fp32", heldout, reference, final_scores, labelling)]
         enforce(reports[0])
         sizes = {"model.h5": h5.stat().st_size, "onnx_fp32": fp32_path.stat().st_size}
+        int8_path = staging / "model.int8.onnx"
         if options.quantize == "int8":
             step("quantizing to int8 (dynamic)")
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
-            int8_path = staging / "model.int8.onnx"
             quantize_dynamic(fp32_path, int8_path, weight_type=QuantType.QInt8)
             final_session = ort.InferenceSession(str(int8_path), options_ort, providers=["CPUExecutionProvider"])
             final_scores = onnx_scores(final_session, input_name, input_dtype, ids)
-            reports.append(compare("int8", heldout, reference, final_scores, labelling))
-            enforce(reports[-1])
             sizes["onnx_int8"] = int8_path.stat().st_size
-            fp32_path.unlink()
-            int8_path.rename(fp32_path)
-
+        # The gate judges what the device runs: the padding skip on direct graphs.
+        device_scores = final_scores
         if lstm is not None:
             step("checking the padding skip against the full sequence")
-            reports.append(_padskip_report(final_session, lstm, heldout, tokenizer, final_scores, labelling,
-                                           input_name=input_name, output_name=output_name,
-                                           sequence_length=sequence_length))
+            device_scores = _padskip_scores(final_session, lstm, heldout, tokenizer, input_name=input_name,
+                                            output_name=output_name, sequence_length=sequence_length)
+        if options.quantize == "int8":
+            reports.append(compare("int8", heldout, reference, device_scores, labelling))
             enforce(reports[-1])
+        if lstm is not None:
+            # fp32: the skip is exact, so the strict bounds; int8: onnxruntime quantizes the LSTM's
+            # inputs per call over the whole tensor, so the full sequence's pad steps shift the
+            # scale and the two differ by quantization noise; int8 bounds then.
+            reports.append(compare("padskip", heldout, final_scores, device_scores, labelling,
+                                   strict=options.quantize is None))
+            enforce(reports[-1])
+        if options.quantize == "int8":
+            fp32_path.unlink()
+            int8_path.rename(fp32_path)
 
         (staging / "tokenizer.json").write_text(json.dumps(tokenizer.to_json_dict(), ensure_ascii=False) + "\n",
                                                 encoding="utf-8")
