@@ -19,13 +19,14 @@ from typing import Any
 
 TESTS = Path(__file__).resolve().parent.parent
 REPO_ROOT = TESTS.parent
-for _folder in (TESTS / "simulator" / "hub", TESTS / "modules"):
+for _folder in (TESTS / "simulator" / "hub", TESTS / "modules", TESTS / "tools" / "packager"):
     if str(_folder) not in sys.path:
         sys.path.insert(0, str(_folder))
 
 import hubkit  # noqa: E402
 from test_hub_raw import RawClient  # noqa: E402
 from test_iothub_face import InMemoryModuleClient, input_message  # noqa: E402
+from test_safe_pickle import _fake_class as fake_class  # noqa: E402 -- a class pickled under Keras' name
 
 from edgesim import sas  # noqa: E402
 from edgesim.hub import codec  # noqa: E402
@@ -35,7 +36,8 @@ HUB_HOSTNAME = hubkit.HUB_HOSTNAME
 EDGESHIP = REPO_ROOT / ".venv" / "bin" / "edgeship"
 _addresses = itertools.count(1)
 
-__all__ = ["DEVICE", "EDGESHIP", "HUB_HOSTNAME", "InMemoryModuleClient", "RawClient", "WatchedHub", "input_message"]
+__all__ = ["DEVICE", "EDGESHIP", "HUB_HOSTNAME", "InMemoryModuleClient", "RawClient", "WatchedHub", "fake_class",
+           "input_message"]
 
 
 def next_address() -> str:
