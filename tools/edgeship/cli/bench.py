@@ -21,7 +21,7 @@ import click
 from edgeship.errors import EdgeshipError
 from edgeship.registry import resolve_registry_root
 
-BENCHMARKS = ("scoring", "coldstart", "convert", "hub", "e2e")
+BENCHMARKS = ("scoring", "coldstart", "convert", "hub", "e2e", "profile")
 REAL_VOCABULARY = 290_419  # the seed's word2vec vocabulary
 VERSIONED = ("onnxruntime", "numpy", "tensorflow", "tf-keras", "tf2onnx", "onnx", "azure-iot-device", "paho-mqtt")
 
@@ -77,13 +77,13 @@ def _machine() -> str:
               help="Where to write the results (default: bench/results.md in the project).")
 @click.option("--quick", is_flag=True, help="Fewer samples and no real-size conversion (a smoke run, minutes).")
 def cli(names: tuple[str, ...], home: Path | None, results: Path | None, quick: bool) -> None:
-    """Run benchmarks: scoring, coldstart, convert, hub, e2e (default: all)."""
+    """Run benchmarks: scoring, coldstart, convert, hub, e2e, profile (default: all)."""
     from edgeship.demo.run import find_project
 
     project = find_project(Path.cwd())
     chosen = [n for n in BENCHMARKS if not names or "all" in names or n in names]
     root = (home or resolve_registry_root()).resolve()
-    fixture = _fixture(root) if {"scoring", "coldstart", "convert", "e2e"} & set(chosen) else None
+    fixture = _fixture(root) if {"scoring", "coldstart", "convert", "e2e", "profile"} & set(chosen) else None
     results_path = results or project / "bench" / "results.md"
     sections = [f"# Benchmark results\n\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, `edgeship bench "
                 f"{' '.join(chosen)}{' --quick' if quick else ''}`\n\nMachine: {_machine()}\n"]
@@ -102,6 +102,9 @@ def cli(names: tuple[str, ...], home: Path | None, results: Path | None, quick: 
                 command += [str(_package(fixture, Path(tmp) / "fp32")), str(fixture / "heldout.jsonl")]
                 command += ["--messages", "500", "--batched-messages", "20", "--latency-messages", "100"] if quick \
                     else []
+            elif fixture is not None and name == "profile":
+                command += [str(_package(fixture, Path(tmp) / "fp32")), str(fixture / "heldout.jsonl")]
+                command += ["--repeat", "5"] if quick else []
             elif name == "hub" and quick:
                 command += ["--messages", "500", "--latency-messages", "100"]
             process = subprocess.Popen(command, cwd=project, stdout=subprocess.PIPE, text=True)
