@@ -24,7 +24,7 @@ from hubkit import next_address  # noqa: E402
 
 from edgesim.testing import SimulatorHarness  # noqa: E402
 
-__all__ = ["FAULT_MODULES", "REPO", "Tally", "drop_connection", "hub_connection", "module_command",
+__all__ = ["FAULT_MODULES", "REPO", "Tally", "drop_connection", "hub_connection", "in_flight", "module_command",
            "next_address", "on_loop", "plain_module", "report", "rss_kb", "sentiment_module", "wait_until",
            "write_manifest"]
 
@@ -115,6 +115,14 @@ def hub_connection(sim: SimulatorHarness, module: str) -> object | None:
         session = sim.simulator.hub._sessions.get(module)
         return session.connection if session is not None else None
     return on_loop(sim, current)
+
+
+def in_flight(sim: SimulatorHarness, module: str) -> int:
+    """Input messages the hub has sent to ``module`` and not had acknowledged yet."""
+    def count() -> int:
+        session = sim.simulator.hub._sessions.get(module)
+        return 0 if session is None else sum(1 for f in session.in_flight.values() if f.seq is not None)
+    return int(on_loop(sim, count))
 
 
 @dataclass

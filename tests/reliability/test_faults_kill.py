@@ -9,7 +9,16 @@ import time
 from pathlib import Path
 
 import pytest
-from faultkit import REPO, Tally, next_address, report, sentiment_module, write_manifest
+from faultkit import (
+    REPO,
+    Tally,
+    in_flight,
+    next_address,
+    report,
+    sentiment_module,
+    wait_until,
+    write_manifest,
+)
 
 from edgesim.agent import BackoffConfig
 from edgesim.hub.server import IN_FLIGHT_WINDOW
@@ -20,8 +29,10 @@ pytestmark = pytest.mark.integration
 ROUTES = {"scored": "FROM /messages/modules/sentiment/outputs/output1 INTO $upstream",
           "errors": "FROM /messages/modules/sentiment/outputs/errors INTO $upstream"}
 COUNT = 1000
-RATE = 250.0  # messages per second into the module's input: a 4 s stream
-KILL_AFTER = 100  # $upstream results seen before the kill (about 1 s into the stream)
+RATE = 400.0  # messages per second into the module's input: a 2.5 s stream
+TEXTS = 8  # tweets per message: enough scoring work that the module has a backlog when it is killed
+KILL_AFTER = 100  # $upstream results seen before the kill
+KILL_BACKLOG = 20  # and at least this many messages sent but not yet scored (in the store or the module)
 
 
 def test_kill_9_mid_stream_loses_nothing(tmp_path: Path, packaged_model_dir: Path) -> None:
@@ -45,7 +56,7 @@ def test_kill_9_mid_stream_loses_nothing(tmp_path: Path, packaged_model_dir: Pat
                     delay = begin + index / RATE - time.monotonic()
                     if delay > 0:
                         time.sleep(delay)  # pacing the stream, not synchronisation
-                    sim.send("sentiment", "input1", {"text": f"tweet number {index}, what a day"},
+                    sim.send("sentiment", "input1", {"texts": [f"tweet {index}.{n}, what a day" for n in range(TEXTS)]},
                              message_id=message_id)
                     sent[0] = index + 1
             except BaseException as exc:  # reported by the test thread
@@ -53,8 +64,9 @@ def test_kill_9_mid_stream_loses_nothing(tmp_path: Path, packaged_model_dir: Pat
 
         sender = threading.Thread(target=stream, name="stream", daemon=True)
         sender.start()
-        while tally.delivered < KILL_AFTER:
+        while tally.delivered < KILL_AFTER or sent[0] - tally.delivered < KILL_BACKLOG:
             tally.add(sim.wait_upstream(count=1, since=tally.last_seq, timeout=60))
+        held_at_kill = in_flight(sim, "sentiment")
         os.kill(first_pid, signal.SIGKILL)
         sent_at_kill, delivered_at_kill = sent[0], tally.delivered
         state = sim.wait_module("sentiment", lambda s: s.starts == 2 and s.runtime_status == "running", timeout=60)
@@ -63,9 +75,12 @@ def test_kill_9_mid_stream_loses_nothing(tmp_path: Path, packaged_model_dir: Pat
         assert sent[0] == COUNT
         tally.wait_all(sim, timeout=120)
         tally.poll(sim)
+        # The last results reach $upstream just before their inputs' PUBACKs reach the hub.
+        wait_until(lambda: sim.status()["hub"]["stored"] == 0, timeout=30, what="every input to be acknowledged")
         stats = sim.status()["hub"]
         numbers = tally.summary()
         report("kill -9", **numbers, sent_at_kill=sent_at_kill, delivered_at_kill=delivered_at_kill,
+               held_in_module_at_kill=held_at_kill,
                restarts=state.restart_count, exit_code=state.exit_code, hub_delivered=stats["delivered"],
                stored=stats["stored"], seconds=round(time.monotonic() - started, 1))
         assert sent_at_kill < COUNT, "the kill must land mid-stream"

@@ -76,6 +76,8 @@ def test_dropped_connections_reconnect_and_lose_nothing(tmp_path: Path, packaged
                    what="the pump to report its stream done")
         tally.poll(sim)
         numbers = tally.summary()
+        # The last results reach $upstream just before their inputs' PUBACKs reach the hub.
+        wait_until(lambda: sim.status()["hub"]["stored"] == 0, timeout=30, what="every input to be acknowledged")
         stats = sim.status()["hub"]
         report("dropped connections", **numbers, drops=sum(len(m) for _, m in DROPS), reconnect_secs=reconnect_secs,
                hub_received=stats["received"], stored=stats["stored"], seconds=round(time.monotonic() - started, 1))

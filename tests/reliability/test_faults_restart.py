@@ -74,6 +74,8 @@ def test_simulator_restart_mid_stream_delivers_everything_in_order(tmp_path: Pat
         wait_until(complete, timeout=90, what="every message of both routes at the sink")
         wait_until(lambda: sim.twin("pump")["reported"].get("done") == {"a": COUNT, "b": COUNT}, timeout=30,
                    what="the pump to report both streams done")
+        # The sink journals a message just after its PUBACK left; the hub may not have read it yet.
+        wait_until(lambda: sim.status()["hub"]["stored"] == 0, timeout=30, what="every input to be acknowledged")
         stats = sim.status()["hub"]
         second_pids = {name: sim.module_state(name).pid for name in ("pump", "sink")}
 
