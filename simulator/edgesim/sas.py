@@ -80,6 +80,7 @@ def verify_token(token: str, expected_resource_uri: str, key_b64: str, now: floa
     if parsed.expiry <= (time.time() if now is None else now):
         raise SasTokenError("SAS token has expired")
     expected = sign(key_b64, f"{parsed.encoded_resource_uri}\n{parsed.expiry}".encode())
-    if not hmac.compare_digest(expected, parsed.signature):
+    # compare_digest raises TypeError on non-ASCII str: a signature with such characters is just wrong.
+    if not parsed.signature.isascii() or not hmac.compare_digest(expected, parsed.signature):
         raise SasTokenError("SAS token signature does not match")
     return parsed
