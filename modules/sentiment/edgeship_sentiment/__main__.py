@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -18,6 +19,11 @@ def run(argv: list[str] | None = None) -> int:
     from edgeship_sentiment.service import SentimentService
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The SDK logs two INFO lines per message sent or received: at hundreds of messages a second
+    # that was a tenth of the module's CPU (py-spy, bench_e2e) and a log file growing with traffic.
+    sdk_level = os.environ.get("SDK_LOG_LEVEL", "WARNING").upper()
+    for name in ("azure.iot.device", "paho"):
+        logging.getLogger(name).setLevel(sdk_level if sdk_level in logging.getLevelNamesMapping() else "WARNING")
     config = load_config(argv)
     service = SentimentService(config.model_dir, entry_script=config.entry_script, batch=config.batch,
                                capture_dir=config.capture_dir)
