@@ -79,17 +79,18 @@ def tls_socket(hub: hubkit.HubThread, timeout: float = 10) -> ssl.SSLSocket:
     return context.wrap_socket(raw, server_hostname=hub.host)
 
 
-def token(module: str, key: str, expiry: int | None = None, device: str = DEVICE) -> str:
-    uri = sas.module_resource_uri(HUB_HOSTNAME, device, module)
+def token(module: str, key: str, expiry: int | None = None, device: str = DEVICE, hub: str = HUB_HOSTNAME) -> str:
+    uri = sas.module_resource_uri(hub, device, module)
     return sas.build_token(uri, key, expiry if expiry is not None else int(time.time()) + 3600)
 
 
 def connect_frame(module: str, password: str | bytes, keepalive: int = 60, client_module: str | None = None,
-                  user_module: str | None = None, clean: bool = False) -> bytes:
+                  user_module: str | None = None, clean: bool = False, device: str = DEVICE,
+                  hub: str = HUB_HOSTNAME) -> bytes:
     raw = password.encode() if isinstance(password, str) else password
     client = client_module or module
     user = user_module or module
-    return codec.encode_connect(f"{DEVICE}/{client}", f"{HUB_HOSTNAME}/{DEVICE}/{user}/?api-version=2019-10-01",
+    return codec.encode_connect(f"{device}/{client}", f"{hub}/{device}/{user}/?api-version=2019-10-01",
                                 raw, keepalive=keepalive, clean_session=clean)
 
 
