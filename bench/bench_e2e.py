@@ -1,7 +1,7 @@
 """End to end: tweets per second from a source module through the sentiment module to $upstream.
 
-    python bench/bench_e2e.py PACKAGED_DIR TWEETS_JSONL [--messages 3000] [--batch 256]
-                              [--batched-messages 200] [--rate 100] [--json OUT]
+    python bench/bench_e2e.py PACKAGED_DIR TWEETS_JSONL [--int8-dir PACKAGED_INT8] [--messages 3000]
+                              [--batch 256] [--batched-messages 200] [--rate 100] [--window 8] [--json OUT]
 
 Three processes besides this one, all on loopback: the simulator's hub (in this process, on its
 own event loop), a source module and the real sentiment module (``modules/sentiment/main.py``),
@@ -169,6 +169,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("packaged_dir", type=Path)
     parser.add_argument("tweets", type=Path, help="a JSON-lines file with a 'text' per line (heldout.jsonl)")
+    parser.add_argument("--int8-dir", type=Path, default=None, help="also run the batched messages on this model")
     parser.add_argument("--messages", type=int, default=3000)
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--batched-messages", type=int, default=200)
@@ -177,9 +178,9 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=8, help="the sentiment module's send window to compare")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    def through(messages: int, batch: int, rate: float, window: int) -> dict[str, Any]:
-        return run(args.packaged_dir, args.tweets, messages=messages, batch=batch, rate=rate, through_module=True,
-                   send_window=window)
+    def through(messages: int, batch: int, rate: float, window: int, model: Path | None = None) -> dict[str, Any]:
+        return run(model or args.packaged_dir, args.tweets, messages=messages, batch=batch, rate=rate,
+                   through_module=True, send_window=window)
 
     runs = {
         "source -> $upstream, no module (hub baseline)":
@@ -192,6 +193,9 @@ def main() -> None:
         f"source -> sentiment -> $upstream, 1 tweet/message at {args.rate:g}/s, send window 1":
             through(args.latency_messages, 1, args.rate, 1),
     }
+    if args.int8_dir:
+        runs[f"source -> sentiment (int8) -> $upstream, {args.batch} tweets/message, send window 1"] = \
+            through(args.batched_messages, args.batch, 0, 1, args.int8_dir)
     print("| path | tweets in / out | errors | tweets/s | msgs/s | p50 ms | p99 ms |")
     print("|---|---|---|---|---|---|---|")
     for label, r in runs.items():

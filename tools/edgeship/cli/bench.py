@@ -99,7 +99,8 @@ def cli(names: tuple[str, ...], home: Path | None, results: Path | None, quick: 
             elif fixture is not None and name == "convert":
                 command += [str(fixture)] + ([] if quick else ["--vocab", str(REAL_VOCABULARY)])
             elif fixture is not None and name == "e2e":
-                command += [str(_package(fixture, Path(tmp) / "fp32")), str(fixture / "heldout.jsonl")]
+                command += [str(_package(fixture, Path(tmp) / "fp32")), str(fixture / "heldout.jsonl"),
+                            "--int8-dir", str(_package(fixture, Path(tmp) / "int8", "--quantize", "int8"))]
                 command += ["--messages", "500", "--batched-messages", "20", "--latency-messages", "100"] if quick \
                     else []
             elif fixture is not None and name == "profile":
