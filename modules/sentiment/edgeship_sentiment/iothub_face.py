@@ -206,6 +206,9 @@ class IoTHubFace:
 
     def _send_loop(self) -> None:
         from azure.iot.device import Message
+        from azure.iot.device.exceptions import ConnectionDroppedError, NoConnectionError, OperationTimeout
+
+        connection_errors = (ConnectionDroppedError, NoConnectionError, OperationTimeout)  # the link, not the message
 
         while True:
             item = self._outgoing.get()
@@ -221,6 +224,7 @@ class IoTHubFace:
             output = OUTPUT if reply.ok else ERRORS_OUTPUT
             if not reply.ok:
                 out.custom_properties["status"] = str(reply.status)
+            connection_lost = False
             try:
                 self.client.send_message_to_output(out, output)
                 with self._sent_lock:
@@ -228,9 +232,12 @@ class IoTHubFace:
             except Exception as exc:  # the SDK retries internally; count and go on
                 with self._sent_lock:
                     self.send_failures += 1
+                connection_lost = isinstance(exc, connection_errors)
                 log.error("sending to %s failed: %s", output, exc)
-            if self.acks is not None:
-                # After a failed send too: a message whose reply cannot be sent must not come back forever.
+            if self.acks is not None and not connection_lost:
+                # After other failed sends too: a message whose reply cannot be sent must not come back
+                # forever. A send lost with the connection keeps its input unacknowledged: the hub sends
+                # it again on the next connection.
                 self.acks.release(item.message)
 
     # ---- methods ---------------------------------------------------------------------

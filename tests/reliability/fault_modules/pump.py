@@ -5,7 +5,8 @@ Streams come from ``PUMP_PLAN`` (JSON list, started at once) or the ``stream`` d
 has message id ``{prefix}-{i}``, body ``{"text": ..., "n": i}`` and property ``n``. With
 ``PUMP_PROGRESS`` (a file), the next index of each prefix is saved after every acknowledged send
 and a restarted pump resumes there. When a stream ends, ``done.{prefix}`` is reported in the twin.
-SIGTERM stops the streams after their current send.
+A send that fails because the connection is down is retried (as a real source must), so the
+stream survives dropped connections. SIGTERM stops the streams after their current send.
 """
 
 import json
@@ -17,6 +18,7 @@ import time
 from pathlib import Path
 
 from azure.iot.device import IoTHubModuleClient, Message, MethodResponse
+from azure.iot.device.exceptions import ConnectionDroppedError, NoConnectionError, OperationTimeout
 
 client = IoTHubModuleClient.create_from_edge_environment()
 stopping = threading.Event()
@@ -35,6 +37,18 @@ def save_progress(prefix: str, next_index: int) -> None:
         tmp.replace(progress_path)
 
 
+def send(message: Message, output: str) -> bool:
+    """Send, retrying while the connection is down (the SDK raises if a send starts in that window)."""
+    while not stopping.is_set():
+        try:
+            client.send_message_to_output(message, output)
+            return True
+        except (NoConnectionError, ConnectionDroppedError, OperationTimeout) as exc:
+            print(f"pump: send failed ({type(exc).__name__}), retrying", flush=True)
+            stopping.wait(0.1)  # a retry interval while the SDK reconnects
+    return False
+
+
 def stream(output: str, prefix: str, count: int, rate: float) -> None:
     first = progress.get(prefix, 0)
     started = time.monotonic()
@@ -49,7 +63,8 @@ def stream(output: str, prefix: str, count: int, rate: float) -> None:
         message.content_encoding = "utf-8"
         message.message_id = f"{prefix}-{i}"
         message.custom_properties["n"] = str(i)
-        client.send_message_to_output(message, output)
+        if not send(message, output):
+            return
         save_progress(prefix, i + 1)
     client.patch_twin_reported_properties({"done": {prefix: count}})
     print(f"pump: stream {prefix} done ({count} messages)", flush=True)
