@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from edgesim.errors import SimulatorError
+from edgesim.jsondepth import TwinPatchError, check_depth
 
 MODULE_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -129,6 +130,8 @@ def _create_options(settings: Mapping[str, Any], path: str) -> Mapping[str, Any]
         options = json.loads("".join(chunks))
     except json.JSONDecodeError as exc:
         raise _fail(f"{path}.createOptions", f"not valid JSON ({exc.msg} at offset {exc.pos})") from None
+    except RecursionError:
+        raise _fail(f"{path}.createOptions", "not valid JSON (nested too deeply)") from None
     return _object(options, f"{path}.createOptions")
 
 
@@ -237,6 +240,10 @@ def parse_deployment(document: Any, source: str = "manifest") -> Deployment:
             raise _fail(twin_path, "desired properties for a module the deployment does not define")
         desired[twin_name] = dict(_object(_member(_object(twin, twin_path), "properties.desired", twin_path),
                                           f"{twin_path}.properties.desired"))
+        try:
+            check_depth(desired[twin_name])  # the hub copies twins recursively
+        except TwinPatchError as exc:
+            raise _fail(f"{twin_path}.properties.desired", str(exc).replace("the patch", "it")) from None
 
     return Deployment(
         agent_schema_version=agent_schema,
@@ -255,8 +262,12 @@ def load_deployment(path: Path) -> Deployment:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise DeploymentError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise DeploymentError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise DeploymentError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+    except RecursionError:
+        raise DeploymentError(f"{path}: not valid JSON (nested too deeply)") from None
     return parse_deployment(document, source=path.name)
