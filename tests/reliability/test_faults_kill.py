@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -32,7 +33,8 @@ COUNT = 1000
 RATE = 400.0  # messages per second into the module's input: a 2.5 s stream
 TEXTS = 8  # tweets per message: enough scoring work that the module has a backlog when it is killed
 KILL_AFTER = 100  # $upstream results seen before the kill
-KILL_BACKLOG = 20  # and at least this many messages sent but not yet scored (in the store or the module)
+KILL_BACKLOG = 20  # and at least this many messages sent but not yet scored (in the store or the module),
+KILL_BY = COUNT * 3 // 5  # or, should the module keep up, once this many are sent: always mid-stream
 
 
 def test_kill_9_mid_stream_loses_nothing(tmp_path: Path, packaged_model_dir: Path) -> None:
@@ -64,8 +66,11 @@ def test_kill_9_mid_stream_loses_nothing(tmp_path: Path, packaged_model_dir: Pat
 
         sender = threading.Thread(target=stream, name="stream", daemon=True)
         sender.start()
-        while tally.delivered < KILL_AFTER or sent[0] - tally.delivered < KILL_BACKLOG:
-            tally.add(sim.wait_upstream(count=1, since=tally.last_seq, timeout=60))
+        deadline = time.monotonic() + 60
+        while tally.delivered < KILL_AFTER or (sent[0] - tally.delivered < KILL_BACKLOG and sent[0] < KILL_BY):
+            assert time.monotonic() < deadline, f"{tally.delivered} results, {sent[0]} sent: no kill point in 60 s"
+            with contextlib.suppress(TimeoutError):  # re-check the sent count at least every 0.2 s
+                tally.add(sim.wait_upstream(count=1, since=tally.last_seq, timeout=0.2))
         held_at_kill = in_flight(sim, "sentiment")
         os.kill(first_pid, signal.SIGKILL)
         sent_at_kill, delivered_at_kill = sent[0], tally.delivered

@@ -62,6 +62,8 @@ def test_messages_older_than_the_ttl_expire_the_rest_arrive(tmp_path: Path, pack
         while tally.delivered < BEFORE:
             tally.add(sim.wait_upstream(count=1, since=tally.last_seq, timeout=60))
 
+        # Every "before" input acknowledged (its result's PUBACK may trail the $upstream record).
+        wait_until(lambda: sim.status()["hub"]["stored"] == 0, timeout=30, what="the store to empty")
         pid = sim.module_state("sentiment").pid
         assert pid is not None
         os.kill(pid, signal.SIGKILL)
