@@ -13,7 +13,7 @@ from edgesim.testing import run_simulator
 
 pytestmark = pytest.mark.integration
 
-UNIT = 0.4
+UNIT = 0.5  # edgeAgent's CoolOffTimeUnitInSeconds, scaled down from 10 s
 BACKOFF_CONFIG = BackoffConfig(cool_off_unit_secs=UNIT, max_restarts=3)
 EXPECTED_DELAYS = [UNIT, 2 * UNIT, 4 * UNIT]  # min(unit * 2^n, 300) before restart n
 
