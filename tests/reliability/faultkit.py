@@ -181,5 +181,7 @@ def report(name: str, **numbers: Any) -> None:
     """One line per test with its measured numbers (shown by pytest -s, and kept in the log)."""
     line = f"[reliability] {name}: " + ", ".join(f"{key}={value}" for key, value in numbers.items())
     print(line)
-    with (REPO / ".cache" / "reliability-faults.log").open("a", encoding="utf-8") as log:
+    path = REPO / ".cache" / "reliability-faults.log"  # git-ignored
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as log:
         log.write(f"{time.strftime('%H:%M:%S')} {line}\n")
