@@ -8,12 +8,12 @@ from their folders rather than copied.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import socket
 import ssl
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from test_hub_raw import RawClient  # noqa: E402
 from test_iothub_face import InMemoryModuleClient, input_message  # noqa: E402
 from test_safe_pickle import _fake_class as fake_class  # noqa: E402 -- a class pickled under Keras' name
 
+from edgeship_sentiment.payloads import MAX_BODY_BYTES, MAX_TEXTS  # noqa: E402
 from edgesim import sas  # noqa: E402
 from edgesim.hub import codec  # noqa: E402
 
@@ -37,7 +38,7 @@ EDGESHIP = REPO_ROOT / ".venv" / "bin" / "edgeship"
 _addresses = itertools.count(1)
 
 __all__ = ["DEVICE", "EDGESHIP", "HUB_HOSTNAME", "InMemoryModuleClient", "RawClient", "WatchedHub", "fake_class",
-           "input_message"]
+           "input_message", "is_valid_request"]
 
 
 def next_address() -> str:
@@ -127,13 +128,18 @@ def closed_by_server(sock: ssl.SSLSocket, timeout: float = 10) -> bool:
         return True
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 10, what: str = "condition") -> None:
-    """Re-check ``predicate`` until it holds; the pause between checks is a bounded poll, not synchronisation."""
-    import threading
-
-    event = threading.Event()
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        event.wait(0.02)
+def is_valid_request(body: bytes | str) -> bool:
+    """What the module's contract (modules/sentiment/README.md) accepts, decided without its code."""
+    raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
+    if len(raw) > MAX_BODY_BYTES:
+        return False
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return False
+    if not isinstance(data, dict):
+        return False
+    if "text" in data:
+        return isinstance(data["text"], str)
+    texts = data.get("texts")
+    return isinstance(texts, list) and len(texts) <= MAX_TEXTS and all(isinstance(t, str) for t in texts)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _badinput_helpers import InMemoryModuleClient, input_message
+from _badinput_helpers import InMemoryModuleClient, input_message, is_valid_request
 from azure.iot.device import MethodRequest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -60,23 +60,6 @@ def module(packaged_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
     service.close()
     assert face.send_failures == 0
     print(f"\nmodule handler: {state.bad} bad inputs, each answered once on errors, each followed by a score")
-
-
-def is_valid_request(body: bytes | str) -> bool:
-    """What the module's contract (modules/sentiment/README.md) accepts, decided without its code."""
-    raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
-    if len(raw) > MAX_BODY_BYTES:
-        return False
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return False
-    if not isinstance(data, dict):
-        return False
-    if "text" in data:
-        return isinstance(data["text"], str)
-    texts = data.get("texts")
-    return isinstance(texts, list) and len(texts) <= MAX_TEXTS and all(isinstance(t, str) for t in texts)
 
 
 NOT_STRINGS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
