@@ -7,6 +7,7 @@ are counted, never delivered; the rest are delivered when the module is back.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -18,6 +19,7 @@ from faultkit import (
     Tally,
     module_command,
     next_address,
+    on_loop,
     plain_module,
     report,
     sentiment_module,
@@ -26,6 +28,8 @@ from faultkit import (
 )
 
 from edgesim.agent import BACKOFF, BackoffConfig
+from edgesim.hub.server import IN_FLIGHT_WINDOW
+from edgesim.message import Message
 from edgesim.testing import SimulatorHarness, run_simulator
 
 pytestmark = pytest.mark.integration
@@ -101,3 +105,37 @@ def test_messages_older_than_the_ttl_expire_the_rest_arrive(tmp_path: Path, pack
         assert numbers["unexpected"] == 0
         assert stats["stored"] == 0
         assert set(tally.outputs) == {"output1"}
+
+
+def test_a_window_of_expired_messages_does_not_hold_back_the_rest(tmp_path: Path) -> None:
+    """Messages that expired while queued behind a busy window (not yet swept) must not stall the queue.
+
+    When the window frees up, the hub reads the next window's worth of the module's queue; if all of
+    it has expired, it must go on reading, not wait for a wake-up that may never come.
+    """
+    started = time.monotonic()
+    journal_path = tmp_path / "sink.jsonl"
+    manifest = write_manifest(tmp_path / "deployment.json",
+                              {"sink": plain_module({"SINK_JOURNAL": journal_path, "SINK_INPUTS": "x"})}, {})
+    expired = 2 * IN_FLIGHT_WINDOW + 10
+    with run_simulator(manifest, state_dir=tmp_path / "sim", host=next_address(), modules_dir=REPO / "modules",
+                       module_commands={"sink": module_command("sink.py")}, stop_grace_secs=10) as sim:
+        sim.wait_connected(timeout=60)
+        hub = sim.simulator.hub
+        wait_until(lambda: on_loop(sim, lambda: "inputs" in hub._sessions["sink"].subscriptions), timeout=30,
+                   what="the sink to subscribe to its inputs")
+
+        def enqueue() -> None:  # one step of the hub's loop: the sweep cannot run in between
+            for n in range(expired):  # what a short-TTL route left behind while the window was full
+                hub._deliver("sink", "x", Message(b"{}", {}, {"messageId": f"old-{n}"}), -1.0)
+            hub._deliver("sink", "x", Message(b"{}", {}, {"messageId": "fresh"}), 3600.0)
+        on_loop(sim, enqueue)
+        wait_until(lambda: journal_path.exists() and "fresh" in journal_path.read_text(), timeout=10,
+                   what="the fresh message behind the expired ones")
+        wait_until(lambda: sim.status()["hub"]["stored"] == 0, timeout=10, what="the store to empty")
+        stats = sim.status()["hub"]
+        ids = [json.loads(line)["id"] for line in journal_path.read_text().splitlines()]
+        report("ttl window", expired_queued=expired, expired=stats["expired"], delivered=len(ids),
+               seconds=round(time.monotonic() - started, 1))
+        assert ids == ["fresh"]
+        assert stats["expired"] == expired

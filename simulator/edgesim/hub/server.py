@@ -370,6 +370,7 @@ class Hub:
                     self.store.delete(stored.seq)
                     self._stats["expired"] += 1
                     self.store.add_counter("expired", 1)
+                    session.wake.set()  # its slot stays free: read on, or a queue behind it would wait
                     continue
                 system = dict(stored.message.system_properties)
                 topic = session.identity.input_topic(stored.input, system, stored.message.properties)
