@@ -16,7 +16,8 @@ from types import FrameType
 from typing import Any
 
 from azure.iot.device import IoTHubModuleClient, Message
-from replay import Replayer, ReplayError, ReplaySettings, Tweet, load_tweets
+from azure.iot.device.exceptions import ConnectionDroppedError, NoConnectionError, OperationTimeout
+from replay import Replayer, ReplayError, ReplaySettings, Tweet, load_tweets, retrying
 
 OUTPUT = "tweets"
 log = logging.getLogger("tweetsource")
@@ -48,7 +49,12 @@ def main() -> int:
     def send(tweet: Tweet) -> None:
         client.send_message_to_output(to_message(tweet), OUTPUT)
 
+    def on_retry(tweet: Tweet, exc: BaseException, delay: float) -> None:
+        log.warning("sending %s failed (%s); again in %.1f s", tweet.id, type(exc).__name__, delay)
+
     replayer = Replayer(tweets, ReplaySettings(), send)
+    replayer.send = retrying(send, (NoConnectionError, ConnectionDroppedError, OperationTimeout),
+                             replayer.stop_event, on_retry=on_retry)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %d: stopping", signum)

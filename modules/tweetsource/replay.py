@@ -115,3 +115,27 @@ class Replayer:
             self.sent += 1
             due = max(due + 1.0 / self.settings.rate_per_sec, self.clock() - 1.0)  # no burst after a stall
         return self.sent
+
+
+def retrying(send: Callable[[Tweet], None], retryable: tuple[type[BaseException], ...], stop: threading.Event,
+             *, first_delay: float = 0.1, max_delay: float = 5.0,
+             on_retry: Callable[[Tweet, BaseException, float], None] = lambda *_: None) -> Callable[[Tweet], None]:
+    """Wrap ``send`` so a dropped connection delays a tweet instead of ending the replay.
+
+    The SDK raises (``NoConnectionError`` ...) when a send starts while it reconnects; the wrapped
+    send waits (doubling, up to ``max_delay``) and tries again until it succeeds or ``stop`` is set.
+    """
+
+    def send_retrying(tweet: Tweet) -> None:
+        delay = first_delay
+        while True:
+            try:
+                send(tweet)
+                return
+            except retryable as exc:
+                on_retry(tweet, exc, delay)
+                if stop.wait(delay):  # stopping: this tweet stays unsent, as any after it
+                    return
+                delay = min(delay * 2, max_delay)
+
+    return send_retrying

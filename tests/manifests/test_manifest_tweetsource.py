@@ -106,3 +106,41 @@ def test_desired_properties_are_checked(replay: ModuleType) -> None:
     for bad in ({"rate_per_sec": 0}, {"rate_per_sec": "fast"}, {"rate_per_sec": True}, {"loop": "yes"}):
         with pytest.raises(replay.ReplayError):
             settings.updated(bad)
+
+
+def test_a_dropped_connection_delays_a_tweet_not_the_replay(replay: ModuleType) -> None:
+    class DroppedError(Exception):
+        pass
+
+    attempts: list[str] = []
+    waits: list[float] = []
+
+    def flaky_send(tweet: object) -> None:
+        attempts.append(tweet.id)  # type: ignore[attr-defined]
+        if len(attempts) in (2, 3):  # the second tweet's first two sends meet a reconnecting client
+            raise DroppedError
+
+    class RecordingStop(threading.Event):
+        def wait(self, timeout: float | None = None) -> bool:
+            waits.append(float(timeout or 0))
+            return False
+
+    tweets = [replay.Tweet(f"t{i}", f"text {i}", None) for i in range(3)]
+    send = replay.retrying(flaky_send, (DroppedError,), RecordingStop(), first_delay=0.1, max_delay=0.15)
+    for tweet in tweets:
+        send(tweet)
+    assert attempts == ["t0", "t1", "t1", "t1", "t2"]
+    assert waits == [0.1, 0.15]  # doubling, capped
+
+    stopped = threading.Event()
+    stopped.set()
+    calls: list[int] = []
+
+    def always_down(tweet: object) -> None:
+        calls.append(1)
+        raise DroppedError
+
+    replay.retrying(always_down, (DroppedError,), stopped)(tweets[0])  # returns once stopping, no hang
+    assert calls == [1]
+    with pytest.raises(ValueError, match="other"):  # anything else still surfaces
+        replay.retrying(lambda _: (_ for _ in ()).throw(ValueError("other")), (DroppedError,), stopped)(tweets[0])
