@@ -126,8 +126,9 @@ def main() -> None:
         def folded(batch: list[list[int]]) -> Any:
             ids = skip.feeds(batch)[spec.input_name]
             width = ids.shape[1]
-            h = np.repeat(states.h[spec.sequence_length - width][None], len(batch), 0)
-            c = np.repeat(states.c[spec.sequence_length - width][None], len(batch), 0)  # type: ignore[index]
+            h0, c0 = states.state(spec.sequence_length - width)
+            h = np.repeat(h0[None], len(batch), 0)
+            c = np.repeat(c0[None], len(batch), 0)  # type: ignore[index]
             projected = table[ids]
             for t in range(width):
                 g = projected[:, t] + h @ r_t  # ONNX gate order: i, o, f, c

@@ -36,22 +36,54 @@ def test_direct_graph_gets_the_skip(skipping: Scorer, full: Scorer) -> None:
     assert skipping.padding_skip is not None
     assert full.padding_skip is None
     states = skipping.padding_skip.states
-    assert states.h.shape == (301, 100)
-    assert states.c is not None
-    assert states.c.shape == (301, 100)
-    assert not states.h[0].any()
-    assert not states.c[0].any()
+    assert states.sequence_length == 300
+    h0, c0 = states.state(0)
+    assert h0.shape == (100,)
+    assert c0 is not None
+    assert not h0.any()
+    assert not c0.any()
+    h300, _ = states.state(300)
     # The pad state converges (the same input every step) but is not trivially zero.
-    assert np.abs(states.h[300]).max() > 1e-3
+    assert np.abs(h300).max() > 1e-3
 
 
-def test_state_table_equals_running_the_padding(skipping: Scorer) -> None:
+def test_pad_states_equal_carrying_the_state_one_step_at_a_time(skipping: Scorer) -> None:
+    """Each state is one run over k pad tokens; carrying final_* back into initial_* must agree."""
     assert skipping.padding_skip is not None
     states = skipping.padding_skip.states
-    for k in (1, 2, 17, 150, 300):
-        h, c = skipping.session.run(["final_h", "final_c"], {"input_ids": np.zeros((1, k), dtype=np.int64)})
-        np.testing.assert_allclose(h.reshape(-1), states.h[k], atol=1e-6)
-        np.testing.assert_allclose(c.reshape(-1), states.c[k], atol=1e-6)  # type: ignore[index]
+    h = np.zeros((1, 1, 100), np.float32)
+    c = np.zeros((1, 1, 100), np.float32)
+    pad = np.zeros((1, 1), dtype=np.int64)
+    for k in range(1, 301):
+        h, c = skipping.session.run(["final_h", "final_c"], {"input_ids": pad, "initial_h": h, "initial_c": c})
+        if k in (1, 2, 17, 150, 299, 300):
+            want_h, want_c = states.state(k)
+            np.testing.assert_allclose(h.reshape(-1), want_h, atol=1e-6)
+            np.testing.assert_allclose(c.reshape(-1), want_c, atol=1e-6)  # type: ignore[arg-type]
+
+
+def test_pad_states_are_computed_once_per_length(packaged_model_dir: Path) -> None:
+    fresh = Scorer(load_model_folder(packaged_model_dir))
+    assert fresh.padding_skip is not None
+    states = fresh.padding_skip.states
+    runs: list[int] = []
+    real_run = states.session.run
+
+    class CountingSession:
+        def run(self, outputs: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+            runs.append(feeds["input_ids"].shape[1])
+            return real_run(outputs, feeds)  # type: ignore[no-any-return]
+
+    states.session = CountingSession()
+    try:
+        before = states.state(123)[0].copy()
+        again = states.state(123)[0]
+        fresh.raw_scores(["good day"])  # a two-token window: 298 pad steps, computed on first use
+        fresh.raw_scores(["bad day"])
+    finally:
+        states.session = fresh.session
+    assert runs == [123, 298]  # each length once, nothing computed at start
+    np.testing.assert_array_equal(before, again)
 
 
 def test_heldout_scores_equal_full_model_one_at_a_time_and_batched(skipping: Scorer, full: Scorer,

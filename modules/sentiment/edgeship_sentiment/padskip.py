@@ -11,10 +11,11 @@ A large batch is sorted by length and cut into runs of ``BUCKET_ROWS`` texts, ea
 window, so one long tweet does not make 255 short ones run its length (measured on held-out
 tweets, batches of 256: 2.5x the texts per second of one window per batch).
 
-The table is built from the loaded session itself (one pad step at a time, carrying the
-``final_h`` / ``final_c`` outputs back into ``initial_h`` / ``initial_c``), so it always matches
-the weights that score: fp32 or int8, whatever the packager wrote. That costs L tiny runs (about
-10 ms for L = 300) at start.
+The states come from the loaded session itself (k pad tokens through the graph, its ``final_h``
+/ ``final_c`` outputs kept), so they always match the weights that score: fp32 or int8, whatever
+the packager wrote. Each k is computed the first time a window needs it and kept: one run of a
+few hundred pad steps (about 1-2 ms) on the first text of a new length, instead of building all
+L + 1 at start (about 40 ms of a cold start measured at 0.4 s).
 
 Only graphs from the direct converter expose the state inputs and outputs; for other graphs, or
 post-padding, the scorer runs the full sequence.
@@ -22,6 +23,7 @@ post-padding, the scorer runs the full sequence.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,43 +43,49 @@ class StateNames:
     final_c: str | None = None
 
 
-@dataclass(frozen=True)
 class PadStates:
-    """Row k holds the state after k pad steps from the zero state, k = 0..sequence_length."""
+    """The state after k pad steps from the zero state, k = 0..sequence_length, computed on first use."""
 
-    names: StateNames
-    h: FloatArray
-    c: FloatArray | None
+    def __init__(self, session: Any, names: StateNames, *, input_name: str, input_dtype: np.dtype[Any],
+                 sequence_length: int, pad_value: int, hidden_size: int) -> None:
+        self.session = session
+        self.names = names
+        self.input_name = input_name
+        self.input_dtype = input_dtype
+        self.pad_value = pad_value
+        self.sequence_length = sequence_length
+        self.with_c = names.initial_c is not None and names.final_c is not None
+        self._h = np.zeros((sequence_length + 1, hidden_size), dtype=np.float32)
+        self._c = np.zeros((sequence_length + 1, hidden_size), dtype=np.float32)
+        self._known = np.zeros(sequence_length + 1, dtype=bool)
+        self._known[0] = True  # zero pad steps: the zero state
+        self._lock = threading.Lock()
 
-    @property
-    def sequence_length(self) -> int:
-        return int(self.h.shape[0]) - 1
+    def state(self, pad_steps: int) -> tuple[FloatArray, FloatArray | None]:
+        """(h, c) after ``pad_steps`` pad tokens (c is None for a GRU)."""
+        if not self._known[pad_steps]:
+            with self._lock:  # one session run per k, however many threads ask at once
+                if not self._known[pad_steps]:
+                    self._compute(pad_steps)
+        return self._h[pad_steps], (self._c[pad_steps] if self.with_c else None)
+
+    def _compute(self, pad_steps: int) -> None:
+        outputs = [self.names.final_h, self.names.final_c] if self.with_c else [self.names.final_h]
+        pads = np.full((1, pad_steps), self.pad_value, dtype=self.input_dtype)
+        result = self.session.run(outputs, {self.input_name: pads})  # from the graph's zero initial state
+        self._h[pad_steps] = np.asarray(result[0]).reshape(-1)
+        if self.with_c:
+            self._c[pad_steps] = np.asarray(result[1]).reshape(-1)
+        self._known[pad_steps] = True
 
     def initial(self, pad_steps: int) -> dict[str, FloatArray]:
         """The ``initial_*`` inputs for a window that starts after ``pad_steps`` pad tokens."""
+        h, c = self.state(pad_steps)
         # [1, 1, hidden] broadcasts over the batch inside the graph (its Expand node).
-        feeds = {self.names.initial_h: self.h[pad_steps][np.newaxis, np.newaxis]}
-        if self.c is not None and self.names.initial_c is not None:
-            feeds[self.names.initial_c] = self.c[pad_steps][np.newaxis, np.newaxis]
+        feeds = {self.names.initial_h: h[np.newaxis, np.newaxis]}
+        if c is not None and self.names.initial_c is not None:
+            feeds[self.names.initial_c] = c[np.newaxis, np.newaxis]
         return feeds
-
-
-def build_pad_states(session: Any, names: StateNames, *, input_name: str, input_dtype: np.dtype[Any],
-                     sequence_length: int, pad_value: int, hidden_size: int) -> PadStates:
-    with_c = names.initial_c is not None and names.final_c is not None
-    h = np.zeros((sequence_length + 1, hidden_size), dtype=np.float32)
-    c = np.zeros((sequence_length + 1, hidden_size), dtype=np.float32) if with_c else None
-    pad = np.full((1, 1), pad_value, dtype=input_dtype)
-    outputs = [names.final_h, names.final_c] if with_c else [names.final_h]
-    for k in range(1, sequence_length + 1):
-        feeds: dict[str, Any] = {input_name: pad, names.initial_h: h[k - 1][np.newaxis, np.newaxis]}
-        if c is not None:
-            feeds[str(names.initial_c)] = c[k - 1][np.newaxis, np.newaxis]
-        result = session.run(outputs, feeds)
-        h[k] = np.asarray(result[0]).reshape(hidden_size)
-        if c is not None:
-            c[k] = np.asarray(result[1]).reshape(hidden_size)
-    return PadStates(names, h, c)
 
 
 def window(sequences: Sequence[Sequence[int]], sequence_length: int, *, truncating: str, pad_value: int,
@@ -109,8 +117,8 @@ class PaddingSkip:
     @classmethod
     def build(cls, session: Any, names: StateNames, *, input_name: str, input_dtype: np.dtype[Any],
               sequence_length: int, truncating: str, pad_value: int, hidden_size: int) -> PaddingSkip:
-        states = build_pad_states(session, names, input_name=input_name, input_dtype=input_dtype,
-                                  sequence_length=sequence_length, pad_value=pad_value, hidden_size=hidden_size)
+        states = PadStates(session, names, input_name=input_name, input_dtype=input_dtype,
+                           sequence_length=sequence_length, pad_value=pad_value, hidden_size=hidden_size)
         return cls(states, input_name, truncating, pad_value, input_dtype)
 
     def feeds(self, sequences: Sequence[Sequence[int]]) -> dict[str, npt.NDArray[Any]]:
