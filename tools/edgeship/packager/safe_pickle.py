@@ -6,16 +6,25 @@ unpickler resolves only an allow-list of globals. The Keras ``Tokenizer`` and th
 ``LabelEncoder`` are *not* imported: their names resolve to plain stand-in classes that just
 receive the pickled state. numpy arrays are rebuilt with numpy's own reconstruction functions.
 Any other global stops the load before anything runs.
+
+numpy arrays, dtypes and scalars are *not* rebuilt by numpy from the pickle's state either: a
+crafted ``ndarray.__setstate__`` / ``dtype.__setstate__`` state crashes the interpreter or
+allocates without bound (found by fuzzing). Their globals resolve to stand-ins that keep the
+state as data; after the load, each is checked (allowed dtype, shape, exact byte count, at most
+``MAX_ARRAY_ITEMS``) and built with ``numpy.frombuffer``.
 """
 
 from __future__ import annotations
 
 import copyreg
 import io
+import math
 import pickle
+import pickletools
+import re
 from collections import OrderedDict, defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -47,10 +56,108 @@ TOKENIZER_MODULES = (
 LABEL_ENCODER_MODULES = ("sklearn.preprocessing._label", "sklearn.preprocessing.label", "sklearn.preprocessing")
 
 
-def _numpy_global(name: str) -> Any:
-    from numpy._core import multiarray
+MAX_ARRAY_ITEMS = 1 << 24
+_DTYPE_NAME = re.compile(r"b1|[iu][1248]|f[248]|c(8|16)|[US][1-9][0-9]{0,5}|O[48]?")
 
-    return getattr(multiarray, name)
+
+class PickledDtype:
+    """``numpy.dtype(name, align, copy)`` and its BUILD state, as data until checked."""
+
+    name: object = None
+    state: object = None
+
+    def __init__(self, name: object = None, *_: object) -> None:
+        self.name = name
+
+    def __setstate__(self, state: object) -> None:
+        self.state = state
+
+
+class PickledArray:
+    """An ``ndarray`` as pickled: its BUILD state ``(version, shape, dtype, fortran, data)``, as data."""
+
+    state: object = None
+
+    def __setstate__(self, state: object) -> None:
+        self.state = state
+
+
+def _reconstruct(subtype: object, *_: object) -> PickledArray:
+    if subtype is not PickledArray:
+        raise UnsafePickleError("pickle asks numpy to rebuild something other than an ndarray")
+    return PickledArray()
+
+
+def _dtype(value: object) -> np.dtype[Any]:
+    name = value.name if isinstance(value, PickledDtype) else None
+    if not isinstance(name, str) or not _DTYPE_NAME.fullmatch(name):
+        raise PackagingError(f"pickle holds a numpy dtype that is not allowed: {name!r}")
+    dtype = np.dtype(name)
+    state = value.state if isinstance(value, PickledDtype) else None
+    if isinstance(state, tuple) and len(state) > 1 and state[1] in ("<", ">") and dtype.byteorder != "|":
+        dtype = dtype.newbyteorder(state[1])
+    return dtype
+
+
+def _scalar(dtype: object, data: object = None) -> object:
+    real = _dtype(dtype)
+    if real.kind == "O":
+        return data
+    if not isinstance(data, bytes) or len(data) != real.itemsize:
+        raise PackagingError("pickle holds a malformed numpy scalar")
+    return np.frombuffer(data, dtype=real)[0]
+
+
+def _array(value: PickledArray, seen: set[int]) -> np.ndarray[Any, Any]:
+    state = value.state
+    if not isinstance(state, tuple) or len(state) != 5:
+        raise PackagingError("pickle holds a malformed numpy array")
+    _, shape, dtype_value, fortran, data = state
+    dtype = _dtype(dtype_value)
+    if not isinstance(shape, tuple) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0
+                                               for n in shape) or not isinstance(fortran, bool):
+        raise PackagingError("pickle holds a numpy array with a malformed shape")
+    count = math.prod(shape)
+    if count > MAX_ARRAY_ITEMS:
+        raise PackagingError(f"pickle holds a numpy array of {count} items (at most {MAX_ARRAY_ITEMS})")
+    order: Literal["C", "F"] = "F" if fortran else "C"
+    dims = tuple(int(n) for n in shape)
+    if dtype.kind == "O":
+        if not isinstance(data, list) or len(data) != count:
+            raise PackagingError("pickle holds a malformed numpy object array")
+        array = np.empty(count, dtype=object)
+        for index, item in enumerate(data):
+            array[index] = _materialize(item, seen)
+        return array.reshape(dims, order=order)
+    if not isinstance(data, bytes) or len(data) != count * dtype.itemsize:
+        raise PackagingError("pickle holds a numpy array whose data does not match its shape")
+    flat: np.ndarray[Any, Any] = np.frombuffer(data, dtype=dtype)
+    return flat.reshape(dims, order=order).copy(order="K")
+
+
+def _materialize(value: Any, seen: set[int]) -> Any:
+    """Replace the numpy stand-ins in a loaded object graph by checked numpy values (in place where possible)."""
+    if isinstance(value, PickledArray):
+        return _array(value, seen)
+    if isinstance(value, PickledDtype):
+        return _dtype(value)
+    if isinstance(value, tuple):
+        return tuple(_materialize(item, seen) for item in value)
+    if id(value) in seen:
+        return value
+    if isinstance(value, dict):
+        seen.add(id(value))
+        for key in list(value):
+            value[key] = _materialize(value[key], seen)
+    elif isinstance(value, list):
+        seen.add(id(value))
+        for index, item in enumerate(value):
+            value[index] = _materialize(item, seen)
+    elif isinstance(value, PickledTokenizer | PickledLabelEncoder):
+        seen.add(id(value))
+        for key, item in list(vars(value).items()):
+            vars(value)[key] = _materialize(item, seen)
+    return value
 
 
 ALLOWED: dict[tuple[str, str], Any] = {
@@ -70,8 +177,8 @@ ALLOWED: dict[tuple[str, str], Any] = {
     ("collections", "OrderedDict"): OrderedDict,
     ("collections", "defaultdict"): defaultdict,
     ("_codecs", "encode"): None,  # filled below: bytes under protocol 0
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
+    ("numpy", "ndarray"): PickledArray,
+    ("numpy", "dtype"): PickledDtype,
 }
 
 
@@ -84,8 +191,8 @@ def _codecs_encode(text: str, encoding: str = "utf-8") -> bytes:
 
 ALLOWED[("_codecs", "encode")] = _codecs_encode
 for _module in ("numpy.core.multiarray", "numpy._core.multiarray"):
-    ALLOWED[(_module, "_reconstruct")] = None
-    ALLOWED[(_module, "scalar")] = None
+    ALLOWED[(_module, "_reconstruct")] = _reconstruct
+    ALLOWED[(_module, "scalar")] = _scalar
 
 
 class RestrictedUnpickler(pickle.Unpickler):
@@ -93,8 +200,16 @@ class RestrictedUnpickler(pickle.Unpickler):
         key = (module, name)
         if key not in ALLOWED:
             raise UnsafePickleError(f"pickle names {module}.{name}, which is not allowed; nothing was run")
-        value = ALLOWED[key]
-        return _numpy_global(name) if value is None else value
+        return ALLOWED[key]
+
+
+def _prescan(data: bytes) -> None:
+    """Walk the opcodes without running them: a truncated stream, a length past the end, or a memo
+    index beyond the stream's own size (CPython's unpickler allocates a memo table that large: a
+    10-byte pickle can ask for gigabytes) stops here."""
+    for opcode, argument, _ in pickletools.genops(io.BytesIO(data)):
+        if opcode.name in ("PUT", "BINPUT", "LONG_BINPUT") and int(argument) >= len(data):  # type: ignore[arg-type]
+            raise PackagingError(f"memo index {argument} is beyond the size of the pickle")
 
 
 def safe_load(path: Path, what: str) -> object:
@@ -103,7 +218,8 @@ def safe_load(path: Path, what: str) -> object:
     except OSError as exc:
         raise PackagingError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
     try:
-        return RestrictedUnpickler(io.BytesIO(data), encoding="latin1").load()
+        _prescan(data)
+        return _materialize(RestrictedUnpickler(io.BytesIO(data), encoding="latin1").load(), set())
     except UnsafePickleError as exc:
         raise UnsafePickleError(f"{path.name}: {exc}") from None
     except Exception as exc:  # a truncated or corrupt pickle surfaces as many exception types
