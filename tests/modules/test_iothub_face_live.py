@@ -98,3 +98,27 @@ def test_messages_methods_and_twin_through_the_hub(deployment: tuple[HubThread, 
                  == {"negative": 0.0, "positive": 1.0}, timeout=30)
     assert hub.call(hub.hub.invoke_method("sentiment", "score", {"text": "anything"}, 20))[1]["label"] == "NEUTRAL"
     assert module.poll() is None
+
+
+def test_the_sdk_socket_gets_tcp_nodelay_on_every_connect(tmp_path: Path) -> None:
+    """paho 1.6 leaves Nagle on; a PUBACK then a PUBLISH then waited for the hub's delayed ACK."""
+    import socket
+
+    from azure.iot.device import IoTHubModuleClient
+
+    from edgeship_sentiment.iothub_face import disable_nagle, sdk_paho_client
+
+    hub = HubThread(tmp_path / "sim", ["probe"], {}).start()
+    client = IoTHubModuleClient.create_from_connection_string(
+        hub.connection_string("probe"), server_verification_cert=hub.certs.ca_cert.read_text())
+    try:
+        paho = sdk_paho_client(client)
+        assert paho is not None
+        assert disable_nagle(client)
+        for _ in range(2):  # a reconnect opens a new socket
+            client.connect()
+            assert paho._sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+            client.disconnect()
+    finally:
+        client.shutdown()
+        hub.stop()
