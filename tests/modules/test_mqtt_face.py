@@ -133,3 +133,12 @@ def test_custom_topics_and_bad_url(service: SentimentService, broker: int) -> No
 
     with pytest.raises(SentimentModuleError, match="mqtt://host:port"):
         MqttFace(service, MqttSettings(url="http://nope"))
+
+
+def test_the_face_socket_has_tcp_nodelay(face: MqttFace) -> None:
+    """paho 1.6 leaves Nagle on: a reply published after a PUBACK waited for the broker's delayed ACK."""
+    import socket
+
+    sock = face.client.socket()
+    assert sock is not None
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1

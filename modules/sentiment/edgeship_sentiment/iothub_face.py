@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import logging
 import queue
-import socket
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -34,6 +33,7 @@ from typing import Any, Protocol
 
 from edgeship_sentiment.errors import BadRequestError, SentimentModuleError
 from edgeship_sentiment.service import Reply, SentimentService
+from edgeship_sentiment.tcp import set_tcp_nodelay
 
 log = logging.getLogger("edgeship_sentiment.iothub")
 
@@ -79,25 +79,16 @@ def sdk_paho_client(client: Any) -> Any | None:
 
 
 def disable_nagle(client: Any) -> bool:
-    """Set TCP_NODELAY on the SDK's socket, now and after every reconnect.
+    """TCP_NODELAY on the SDK's socket at every (re)connect (``tcp.set_tcp_nodelay``).
 
-    paho 1.6 leaves Nagle's algorithm on. A module that acknowledges an input (PUBACK, which the
-    hub answers with nothing) and then publishes its result has its PUBLISH held until the hub's
-    delayed TCP ACK arrives, tens of milliseconds later: at 100 messages per second the module
-    kept up with only 49 (p50 780 ms); with TCP_NODELAY, 100 (p50 20 ms; ``bench_e2e.py``).
+    Measured with ``bench_e2e.py``: at 100 messages per second the module kept up with only 49
+    (p50 780 ms) under Nagle's algorithm; with TCP_NODELAY, 100 (p50 20-30 ms).
     """
     paho = sdk_paho_client(client)
     if paho is None or not hasattr(paho, "on_socket_open"):
         log.warning("the SDK's MQTT client was not found: Nagle's algorithm stays on")
         return False
-
-    def on_socket_open(_client: Any, _userdata: Any, sock: Any) -> None:
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError as exc:  # not a TCP socket (a proxy, a test double): nothing to tune
-            log.debug("TCP_NODELAY not set: %s", exc)
-
-    paho.on_socket_open = on_socket_open
+    paho.on_socket_open = set_tcp_nodelay
     return True
 
 

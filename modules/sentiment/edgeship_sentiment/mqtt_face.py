@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 
 from edgeship_sentiment.errors import SentimentModuleError
 from edgeship_sentiment.service import Reply, SentimentService
+from edgeship_sentiment.tcp import set_tcp_nodelay
 
 log = logging.getLogger("edgeship_sentiment.mqtt")
 
@@ -72,6 +73,7 @@ class MqttFace:
             self.client.tls_insecure_set(settings.insecure)
         self.client.reconnect_delay_set(settings.min_reconnect_delay, settings.max_reconnect_delay)
         self.client.on_connect = self._on_connect
+        self.client.on_socket_open = set_tcp_nodelay
         self.client.on_message = self._on_message
         self.client.on_disconnect = self._on_disconnect
         self.connected = threading.Event()
