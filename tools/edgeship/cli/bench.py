@@ -44,6 +44,23 @@ def _package(fixture: Path, out: Path, *extra: str) -> Path:
     return out
 
 
+def _cpu_times() -> tuple[int, int] | None:
+    """(steal, total) jiffies of all CPUs since boot, from /proc/stat (None where there is none)."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except (OSError, IndexError):
+        return None
+    values = [int(v) for v in fields[:8]]  # user nice system idle iowait irq softirq steal
+    return (values[7] if len(values) > 7 else 0), sum(values)
+
+
+def _steal_share(before: tuple[int, int] | None, after: tuple[int, int] | None) -> str:
+    """On a VM, the hypervisor's share of CPU time taken from us: figures under steal are lower."""
+    if before is None or after is None or after[1] <= before[1]:
+        return ""
+    return f" (CPU steal during this benchmark: {(after[0] - before[0]) / (after[1] - before[1]):.0%})"
+
+
 def _machine() -> str:
     cpu = "unknown CPU"
     try:
@@ -108,6 +125,7 @@ def cli(names: tuple[str, ...], home: Path | None, results: Path | None, quick: 
                 command += ["--repeat", "5"] if quick else []
             elif name == "hub" and quick:
                 command += ["--messages", "500", "--latency-messages", "100"]
+            cpu_before = _cpu_times()
             process = subprocess.Popen(command, cwd=project, stdout=subprocess.PIPE, text=True)
             assert process.stdout is not None
             lines = []
@@ -116,7 +134,9 @@ def cli(names: tuple[str, ...], home: Path | None, results: Path | None, quick: 
                 lines.append(line)
             if process.wait() != 0:
                 raise EdgeshipError(f"benchmark {name} failed (exit {process.returncode})")
-            sections.append(f"## {name}\n\n`{' '.join(Path(c).name if '/' in c else c for c in command[2:])}`\n\n"
-                            + "".join(lines).strip() + "\n")
+            steal = _steal_share(cpu_before, _cpu_times())
+            click.echo(steal.strip())
+            sections.append(f"## {name}\n\n`{' '.join(Path(c).name if '/' in c else c for c in command[2:])}`"
+                            f"{steal}\n\n" + "".join(lines).strip() + "\n")
     results_path.write_text("\n".join(sections), encoding="utf-8")
     click.echo(f"\nresults written to {results_path}")
