@@ -2,7 +2,7 @@
 through the simulator's hub with the real azure-iot-device SDK, against a raw loopback MQTT
 baseline (paho against mosquitto) measured in the same run.
 
-    python bench/bench_hub.py [--messages 3000] [--rate 100] [--json OUT]
+    python bench/bench_hub.py [--messages 3000] [--rate 100] [--repeat 3] [--json OUT]
 
 Sender and receiver are separate processes. Throughput: the sender publishes N messages from 16
 threads as fast as QoS 1 allows; latency: one message at a time at a fixed rate (default 100/s),
@@ -16,6 +16,7 @@ import asyncio
 import json
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -232,29 +233,41 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=3000)
     parser.add_argument("--rate", type=float, default=100.0, help="paced rate for the latency run")
     parser.add_argument("--latency-messages", type=int, default=500)
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of every path")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    rows = []
-    for label, fn in (("edgesim hub + azure-iot-device, module -> module (TLS, SAS, store)", bench_hub),
-                      ("edgesim hub + azure-iot-device, module -> $upstream (TLS, SAS, log)", bench_hub_upstream),
-                      ("mosquitto + paho, client -> client (plain TCP, baseline)", bench_mosquitto)):
-        throughput = fn(args.messages, 0)
-        latency = fn(args.latency_messages, args.rate)
-        rows.append((label, throughput, latency))
-    print(f"| path | received / sent | msgs/s (max) | p50 ms @ {args.rate:g}/s | p99 ms @ {args.rate:g}/s | "
+    paths = {"edgesim hub + azure-iot-device, module -> module (TLS, SAS, store)": bench_hub,
+             "edgesim hub + azure-iot-device, module -> $upstream (TLS, SAS, log)": bench_hub_upstream,
+             "mosquitto + paho, client -> client (plain TCP, baseline)": bench_mosquitto}
+    samples: dict[str, list[tuple[dict[str, float], dict[str, float]]]] = {label: [] for label in paths}
+    for _ in range(args.repeat):  # rounds: a slow spell of the machine hits every path
+        for label, fn in paths.items():
+            throughput, latency = fn(args.messages, 0), fn(args.latency_messages, args.rate)
+            if throughput is not None and latency is not None:
+                samples[label].append((throughput, latency))
+    print(f"{args.repeat} rounds; medians, with min - max over the rounds\n")
+    paced = f"{args.rate:g}/s"
+    print(f"| path | received / sent | msgs/s (max) | min - max | p50 ms @ {paced} | p99 ms @ {paced} | "
           "p50 ms (max load) | vs baseline |")
-    print("|---|---|---|---|---|---|---|")
-    base = rows[-1][1]
-    for label, throughput, latency in rows:
-        if throughput is None or latency is None:
-            print(f"| {label} | n/a | n/a | n/a | n/a | n/a | n/a |")
+    print("|---|---|---|---|---|---|---|---|")
+    base_rates = [t["msgs_per_s"] for t, _ in samples[list(paths)[-1]]]
+    base = statistics.median(base_rates) if base_rates else None
+    for label, rounds in samples.items():
+        if not rounds:
+            print(f"| {label} | n/a | n/a | n/a | n/a | n/a | n/a | n/a |")
             continue
-        ratio = f"{throughput['msgs_per_s'] / base['msgs_per_s']:.2f}x" if base else "n/a"
-        counts = f"{throughput['received']:.0f} / {throughput['sent']:.0f}"
-        print(f"| {label} | {counts} | {throughput['msgs_per_s']:,.0f} | {latency['p50_ms']:.2f} | "
-              f"{latency['p99_ms']:.2f} | {throughput['p50_ms']:.1f} | {ratio} |")
+        rates = [t["msgs_per_s"] for t, _ in rounds]
+        rate = statistics.median(rates)
+        counts = f"{sum(t['received'] for t, _ in rounds):.0f} / {sum(t['sent'] for t, _ in rounds):.0f}"
+        p50 = statistics.median(lat["p50_ms"] for _, lat in rounds)
+        p99 = statistics.median(lat["p99_ms"] for _, lat in rounds)
+        loaded = statistics.median(t["p50_ms"] for t, _ in rounds)
+        ratio = f"{rate / base:.2f}x" if base else "n/a"
+        print(f"| {label} | {counts} | {rate:,.0f} | {min(rates):,.0f} - {max(rates):,.0f} | {p50:.2f} | {p99:.2f} | "
+              f"{loaded:.1f} | {ratio} |")
     if args.json:
-        args.json.write_text(json.dumps({label: {"max_load": t, "paced": lat} for label, t, lat in rows}, indent=2))
+        args.json.write_text(json.dumps({label: [{"max_load": t, "paced": lat} for t, lat in rounds]
+                                         for label, rounds in samples.items()}, indent=2))
 
 
 if __name__ == "__main__":

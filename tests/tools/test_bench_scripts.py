@@ -43,7 +43,7 @@ def test_coldstart_and_sizes(repo_root: Path, small_model_dir: Path, packaged_mo
 def test_e2e_loses_nothing(repo_root: Path, small_model_dir: Path, packaged_model_dir: Path, tmp_path: Path) -> None:
     run_bench(repo_root, "bench_e2e.py", str(packaged_model_dir), str(small_model_dir / "heldout.jsonl"),
               "--messages", "60", "--batch", "16", "--batched-messages", "4", "--latency-messages", "20",
-              "--rate", "50", "--window", "4", "--json", str(tmp_path / "r.json"))
+              "--rate", "50", "--window", "4", "--repeat", "1", "--json", str(tmp_path / "r.json"))
     runs = json.loads((tmp_path / "r.json").read_text())
     assert len(runs) == 5
     for run in runs.values():

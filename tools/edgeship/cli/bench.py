@@ -118,13 +118,13 @@ def cli(names: tuple[str, ...], home: Path | None, results: Path | None, quick: 
             elif fixture is not None and name == "e2e":
                 command += [str(_package(fixture, Path(tmp) / "fp32")), str(fixture / "heldout.jsonl"),
                             "--int8-dir", str(_package(fixture, Path(tmp) / "int8", "--quantize", "int8"))]
-                command += ["--messages", "500", "--batched-messages", "20", "--latency-messages", "100"] if quick \
-                    else []
+                command += ["--messages", "500", "--batched-messages", "20", "--latency-messages", "100",
+                            "--repeat", "1"] if quick else []
             elif fixture is not None and name == "profile":
                 command += [str(_package(fixture, Path(tmp) / "fp32")), str(fixture / "heldout.jsonl")]
                 command += ["--repeat", "5"] if quick else []
             elif name == "hub" and quick:
-                command += ["--messages", "500", "--latency-messages", "100"]
+                command += ["--messages", "500", "--latency-messages", "100", "--repeat", "1"]
             cpu_before = _cpu_times()
             process = subprocess.Popen(command, cwd=project, stdout=subprocess.PIPE, text=True)
             assert process.stdout is not None
