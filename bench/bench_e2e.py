@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
-import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -99,7 +98,7 @@ async def _collect(hub: Any, module: str, expected: int, timeout: float) -> list
 
 def run(packaged: Path, tweets: Path, *, messages: int, batch: int, rate: float, through_module: bool,
         send_window: int = 1, timeout: float = 300) -> dict[str, Any]:
-    from hubkit import HubThread
+    from hubkit import HubThread, sentiment_module
 
     with tempfile.TemporaryDirectory() as tmp:
         target = 'BrokeredEndpoint("/modules/sentiment/inputs/input1")' if through_module else "$upstream"
@@ -109,44 +108,27 @@ def run(packaged: Path, tweets: Path, *, messages: int, batch: int, rate: float,
         desired = {"sentiment": {"max_batch": 32, "max_batch_delay_ms": 5}}  # the default manifest's
         hub = HubThread(Path(tmp) / "sim", ["sentiment", "source"], routes, desired=desired,
                         host="127.0.0.98").start()
-        module = None
         try:
-            ca = str(hub.certs.ca_cert)
-            if through_module:
-                env = {k: v for k, v in os.environ.items() if not k.startswith("IOTEDGE_")}
-                env.update(EdgeHubConnectionString=hub.connection_string("sentiment"),
-                           EdgeModuleCACertificateFile=ca, MODEL_DIR=str(packaged.resolve()),
-                           CAPTURE_DIR=str(Path(tmp) / "capture"), REPORT_INTERVAL="3600",
-                           SEND_WINDOW=str(send_window))
-                log = (Path(tmp) / "sentiment.log").open("wb")
-                module = subprocess.Popen([sys.executable, "-u", "main.py"], cwd=REPO / "modules" / "sentiment",
-                                          env=env, stdout=log, stderr=subprocess.STDOUT)
-                hub.wait_for(lambda: "sentiment" in hub.hub.connected_modules() or module.poll() is not None,
-                             timeout=60)
-                if module.poll() is not None:
-                    tail = (Path(tmp) / "sentiment.log").read_text(errors="replace").strip().splitlines()[-1:]
-                    raise RuntimeError(f"the sentiment module exited with {module.returncode}: {tail}")
-            source = _start([sys.executable, "-c", SOURCE, hub.connection_string("source"), ca, str(tweets),
-                             str(messages), str(batch), str(rate)])
-            assert source.stdin is not None
-            assert source.stdout is not None
-            collector = asyncio.run_coroutine_threadsafe(
-                _collect(hub.hub, "sentiment" if through_module else "source", messages * batch, timeout), hub.loop)
-            started = time.time()
-            source.stdin.write("go\n")
-            source.stdin.flush()
-            sent = json.loads(source.stdout.readline())
-            records = collector.result(timeout + 10)
-            source.stdin.write("stop\n")
-            source.stdin.flush()
-            source.wait(30)
+            with contextlib.ExitStack() as stack:
+                ca = str(hub.certs.ca_cert)
+                if through_module:
+                    stack.enter_context(sentiment_module(hub, packaged, Path(tmp), SEND_WINDOW=str(send_window)))
+                source = _start([sys.executable, "-c", SOURCE, hub.connection_string("source"), ca, str(tweets),
+                                 str(messages), str(batch), str(rate)])
+                assert source.stdin is not None
+                assert source.stdout is not None
+                collector = asyncio.run_coroutine_threadsafe(
+                    _collect(hub.hub, "sentiment" if through_module else "source", messages * batch, timeout),
+                    hub.loop)
+                started = time.time()
+                source.stdin.write("go\n")
+                source.stdin.flush()
+                sent = json.loads(source.stdout.readline())
+                records = collector.result(timeout + 10)
+                source.stdin.write("stop\n")
+                source.stdin.flush()
+                source.wait(30)
         finally:
-            if module is not None:
-                module.send_signal(signal.SIGTERM)
-                try:
-                    module.wait(30)
-                except subprocess.TimeoutExpired:
-                    module.kill()
             hub.stop()
     texts = errors = 0
     latencies = []

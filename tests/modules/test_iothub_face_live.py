@@ -8,8 +8,6 @@ workload-API variables are absent. A second module (a real SDK peer) sends tweet
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,7 +16,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "simulator" / "hub"))
-from hubkit import HubThread, Peer
+from hubkit import HubThread, Peer, sentiment_module
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 REPO = Path(__file__).resolve().parents[2]
@@ -33,23 +31,11 @@ ROUTES = {
 def deployment(tmp_path: Path, packaged_model_dir: Path) -> Iterator[tuple[HubThread, subprocess.Popen[bytes]]]:
     hub = HubThread(tmp_path / "sim", ["sentiment", "source"], ROUTES,
                     desired={"sentiment": {"thresholds": {"negative": 0.4, "positive": 0.7}, "max_batch": 16}}).start()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IOTEDGE_")}
-    env.update(EdgeHubConnectionString=hub.connection_string("sentiment"),
-               EdgeModuleCACertificateFile=str(hub.certs.ca_cert), MODEL_DIR=str(packaged_model_dir),
-               CAPTURE_DIR=str(tmp_path / "capture"), REPORT_INTERVAL="3600")
-    module = subprocess.Popen([sys.executable, "-u", "main.py"], cwd=REPO / "modules" / "sentiment", env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        hub.wait_for(lambda: "sentiment" in hub.hub.connected_modules(), timeout=60)
-        yield hub, module
+        with sentiment_module(hub, packaged_model_dir, tmp_path) as module:
+            yield hub, module
     finally:
-        module.send_signal(signal.SIGTERM)
-        try:
-            module.wait(30)
-        finally:
-            if module.poll() is None:
-                module.kill()
-            hub.stop()
+        hub.stop()
 
 
 @pytest.fixture

@@ -33,7 +33,9 @@ GENERATE = 200  # templates + .env files for `manifest generate`
 SIM_READER = 400  # manifests for the simulator's reader
 SETTINGS = {"deadline": None, "suppress_health_check": list(HealthCheck)}
 TEMPLATE = REPO_ROOT / "manifests" / "deployment.template.json"
-MANIFEST = REPO_ROOT / "manifests" / "deployment.amd64.json"
+# A generated, valid manifest that is in the repository (manifests/deployment.amd64.json is only
+# there after `make demo`, never in CI's fresh clone).
+MANIFEST = REPO_ROOT / "tests" / "manifests" / "golden" / "deployment.amd64.json"
 MODULES = REPO_ROOT / "modules"
 
 

@@ -10,16 +10,14 @@ The in-process counterpart with hypothesis is test_badinput_module_handler.py.
 from __future__ import annotations
 
 import json
-import os
 import random
-import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _badinput_helpers import DEVICE, REPO_ROOT, RawClient, WatchedHub, is_valid_request
+from _badinput_helpers import DEVICE, RawClient, WatchedHub, is_valid_request
+from hubkit import sentiment_module
 
 from edgesim.hub import codec
 
@@ -52,24 +50,11 @@ def bad_bodies(count: int) -> list[bytes]:
 def deployment(tmp_path: Path, packaged_model_dir: Path) -> Iterator[tuple[WatchedHub, subprocess.Popen[bytes]]]:
     hub = WatchedHub(tmp_path / "sim", ["sentiment", "source"], ROUTES,
                      desired={"sentiment": {"max_batch": 16}}).start()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IOTEDGE_")}
-    env.update(EdgeHubConnectionString=hub.connection_string("sentiment"),
-               EdgeModuleCACertificateFile=str(hub.certs.ca_cert), MODEL_DIR=str(packaged_model_dir),
-               CAPTURE_DIR=str(tmp_path / "capture"), REPORT_INTERVAL="3600")
-    module = subprocess.Popen([sys.executable, "-u", "main.py"], cwd=REPO_ROOT / "modules" / "sentiment", env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        hub.wait_for(lambda: "sentiment" in hub.hub.connected_modules(), timeout=60)
-        yield hub, module
+        with sentiment_module(hub, packaged_model_dir, tmp_path) as module:
+            yield hub, module
     finally:
-        module.send_signal(signal.SIGTERM)
-        try:
-            module.wait(30)
-        finally:
-            if module.poll() is None:
-                module.kill()
-                module.wait()
-            hub.stop()
+        hub.stop()
 
 
 def test_the_live_module_answers_every_bad_message_once_and_keeps_scoring(

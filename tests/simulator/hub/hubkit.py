@@ -7,10 +7,12 @@ import itertools
 import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -75,6 +77,43 @@ class HubThread:
                 while not predicate():
                     await asyncio.sleep(0.01)  # polled on the hub's own loop, bounded by the timeout
         self.call(poll(), timeout + 5)
+
+
+SENTIMENT_MODULE = Path(__file__).resolve().parents[3] / "modules" / "sentiment"
+
+
+@contextmanager
+def sentiment_module(hub: HubThread, model_dir: Path, work_dir: Path, *, module_id: str = "sentiment",
+                     **env: str) -> Iterator[subprocess.Popen[bytes]]:
+    """The real sentiment module (``main.py``) connected to ``hub`` with the SDK's edge fallback.
+
+    ``EdgeHubConnectionString`` + ``EdgeModuleCACertificateFile`` are what
+    ``create_from_edge_environment()`` reads when the workload-API variables are absent. Its
+    output goes to ``work_dir/sentiment.log``; a module that exits before connecting fails here
+    with that log's last line. SIGTERM at the end (SIGKILL after 30 s).
+    """
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("IOTEDGE_")}
+    environment.update(EdgeHubConnectionString=hub.connection_string(module_id),
+                       EdgeModuleCACertificateFile=str(hub.certs.ca_cert), MODEL_DIR=str(model_dir.resolve()),
+                       CAPTURE_DIR=str(work_dir / "capture"), REPORT_INTERVAL="3600", **env)
+    log_path = work_dir / "sentiment.log"
+    with log_path.open("wb") as log:
+        module = subprocess.Popen([sys.executable, "-u", "main.py"], cwd=SENTIMENT_MODULE, env=environment,
+                                  stdout=log, stderr=subprocess.STDOUT)
+    try:
+        hub.wait_for(lambda: module_id in hub.hub.connected_modules() or module.poll() is not None, timeout=60)
+        if module.poll() is not None:
+            tail = log_path.read_text(errors="replace").strip().splitlines()[-1:]
+            raise RuntimeError(f"the sentiment module exited with {module.returncode} before connecting: {tail}")
+        yield module
+    finally:
+        if module.poll() is None:
+            module.send_signal(signal.SIGTERM)
+            try:
+                module.wait(30)
+            except subprocess.TimeoutExpired:
+                module.kill()
+                module.wait()
 
 
 class Peer:
