@@ -143,3 +143,23 @@ def test_module_without_a_face_exits_1_with_one_line(packaged_model_dir: Path) -
                             cwd=REPO / "modules" / "sentiment", env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert result.stderr.strip() == "error: no face to serve: give --http HOST:PORT, --mqtt URL, or run under IoT Edge"
+
+
+@pytest.mark.parametrize(("variable", "value", "code", "message"), [
+    ("MAX_BATCH", "abc", 2, "edgeship-sentiment: error: argument --max-batch: invalid int value: 'abc'"),
+    ("MAX_BATCH_DELAY_MS", "soon", 2, "edgeship-sentiment: error: argument --max-batch-delay-ms: invalid float "
+                                      "value: 'soon'"),
+    ("SEND_WINDOW", "many", 2, "edgeship-sentiment: error: argument --send-window: invalid int value: 'many'"),
+    ("SEND_WINDOW", "0", 1, "error: --send-window (SEND_WINDOW) must be 1-64, got 0"),
+    ("REPORT_INTERVAL", "x", 2, "edgeship-sentiment: error: argument --report-interval: invalid float value: 'x'"),
+])
+def test_bad_settings_in_the_environment_are_one_line(packaged_model_dir: Path, variable: str, value: str,
+                                                      code: int, message: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IOTEDGE_")}
+    env[variable] = value
+    result = subprocess.run([sys.executable, "main.py", "--model-dir", str(packaged_model_dir), "--http",
+                             "127.0.0.1:0"], cwd=REPO / "modules" / "sentiment", env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == code
+    assert result.stderr.strip().splitlines()[-1] == message
+    assert "Traceback" not in result.stderr

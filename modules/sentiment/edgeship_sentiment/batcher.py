@@ -155,9 +155,7 @@ class MicroBatcher:
             assert isinstance(item, _Request)
             batch, carried, stop = self._gather(item)
             self._score(batch)
-            if stop:
-                if carried is not None:
-                    self._score([carried])
+            if stop:  # _gather carries nothing over when it meets the stop marker
                 return
 
     def _score(self, batch: list[_Request]) -> None:

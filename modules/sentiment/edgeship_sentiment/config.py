@@ -46,6 +46,8 @@ def _bind(text: str) -> tuple[str, int]:
 
 
 def parser() -> argparse.ArgumentParser:
+    # Defaults from the environment stay strings: argparse converts them with the option's type, so
+    # MAX_BATCH=abc is the same one-line usage error (exit 2) as --max-batch abc, not a traceback.
     env = os.environ.get
     p = argparse.ArgumentParser(prog="edgeship-sentiment", description="The sentiment edge module.")
     p.add_argument("--model-dir", type=Path, default=None,
@@ -62,11 +64,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--mqtt-password", default=env("MQTT_PASSWORD"))
     p.add_argument("--mqtt-ca-file", default=env("MQTT_CA_FILE"))
     p.add_argument("--http", default=env("HTTP_BIND"), help="HOST:PORT for the HTTP scoring endpoint")
-    p.add_argument("--max-batch", type=int, default=int(env("MAX_BATCH", "32")))
-    p.add_argument("--max-batch-delay-ms", type=float, default=float(env("MAX_BATCH_DELAY_MS", "2")))
-    p.add_argument("--send-window", type=int, default=int(env("SEND_WINDOW", "1")),
+    p.add_argument("--max-batch", type=int, default=env("MAX_BATCH", "32"))
+    p.add_argument("--max-batch-delay-ms", type=float, default=env("MAX_BATCH_DELAY_MS", "2"))
+    p.add_argument("--send-window", type=int, default=env("SEND_WINDOW", "1"),
                    help="IoT Hub face: results in flight at once (1 keeps them in order)")
-    p.add_argument("--report-interval", type=float, default=float(env("REPORT_INTERVAL", "10")))
+    p.add_argument("--report-interval", type=float, default=env("REPORT_INTERVAL", "10"))
     p.add_argument("--capture-dir", type=Path, default=Path(env("CAPTURE_DIR", "capture")))
     return p
 
@@ -77,6 +79,8 @@ def load_config(argv: list[str] | None = None) -> ModuleConfig:
     http = _bind(args.http) if args.http else None
     if not (iothub or args.mqtt_url or http):
         raise SentimentModuleError("no face to serve: give --http HOST:PORT, --mqtt URL, or run under IoT Edge")
+    if not 1 <= args.send_window <= 64:
+        raise SentimentModuleError(f"--send-window (SEND_WINDOW) must be 1-64, got {args.send_window}")
     entry_script = args.entry_script
     model_dir = resolve_model_dir(args.model_dir)
     return ModuleConfig(
