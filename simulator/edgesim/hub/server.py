@@ -42,7 +42,7 @@ from edgesim.hub.topics import (
     parse_username,
     twin_response_topic,
 )
-from edgesim.hub.twins import Twin, TwinPatchError, check_depth, without_metadata
+from edgesim.hub.twins import Twin, TwinPatchError, without_metadata
 from edgesim.message import MAX_MESSAGE_BYTES, Message
 from edgesim.routing import ModuleInputSink, Router, UpstreamSink
 
@@ -549,18 +549,17 @@ class Hub:
             twin = self._twin(identity.module_id)
             self._publish(session, twin_response_topic(200, kind.rid), json.dumps(twin.document()).encode())
         elif isinstance(kind, ReportedPatch):
+            twin = self._twin(identity.module_id)
             try:
                 patch = json.loads(packet.payload or b"{}")
                 if not isinstance(patch, dict):
                     raise ValueError("not an object")
-                check_depth(patch)
+                version = twin.patch_reported(patch)  # checks the depth before it changes anything
             except TwinPatchError as exc:
                 self._publish(session, twin_response_topic(400, kind.rid), json.dumps({"message": str(exc)}).encode())
             except (ValueError, RecursionError):
                 self._publish(session, twin_response_topic(400, kind.rid), b'{"message": "invalid JSON"}')
             else:
-                twin = self._twin(identity.module_id)
-                version = twin.patch_reported(patch)
                 self.store.save_twin(identity.module_id, twin.desired, twin.reported)
                 self._publish(session, twin_response_topic(204, kind.rid, version), b"")
         elif isinstance(kind, MethodResponse):
