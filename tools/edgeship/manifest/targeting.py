@@ -1,0 +1,441 @@
+"""IoT Hub target conditions: the WHERE part of the device twin query language, compiled once.
+
+A condition is parsed into a tree of closures over a twin (``{"deviceId", "tags", "properties":
+{"reported": ...}}``) so a fleet of devices is matched without parsing it again per device.
+
+Values follow the query language's rules (IoT Hub's query language page, "Expressions and
+conditions"): a condition holds only when it evaluates to Boolean ``true``; comparisons are
+between primitive values only; a missing property is *undefined*. Undefined propagates the way
+the SQL dialect IoT Hub's language comes from (Cosmos DB) defines it: a comparison with
+undefined, or between values of different types, is undefined, ``NOT undefined`` is undefined,
+``false AND undefined`` is false and ``true OR undefined`` is true.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from edgeship.errors import ManifestError
+
+
+class _Undefined:
+    """The query language's *undefined*: a missing property, or an operation without a value."""
+
+    _instance: _Undefined | None = None
+
+    def __new__(cls) -> _Undefined:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "undefined"
+
+
+UNDEFINED: Final = _Undefined()
+
+Evaluator = Callable[[Mapping[str, Any]], Any]
+
+
+class ConditionError(ManifestError):
+    """A target condition that does not parse; ``column`` is 1-based inside the condition."""
+
+    def __init__(self, message: str, column: int) -> None:
+        super().__init__(f"column {column}: {message}")
+        self.column = column
+
+
+_TOKEN = re.compile(r"""
+    (?P<space>\s+)
+  | (?P<number>0[xX][0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
+  | (?P<string>'(?:[^'\\]|''|\\.)*'|"(?:[^"\\]|\\.)*")
+  | (?P<name>[A-Za-z_$][A-Za-z0-9_$]*)
+  | (?P<op><>|!=|<=|>=|[=<>+\-*/%(),.\[\]])
+""", re.VERBOSE)
+
+_KEYWORDS = frozenset({"AND", "OR", "NOT", "IN", "NIN", "TRUE", "FALSE", "NULL", "UNDEFINED"})
+_FUNCTIONS = frozenset({"IS_DEFINED"})
+_ESCAPES = {"'": "'", '"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
+@dataclass(frozen=True)
+class _Token:
+    kind: str  # number, string, name, keyword, op, end
+    text: str  # keywords upper-cased
+    column: int
+    value: Any = None  # a number's or string's value; a keyword's text as written
+
+
+def _unquote(text: str, column: int) -> str:
+    quote, body = text[0], text[1:-1]
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        char = body[i]
+        if quote == "'" and char == "'":  # '' inside '...': the target-condition escape for a quote
+            out.append("'")
+            i += 2
+            continue
+        if char != "\\":
+            out.append(char)
+            i += 1
+            continue
+        escape = body[i + 1]
+        if escape == "u":
+            digits = body[i + 2:i + 6]
+            if not re.fullmatch(r"[0-9a-fA-F]{4}", digits):
+                raise ConditionError("\\u takes 4 hexadecimal digits", column + i + 1)
+            out.append(chr(int(digits, 16)))
+            i += 6
+            continue
+        if escape not in _ESCAPES:
+            raise ConditionError(f"unknown escape \\{escape} in a string", column + i + 1)
+        out.append(_ESCAPES[escape])
+        i += 2
+    return "".join(out)
+
+
+def _tokens(text: str) -> list[_Token]:
+    tokens: list[_Token] = []
+    position = 0
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        column = position + 1
+        if match is None:
+            char = text[position]
+            hint = " (a string that is not closed?)" if char in "'\"" else ""
+            raise ConditionError(f"unexpected {char!r}{hint}", column)
+        kind = match.lastgroup or ""
+        word = match.group()
+        position = match.end()
+        if kind == "space":
+            continue
+        if kind == "number":
+            value: Any = int(word, 16) if word[:2].lower() == "0x" else float(word)
+            if isinstance(value, float) and value.is_integer() and re.fullmatch(r"\d+", word):
+                value = int(word)
+            tokens.append(_Token("number", word, column, value))
+        elif kind == "string":
+            if word[0] == '"':
+                # The target-condition rules forbid them although twin queries take them.
+                raise ConditionError("double quotes are not allowed in a target condition; use 'single quotes'",
+                                     column)
+            tokens.append(_Token("string", word, column, _unquote(word, column)))
+        elif kind == "name" and word.upper() in _KEYWORDS:
+            tokens.append(_Token("keyword", word.upper(), column, word))
+        else:
+            tokens.append(_Token(kind, word, column))
+    tokens.append(_Token("end", "", len(text) + 1))
+    return tokens
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _kind(value: Any) -> str | None:
+    """The primitive type of a value, None for objects, arrays and undefined."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if _is_number(value):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return None
+
+
+def _compare(op: str, left: Any, right: Any) -> Any:
+    kind = _kind(left)
+    if kind is None or kind != _kind(right):
+        return UNDEFINED
+    if op in ("=", "!=", "<>"):
+        return (left == right) == (op == "=")
+    if kind in ("null", "bool"):
+        return UNDEFINED  # no order among null or Boolean values
+    if op == "<":
+        return bool(left < right)
+    if op == ">":
+        return bool(left > right)
+    if op == "<=":
+        return bool(left <= right)
+    return bool(left >= right)
+
+
+def _arithmetic(op: str, left: Any, right: Any) -> Any:
+    if not (_is_number(left) and _is_number(right)):
+        return UNDEFINED
+    try:
+        if op == "+":
+            result = left + right
+        elif op == "-":
+            result = left - right
+        elif op == "*":
+            result = left * right
+        elif op == "/":
+            result = left / right
+        else:
+            result = math.fmod(left, right)
+    except (ZeroDivisionError, ValueError, OverflowError):
+        return UNDEFINED
+    return result
+
+
+def _not(value: Any) -> Any:
+    return (not value) if isinstance(value, bool) else UNDEFINED
+
+
+def _and(left: Any, right: Any) -> Any:
+    if left is False or right is False:
+        return False
+    if left is True and right is True:
+        return True
+    return UNDEFINED
+
+
+def _or(left: Any, right: Any) -> Any:
+    if left is True or right is True:
+        return True
+    if left is False and right is False:
+        return False
+    return UNDEFINED
+
+
+def _lookup(path: Sequence[str]) -> Evaluator:
+    first, rest = path[0], tuple(path[1:])
+
+    def evaluate(twin: Mapping[str, Any]) -> Any:
+        value: Any = twin.get(first, UNDEFINED)
+        for key in rest:
+            if not isinstance(value, Mapping):
+                return UNDEFINED
+            value = value.get(key, UNDEFINED)
+        return value
+
+    return evaluate
+
+
+class _Parser:
+    """Precedence, loosest first: OR, AND, NOT, comparison and [N]IN, + -, * / %, unary -."""
+
+    def __init__(self, text: str) -> None:
+        self.tokens = _tokens(text)
+        self.index = 0
+
+    @property
+    def token(self) -> _Token:
+        return self.tokens[self.index]
+
+    def advance(self) -> _Token:
+        token = self.tokens[self.index]
+        self.index += 1
+        return token
+
+    def is_op(self, *texts: str) -> bool:
+        return self.token.kind == "op" and self.token.text in texts
+
+    def is_keyword(self, *words: str) -> bool:
+        return self.token.kind == "keyword" and self.token.text in words
+
+    def expect_op(self, text: str) -> None:
+        if not self.is_op(text):
+            raise ConditionError(f"expected {text!r}, found {self._found()}", self.token.column)
+        self.advance()
+
+    def _found(self) -> str:
+        return "the end" if self.token.kind == "end" else repr(self.token.text)
+
+    def parse(self) -> Evaluator:
+        if self.token.kind == "end":
+            raise ConditionError("the condition is empty", 1)
+        tree = self.disjunction()
+        if self.token.kind != "end":
+            hint = " (AND or OR missing before it?)" if self.is_keyword("NOT") or self.token.kind == "name" else ""
+            raise ConditionError(f"unexpected {self._found()}{hint}", self.token.column)
+        return tree
+
+    def disjunction(self) -> Evaluator:
+        left = self.conjunction()
+        while self.is_keyword("OR"):
+            self.advance()
+            left = self._binary(_or, left, self.conjunction())
+        return left
+
+    def conjunction(self) -> Evaluator:
+        left = self.negation()
+        while self.is_keyword("AND"):
+            self.advance()
+            left = self._binary(_and, left, self.negation())
+        return left
+
+    def negation(self) -> Evaluator:
+        if self.is_keyword("NOT"):
+            self.advance()
+            inner = self.negation()
+            return lambda twin: _not(inner(twin))
+        return self.comparison()
+
+    def comparison(self) -> Evaluator:
+        left = self.additive()
+        if self.is_op("=", "!=", "<>", "<", ">", "<=", ">="):
+            op = self.advance().text
+            right = self.additive()
+            return lambda twin: _compare(op, left(twin), right(twin))
+        if self.is_keyword("IN", "NIN") or (self.is_keyword("NOT") and self._next_is_in()):
+            negate = self.token.text in ("NIN", "NOT")
+            if self.advance().text == "NOT":
+                self.advance()
+            choices = self.array()
+
+            def member(twin: Mapping[str, Any]) -> Any:
+                value = left(twin)
+                kind = _kind(value)
+                if kind is None:
+                    return UNDEFINED
+                found = any(_kind(choice) == kind and choice == value for choice in choices)
+                return found != negate
+
+            return member
+        return left
+
+    def _next_is_in(self) -> bool:
+        following = self.tokens[self.index + 1]
+        return following.kind == "keyword" and following.text == "IN"
+
+    def array(self) -> tuple[Any, ...]:
+        column = self.token.column
+        if not self.is_op("["):
+            raise ConditionError(f"IN takes an array of constants like ['a', 'b'], found {self._found()}", column)
+        self.advance()
+        values: list[Any] = []
+        while True:
+            values.append(self.constant())
+            if self.is_op("]"):
+                self.advance()
+                return tuple(values)
+            self.expect_op(",")
+
+    def constant(self) -> Any:
+        negative = self.is_op("-")
+        if negative:
+            self.advance()
+        token = self.advance()
+        if token.kind == "number":
+            return -token.value if negative else token.value
+        if not negative:
+            if token.kind == "string":
+                return token.value
+            if token.kind == "keyword" and token.text in ("TRUE", "FALSE", "NULL"):
+                return {"TRUE": True, "FALSE": False, "NULL": None}[token.text]
+        raise ConditionError(f"expected a constant, found {token.text!r}" if token.kind != "end"
+                             else "expected a constant, found the end", token.column)
+
+    def additive(self) -> Evaluator:
+        left = self.multiplicative()
+        while self.is_op("+", "-"):
+            op = self.advance().text
+            left = self._arith(op, left, self.multiplicative())
+        return left
+
+    def multiplicative(self) -> Evaluator:
+        left = self.unary()
+        while self.is_op("*", "/", "%"):
+            op = self.advance().text
+            left = self._arith(op, left, self.unary())
+        return left
+
+    def unary(self) -> Evaluator:
+        if self.is_op("-"):
+            self.advance()
+            inner = self.unary()
+            return lambda twin: _arithmetic("-", 0, inner(twin))
+        return self.primary()
+
+    def primary(self) -> Evaluator:
+        token = self.token
+        if self.is_op("("):
+            self.advance()
+            inner = self.disjunction()
+            self.expect_op(")")
+            return inner
+        if token.kind in ("number", "string"):
+            self.advance()
+            value = token.value
+            return lambda _twin: value
+        if token.kind == "keyword" and token.text in ("TRUE", "FALSE", "NULL", "UNDEFINED"):
+            self.advance()
+            constant = {"TRUE": True, "FALSE": False, "NULL": None, "UNDEFINED": UNDEFINED}[token.text]
+            return lambda _twin: constant
+        if token.kind == "name":
+            self.advance()
+            if self.is_op("("):
+                return self.function(token)
+            path = [token.text]
+            while self.is_op("."):
+                self.advance()
+                part = self.advance()
+                if part.kind not in ("name", "keyword"):
+                    raise ConditionError(f"expected a property name after '.', found {part.text!r}" if part.text
+                                         else "expected a property name after '.'", part.column)
+                path.append(part.text if part.kind == "name" else str(part.value))
+            return _lookup(path)
+        raise ConditionError(f"expected a property, a constant or '(', found {self._found()}", token.column)
+
+    def function(self, name: _Token) -> Evaluator:
+        if name.text.upper() not in _FUNCTIONS:
+            raise ConditionError(f"unknown function {name.text}(); twin queries have IS_DEFINED()", name.column)
+        self.expect_op("(")
+        inner = self.additive()
+        self.expect_op(")")
+        return lambda twin: inner(twin) is not UNDEFINED
+
+    @staticmethod
+    def _binary(op: Callable[[Any, Any], Any], left: Evaluator, right: Evaluator) -> Evaluator:
+        return lambda twin: op(left(twin), right(twin))
+
+    @staticmethod
+    def _arith(op: str, left: Evaluator, right: Evaluator) -> Evaluator:
+        return lambda twin: _arithmetic(op, left(twin), right(twin))
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A compiled target condition; ``matches(twin)`` is true only when it evaluates to true."""
+
+    text: str
+    evaluate: Evaluator
+
+    def matches(self, twin: Mapping[str, Any]) -> bool:
+        return self.evaluate(twin) is True
+
+
+def compile_condition(text: str) -> Condition:
+    """Parse a target condition (``*`` targets every device); raises ConditionError with the column."""
+    stripped = text.strip()
+    if stripped == "*":
+        return Condition(text, lambda _twin: True)
+    return Condition(text, _Parser(text).parse())
+
+
+TWIN_KEYS = frozenset({"deviceId", "moduleId", "etag", "deviceEtag", "status", "statusReason", "statusUpdateTime",
+                        "connectionState", "lastActivityTime", "cloudToDeviceMessageCount", "authenticationType",
+                        "x509Thumbprint", "modelId", "version", "tags", "properties", "capabilities",
+                        "deviceScope", "parentScopes"})
+
+
+def as_twin(document: Mapping[str, Any], device_id: str | None = None) -> dict[str, Any]:
+    """A device twin from either a twin (``{"tags": ..., "properties": {"reported": ...}}``) or bare tags.
+
+    A document is taken as a twin when it has ``tags`` or ``properties`` and every key is a twin's;
+    anything else is the tags themselves.
+    """
+    is_twin = ("tags" in document or "properties" in document) and set(document) <= TWIN_KEYS
+    twin: dict[str, Any] = dict(document) if is_twin else {"tags": dict(document)}
+    if device_id is not None:
+        twin.setdefault("deviceId", device_id)
+    return twin
