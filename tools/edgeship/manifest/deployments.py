@@ -24,6 +24,7 @@ _SYSTEM_TWINS = ("$edgeAgent", "$edgeHub")
 # Keys IoT Hub puts in a configuration it returns (az iot edge deployment show) beside ours.
 _TOP_KEYS = frozenset({"id", "schemaVersion", "labels", "content", "targetCondition", "createdTimeUtc",
                        "lastUpdatedTimeUtc", "priority", "systemMetrics", "metrics", "etag"})
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class Deployment:
 
     def rank(self) -> tuple[int, datetime, int]:
         """Higher ranks win: priority, then the later createdTimeUtc, then the later input."""
-        return self.priority, self.created or datetime.min.replace(tzinfo=UTC), self.order
+        return self.priority, self.created or _NEVER, self.order
 
 
 def _fail(source: str, message: str) -> ManifestError:

@@ -133,38 +133,61 @@ def _tokens(text: str) -> list[_Token]:
     return tokens
 
 
+# Exact types: twins come from json.loads, and a type lookup is the hot path of a fleet plan.
+_KINDS: Final[dict[type, str]] = {type(None): "null", bool: "bool", int: "number", float: "number", str: "string"}
+
+
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return _KINDS.get(type(value)) == "number"
 
 
 def _kind(value: Any) -> str | None:
     """The primitive type of a value, None for objects, arrays and undefined."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if _is_number(value):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return None
+    return _KINDS.get(type(value))
+
+
+_ORDER: Final[dict[str, Callable[[Any, Any], bool]]] = {
+    "<": lambda a, b: bool(a < b), ">": lambda a, b: bool(a > b),
+    "<=": lambda a, b: bool(a <= b), ">=": lambda a, b: bool(a >= b)}
 
 
 def _compare(op: str, left: Any, right: Any) -> Any:
-    kind = _kind(left)
-    if kind is None or kind != _kind(right):
+    kind = _KINDS.get(type(left))
+    if kind is None or kind != _KINDS.get(type(right)):
         return UNDEFINED
     if op in ("=", "!=", "<>"):
         return (left == right) == (op == "=")
     if kind in ("null", "bool"):
         return UNDEFINED  # no order among null or Boolean values
-    if op == "<":
-        return bool(left < right)
-    if op == ">":
-        return bool(left > right)
-    if op == "<=":
-        return bool(left <= right)
-    return bool(left >= right)
+    return _ORDER[op](left, right)
+
+
+def _compare_constant(op: str, left: Evaluator, constant: Any) -> Evaluator:
+    """``property <op> constant``, the usual shape of a target condition, with the constant's type known."""
+    kind = _KINDS.get(type(constant))
+    if kind is None:
+        return lambda _twin: UNDEFINED
+    if op in ("=", "!=", "<>"):
+        equal = op == "="
+
+        def equality(twin: Mapping[str, Any]) -> Any:
+            value = left(twin)
+            if _KINDS.get(type(value)) != kind:
+                return UNDEFINED
+            return (value == constant) == equal
+
+        return equality
+    if kind in ("null", "bool"):
+        return lambda _twin: UNDEFINED
+    order = _ORDER[op]
+
+    def ordering(twin: Mapping[str, Any]) -> Any:
+        value = left(twin)
+        if _KINDS.get(type(value)) != kind:
+            return UNDEFINED
+        return order(value, constant)
+
+    return ordering
 
 
 def _arithmetic(op: str, left: Any, right: Any) -> Any:
@@ -206,13 +229,23 @@ def _or(left: Any, right: Any) -> Any:
     return UNDEFINED
 
 
+@dataclass(frozen=True)
+class _Constant:
+    """A literal; comparisons against one are specialised (see ``_compare_constant``)."""
+
+    value: Any
+
+    def __call__(self, _twin: Mapping[str, Any]) -> Any:
+        return self.value
+
+
 def _lookup(path: Sequence[str]) -> Evaluator:
     first, rest = path[0], tuple(path[1:])
 
     def evaluate(twin: Mapping[str, Any]) -> Any:
         value: Any = twin.get(first, UNDEFINED)
         for key in rest:
-            if not isinstance(value, Mapping):
+            if type(value) is not dict:  # JSON objects; anything else has no members
                 return UNDEFINED
             value = value.get(key, UNDEFINED)
         return value
@@ -285,6 +318,8 @@ class _Parser:
         if self.is_op("=", "!=", "<>", "<", ">", "<=", ">="):
             op = self.advance().text
             right = self.additive()
+            if isinstance(right, _Constant):
+                return _compare_constant(op, left, right.value)
             return lambda twin: _compare(op, left(twin), right(twin))
         if self.is_keyword("IN", "NIN") or (self.is_keyword("NOT") and self._next_is_in()):
             negate = self.token.text in ("NIN", "NOT")
@@ -365,12 +400,10 @@ class _Parser:
             return inner
         if token.kind in ("number", "string"):
             self.advance()
-            value = token.value
-            return lambda _twin: value
+            return _Constant(token.value)
         if token.kind == "keyword" and token.text in ("TRUE", "FALSE", "NULL", "UNDEFINED"):
             self.advance()
-            constant = {"TRUE": True, "FALSE": False, "NULL": None, "UNDEFINED": UNDEFINED}[token.text]
-            return lambda _twin: constant
+            return _Constant({"TRUE": True, "FALSE": False, "NULL": None, "UNDEFINED": UNDEFINED}[token.text])
         if token.kind == "name":
             self.advance()
             if self.is_op("("):
