@@ -93,6 +93,8 @@ def test_quote_escapes() -> None:
     ("tags. = 'a'", 7, "expected a property name"),
     ("tags.x = 'a' #", 14, "unexpected '#'"),
     ("   ", 1, "empty"),
+    ("tag.environment = 'test'", 1, "tag.environment: a target condition reads tags.*"),
+    ("tags.a = 1 AND properties.desired.x = 1", 16, "properties.desired.x: a target condition reads"),
 ])
 def test_parse_errors_name_the_column(condition: str, column: int, fragment: str) -> None:
     with pytest.raises(ConditionError) as caught:

@@ -416,8 +416,18 @@ class _Parser:
                     raise ConditionError(f"expected a property name after '.', found {part.text!r}" if part.text
                                          else "expected a property name after '.'", part.column)
                 path.append(part.text if part.kind == "name" else str(part.value))
+            self._check_root(path, token.column)
             return _lookup(path)
         raise ConditionError(f"expected a property, a constant or '(', found {self._found()}", token.column)
+
+    @staticmethod
+    def _check_root(path: Sequence[str], column: int) -> None:
+        # The target-condition rules name what a condition may read; anything else (a typo such as
+        # `tag.x`) would silently match no device.
+        if path[0] in ("tags", "deviceId", "capabilities") or path[:2] == ["properties", "reported"]:
+            return
+        raise ConditionError(f"{'.'.join(path)}: a target condition reads tags.*, properties.reported.*, "
+                             "deviceId or capabilities.*", column)
 
     def function(self, name: _Token) -> Evaluator:
         if name.text.upper() not in _FUNCTIONS:
