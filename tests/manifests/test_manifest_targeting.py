@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edgeship.manifest.targeting import ConditionError, as_twin, compile_condition
 
@@ -93,6 +95,8 @@ def test_quote_escapes() -> None:
     ("tags. = 'a'", 7, "expected a property name"),
     ("tags.x = 'a' #", 14, "unexpected '#'"),
     ("   ", 1, "empty"),
+    ("(" * 65 + "tags.a = 1" + ")" * 65, 65, "nested more than 64 levels"),
+    ("NOT " * 65 + "tags.a = 1", 257, "nested more than 64 levels"),
     ("tag.environment = 'test'", 1, "tag.environment: a target condition reads tags.*"),
     ("tags.a = 1 AND properties.desired.x = 1", 16, "properties.desired.x: a target condition reads"),
 ])
@@ -109,3 +113,35 @@ def test_as_twin_takes_a_twin_or_bare_tags() -> None:
     assert as_twin(twin, "dev1") == {**twin, "deviceId": "dev1"}
     # a tag that happens to be called "tags" beside other tags is still tags
     assert as_twin({"tags": "x", "site": "y"}) == {"tags": {"tags": "x", "site": "y"}}
+
+
+_PIECES = st.sampled_from(["tags.a", "tags.b.c", "properties.reported.x", "deviceId", "'v'", "'it''s'", "1", "2.5",
+                           "0x1f", "-", "+", "*", "/", "%", "=", "!=", "<>", "<", ">=", "AND", "or", "NOT", "IN",
+                           "NIN", "[", "]", ",", "(", ")", "true", "null", "undefined", "IS_DEFINED", "'", "\"",
+                           ".", "tag.a", "#"])
+_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-3, 3) | st.floats(allow_nan=False)
+                       | st.sampled_from(["v", "it's", ""]),
+                       lambda inner: st.dictionaries(st.sampled_from(["a", "b", "c", "x"]), inner, max_size=3),
+                       max_leaves=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PIECES, max_size=12), st.text(max_size=6), _VALUES, _VALUES)
+def test_any_text_parses_or_fails_cleanly_and_never_raises_on_a_twin(pieces: list[str], noise: str, tags: Any,
+                                                                     reported: Any) -> None:
+    text = " ".join(pieces) + noise
+    try:
+        condition = compile_condition(text)
+    except ConditionError as exc:
+        column = exc.column
+        assert 1 <= column <= len(text) + 1
+        return
+    twin = {"deviceId": "d", "tags": tags, "properties": {"reported": reported}}
+    assert isinstance(condition.matches(twin), bool)
+
+
+def test_long_chains_do_not_nest_the_stack() -> None:
+    twin = {"tags": {"a": 1}}
+    assert compile_condition(" AND ".join(["tags.a = 1"] * 3000)).matches(twin)
+    assert not compile_condition(" OR ".join(["tags.a = 2"] * 3000)).matches(twin)
+    assert compile_condition(" + ".join(["tags.a"] * 3000) + " = 3000").matches(twin)

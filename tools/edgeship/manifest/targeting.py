@@ -213,20 +213,36 @@ def _not(value: Any) -> Any:
     return (not value) if isinstance(value, bool) else UNDEFINED
 
 
-def _and(left: Any, right: Any) -> Any:
-    if left is False or right is False:
-        return False
-    if left is True and right is True:
-        return True
-    return UNDEFINED
+def _all_of(operands: tuple[Evaluator, ...]) -> Evaluator:
+    """AND: false if any is false, true if all are true, else undefined."""
+
+    def evaluate(twin: Mapping[str, Any]) -> Any:
+        result: Any = True
+        for operand in operands:
+            value = operand(twin)
+            if value is False:
+                return False
+            if value is not True:
+                result = UNDEFINED
+        return result
+
+    return evaluate
 
 
-def _or(left: Any, right: Any) -> Any:
-    if left is True or right is True:
-        return True
-    if left is False and right is False:
-        return False
-    return UNDEFINED
+def _any_of(operands: tuple[Evaluator, ...]) -> Evaluator:
+    """OR: true if any is true, false if all are false, else undefined."""
+
+    def evaluate(twin: Mapping[str, Any]) -> Any:
+        result: Any = False
+        for operand in operands:
+            value = operand(twin)
+            if value is True:
+                return True
+            if value is not False:
+                result = UNDEFINED
+        return result
+
+    return evaluate
 
 
 @dataclass(frozen=True)
@@ -256,9 +272,17 @@ def _lookup(path: Sequence[str]) -> Evaluator:
 class _Parser:
     """Precedence, loosest first: OR, AND, NOT, comparison and [N]IN, + -, * / %, unary -."""
 
+    MAX_DEPTH = 64  # parentheses, NOT and unary minus nest; deeper would overflow Python's stack
+
     def __init__(self, text: str) -> None:
         self.tokens = _tokens(text)
         self.index = 0
+        self.depth = 0
+
+    def nest(self) -> None:
+        self.depth += 1
+        if self.depth > self.MAX_DEPTH:
+            raise ConditionError(f"nested more than {self.MAX_DEPTH} levels deep", self.token.column)
 
     @property
     def token(self) -> _Token:
@@ -292,24 +316,28 @@ class _Parser:
             raise ConditionError(f"unexpected {self._found()}{hint}", self.token.column)
         return tree
 
+    # Chains are kept flat (one closure over a list, not one per operator) so a long
+    # `a AND b AND ...` neither nests the stack nor costs a call per link.
     def disjunction(self) -> Evaluator:
-        left = self.conjunction()
+        operands = [self.conjunction()]
         while self.is_keyword("OR"):
             self.advance()
-            left = self._binary(_or, left, self.conjunction())
-        return left
+            operands.append(self.conjunction())
+        return operands[0] if len(operands) == 1 else _any_of(tuple(operands))
 
     def conjunction(self) -> Evaluator:
-        left = self.negation()
+        operands = [self.negation()]
         while self.is_keyword("AND"):
             self.advance()
-            left = self._binary(_and, left, self.negation())
-        return left
+            operands.append(self.negation())
+        return operands[0] if len(operands) == 1 else _all_of(tuple(operands))
 
     def negation(self) -> Evaluator:
         if self.is_keyword("NOT"):
+            self.nest()
             self.advance()
             inner = self.negation()
+            self.depth -= 1
             return lambda twin: _not(inner(twin))
         return self.comparison()
 
@@ -371,32 +399,46 @@ class _Parser:
                              else "expected a constant, found the end", token.column)
 
     def additive(self) -> Evaluator:
-        left = self.multiplicative()
-        while self.is_op("+", "-"):
-            op = self.advance().text
-            left = self._arith(op, left, self.multiplicative())
-        return left
+        return self._chain(self.multiplicative, ("+", "-"))
 
     def multiplicative(self) -> Evaluator:
-        left = self.unary()
-        while self.is_op("*", "/", "%"):
+        return self._chain(self.unary, ("*", "/", "%"))
+
+    def _chain(self, operand: Callable[[], Evaluator], ops: tuple[str, ...]) -> Evaluator:
+        first = operand()
+        rest: list[tuple[str, Evaluator]] = []
+        while self.is_op(*ops):
             op = self.advance().text
-            left = self._arith(op, left, self.unary())
-        return left
+            rest.append((op, operand()))
+        if not rest:
+            return first
+        links = tuple(rest)
+
+        def evaluate(twin: Mapping[str, Any]) -> Any:
+            value = first(twin)
+            for op, right in links:
+                value = _arithmetic(op, value, right(twin))
+            return value
+
+        return evaluate
 
     def unary(self) -> Evaluator:
         if self.is_op("-"):
+            self.nest()
             self.advance()
             inner = self.unary()
+            self.depth -= 1
             return lambda twin: _arithmetic("-", 0, inner(twin))
         return self.primary()
 
     def primary(self) -> Evaluator:
         token = self.token
         if self.is_op("("):
+            self.nest()
             self.advance()
             inner = self.disjunction()
             self.expect_op(")")
+            self.depth -= 1
             return inner
         if token.kind in ("number", "string"):
             self.advance()
@@ -436,15 +478,6 @@ class _Parser:
         inner = self.additive()
         self.expect_op(")")
         return lambda twin: inner(twin) is not UNDEFINED
-
-    @staticmethod
-    def _binary(op: Callable[[Any, Any], Any], left: Evaluator, right: Evaluator) -> Evaluator:
-        return lambda twin: op(left(twin), right(twin))
-
-    @staticmethod
-    def _arith(op: str, left: Evaluator, right: Evaluator) -> Evaluator:
-        return lambda twin: _arithmetic(op, left(twin), right(twin))
-
 
 @dataclass(frozen=True)
 class Condition:
