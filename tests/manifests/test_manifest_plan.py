@@ -148,6 +148,7 @@ def test_plan_per_device(fleet_files: tuple[list[Path], Path, list[Twin]]) -> No
     ('{"a": 1}', "device 'a' must be an object"),
     ('"x"', "expected a list of device twins"),
     ("[", "not valid JSON"),
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
 ])
 def test_bad_devices_files(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "devices.json"

@@ -169,6 +169,8 @@ def read_json(path: Path) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ManifestError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise ManifestError(f"{path}: JSON nested too deeply to read") from None
 
 
 def load_deployments(paths: Sequence[Path]) -> list[Deployment]:
