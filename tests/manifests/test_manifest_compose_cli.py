@@ -128,3 +128,13 @@ def test_plan_cli(tmp_path: Path) -> None:
     line = _one_error_line(_edgeship(tmp_path, "plan", base, "--devices", str(tmp_path / "none.json")))
     assert line.startswith("error: cannot read ")
     assert "none.json" in line
+
+
+def test_compose_warns_of_an_equal_priority_guess(tmp_path: Path) -> None:
+    first = _write(tmp_path, "first.json", docs_base() | {"id": "first"})
+    second = _write(tmp_path, "second.json", docs_base() | {"id": "second"})
+    result = _edgeship(tmp_path, "compose", first, second, "--tags", '{"environment": "prod"}')
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["modulesContent"]["$edgeHub"]["properties.desired"]["routes"]
+    assert result.stderr == ("warning: equal priority 10: base second wins because it comes later among the inputs "
+                             "(no createdTimeUtc tells which is newer)\n")

@@ -192,6 +192,9 @@ def compose_command(files: tuple[Path, ...], tags: str, device_id: str | None, e
     if explain:
         for line in explain_composition(composition, deployments):
             click.echo(line, err=True)
+    elif composition.selection.tie:
+        # Which of two equal-priority bases wins rests on a guess without createdTimeUtc: say so.
+        click.secho(f"warning: {composition.selection.tie}", err=True, fg="yellow")
     text = json.dumps(composition.manifest, indent=2, ensure_ascii=False) + "\n"
     source = str(out) if out else "<composed>"
     _document, report = validate_text(text, source, discover_modules(modules_dir or Path("modules")))

@@ -25,7 +25,7 @@ class Selection:
     base: Deployment | None
     layers: tuple[Deployment, ...]  # in the order they are applied: ascending priority
     skipped: tuple[tuple[Deployment, str], ...]  # targeted but not applied, with the reason
-    tie: str | None = None  # how an equal-priority tie between bases was settled
+    tie: str | None = None  # an equal-priority tie between bases settled by input order, not by time
 
 
 def _is_edge_device(twin: Mapping[str, Any]) -> bool:
@@ -47,10 +47,12 @@ def select(deployments: Sequence[Deployment], twin: Mapping[str, Any]) -> Select
         for other in ranked[1:]:
             reason = f"base {base.id} has a higher priority ({base.priority})"
             if other.priority == base.priority:
-                why = ("its createdTimeUtc is later" if base.created and other.created and base.created != other.created
+                by_time = base.created is not None and other.created is not None and base.created != other.created
+                why = ("its createdTimeUtc is later" if by_time
                        else "it comes later among the inputs (no createdTimeUtc tells which is newer)")
                 reason = f"equal priority {base.priority}: base {base.id} wins because {why}"
-                tie = tie or reason
+                if not by_time:
+                    tie = tie or reason
             skipped.append((other, reason))
     layers: list[Deployment] = []
     for layer in (d for d in targeted if d.layered):
