@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from layered_examples import SENSOR_IMAGE, docs_base, docs_layer
 
 from edgeship.errors import ManifestError
@@ -240,3 +242,30 @@ def test_duplicate_ids_are_refused(tmp_path: Path) -> None:
         (tmp_path / name).write_text(json.dumps(docs_base()), encoding="utf-8")
     with pytest.raises(ManifestError, match=r"b\.json: deployment id 'docs-base' is also the id of .*a\.json"):
         load_deployments([tmp_path / "a.json", tmp_path / "b.json"])
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers(-2, 30) | st.text(max_size=4),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+                         st.sampled_from(["properties.desired", "properties.desired.modules.m",
+                                          "properties.desired.routes.r", "properties.desired.a.b", "modules",
+                                          "routes", "$edgeAgent", "$edgeHub", "m", "x", ""]), inner, max_size=3),
+                     max_leaves=10)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(["id", "targetCondition", "priority", "content", "createdTimeUtc", "labels"]), _JSON,
+       st.sampled_from(["$edgeAgent", "$edgeHub", "SimulatedTemperatureSensor", "m"]), _JSON)
+def test_any_document_loads_and_composes_or_fails_with_a_manifest_error(key: str, value: Any, twin: str,
+                                                                        body: Any) -> None:
+    """Random values in a base's fields and in a layer's twin: a ManifestError or a result, never a crash."""
+    base = docs_base() | {key: value}
+    layer = docs_layer({}) | {"targetCondition": "*"}
+    layer["content"]["modulesContent"][twin] = body
+    try:
+        deployments = _load(base, layer)
+        result = compose(deployments, PROD)
+    except ManifestError:
+        return
+    text = json.dumps(result.manifest)
+    validate_document(result.manifest, parse_json(text, "composed.json"), {})
+    explain(result, deployments)
