@@ -23,6 +23,7 @@ from edgeship_sentiment.model import load_model_folder
 from edgeship_sentiment.scorer import Engine
 from edgeship_sentiment.service import Reply, SentimentService
 
+pytestmark = pytest.mark.slow  # the packaged fixture (TensorFlow builds it once)
 REQUESTS = 400
 PER_REQUEST = 5
 

@@ -27,6 +27,7 @@ from edgeship_sentiment.model_update.fetch import fetch
 from edgeship_sentiment.scorer import Engine
 from edgeship_sentiment.service import SentimentService
 
+pytestmark = [pytest.mark.slow, pytest.mark.integration]  # the packaged fixture; loopback HTTP servers
 TEXTS = ["I love this so much", "worst day ever", "meh", "the weather is fine I guess", ""]
 
 
