@@ -5,13 +5,17 @@ Keras model registered again and published by ``edgeship model publish --quantiz
 packaging, parity gate included). ``edgeship model serve`` serves both archives. 1,000 tweets
 stream while the twin moves the module v1 -> v2 -> v1; each result names its version in the
 message property ``model`` and its score must be what that package gives the text when scored
-directly. The module scores one text per call here (``max_batch: 1``) because int8 dynamic
-quantization scales activations per call, so an int8 score depends on the batch it rode in
-(up to 0.024 measured on the fixture): per call, both versions are exactly reproducible.
+directly. Mid-stream, two bad updates (a wrong sha256, an archive that climbs out of its
+folder) are refused while v1 keeps serving. The module scores one text per call here
+(``max_batch: 1``) because int8 dynamic quantization scales activations per call, so an int8
+score depends on the batch it rode in (up to 0.024 measured on the fixture): per call, both
+versions are exactly reproducible.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import itertools
 import json
 import subprocess
@@ -75,7 +79,17 @@ def published(tmp_path_factory: pytest.TempPathFactory, small_model_dir: Path,
             with tarfile.open(work / "pub" / "sha256" / f"{sha}.tar.gz") as tar:
                 tar.extractall(folder, filter="data")
             folders[version] = folder
-        yield {"v1": v1, "v2": v2, "folders": folders, "server": server, "work": work}
+        # a hostile archive, served like any other: it climbs out of its folder
+        raw = io.BytesIO()
+        with tarfile.open(fileobj=raw, mode="w:gz") as tar:
+            info = tarfile.TarInfo("../model.json")
+            info.size = 2
+            tar.addfile(info, io.BytesIO(b"{}"))
+        climbing_sha = hashlib.sha256(raw.getvalue()).hexdigest()
+        (work / "pub" / "sha256" / f"{climbing_sha}.tar.gz").write_bytes(raw.getvalue())
+        climbing = {"name": "sentiment", "version": 3, "sha256": climbing_sha,
+                    "uri": f"{url}/sha256/{climbing_sha}.tar.gz"}
+        yield {"v1": v1, "v2": v2, "folders": folders, "server": server, "work": work, "climbing": climbing}
     finally:
         if server.poll() is None:
             server.terminate()
@@ -91,10 +105,14 @@ def reported_on_loop(hub: HubThread) -> dict[str, Any]:
     return dict(hub.hub.get_twin("sentiment")["reported"])
 
 
-def wait_applied(hub: HubThread, sha256: str, timeout: float = 120) -> dict[str, Any]:
+def wait_settled(hub: HubThread, sha256: str, timeout: float = 120) -> dict[str, Any]:
     hub.wait_for(lambda: reported_on_loop(hub).get("model_update", {}).get("sha256") == sha256
                  and reported_on_loop(hub)["model_update"].get("state") in ("applied", "rejected"), timeout=timeout)
-    status = reported(hub)["model_update"]
+    return dict(reported(hub)["model_update"])
+
+
+def wait_applied(hub: HubThread, sha256: str, timeout: float = 120) -> dict[str, Any]:
+    status = wait_settled(hub, sha256, timeout)
     assert status["state"] == "applied", status
     assert status["downloading_at"] <= status["verifying_at"] <= status["applied_at"]
     return dict(status)
@@ -120,6 +138,8 @@ def test_1000_tweets_while_the_twin_moves_the_model_v1_v2_v1_then_a_restart_keep
             source.expect("ready")
             assert reported(hub)["model_update"]["state"] == "baked-in"
             plan = {250: published["v2"], 600: published["v1"]}
+            bad = {850: ({**published["v2"]["patch"]["model"], "sha256": "0" * 64}, "sha256 mismatch"),
+                   950: (published["climbing"], "climbs out")}
             for i, text in enumerate(tweets):
                 if i in plan:
                     # wait for the previous phase's results so each version scores a share of the stream
@@ -127,6 +147,13 @@ def test_1000_tweets_while_the_twin_moves_the_model_v1_v2_v1_then_a_restart_keep
                     hub.call(hub.hub.patch_desired("sentiment", plan[i]["patch"]))
                 if i in (400, 800):
                     wait_applied(hub, (published["v2"] if i == 400 else published["v1"])["sha256"])
+                if i in bad:
+                    # refused mid-stream: v1 keeps serving and nothing is lost
+                    hub.call(hub.hub.patch_desired("sentiment", {"model": bad[i][0]}))
+                if i in (870, 970):
+                    status = wait_settled(hub, bad[i - 20][0]["sha256"])
+                    assert status["state"] == "rejected", status
+                    assert bad[i - 20][1] in status["reason"], status
                 source.command(op="send", output="tweets", body={"text": text}, message_id=f"tweet-{i}")
             for _ in range(TWEETS):
                 source.expect("sent", timeout=120)
