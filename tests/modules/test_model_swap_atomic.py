@@ -9,16 +9,17 @@ int8 does not give (it differs from fp32 on every heldout text, by 6e-5 to 3e-2)
 
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from edgeship.packager.pipeline import parity_sample
+sys.path.insert(0, str(Path(__file__).parent))
+from model_update_kit import int8_copy
+
 from edgeship_sentiment.model import load_model_folder
 from edgeship_sentiment.scorer import Engine
 from edgeship_sentiment.service import Reply, SentimentService
@@ -26,21 +27,6 @@ from edgeship_sentiment.service import Reply, SentimentService
 pytestmark = pytest.mark.slow  # the packaged fixture (TensorFlow builds it once)
 REQUESTS = 400
 PER_REQUEST = 5
-
-
-def int8_copy(packaged: Path, out: Path) -> Path:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    shutil.copytree(packaged, out)
-    (out / "model.onnx").unlink()
-    quantize_dynamic(packaged / "model.onnx", out / "model.onnx", weight_type=QuantType.QInt8)
-    spec = json.loads((out / "model.json").read_text())
-    spec.update(version=2, source="sentiment:2", quantization="int8",
-                onnx_sha256=hashlib.sha256((out / "model.onnx").read_bytes()).hexdigest())
-    (out / "model.json").write_text(json.dumps(spec))
-    spec["parity_sample"] = parity_sample(out, tuple(spec["parity_sample"]["texts"]))
-    (out / "model.json").write_text(json.dumps(spec))
-    return out
 
 
 def test_every_request_is_scored_by_the_one_engine_its_reply_names(
