@@ -1,4 +1,4 @@
-"""`edgeship model`: register, list, show, download and delete models in the local registry."""
+"""`edgeship model`: register, list, show, download and delete models; publish and serve them for devices."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from edgeship.registry import Registry, parse_model_ref, parse_pairs
 
 @click.group(name="model")
 def cli() -> None:
-    """Register, list, show, download and delete models in the local registry."""
+    """Register, list, show, download and delete models; publish and serve archives for devices."""
 
 
 @cli.command()
