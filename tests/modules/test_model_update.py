@@ -233,3 +233,29 @@ def test_a_bad_desired_value(service: SentimentService, updater: ModelUpdater) -
     _rejected(updater, service, {"name": "sentiment", "version": 2, "sha256": "a" * 64, "uri": "ftp://h/m"},
               "file://, http:// or https://")
     _rejected(updater, service, "sentiment:2", 'model must be {"name"')  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("variable", "value"), [("MODEL_MAX_BYTES", "lots"), ("MODEL_DOWNLOAD_TIMEOUT", "-1")])
+def test_bad_update_limits_stop_the_module_with_one_line(packaged_model_dir: Path, tmp_path: Path, variable: str,
+                                                         value: str) -> None:
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IOTEDGE_")}
+    env.update({variable: value, "MODEL_STORE": str(tmp_path / "store")})
+    result = subprocess.run([sys.executable, "main.py", "--model-dir", str(packaged_model_dir), "--http",
+                             "127.0.0.1:0"], cwd=Path(__file__).resolve().parents[2] / "modules" / "sentiment",
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == f"error: {variable} must be a positive number, got {value!r}"
+    assert "Traceback" not in result.stderr
+
+
+def test_update_limits_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgeship_sentiment.model_update.updater import limits_from_environment
+
+    monkeypatch.setenv("MODEL_MAX_BYTES", "1024")
+    monkeypatch.setenv("MODEL_DOWNLOAD_TIMEOUT", "2.5")
+    assert limits_from_environment() == {"max_bytes": 1024, "timeout": 2.5}
+    monkeypatch.delenv("MODEL_MAX_BYTES")
+    assert limits_from_environment() == {"timeout": 2.5}

@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 from edgeship_sentiment.errors import BadRequestError, SentimentModuleError
 from edgeship_sentiment.model_update import ModelStore, ModelUpdater
+from edgeship_sentiment.model_update.updater import limits_from_environment
 from edgeship_sentiment.service import Reply, SentimentService
 from edgeship_sentiment.tcp import set_tcp_nodelay
 
@@ -330,7 +331,7 @@ class IoTHubFace:
             self.service.model = engine.model  # describe() and reported "model" name what now serves
 
         self.updater = ModelUpdater(scorer, store, report=lambda status: self._report({"model_update": status}),
-                                    on_swap=swapped)
+                                    on_swap=swapped, **limits_from_environment())
         self.updater.restore()
         self.updater.start()
 

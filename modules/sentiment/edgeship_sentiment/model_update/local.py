@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeship_sentiment.model_update.store import ModelStore
-from edgeship_sentiment.model_update.updater import ModelUpdater
+from edgeship_sentiment.model_update.updater import ModelUpdater, limits_from_environment
 from edgeship_sentiment.scorer import Engine
 
 log = logging.getLogger("edgeship_sentiment.model_update")
@@ -45,7 +45,7 @@ def install_local_updates(service: Any) -> ModelUpdater | None:
     def swapped(engine: Engine) -> None:
         service.model = engine.model  # /health and describe() name what now serves
 
-    updater = ModelUpdater(service.scorer, store, report=report, on_swap=swapped)
+    updater = ModelUpdater(service.scorer, store, report=report, on_swap=swapped, **limits_from_environment())
     updater.restore()
     updater.start()
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from edgeship_sentiment.errors import ModelLoadError, ModelUpdateError
+from edgeship_sentiment.errors import ModelLoadError, ModelUpdateError, SentimentModuleError
 from edgeship_sentiment.model import load_model_folder
 from edgeship_sentiment.model_update.checks import check_parity_sample, load_engine, load_package
 from edgeship_sentiment.model_update.desired import DesiredModel, parse_desired_model
@@ -30,6 +30,25 @@ DOWNLOAD_TIMEOUT = 120.0
 UNPACK_FACTOR = 4  # an archive of model files compresses far less than this
 STATUS_KEYS = ("state", "name", "version", "sha256", "uri", "reason", "requested_at", "downloading_at",
                "verifying_at", "applied_at", "rejected_at", "seconds", "parity_max_abs_diff")
+
+
+def limits_from_environment() -> dict[str, Any]:
+    """``MODEL_MAX_BYTES`` and ``MODEL_DOWNLOAD_TIMEOUT`` (seconds), for a device's link and disk."""
+    import os
+
+    limits: dict[str, Any] = {}
+    for variable, key, kind in (("MODEL_MAX_BYTES", "max_bytes", int), ("MODEL_DOWNLOAD_TIMEOUT", "timeout", float)):
+        raw = os.environ.get(variable)
+        if not raw:
+            continue
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise SentimentModuleError(f"{variable} must be a positive number, got {raw!r}") from None
+        if value <= 0:
+            raise SentimentModuleError(f"{variable} must be a positive number, got {raw!r}")
+        limits[key] = value
+    return limits
 
 
 def _now() -> str:
