@@ -16,6 +16,7 @@ and keeps its traceback.
     │   └── ParityError            the converted model disagrees with the original
     ├── ManifestError          generating or validating a deployment manifest
     ├── SimulatorClientError   talking to a running simulator from the CLI
+    ├── PublishError           publishing or serving model archives for devices
     └── DeployError            local services started by ``edgeship deploy``
 """
 
@@ -72,3 +73,7 @@ class SimulatorClientError(EdgeshipError):
 
 class DeployError(EdgeshipError):
     """A local service could not be started, found or stopped."""
+
+
+class PublishError(EdgeshipError):
+    """Publishing a packaged model as an archive, or serving published archives, failed."""

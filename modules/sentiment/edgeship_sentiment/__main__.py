@@ -58,6 +58,12 @@ def run(argv: list[str] | None = None) -> int:
                             send_window=config.send_window).start()
         log.info("IoT Edge face connected")
         stoppers.append(iothub.stop)
+    if not config.iothub:  # with IoT Hub the twin's "model" drives updates (iothub_face.py)
+        from edgeship_sentiment.model_update.local import install_local_updates
+
+        local_updates = install_local_updates(service)
+        if local_updates is not None:
+            stoppers.insert(0, local_updates.close)
     log.info("ready: %s", service.describe())
     stop.wait()
     log.info("stopping: finishing in-flight requests")

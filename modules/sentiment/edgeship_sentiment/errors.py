@@ -2,7 +2,8 @@
 
     SentimentModuleError
     ├── ModelLoadError     the model folder is missing, incomplete or inconsistent
-    └── BadRequestError    a request the module answers with an error reply (never a crash)
+    ├── BadRequestError    a request the module answers with an error reply (never a crash)
+    └── ModelUpdateError   a new model was refused (bad download, package or parity); the old one serves
 """
 
 from __future__ import annotations
@@ -18,3 +19,7 @@ class ModelLoadError(SentimentModuleError):
 
 class BadRequestError(SentimentModuleError):
     """The request cannot be scored; the message is sent back to the caller."""
+
+
+class ModelUpdateError(SentimentModuleError):
+    """A model update (twin ``model`` or ``service update``) was refused; the running model stays."""

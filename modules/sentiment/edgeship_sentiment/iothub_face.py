@@ -29,9 +29,12 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from edgeship_sentiment.errors import BadRequestError, SentimentModuleError
+from edgeship_sentiment.model_update import ModelStore, ModelUpdater
+from edgeship_sentiment.model_update.updater import limits_from_environment
 from edgeship_sentiment.service import Reply, SentimentService
 from edgeship_sentiment.tcp import set_tcp_nodelay
 
@@ -183,10 +186,12 @@ class IoTHubFace:
         self.status = "starting"
         self.acks: AckGate | None = None
         self._settings_applied = threading.Event()
+        self.updater: ModelUpdater | None = None
 
     # ---- lifecycle -------------------------------------------------------------------
     def start(self) -> IoTHubFace:
         self.acks = AckGate.install(self.client)  # before connecting: no input may be acknowledged early
+        self._start_updater()
         disable_nagle(self.client)
         # The input handler is set before connecting: after a restart the hub resumes the session and
         # sends stored messages at once, and the SDK drops (and acknowledges) input messages that
@@ -215,6 +220,8 @@ class IoTHubFace:
             self._outgoing.put(None)
         for sender in self._senders:
             sender.join(timeout=30)
+        if self.updater is not None:
+            self.updater.close()
         try:
             self._report({})
         except Exception as exc:  # the connection may already be gone; shutdown goes on
@@ -245,6 +252,8 @@ class IoTHubFace:
                 out.correlation_id = item.correlation_id
             if item.input_name:
                 out.custom_properties["input"] = item.input_name
+            if reply.model is not None:
+                out.custom_properties["model"] = reply.model  # the version that scored it (twin updates)
             output = OUTPUT if reply.ok else ERRORS_OUTPUT
             if not reply.ok:
                 out.custom_properties["status"] = str(reply.status)
@@ -284,6 +293,8 @@ class IoTHubFace:
 
     # ---- twin ------------------------------------------------------------------------
     def _apply(self, desired: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+        if self.updater is not None and desired.get("model") is not None:
+            self.updater.request(desired["model"])  # on its own thread; reports model_update itself
         try:
             return self.service.apply_settings(desired), None
         except BadRequestError as exc:
@@ -306,7 +317,23 @@ class IoTHubFace:
             "errors": metrics.error_count,
             "latency": metrics.latency_percentiles(),
             "drift": self.service.capture.summary(),
+            **({"model_update": dict(self.updater.status)} if self.updater is not None else {}),
         }
+
+    def _start_updater(self) -> None:
+        """Model updates through the twin (ONNX backend only): the stored model first, then patches."""
+        scorer = self.service.scorer
+        if scorer is None:
+            return
+        store = ModelStore.from_environment(Path("model-store"))
+
+        def swapped(engine: Any) -> None:
+            self.service.model = engine.model  # describe() and reported "model" name what now serves
+
+        self.updater = ModelUpdater(scorer, store, report=lambda status: self._report({"model_update": status}),
+                                    on_swap=swapped, **limits_from_environment())
+        self.updater.restore()
+        self.updater.start()
 
     def _report_loop(self) -> None:
         while not self._stop.wait(self.report_interval):

@@ -72,28 +72,105 @@ def session_options(intra_op_threads: int | None = None) -> Any:
     return options
 
 
+class TaggedText(str):
+    """A text that learns which engine scored it.
+
+    The batcher passes the very text objects it was given to ``raw_scores``; the engine that
+    scores them is written onto them, so a face can name the model version of each result
+    without the batcher carrying it (a swap may happen between any two batches).
+    """
+
+    engine: Engine | None = None
+
+
+@dataclass(frozen=True)
+class Engine:
+    """One loaded model: folder, session, padding skip. Immutable, so a swap is one assignment."""
+
+    model: ModelFolder
+    session: Any
+    padding_skip: PaddingSkip | None
+    labels: Labels
+    dtype: np.dtype[Any]
+
+    @property
+    def version(self) -> str:
+        """``name:version`` as the registry names it (the result's ``model`` property)."""
+        spec = self.model.spec
+        return f"{spec.name}:{spec.version}" if spec.version is not None else spec.name
+
+    @classmethod
+    def load(cls, model: ModelFolder, intra_op_threads: int | None = None, padding_skip: bool = True) -> Engine:
+        import onnxruntime as ort
+
+        spec = model.spec
+        try:
+            session = ort.InferenceSession(str(model.onnx_path), session_options(intra_op_threads),
+                                           providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types for corrupt models
+            raise ModelLoadError(f"onnxruntime cannot load {model.onnx_path}: {exc}") from None
+        names = [i.name for i in session.get_inputs()]
+        if spec.input_name not in names:
+            raise ModelLoadError(f"model.onnx has inputs {names}, model.json names {spec.input_name!r}")
+        outputs = [o.name for o in session.get_outputs()]
+        if spec.output_name not in outputs:
+            raise ModelLoadError(f"model.onnx has outputs {outputs}, model.json names {spec.output_name!r}")
+        return cls(model, session, padding_skip_for(session, spec) if padding_skip else None,
+                   Labels(spec.negative_label, spec.neutral_label, spec.positive_label), np.dtype(spec.input_dtype))
+
+    def raw_scores(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        spec = self.model.spec
+        sequences = self.model.tokenizer.texts_to_sequences(texts)
+        if self.padding_skip is not None:
+            return self.padding_skip.scores(self.session, spec.output_name, sequences)
+        padded = pad_sequences(sequences, spec.sequence_length, padding=spec.padding,  # type: ignore[arg-type]
+                               truncating=spec.truncating, value=spec.pad_value)  # type: ignore[arg-type]
+        output = self.session.run([spec.output_name], {spec.input_name: padded.astype(self.dtype, copy=False)})[0]
+        return np.asarray(output, dtype=np.float32).reshape(len(texts), -1)[:, -1]
+
+
 class Scorer:
-    """Thread-safe: onnxruntime sessions may be run concurrently; settings swap atomically."""
+    """Thread-safe: onnxruntime sessions may be run concurrently; settings and engines swap atomically.
+
+    Every call reads the engine once, so a swap between two calls never mixes two models in one
+    batch: a batch is scored by the engine it started with, the next by the new one.
+    """
 
     def __init__(self, model: ModelFolder, settings: ScoringSettings | None = None,
                  intra_op_threads: int | None = None, padding_skip: bool = True) -> None:
-        import onnxruntime as ort
-
-        self.model = model
         spec = model.spec
-        self.labels = Labels(spec.negative_label, spec.neutral_label, spec.positive_label)
         self._settings = (settings or ScoringSettings(spec.thresholds, spec.include_neutral)).validated()
         self._lock = threading.Lock()
-        try:
-            self.session = ort.InferenceSession(str(model.onnx_path), session_options(intra_op_threads),
-                                                providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own exception types for corrupt models
-            raise ModelLoadError(f"onnxruntime cannot load {model.onnx_path}: {exc}") from None
-        names = [i.name for i in self.session.get_inputs()]
-        if spec.input_name not in names:
-            raise ModelLoadError(f"model.onnx has inputs {names}, model.json names {spec.input_name!r}")
-        self._dtype = np.dtype(spec.input_dtype)
-        self.padding_skip = padding_skip_for(self.session, spec) if padding_skip else None
+        self.intra_op_threads = intra_op_threads
+        self.use_padding_skip = padding_skip
+        self._engine = Engine.load(model, intra_op_threads, padding_skip)
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    def swap(self, engine: Engine) -> Engine:
+        """Install ``engine`` for every later call; returns the one it replaced."""
+        with self._lock:
+            previous, self._engine = self._engine, engine
+            return previous
+
+    # The current engine's parts, for callers that predate engines (batcher, faces, tests).
+    @property
+    def model(self) -> ModelFolder:
+        return self._engine.model
+
+    @property
+    def session(self) -> Any:
+        return self._engine.session
+
+    @property
+    def padding_skip(self) -> PaddingSkip | None:
+        return self._engine.padding_skip
+
+    @property
+    def labels(self) -> Labels:
+        return self._engine.labels
 
     @property
     def settings(self) -> ScoringSettings:
@@ -105,28 +182,27 @@ class Scorer:
             return self._settings
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
-        return self.model.tokenizer.texts_to_sequences(texts)
+        return self._engine.model.tokenizer.texts_to_sequences(texts)
 
     def raw_scores(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        spec = self.model.spec
-        sequences = self.token_ids(texts)
-        if self.padding_skip is not None:
-            return self.padding_skip.scores(self.session, spec.output_name, sequences)
-        padded = pad_sequences(sequences, spec.sequence_length, padding=spec.padding,  # type: ignore[arg-type]
-                               truncating=spec.truncating, value=spec.pad_value)  # type: ignore[arg-type]
-        output = self.session.run([spec.output_name], {spec.input_name: padded.astype(self._dtype, copy=False)})[0]
-        return np.asarray(output, dtype=np.float32).reshape(len(texts), -1)[:, -1]
+        engine = self._engine
+        scores = engine.raw_scores(texts)
+        for text in texts:
+            if isinstance(text, TaggedText):
+                text.engine = engine
+        return scores
 
     def score_batch(self, texts: Sequence[str]) -> list[dict[str, Any]]:
         if not texts:
             return []
         for text in texts:
             check_text(text)
+        engine = self._engine
         started = time.perf_counter()
-        scores = self.raw_scores(texts)
+        scores = engine.raw_scores(texts)
         elapsed = time.perf_counter() - started
         settings = self._settings
-        return [{"label": decode_label(float(s), settings, self.labels), "score": float(s), "elapsed_time": elapsed}
+        return [{"label": decode_label(float(s), settings, engine.labels), "score": float(s), "elapsed_time": elapsed}
                 for s in scores]
 
     def score(self, text: str) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from edgeship_sentiment.errors import BadRequestError
 from edgeship_sentiment.metrics import ModuleMetrics
 from edgeship_sentiment.model import ModelFolder, load_model_folder
 from edgeship_sentiment.payloads import ScoreRequest, decode_body, parse_request
-from edgeship_sentiment.scorer import Scorer, ScoringSettings
+from edgeship_sentiment.scorer import Scorer, ScoringSettings, TaggedText
 
 REQUEST_TIMEOUT = 30.0
 
@@ -31,6 +31,7 @@ class Reply:
     status: int
     payload: Any
     correlation_id: str | None = None
+    model: str | None = None  # name:version of the model that scored it (ONNX backend)
 
     @property
     def ok(self) -> bool:
@@ -95,13 +96,14 @@ class SentimentService:
             result.set_result(Reply(400, error_payload(str(exc), correlation_id), correlation_id))
             return result
         correlation = correlation_id or request.correlation_id
-        scored = self.batcher.submit_many(list(request.texts))
+        texts: list[str] = [TaggedText(text) if isinstance(text, str) else text for text in request.texts]
+        scored = self.batcher.submit_many(texts)
         scored.add_done_callback(
-            lambda done: result.set_result(self._collect(request, done, face, correlation, started)))
+            lambda done: result.set_result(self._collect(request, done, face, correlation, started, texts)))
         return result
 
     def _collect(self, request: ScoreRequest, scored: Future[list[dict[str, Any]]], face: str,
-                 correlation_id: str | None, started: float) -> Reply:
+                 correlation_id: str | None, started: float, texts: list[Any] | None = None) -> Reply:
         try:
             results = scored.result()
         except BadRequestError as exc:
@@ -113,7 +115,9 @@ class SentimentService:
         self.metrics.observe_request(face, time.perf_counter() - started, len(results))
         for text, item in zip(request.texts, results, strict=True):
             self.capture.record(text, item)
-        return Reply(200, results if request.batch else (results[0] if results else None), correlation_id)
+        engine = next((t.engine for t in texts or () if isinstance(t, TaggedText) and t.engine), None)
+        return Reply(200, results if request.batch else (results[0] if results else None), correlation_id,
+                     engine.version if engine is not None else None)
 
     def handle(self, body: bytes | str, face: str, correlation_id: str | None = None) -> Reply:
         if self.batcher is not None:

@@ -21,7 +21,7 @@ import click
 from edgeship.errors import EdgeshipError
 from edgeship.registry import resolve_registry_root
 
-BENCHMARKS = ("scoring", "coldstart", "convert", "hub", "e2e", "profile")
+BENCHMARKS = ("scoring", "coldstart", "convert", "hub", "e2e", "profile", "model_update")
 REAL_VOCABULARY = 290_419  # the seed's word2vec vocabulary
 VERSIONED = ("onnxruntime", "numpy", "tensorflow", "tf-keras", "tf2onnx", "onnx", "azure-iot-device", "paho-mqtt")
 
@@ -123,6 +123,11 @@ def cli(names: tuple[str, ...], home: Path | None, results: Path | None, quick: 
             elif fixture is not None and name == "profile":
                 command += [str(_package(fixture, Path(tmp) / "fp32")), str(fixture / "heldout.jsonl")]
                 command += ["--repeat", "5"] if quick else []
+            elif name == "model_update":
+                model_fixture = fixture or _fixture(root)
+                command += [str(_package(model_fixture, Path(tmp) / "fp32")),
+                            str(_package(model_fixture, Path(tmp) / "int8", "--quantize", "int8")),
+                            str(model_fixture / "heldout.jsonl")] + (["--swaps", "1"] if quick else [])
             elif name == "hub" and quick:
                 command += ["--messages", "500", "--latency-messages", "100", "--repeat", "1"]
             cpu_before = _cpu_times()

@@ -1,21 +1,24 @@
-"""`edgeship model`: register, list, show, download and delete models in the local registry."""
+"""`edgeship model`: register, list, show, download and delete models; publish and serve them for devices."""
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
+from typing import Literal
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from edgeship.cli._common import print_json, registry_option
-from edgeship.errors import InvalidNameError
+from edgeship.errors import ConfigError, InvalidNameError
 from edgeship.registry import Registry, parse_model_ref, parse_pairs
 
 
 @click.group(name="model")
 def cli() -> None:
-    """Register, list, show, download and delete models in the local registry."""
+    """Register, list, show, download and delete models; publish and serve archives for devices."""
 
 
 @cli.command()
@@ -102,3 +105,91 @@ def delete(ref: str, registry_root: Path | None) -> None:
         raise InvalidNameError(f"delete needs an explicit version: {name}:N")
     record = Registry.open(registry_root).delete(name, version)
     click.echo(f"deleted {record.ref}")
+
+
+def _published_dir(target: str) -> Path:
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(target)
+    if parts.scheme == "file":
+        return Path(unquote(parts.path))
+    if parts.scheme:
+        raise ConfigError(f"--to takes a folder or a file:// URL, got {target!r} (serve the folder with "
+                          "'edgeship model serve' and give its address as --base-url)")
+    return Path(target)
+
+
+@cli.command()
+@click.argument("ref", required=False)
+@click.option("--to", "target", required=True, metavar="DIR_OR_URL", help="The published folder (or file:// URL).")
+@click.option("--base-url", default=None, metavar="URL",
+              help="Where devices reach the folder (e.g. 'edgeship model serve'); default: a file:// uri.")
+@click.option("--converter", type=click.Choice(["auto", "direct", "tf2onnx"]), default="auto", show_default=True)
+@click.option("--quantize", type=click.Choice(["int8"]), default=None, help="Ship an int8 (dynamic) model.")
+@click.option("--heldout", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="Held-out text for the parity gate (as for 'edgeship package').")
+@click.option("--thresholds", default="0.4,0.7", show_default=True, help="NEGATIVE <= LOW, POSITIVE >= HIGH.")
+@click.option("--packaged", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              help="Publish this already packaged folder instead of packaging REF.")
+@click.option("--json", "as_json", is_flag=True, help="Print {uri, sha256, size, patch} as JSON.")
+@registry_option
+def publish(ref: str | None, target: str, base_url: str | None, converter: Literal["auto", "direct", "tf2onnx"],
+            quantize: Literal["int8"] | None, heldout: Path | None, thresholds: str, packaged: Path | None,
+            as_json: bool, registry_root: Path | None) -> None:
+    """Package NAME:VERSION (parity gate included) into one content-addressed archive for devices."""
+    import tempfile
+
+    from edgeship.publish import publish_folder
+
+    out_dir = _published_dir(target)
+    if (ref is None) == (packaged is None):
+        raise click.UsageError("give a registered model NAME[:VERSION] or --packaged DIR (one of them)")
+    if packaged is not None:
+        result = publish_folder(packaged, out_dir, base_url=base_url)
+    else:
+        from edgeship.cli.package import _thresholds
+        from edgeship.packager import ModelSource, PackageOptions, package_model
+
+        assert ref is not None
+        options = PackageOptions(converter=converter, quantize=quantize, heldout=heldout,
+                                 thresholds=_thresholds(thresholds))
+        name, version = parse_model_ref(ref)
+        # absolute: linked_files makes symlinks to the blobs, which a relative root would break
+        registry = Registry.open(registry_root.resolve() if registry_root else None)
+        record = registry.get(name, version)
+        with tempfile.TemporaryDirectory(prefix="edgeship-publish-") as work, registry.linked_files(record) as files:
+            folder = Path(work) / "model"
+            package_model(ModelSource(files, record.name, record.version, record.sha256), folder, options)
+            result = publish_folder(folder, out_dir, base_url=base_url)
+    if as_json:
+        print_json({key: value for key, value in result.to_json().items() if key != "path"})
+        return
+    click.echo(f"{result.uri}  sha256 {result.sha256}  {result.size:,} bytes")
+    click.echo(json.dumps(result.patch))
+
+
+@cli.command()
+@click.option("--dir", "root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The published folder (default: <registry>/published).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=0, type=click.IntRange(0, 65535), help="0: any free port (printed).")
+@registry_option
+def serve(root: Path | None, host: str, port: int, registry_root: Path | None) -> None:
+    """Serve published model archives read-only over HTTP until interrupted."""
+    from edgeship.publish.serve import PublishedServer
+
+    folder = root if root is not None else Registry.open(registry_root).root / "published"
+    if not folder.is_dir():
+        raise ConfigError(f"{folder} is not a folder of published models ('edgeship model publish --to')")
+    try:
+        server = PublishedServer(folder, host, port, verbose=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    click.echo(f"serving {folder} at {server.url}", err=False)
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

@@ -1,9 +1,10 @@
-"""`edgeship service`: list, show, read the logs of and delete services started by deploy."""
+"""`edgeship service`: list, show, read the logs of, update and delete services started by deploy."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 
 import click
 from rich.console import Console
@@ -66,3 +67,18 @@ def delete(name: str, registry_root: Path | None) -> None:
     """Stop the service's processes, free its port and remove it."""
     record = ServiceStore(resolve_registry_root(registry_root)).delete(name)
     click.echo(f"deleted {record.name}")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--model", "-m", "model_ref", required=True, metavar="NAME:VERSION", help="The registered model.")
+@click.option("--quantize", type=click.Choice(["int8"]), default=None, help="Ship an int8 (dynamic) model.")
+@registry_option
+def update(name: str, model_ref: str, quantize: Literal["int8"] | None, registry_root: Path | None) -> None:
+    """Swap the model of a running LOCAL service without a restart (verified as a twin update)."""
+    from edgeship.registry import Registry
+    from edgeship.services.update import update_local_service
+
+    root = resolve_registry_root(registry_root).resolve()
+    record = update_local_service(ServiceStore(root), name, Registry.open(root), model_ref, quantize=quantize)
+    click.echo(f"{record.name} now serves {record.model}")

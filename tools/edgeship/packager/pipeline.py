@@ -41,6 +41,8 @@ from edgeship_sentiment.tokenizer import KerasTokenizer, pad_sequences
 Converter = Literal["auto", "direct", "tf2onnx"]
 REQUIRED_FILES = ("model.h5", "tokenizer.pkl", "encoder.pkl")
 MODEL_FORMAT = "edgeship-model/1"
+PARITY_SAMPLE_SIZE = 32  # texts kept in model.json for the device's own check of a downloaded model
+PARITY_SAMPLE_MAX_DIFF = 1e-4
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,21 @@ def _padskip_scores(session: Any, lstm: Mapping[str, Any], heldout: HeldoutSet, 
                              sequence_length=sequence_length, truncating="pre", pad_value=0,
                              hidden_size=int(lstm["hidden_size"]))
     return padskip_scores(session, skip, output_name, tokenizer.texts_to_sequences(heldout.texts))
+
+
+def parity_sample(folder: Path, texts: tuple[str, ...]) -> dict[str, Any]:
+    """Texts and the scores the module's own scoring path gives them, for a device to check a download.
+
+    Scored by ``edgeship_sentiment``'s engine on the finished folder, in one call, exactly as the
+    module checks a new model before it swaps; ``max_abs_diff`` allows for another CPU's rounding.
+    """
+    from edgeship_sentiment.model import load_model_folder
+    from edgeship_sentiment.scorer import Engine
+
+    engine = Engine.load(load_model_folder(folder))
+    scores = engine.raw_scores(list(texts))
+    return {"texts": list(texts), "scores": [round(float(s), 7) for s in scores],
+            "max_abs_diff": PARITY_SAMPLE_MAX_DIFF}
 
 
 def package_model(source: ModelSource, out_dir: Path, options: PackageOptions,
@@ -261,6 +278,9 @@ def package_model(source: ModelSource, out_dir: Path, options: PackageOptions,
             "sizes": sizes,
             "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
+        (staging / "model.json").write_text(json.dumps(model_json, indent=2) + "\n", encoding="utf-8")
+        step(f"scoring the parity sample ({min(PARITY_SAMPLE_SIZE, len(heldout.texts))} texts) as the module will")
+        model_json["parity_sample"] = parity_sample(staging, heldout.texts[:PARITY_SAMPLE_SIZE])
         (staging / "model.json").write_text(json.dumps(model_json, indent=2) + "\n", encoding="utf-8")
 
         if out_dir.exists():

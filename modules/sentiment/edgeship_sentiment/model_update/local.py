@@ -1,0 +1,62 @@
+"""Model updates for a module without IoT Hub (``edgeship service update`` on a LOCAL service).
+
+No new HTTP route: the caller writes the desired ``model`` value to ``<store>/desired.json`` and
+sends SIGHUP; the module applies it exactly as a twin patch, and writes each step's status to
+``<store>/status.json`` (replaced by rename, so a reader never sees half of one).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+from edgeship_sentiment.model_update.store import ModelStore
+from edgeship_sentiment.model_update.updater import ModelUpdater, limits_from_environment
+from edgeship_sentiment.scorer import Engine
+
+log = logging.getLogger("edgeship_sentiment.model_update")
+DESIRED = "desired.json"
+STATUS = "status.json"
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    temporary = path.with_name(path.name + f".{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(data) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def install_local_updates(service: Any) -> ModelUpdater | None:
+    """Restore the stored model and apply ``desired.json`` on every SIGHUP (ONNX backend only)."""
+    if service.scorer is None:
+        return None
+    store = ModelStore.from_environment(Path("model-store"))
+
+    def report(status: dict[str, Any]) -> None:
+        try:
+            store.root.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(store.root / STATUS, {**status, "model": service.describe()})
+        except OSError as exc:
+            log.warning("cannot write %s: %s", store.root / STATUS, exc)
+
+    def swapped(engine: Engine) -> None:
+        service.model = engine.model  # /health and describe() name what now serves
+
+    updater = ModelUpdater(service.scorer, store, report=report, on_swap=swapped, **limits_from_environment())
+    updater.restore()
+    updater.start()
+
+    def on_hangup(signum: int, frame: Any) -> None:
+        path = store.root / DESIRED
+        try:
+            value = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            report({**updater.status, "state": "rejected", "reason": f"cannot read {path}: {exc}"})
+            return
+        updater.request(value.get("model") if isinstance(value, dict) and "model" in value else value)
+
+    signal.signal(signal.SIGHUP, on_hangup)
+    return updater
