@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from edgeship_sentiment.errors import SentimentModuleError
@@ -34,7 +35,7 @@ def run(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    stoppers = []
+    stoppers: list[Callable[[], None]] = []
     if config.http:
         from edgeship_sentiment.http_face import SentimentHTTPServer
 
