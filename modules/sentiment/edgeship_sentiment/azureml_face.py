@@ -138,8 +138,7 @@ class AzureMLApp:
             await respond_json(send, 404, {"message": NOT_FOUND}, failed)
             return
         if method not in allowed and not (method == "HEAD" and "GET" in allowed):
-            allow = ", ".join(sorted({*allowed, "HEAD"} if "GET" in allowed else set(allowed)))
-            await respond_json(send, 405, {"message": NOT_ALLOWED}, [*failed, ("Allow", allow)])
+            await respond_json(send, 405, {"message": NOT_ALLOWED}, failed)  # no Allow header, as there
             return
         ids = _RequestIds(scope)
         extra = [*ids.headers(scope), ("x-ms-server-version", self.server_version)]
