@@ -1,0 +1,174 @@
+"""The HTTP face's server: keep-alive without Nagle's 40 ms, a backlog for 256 clients at once, limits, SIGTERM."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from edgeship_sentiment.http_face import SentimentHTTPServer
+from edgeship_sentiment.http_server import BACKLOG
+from edgeship_sentiment.payloads import MAX_BODY_BYTES
+from edgeship_sentiment.service import SentimentService
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def server(service: SentimentService) -> Iterator[SentimentHTTPServer]:
+    srv = SentimentHTTPServer(service, "127.0.0.1", 0).start_background()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def port_of(server: SentimentHTTPServer) -> int:
+    return int(server.sock.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_keep_alive_requests_do_not_wait_for_delayed_acks(server: SentimentHTTPServer) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", port_of(server), timeout=10)
+    body = json.dumps({"text": "Today is a great day!"})
+    times = []
+    sockets = set()
+    for _ in range(200):
+        started = time.perf_counter()
+        connection.request("POST", "/score", body, {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        payload = json.loads(response.read())
+        times.append(time.perf_counter() - started)
+        assert response.status == 200
+        assert payload["label"] in {"NEGATIVE", "NEUTRAL", "POSITIVE"}
+        sockets.add(id(connection.sock))
+    connection.close()
+    assert len(sockets) == 1  # one connection served all 200
+    # Nagle + the client's delayed ACK held every reply about 40 ms (issue #14).
+    assert statistics.median(times) < 0.010, f"p50 {statistics.median(times) * 1000:.1f} ms"
+
+
+@pytest.mark.slow
+def test_256_clients_connecting_at_once_are_all_served(server: SentimentHTTPServer) -> None:
+    assert BACKLOG >= 256
+    count = 256
+    barrier = threading.Barrier(count)
+    statuses: list[int] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+
+    def client(index: int) -> None:
+        try:
+            barrier.wait(30)
+            connection = http.client.HTTPConnection("127.0.0.1", port_of(server), timeout=60)
+            connection.request("POST", "/score", json.dumps({"text": f"client {index} says hello"}),
+                               {"Content-Type": "application/json"})
+            status = connection.getresponse().status
+            connection.close()
+            with lock:
+                statuses.append(status)
+        except Exception as exc:  # a reset or refusal is what this test is about
+            with lock:
+                failures.append(f"{type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert failures == []
+    assert statuses == [200] * count
+
+
+@pytest.mark.slow
+def test_chunked_body_over_the_limit_is_refused(server: SentimentHTTPServer) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"text": "'
+        for _ in range(MAX_BODY_BYTES // 65536 + 2):
+            yield b"x" * 65536
+        yield b'"}'
+
+    response = requests.post(server.url + "/score", data=chunks(), headers={"x-request-id": "big-1"}, timeout=30)
+    assert response.status_code == 400
+    assert "larger than" in response.json()["error"]
+    assert response.headers["x-request-id"] == "big-1"
+    assert requests.post(server.url + "/score", json={"text": "fine"}, timeout=10).status_code == 200
+
+
+@pytest.mark.slow
+def test_only_post_scores(server: SentimentHTTPServer) -> None:
+    response = requests.get(server.url + "/score", timeout=10)
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+
+
+SLOW_SCRIPT = '''
+import json
+import os
+import time
+from pathlib import Path
+
+def init():
+    pass
+
+def run(data):
+    Path(os.environ["MARKER"]).write_text("running")
+    time.sleep(1.0)  # a slow model: the request is in flight when SIGTERM arrives
+    return {"finished": json.loads(data)["n"]}
+'''
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path) -> None:
+    script = tmp_path / "slow.py"
+    script.write_text(SLOW_SCRIPT)
+    marker = tmp_path / "marker"
+    port = free_port()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("IOTEDGE_")}, "MARKER": str(marker)}
+    process = subprocess.Popen([sys.executable, "-u", "-m", "edgeship_sentiment", "--no-iothub", "--http",
+                                f"127.0.0.1:{port}", "--entry-script", str(script), "--model-dir", str(tmp_path),
+                                "--capture-dir", str(tmp_path / "cap")], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:  # the module logs "ready" once every face is up
+            if "ready:" in line:
+                break
+        result: dict[str, object] = {}
+
+        def call() -> None:
+            response = requests.post(f"http://127.0.0.1:{port}/score", data=json.dumps({"n": 7}), timeout=30)
+            result["status"], result["body"] = response.status_code, response.json()
+
+        caller = threading.Thread(target=call)
+        caller.start()
+        deadline = time.monotonic() + 30
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)  # waiting for the script to start run(): a file is the only signal it gives
+        assert marker.exists()
+        process.send_signal(signal.SIGTERM)
+        caller.join(30)
+        assert result == {"status": 200, "body": {"finished": 7}}
+        assert process.wait(30) == 0
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"http://127.0.0.1:{port}/", timeout=5)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
