@@ -172,3 +172,56 @@ def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path) -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+WORKER_SCRIPT = '''
+import os
+from pathlib import Path
+
+def init():
+    Path(os.environ["INIT_DIR"], str(os.getpid())).write_text("init")
+
+def run(data):
+    return {"pid": os.getpid()}
+'''
+
+
+def test_worker_count_runs_that_many_processes_on_one_port(tmp_path: Path) -> None:
+    script = tmp_path / "score.py"
+    script.write_text(WORKER_SCRIPT)
+    inits = tmp_path / "inits"
+    inits.mkdir()
+    port = free_port()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("IOTEDGE_")}, "INIT_DIR": str(inits),
+           "WORKER_COUNT": "2"}
+    process = subprocess.Popen([sys.executable, "-u", "-m", "edgeship_sentiment", "--no-iothub", "--http",
+                                f"127.0.0.1:{port}", "--entry-script", str(script), "--model-dir", str(tmp_path),
+                                "--capture-dir", str(tmp_path / "cap")], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if "ready: 2 HTTP workers" in line:
+                break
+        pids = {p.name for p in inits.iterdir()}
+        assert len(pids) == 2  # init() ran once in each worker, as azmlinfsrv's WORKER_COUNT does
+        assert str(process.pid) not in pids
+        answered = {str(requests.post(f"http://127.0.0.1:{port}/score", data=b"{}", timeout=10).json()["pid"])
+                    for _ in range(20)}
+        assert answered <= pids
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_worker_count_above_1_needs_the_http_face_alone(tmp_path: Path) -> None:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("IOTEDGE_")}, "WORKER_COUNT": "2"}
+    result = subprocess.run([sys.executable, "-m", "edgeship_sentiment", "--no-iothub", "--mqtt", "mqtt://127.0.0.1:1",
+                             "--http", "127.0.0.1:0", "--model-dir", str(tmp_path)], env=env, capture_output=True,
+                            text=True, timeout=60, check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip() == ("error: --workers (WORKER_COUNT) above 1 serves the HTTP face only: each worker "
+                                     "would connect to IoT Hub or the broker again")

@@ -17,7 +17,8 @@ and compares status, the headers that matter and the body:
 
 Departures (``README.md``): ``run()`` decorated with ``inference-schema`` or ``@rawhttp`` and
 AMLResponse return values are not supported (they import Flask); ``run()`` calls are serialised
-within a process, as with one azmlinfsrv worker; ``WORKER_COUNT`` processes share the socket.
+within a process, as in one azmlinfsrv worker; ``WORKER_COUNT`` processes share the socket
+(``workers.py``).
 """
 
 from __future__ import annotations
