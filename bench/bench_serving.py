@@ -57,6 +57,9 @@ class Row:
     error_kinds: str
     steal: float
     loadavg: float
+    rps_min: float = 0.0
+    rps_max: float = 0.0
+    rounds: int = 1
 
 
 def free_port() -> int:
@@ -239,13 +242,26 @@ def threading_event_forever() -> None:
 # --- the run ----------------------------------------------------------------------------------
 
 
+def merge(rounds: list[Row]) -> Row:
+    """Medians over interleaved rounds; counts summed; the range of req/s kept."""
+    import statistics
+
+    first = rounds[0]
+    return Row(first.path, first.load, sum(r.requests for r in rounds), statistics.median(r.rps for r in rounds),
+               statistics.median(r.p50_ms for r in rounds), statistics.median(r.p99_ms for r in rounds),
+               sum(r.errors for r in rounds), "; ".join(sorted({r.error_kinds for r in rounds if r.error_kinds})),
+               max(r.steal for r in rounds), max(r.loadavg for r in rounds), min(r.rps for r in rounds),
+               max(r.rps for r in rounds), len(rounds))
+
+
 def markdown(rows: list[Row], labels: dict[str, str], verdicts: list[str], note: str) -> str:
     lines = ["| path | load | requests | req/s | p50 ms | p99 ms | errors | steal | load avg |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         errors = f"{r.errors} ({r.error_kinds})" if r.errors else "0"
-        lines.append(f"| {r.path} | {r.load} | {r.requests} | {r.rps:,.1f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | "
-                     f"{errors} | {r.steal:.0%} | {r.loadavg:.1f} |")
+        spread = f" ({r.rps_min:,.0f} - {r.rps_max:,.0f})" if r.rounds > 1 else ""
+        lines.append(f"| {r.path} | {r.load} | {r.requests} | {r.rps:,.1f}{spread} | {r.p50_ms:.1f} | "
+                     f"{r.p99_ms:.1f} | {errors} | {r.steal:.0%} | {r.loadavg:.1f} |")
     lines += ["", "Labels against the seed's path (azmlinfsrv + score.py) on held-out tweets:", ""]
     lines += [f"- {path}: {text}" for path, text in labels.items()]
     lines += ["", "Targets (ratios from this run):", ""] + [f"- {v}" for v in verdicts]
@@ -305,7 +321,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("fixture", type=Path, nargs="?")
     parser.add_argument("model_dir", type=Path, nargs="?")
-    parser.add_argument("--duration", type=float, default=8.0, help="seconds per ONNX row")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per ONNX row and round")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the ONNX rows (median)")
     parser.add_argument("--keras-requests", type=int, default=30,
                         help="requests per Keras row (at least one per client)")
     parser.add_argument("--labels", type=int, default=60, help="held-out tweets whose labels are compared")
@@ -326,7 +343,6 @@ def main() -> None:
     hey_binary()
     texts = [json.loads(line)["text"] for line in (args.fixture / "heldout.jsonl").read_text().splitlines()]
     texts = texts[:args.labels]
-    rows: list[Row] = []
     labels: dict[str, list[tuple[str, float]]] = {}
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("IOTEDGE_", "AZUREML_", "AML_"))}
     tf_env = {**base_env, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
@@ -339,6 +355,9 @@ def main() -> None:
         (app / "score.py").write_text(seed_script(), encoding="utf-8")
         module = [sys.executable, "-m", "edgeship_sentiment", "--no-iothub", "--capture-dir", str(tmp / "capture")]
         plan: list[tuple[str, Any]] = []
+        keras_paths = ("azmlinfsrv + score.py", "edgeship + score.py")
+        onnx_paths = ("edgeship ONNX", "edgeship ONNX, fixed 2 ms wait", "edgeship ONNX on aiohttp")
+        raw: dict[tuple[str, str], list[Row]] = {}
         if not args.skip_peer:
             venv = peer.ensure_venv(REPO / ".cache")
             plan.append(("azmlinfsrv + score.py", lambda port: Server(
@@ -362,21 +381,32 @@ def main() -> None:
                             "x", str(args.model_dir)], tmp, base_env, port, tmp / "aiohttp.log")))
         except ImportError:
             print("aiohttp is not installed: no server-library comparison rows", flush=True)
-        for path, start in plan:
-            server = start(free_port())
+        # Servers of one kind run side by side and take turns under each load, round after round,
+        # so a neighbour's load on this shared machine falls on all of them alike.
+        for group in (keras_paths, onnx_paths):
+            members = [(path, start) for path, start in plan if path in group]
+            servers = []
             try:
-                keras = "score.py" in path
+                for path, start in members:
+                    servers.append((path, start(free_port())))
                 for load in LOADS:
                     clients = int(LOADS[load][1])
-                    row = run_load(server.url, path, load, duration=None if keras else args.duration,
-                                   requests_total=max(args.keras_requests, clients) if keras else None)
-                    rows.append(row)
-                    print(f"{path:32} {load:31} {row.rps:9.1f} req/s  p50 {row.p50_ms:7.1f} ms  "
-                          f"p99 {row.p99_ms:7.1f} ms  errors {row.errors}  steal {row.steal:.0%}", flush=True)
-                if path in ("azmlinfsrv + score.py", "edgeship + score.py", "edgeship ONNX"):
-                    labels[path] = labels_of(server.url, texts)
+                    keras = group is keras_paths
+                    for _ in range(1 if keras else args.rounds):
+                        for path, server in servers:
+                            row = run_load(server.url, path, load, duration=None if keras else args.duration,
+                                           requests_total=max(args.keras_requests, clients) if keras else None)
+                            raw.setdefault((path, load), []).append(row)
+                            print(f"{path:32} {load:31} {row.rps:9.1f} req/s  p50 {row.p50_ms:7.1f} ms  "
+                                  f"p99 {row.p99_ms:7.1f} ms  errors {row.errors}  steal {row.steal:.0%}",
+                                  flush=True)
+                for path, server in servers:
+                    if path in ("azmlinfsrv + score.py", "edgeship + score.py", "edgeship ONNX"):
+                        labels[path] = labels_of(server.url, texts)
             finally:
-                server.stop()
+                for _, server in servers:
+                    server.stop()
+    rows = [merge(rounds) for rounds in raw.values()]
     reference = labels.get("azmlinfsrv + score.py")
     label_text: dict[str, str] = {}
     for path, got in labels.items():
@@ -385,9 +415,11 @@ def main() -> None:
         same = sum(a[0] == b[0] for a, b in zip(got, reference, strict=True))
         diff = max(abs(a[1] - b[1]) for a, b in zip(got, reference, strict=True))
         label_text[path] = f"{same} / {len(reference)} labels equal, max |score difference| {diff:.1e}"
-    note = (f"`hey` on the same 2 cores as the servers; Keras rows send {args.keras_requests} requests (at least "
-            f"one per client), ONNX rows run {args.duration:.0f} s each. Steal is the "
-            "hypervisor's share of CPU time during the row (/proc/stat); load avg is the 1-minute average after it.")
+    note = (f"`hey` on the same 2 cores as the servers. Servers of a kind run side by side and take turns under "
+            f"each load: Keras rows one turn of {args.keras_requests} requests (at least one per client), ONNX rows "
+            f"{args.rounds} interleaved rounds of {args.duration:.0f} s (median req/s with min - max; p50 / p99 "
+            "medians). Steal is the hypervisor's share of CPU time during the row (/proc/stat), load avg the "
+            "1-minute average after it (both the highest round's): above 2, other work shared the cores.")
     text = markdown(rows, label_text, verdicts(rows), note)
     print("\n" + text)
     if args.json:

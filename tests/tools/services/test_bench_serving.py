@@ -20,10 +20,10 @@ def test_serving_benchmark_runs_and_writes_its_section(repo_root: Path, small_mo
     results = tmp_path / "results.md"
     results.write_text("# Benchmark results\n\n## scoring\n\nkept as it is\n")
     rows_path = tmp_path / "rows.json"
-    result = subprocess.run([sys.executable, str(repo_root / "bench" / "bench_serving.py"), str(small_model_dir),
-                             str(packaged_model_dir), "--skip-peer", "--duration", "1", "--results", str(results),
-                             "--json", str(rows_path)], cwd=repo_root, capture_output=True, text=True, timeout=300,
-                            check=False)
+    command = [sys.executable, str(repo_root / "bench" / "bench_serving.py"), str(small_model_dir),
+               str(packaged_model_dir), "--skip-peer", "--duration", "1", "--rounds", "1", "--results", str(results),
+               "--json", str(rows_path)]
+    result = subprocess.run(command, cwd=repo_root, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     rows = json.loads(rows_path.read_text())
     onnx = [r for r in rows if r["path"] == "edgeship ONNX"]
