@@ -225,3 +225,37 @@ def test_worker_count_above_1_needs_the_http_face_alone(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.strip() == ("error: --workers (WORKER_COUNT) above 1 serves the HTTP face only: each worker "
                                      "would connect to IoT Hub or the broker again")
+
+
+@pytest.mark.slow
+def test_garbage_on_the_wire_never_stops_the_face(server: SentimentHTTPServer) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    port = port_of(server)
+    methods = st.sampled_from([b"POST", b"GET", b"PUT", b"\x00", b""])
+    lines = st.builds(lambda m, p, v: m + b" " + p + b" " + v + b"\r\n", methods,
+                      st.sampled_from([b"/score", b"/", b"/metrics", b"*", b"%zz", b"/" + b"a" * 9000]),
+                      st.sampled_from([b"HTTP/1.1", b"HTTP/1.0", b"HTTP/9", b""]))
+    headers = st.lists(st.sampled_from([b"Content-Length: 5\r\n", b"Content-Length: -1\r\n",
+                                        b"Content-Length: 99999999999\r\n", b"Transfer-Encoding: chunked\r\n",
+                                        b"Content-Type: application/json\r\n", b"X: " + b"y" * 70000 + b"\r\n",
+                                        b"\xff\xfe: \x00\r\n"]), max_size=4)
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.one_of(st.binary(max_size=2000),
+                     st.builds(lambda a, b, c: a + b"".join(b) + b"\r\n" + c, lines, headers, st.binary(max_size=300))))
+    def one(raw: bytes) -> None:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            try:
+                sock.sendall(raw)
+                sock.shutdown(socket.SHUT_WR)
+                answer = sock.recv(65536)
+            except OSError:  # the server may close on garbage before reading it all: also an answer
+                answer = b""
+        if answer:
+            status = int(answer.split(b" ", 2)[1])
+            assert status < 500 or status == 503, answer[:200]
+
+    one()
+    assert requests.post(server.url + "/score", json={"text": "still scoring"}, timeout=10).status_code == 200
