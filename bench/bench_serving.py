@@ -420,7 +420,11 @@ def main() -> None:
             f"{args.rounds} interleaved rounds of {args.duration:.0f} s (median req/s with min - max; p50 / p99 "
             "medians). Steal is the hypervisor's share of CPU time during the row (/proc/stat), load avg the "
             "1-minute average after it (both the highest round's): above 2, other work shared the cores.")
-    text = markdown(rows, label_text, verdicts(rows), note)
+    from datetime import UTC, datetime
+
+    header = (f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, `bench_serving.py {args.fixture.name} {args.model_dir.name}"
+              f" --duration {args.duration:g} --rounds {args.rounds} --keras-requests {args.keras_requests}`\n\n")
+    text = header + markdown(rows, label_text, verdicts(rows), note)
     print("\n" + text)
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in rows], indent=2) + "\n", encoding="utf-8")
