@@ -35,6 +35,7 @@ from urllib.parse import parse_qsl
 
 from edgeship_sentiment import swagger
 from edgeship_sentiment.entry_script import EntryScript
+from edgeship_sentiment.health_routes import common_routes
 from edgeship_sentiment.http_server import (
     BodyTooLargeError,
     Receive,
@@ -128,8 +129,6 @@ class AzureMLApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        from edgeship_sentiment.http_face import common_routes
-
         if await common_routes(self.service, scope, send):
             return
         path, method = scope["path"], scope["method"]

@@ -16,6 +16,7 @@ import socket
 
 from edgeship_sentiment.azureml_face import AzureMLApp
 from edgeship_sentiment.errors import BadRequestError
+from edgeship_sentiment.health_routes import common_routes
 from edgeship_sentiment.http_server import (
     REQUEST_TIMEOUT_SECONDS,
     HTTPServer,
@@ -29,21 +30,6 @@ from edgeship_sentiment.http_server import (
 )
 from edgeship_sentiment.payloads import MAX_BODY_BYTES
 from edgeship_sentiment.service import Reply, SentimentService, error_payload
-
-METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
-
-async def common_routes(service: SentimentService, scope: Scope, send: Send) -> bool:
-    """``GET /health`` and ``GET /metrics`` on either backend; False when the path is another."""
-    path = scope["path"]
-    if scope["method"] != "GET" or path not in ("/health", "/metrics"):
-        return False
-    if path == "/health":
-        ready = service.ready
-        await respond_json(send, 200 if ready else 503, {"live": True, "ready": ready, **service.describe()})
-    else:
-        await respond(send, 200, service.metrics.exposition(), METRICS_TYPE)
-    return True
 
 
 class ScoringApp:
