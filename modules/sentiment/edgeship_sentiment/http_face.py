@@ -82,4 +82,5 @@ class SentimentHTTPServer(HTTPServer):
         app = AzureMLApp(service) if service.entry_script is not None else ScoringApp(service)
         super().__init__(app, host, port, sock=sock)
 
+
 __all__ = ["ScoringApp", "SentimentHTTPServer"]
