@@ -32,6 +32,14 @@ sysdeps:
 	      || echo "warning: could not install mosquitto; tests that need it will be skipped"; \
 	  else echo "warning: mosquitto missing and not root; tests that need it will be skipped"; fi; \
 	fi
+	@# hey is the load generator of bench/bench_serving.py (issue #14).
+	@if ! command -v hey >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing hey (apt)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hey >/dev/null) \
+	      || echo "warning: could not install hey; the serving benchmark and its smoke test will be skipped"; \
+	  else echo "warning: hey missing and not root; the serving benchmark and its smoke test will be skipped"; fi; \
+	fi
 
 lint: install
 	$(BIN)/ruff check .

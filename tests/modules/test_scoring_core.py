@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -109,10 +110,13 @@ def test_lone_request_is_scored_alone(scorer: Scorer) -> None:
 
 
 def test_a_many_text_request_travels_whole_and_others_are_carried(scorer: Scorer) -> None:
-    batcher = MicroBatcher(scorer, BatchSettings(max_batch=16, max_batch_delay_ms=300)).start()
+    # Queued before the worker starts, as if a batch were running: the batcher no longer waits for
+    # company, so only requests already queued share a call.
+    batcher = MicroBatcher(scorer, BatchSettings(max_batch=16, max_batch_delay_ms=300))
     small = [batcher.submit_many([f"first {i} good", f"first {i} bad"]) for i in range(3)]  # 6 texts
     big = batcher.submit_many([f"big {i} great day" for i in range(40)])  # does not fit: carried, then alone
     after = batcher.submit("after the big one")
+    batcher.start()
     results = [f.result(30) for f in small]
     big_results = big.result(30)
     assert after.result(30)["label"] in {"NEGATIVE", "NEUTRAL", "POSITIVE"}
@@ -124,6 +128,51 @@ def test_a_many_text_request_travels_whole_and_others_are_carried(scorer: Scorer
     assert batcher.stats.texts == 6 + 40 + 1
     assert batcher.stats.sizes[40] == 1  # never split, never merged past max_batch
     assert sum(batcher.stats.sizes.values()) == batcher.stats.batches <= 3
+
+
+class _HeldScorer:
+    """The real scorer, but its first call waits for a signal: a batch that is still running."""
+
+    def __init__(self, scorer: Scorer) -> None:
+        self.scorer = scorer
+        self.settings, self.labels = scorer.settings, scorer.labels
+        self.running = threading.Event()
+        self.release = threading.Event()
+
+    def raw_scores(self, texts: list[str]) -> np.ndarray:
+        if not self.running.is_set():
+            self.running.set()
+            assert self.release.wait(30)
+        return self.scorer.raw_scores(texts)
+
+
+def test_idle_scorer_scores_a_lone_request_at_once(scorer: Scorer) -> None:
+    # A 2 s delay budget: the old batcher waited it out for every lone request.
+    batcher = MicroBatcher(scorer, BatchSettings(max_batch=16, max_batch_delay_ms=2000)).start()
+    batcher.score("warm up")
+    started = time.perf_counter()
+    result = batcher.score("hello")
+    waited = time.perf_counter() - started
+    batcher.close()
+    assert result["label"] in {"NEGATIVE", "NEUTRAL", "POSITIVE"}
+    assert waited < 0.5, f"a lone request waited {waited * 1000:.0f} ms"
+    assert dict(batcher.stats.sizes) == {1: 2}
+
+
+def test_what_queues_while_a_batch_runs_forms_the_next_batch(scorer: Scorer) -> None:
+    held = _HeldScorer(scorer)
+    batcher = MicroBatcher(held, BatchSettings(max_batch=16, max_batch_delay_ms=0))  # type: ignore[arg-type]
+    batcher.start()
+    first = batcher.submit("the first, alone")
+    assert held.running.wait(30)
+    queued = [batcher.submit(f"queued {i} while busy") for i in range(5)]
+    held.release.set()
+    assert first.result(30)["label"] in {"NEGATIVE", "NEUTRAL", "POSITIVE"}
+    scores = [f.result(30)["score"] for f in queued]
+    batcher.close()
+    assert dict(batcher.stats.sizes) == {1: 1, 5: 1}
+    expected = scorer.raw_scores([f"queued {i} while busy" for i in range(5)])
+    assert scores == pytest.approx([float(x) for x in expected], abs=1e-6)
 
 
 def test_empty_and_bad_many_text_requests(scorer: Scorer) -> None:

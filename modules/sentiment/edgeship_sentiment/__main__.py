@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from edgeship_sentiment.errors import SentimentModuleError
@@ -25,6 +26,10 @@ def run(argv: list[str] | None = None) -> int:
     for name in ("azure.iot.device", "paho"):
         logging.getLogger(name).setLevel(sdk_level if sdk_level in logging.getLevelNamesMapping() else "WARNING")
     config = load_config(argv)
+    from edgeship_sentiment import workers
+
+    if config.workers > 1 and config.http and not os.environ.get(workers.FD_VARIABLE):
+        return workers.run_workers(config.workers, *config.http, sys.argv[1:] if argv is None else argv)
     service = SentimentService(config.model_dir, entry_script=config.entry_script, batch=config.batch,
                                capture_dir=config.capture_dir)
     stop = threading.Event()
@@ -34,12 +39,13 @@ def run(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    stoppers = []
+    stoppers: list[Callable[[], None]] = []
     if config.http:
         from edgeship_sentiment.http_face import SentimentHTTPServer
 
-        http = SentimentHTTPServer(service, *config.http)
+        http = SentimentHTTPServer(service, *config.http, sock=workers.inherited_socket())
         http.start_background()
+        workers.tell_parent_ready()
         log.info("HTTP scoring endpoint at %s/score", http.url)
         stoppers.append(http.shutdown)
     if config.mqtt_url:

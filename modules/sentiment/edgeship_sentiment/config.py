@@ -32,6 +32,7 @@ class ModuleConfig:
     send_window: int
     report_interval: float
     capture_dir: Path
+    workers: int = 1
 
 
 def in_edge_environment() -> bool:
@@ -70,6 +71,9 @@ def parser() -> argparse.ArgumentParser:
                    help="IoT Hub face: results in flight at once (1 keeps them in order)")
     p.add_argument("--report-interval", type=float, default=env("REPORT_INTERVAL", "10"))
     p.add_argument("--capture-dir", type=Path, default=Path(env("CAPTURE_DIR", "capture")))
+    p.add_argument("--workers", type=int, default=env("WORKER_COUNT", "1"),
+                   help="HTTP worker processes sharing the port, each loading the model or script (azmlinfsrv's "
+                        "WORKER_COUNT)")
     return p
 
 
@@ -79,6 +83,11 @@ def load_config(argv: list[str] | None = None) -> ModuleConfig:
     http = _bind(args.http) if args.http else None
     if not (iothub or args.mqtt_url or http):
         raise SentimentModuleError("no face to serve: give --http HOST:PORT, --mqtt URL, or run under IoT Edge")
+    if not 1 <= args.workers <= 64:
+        raise SentimentModuleError(f"--workers (WORKER_COUNT) must be 1-64, got {args.workers}")
+    if args.workers > 1 and (iothub or args.mqtt_url or not http):
+        raise SentimentModuleError("--workers (WORKER_COUNT) above 1 serves the HTTP face only: "
+                                   "each worker would connect to IoT Hub or the broker again")
     if not 1 <= args.send_window <= 64:
         raise SentimentModuleError(f"--send-window (SEND_WINDOW) must be 1-64, got {args.send_window}")
     entry_script = args.entry_script
@@ -90,5 +99,5 @@ def load_config(argv: list[str] | None = None) -> ModuleConfig:
         mqtt_username=args.mqtt_username, mqtt_password=args.mqtt_password, mqtt_ca_file=args.mqtt_ca_file,
         http=http, batch=BatchSettings(args.max_batch, args.max_batch_delay_ms).validated(),
         send_window=args.send_window,
-        report_interval=args.report_interval, capture_dir=args.capture_dir,
+        report_interval=args.report_interval, capture_dir=args.capture_dir, workers=args.workers,
     )

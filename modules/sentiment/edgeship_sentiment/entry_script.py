@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import inspect
 import os
 import sys
 import threading
@@ -63,6 +64,7 @@ class EntryScript:
         self.model_dir = model_dir
         self._lock = threading.Lock()
         self._module: ModuleType | None = None
+        self.wants_headers = False
 
     def load(self) -> EntryScript:
         alias = os.environ.get("KERAS_ALIAS")
@@ -70,6 +72,7 @@ class EntryScript:
             install_keras_alias(alias)
         if self.model_dir is not None:
             os.environ["AZUREML_MODEL_DIR"] = str(self.model_dir)
+        os.environ["AZUREML_ENTRY_SCRIPT"] = str(self.path)  # as azmlinfsrv sets it (the real path)
         # Scripts import their neighbours (helpers next to score.py), as on Azure ML.
         sys.path.insert(0, str(self.path.parent))
         spec = importlib.util.spec_from_file_location(f"entry_script_{self.path.stem}", self.path)
@@ -85,6 +88,11 @@ class EntryScript:
             if not callable(getattr(module, name, None)):
                 raise ModelLoadError(f"entry script {self.path.name} has no {name}() function")
         try:
+            # azmlinfsrv passes the request's headers to a run() that names a request_headers parameter.
+            self.wants_headers = "request_headers" in inspect.signature(module.run).parameters
+        except (TypeError, ValueError):
+            self.wants_headers = False
+        try:
             module.init()
         except Exception as exc:
             raise ModelLoadError(f"entry script {self.path.name}: init() failed: {type(exc).__name__}: {exc}") from exc
@@ -92,7 +100,13 @@ class EntryScript:
         return self
 
     def run(self, raw: str) -> Any:
+        return self.call(raw, {})
+
+    def call(self, raw: str, headers: dict[str, str]) -> Any:
+        """``run(raw)``, or ``run(raw, request_headers=...)`` where the script asks for them."""
         if self._module is None:
             raise ModelLoadError("entry script not loaded")
         with self._lock:
+            if self.wants_headers:
+                return self._module.run(raw, request_headers=headers)
             return self._module.run(raw)

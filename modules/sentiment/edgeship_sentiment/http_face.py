@@ -4,99 +4,83 @@
 (``{"texts": [...]}`` answers a list), so the seed's client code works unchanged.
 ``GET /health`` tells live and ready; ``GET /metrics`` is Prometheus text format. A request id
 from ``x-request-id`` / ``x-ms-request-id`` is echoed back as ``x-request-id``.
+
+When the module hosts an entry script instead of the ONNX scorer, the routes are Azure ML's
+inference server's (``azureml_face.py``); ``/health`` and ``/metrics`` stay.
 """
 
 from __future__ import annotations
 
-import json
-import threading
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+import asyncio
+import socket
 
+from edgeship_sentiment.azureml_face import AzureMLApp
+from edgeship_sentiment.errors import BadRequestError
+from edgeship_sentiment.health_routes import common_routes
+from edgeship_sentiment.http_server import (
+    REQUEST_TIMEOUT_SECONDS,
+    HTTPServer,
+    Receive,
+    Scope,
+    Send,
+    header,
+    read_body,
+    respond,
+    respond_json,
+)
 from edgeship_sentiment.payloads import MAX_BODY_BYTES
 from edgeship_sentiment.service import Reply, SentimentService, error_payload
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: SentimentHTTPServer
-    protocol_version = "HTTP/1.1"
+class ScoringApp:
+    """The ONNX scorer's routes: requests go to the micro-batcher without blocking the event loop."""
 
-    def log_message(self, format: str, *args: Any) -> None:
-        if self.server.access_log:
-            super().log_message(format, *args)
+    def __init__(self, service: SentimentService) -> None:
+        self.service = service
 
-    def _send(self, status: int, body: bytes, content_type: str = "application/json",
-              request_id: str | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        if request_id:
-            self.send_header("x-request-id", request_id)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _json(self, status: int, payload: Any, request_id: str | None = None) -> None:
-        self._send(status, json.dumps(payload).encode("utf-8"), request_id=request_id)
-
-    def do_GET(self) -> None:
-        service = self.server.service
-        path = self.path.split("?", 1)[0]
-        if path in ("/health", "/"):
-            ready = service.ready
-            self._json(200 if ready else 503, {"live": True, "ready": ready, **service.describe()})
-        elif path == "/metrics":
-            self._send(200, service.metrics.exposition(), "text/plain; version=0.0.4; charset=utf-8")
-        else:
-            self._json(404, {"error": f"no route {path}"})
-
-    def do_POST(self) -> None:
-        path = self.path.split("?", 1)[0]
-        request_id = self.headers.get("x-request-id") or self.headers.get("x-ms-request-id")
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        if await common_routes(self.service, scope, send):
+            return
+        path, method = scope["path"], scope["method"]
+        request_id = header(scope, b"x-request-id") or header(scope, b"x-ms-request-id")
+        echo = [("x-request-id", request_id)] if request_id else []
+        if method == "GET" and path == "/":
+            ready = self.service.ready
+            await respond_json(send, 200 if ready else 503, {"live": True, "ready": ready, **self.service.describe()})
+            return
         if path != "/score":
-            self._json(404, {"error": f"no route {path}"}, request_id)
+            await respond_json(send, 404, {"error": f"no route {path}"}, echo)
+            return
+        if method != "POST":
+            await respond_json(send, 405, {"error": f"{method} is not allowed on /score; POST a JSON body"},
+                               [*echo, ("allow", "POST")])
             return
         try:
-            length = int(self.headers.get("Content-Length", "-1"))
-        except ValueError:
-            length = -1
-        if length < 0:
-            self.server.service.metrics.observe_error("http", "bad_request")
-            self._json(411, error_payload("Content-Length is required", request_id), request_id)
+            reply = await asyncio.wait_for(self._score(receive, request_id), REQUEST_TIMEOUT_SECONDS)
+        except BadRequestError as exc:
+            self.service.metrics.observe_error("http", "bad_request")
+            await respond_json(send, 400, error_payload(str(exc), request_id), echo)
             return
-        if length > MAX_BODY_BYTES:
-            self.server.service.metrics.observe_error("http", "bad_request")
-            # Read (and drop) what was sent so the connection stays usable for the reply.
-            remaining = length
-            while remaining > 0:
-                chunk = self.rfile.read(min(remaining, 65536))
-                if not chunk:
-                    break
-                remaining -= len(chunk)
-            self._json(400, error_payload(f"body is larger than {MAX_BODY_BYTES} bytes", request_id), request_id)
+        except TimeoutError:
+            self.service.metrics.observe_error("http", "internal")
+            await respond_json(send, 503, error_payload("scoring timed out", request_id), echo)
             return
-        body = self.rfile.read(length)
-        reply: Reply = self.server.service.handle(body, "http", request_id)
-        self._json(reply.status, reply.payload, request_id)
+        await respond(send, reply.status, reply.body(), "application/json", echo)
+
+    async def _score(self, receive: Receive, request_id: str | None) -> Reply:
+        body = await read_body(receive, MAX_BODY_BYTES)
+        return await asyncio.wrap_future(self.service.submit(body, "http", request_id))
 
 
-class SentimentHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
+class SentimentHTTPServer(HTTPServer):
+    """The module's HTTP face on ``host:port``: the scorer's routes, or Azure ML's for an entry script."""
 
-    def __init__(self, service: SentimentService, host: str, port: int, *, access_log: bool = False) -> None:
+    def __init__(self, service: SentimentService, host: str, port: int, *, sock: socket.socket | None = None) -> None:
         self.service = service
-        self.access_log = access_log
-        super().__init__((host, port), _Handler)
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start_background(self) -> threading.Thread:
-        thread = threading.Thread(target=self.serve_forever, name="sentiment-http", daemon=True)
-        thread.start()
-        return thread
+        app = AzureMLApp(service) if service.entry_script is not None else ScoringApp(service)
+        super().__init__(app, host, port, sock=sock)
 
 
-__all__ = ["HTTPStatus", "SentimentHTTPServer"]
+__all__ = ["ScoringApp", "SentimentHTTPServer"]

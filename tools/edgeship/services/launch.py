@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -25,7 +26,14 @@ from edgeship.errors import DeployError
 from edgeship.registry import Registry
 from edgeship.services.conda import missing_requirements, read_requirements
 from edgeship.services.config import DeploymentConfig, InferenceConfig
-from edgeship.services.store import ServiceRecord, ServiceStore, process_alive, stop_process_group
+from edgeship.services.online_deployment import OnlineDeployment
+from edgeship.services.store import (
+    ServiceRecord,
+    ServiceStore,
+    process_alive,
+    stop_process_group,
+    validate_service_name,
+)
 
 HEALTH_TIMEOUT = 180.0
 
@@ -46,13 +54,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _check_conda(inference: InferenceConfig) -> None:
-    if inference.conda_file is None:
+def _check_conda(conda_file: Path | None) -> None:
+    if conda_file is None:
         return
-    missing = missing_requirements(read_requirements(inference.conda_file))
+    missing = missing_requirements(read_requirements(conda_file))
     if missing:
         names = ", ".join(f"{r.name} ({r.source})" for r in missing)
-        raise DeployError(f"{inference.conda_file.name} names packages this environment lacks: {names}; "
+        raise DeployError(f"{conda_file.name} names packages this environment lacks: {names}; "
                           "install them, then deploy again")
 
 
@@ -92,22 +100,15 @@ def _package(registry: Registry, ref: str, out_dir: Path) -> str:
 
 
 def deploy(request: DeployRequest, registry: Registry, store: ServiceStore) -> ServiceRecord:
-    folder = store.folder(request.name)
-    if (folder / "service.json").exists():
-        existing = store.load(request.name)
-        if existing.state != "Failed":
-            raise DeployError(f"service {request.name!r} already exists ({existing.state}); "
-                              f"'edgeship service delete {request.name}' first")
-        store.delete(request.name)
+    folder = _clear_failed(store, request.name)
     if request.inference is not None:
-        _check_conda(request.inference)
+        _check_conda(request.inference.conda_file)
     from edgeship.registry import parse_model_ref
 
     name, version = parse_model_ref(request.model_ref)
     record = registry.get(name, version)  # fails before anything starts if the model is unknown
     folder.mkdir(parents=True, exist_ok=True)
     port = request.port or request.deployment.port or free_port()
-    log_path = store.log_path(request.name)
     env = {k: v for k, v in os.environ.items() if not k.startswith("IOTEDGE_")}
     if request.deployment.compute_type == "LOCAL":
         command = [sys.executable, "-m", "edgeship_sentiment", "--no-iothub", "--http", f"127.0.0.1:{port}",
@@ -140,14 +141,24 @@ def deploy(request: DeployRequest, registry: Registry, store: ServiceStore) -> S
                    "--modules-dir", str(project / "modules")]
         cwd = project
         health_url = f"http://127.0.0.1:{port}/health"
+    entry = str(request.inference.entry_script) if request.inference and request.inference.entry_script else None
+    return _launch(store, ServiceRecord(name=request.name, compute_type=request.deployment.compute_type,
+                                        model=record.ref, host="127.0.0.1", port=port, pid=0, entry_script=entry,
+                                        created_at=_now()), command, cwd, env, health_url)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _launch(store: ServiceStore, draft: ServiceRecord, command: list[str], cwd: Path, env: dict[str, str],
+            health_url: str) -> ServiceRecord:
+    """Start the service's process in its own session, record it, and wait until it is healthy."""
+    log_path = store.log_path(draft.name)
     with log_path.open("ab") as log:
         process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
-    service = ServiceRecord(name=request.name, compute_type=request.deployment.compute_type, model=record.ref,
-                            host="127.0.0.1", port=port, pid=process.pid,
-                            entry_script=str(request.inference.entry_script) if request.inference and
-                            request.inference.entry_script else None,
-                            created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    service = replace(draft, pid=process.pid)
     store.save(service)
     try:
         _wait_healthy(process, health_url, log_path)
@@ -158,6 +169,49 @@ def deploy(request: DeployRequest, registry: Registry, store: ServiceStore) -> S
     healthy = replace(service, state="Healthy")
     store.save(healthy)
     return healthy
+
+
+def _clear_failed(store: ServiceStore, name: str) -> Path:
+    folder = store.folder(name)
+    if (folder / "service.json").exists():
+        existing = store.load(name)
+        if existing.state != "Failed":
+            raise DeployError(f"service {name!r} already exists ({existing.state}); "
+                              f"'edgeship service delete {name}' first")
+        store.delete(name)
+    return folder
+
+
+def deploy_online(deployment: OnlineDeployment, store: ServiceStore, port: int | None,
+                  name: str | None = None) -> ServiceRecord:
+    """Run an Azure ML v2 online deployment locally: its model folder, scoring script and variables."""
+    service_name = validate_service_name(name or deployment.service_name)
+    folder = _clear_failed(store, service_name)
+    _check_conda(deployment.conda_file)
+    folder.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    # v2 puts a deployment's model under $AZUREML_MODEL_DIR by its own name (model/ -> .../model/).
+    models_root = folder / "azureml-models"
+    models_root.mkdir(exist_ok=True)
+    target = models_root / deployment.model_path.name
+    if deployment.model_path.is_dir():
+        shutil.copytree(deployment.model_path, target, dirs_exist_ok=True)
+    else:
+        shutil.copy2(deployment.model_path, target)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IOTEDGE_")}
+    env.update(deployment.environment_variables)
+    if deployment.request_timeout_ms is not None:
+        env["SCORING_TIMEOUT_MS"] = str(deployment.request_timeout_ms)
+    if importlib.util.find_spec("tf_keras") is not None:
+        env.setdefault("KERAS_ALIAS", "tf_keras")
+        env.setdefault("TF_USE_LEGACY_KERAS", "1")
+    command = [sys.executable, "-m", "edgeship_sentiment", "--no-iothub", "--http", f"127.0.0.1:{port}",
+               "--capture-dir", str(folder / "capture"), "--entry-script", str(deployment.scoring_script),
+               "--model-dir", str(models_root)]
+    draft = ServiceRecord(name=service_name, compute_type="LOCAL", model=str(deployment.model_path),
+                          host="127.0.0.1", port=port, pid=0, entry_script=str(deployment.scoring_script),
+                          created_at=_now())
+    return _launch(store, draft, command, deployment.code_dir, env, f"http://127.0.0.1:{port}/health")
 
 
 def refresh_state(record: ServiceRecord) -> ServiceRecord:
