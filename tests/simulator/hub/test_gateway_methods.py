@@ -1,0 +1,107 @@
+"""Module-to-module direct methods over HTTPS on 443, with real SDK modules in separate processes.
+
+The caller is ``IoTHubModuleClient.invoke_method`` (the SDK builds the request: path, api-version,
+``x-ms-edge-moduleId``, its own SAS token in ``Authorization``); the answers are edgeHub's
+``TwinsController``'s. The impersonation cases need a request the SDK never builds, so they use
+``requests`` with tokens made by ``edgesim.sas``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from hubkit import DEVICE, HUB_HOSTNAME, HubThread, Peer, module_peer
+
+from edgesim import sas
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[HubThread]:
+    thread = HubThread(tmp_path, ["caller", "callee", "other"], {}, gateway_port=443).start()
+    yield thread
+    thread.stop()
+
+
+def _ready(peers: list[Peer], hub: HubThread, *names: str) -> dict[str, Peer]:
+    started = {name: module_peer(hub, name) for name in names}
+    peers.extend(started.values())
+    for peer in started.values():
+        peer.expect("ready")
+    # wait_for's predicate runs on the hub's loop
+    hub.wait_for(lambda: all(name in hub.hub.connected_modules() for name in names))
+    return started
+
+
+def _invoke(peer: Peer, device: str, module: str | None, **params: object) -> dict[str, object]:
+    peer.command(op="invoke", device=device, module=module, params=params)
+    while True:
+        event = peer.events.get(timeout=60)
+        if event["event"] in ("invoked", "invoke_failed"):
+            return event
+        peer.backlog.append(event)
+
+
+def test_a_module_calls_another_modules_method(hub: HubThread, peers: list[Peer]) -> None:
+    started = _ready(peers, hub, "caller", "callee")
+    # The callee subscribes to methods when its handler is set: wait until it listens.
+    hub.wait_for(lambda: hub.hub._listens_for_methods("callee"))
+    result = _invoke(started["caller"], DEVICE, "callee", methodName="echo", payload={"n": 7},
+                     responseTimeoutInSeconds=10)
+    assert result == {"event": "invoked", "response": {"status": 200, "payload": {"echo": {"n": 7}}}}
+    method = started["callee"].expect("method")
+    assert method["name"] == "echo" and method["payload"] == {"n": 7}
+
+
+def test_a_missing_module_is_404_and_a_silent_one_504(hub: HubThread, peers: list[Peer]) -> None:
+    started = _ready(peers, hub, "caller", "callee")
+    hub.wait_for(lambda: hub.hub._listens_for_methods("callee"))
+    missing = _invoke(started["caller"], DEVICE, "ghost", methodName="echo", payload=None)
+    assert missing["event"] == "invoke_failed" and "returned: 404" in str(missing["cause"]), missing
+    not_running = _invoke(started["caller"], DEVICE, "other", methodName="echo", payload=None)
+    assert not_running["event"] == "invoke_failed" and "returned: 404" in str(not_running["cause"]), not_running
+    began = time.monotonic()
+    silent = _invoke(started["caller"], DEVICE, "callee", methodName="slow", payload=None, responseTimeoutInSeconds=1)
+    assert silent["event"] == "invoke_failed" and "returned: 504" in str(silent["cause"]), silent
+    assert 0.9 < time.monotonic() - began < 15
+
+
+def _post(hub: HubThread, path: str, headers: dict[str, str], body: object) -> requests.Response:
+    return requests.post(f"https://{hub.host}:443/{path}?api-version=2019-10-01", json=body, headers=headers,
+                         verify=str(hub.certs.ca_cert), timeout=30)
+
+
+def _token(hub: HubThread, module: str, key: str | None = None) -> str:
+    return sas.build_token(sas.module_resource_uri(HUB_HOSTNAME, DEVICE, module), key or hub.keys[module],
+                           int(time.time()) + 600)
+
+
+def test_a_module_cannot_call_as_another(hub: HubThread, peers: list[Peer]) -> None:
+    _ready(peers, hub, "callee")
+    hub.wait_for(lambda: hub.hub._listens_for_methods("callee"))
+    body = {"methodName": "echo", "payload": {"x": 1}, "responseTimeoutInSeconds": 5}
+    path = f"twins/{DEVICE}/modules/callee/methods"
+    own = {"x-ms-edge-moduleId": f"{DEVICE}/caller", "Authorization": _token(hub, "caller")}
+    answer = _post(hub, path, own, body)
+    assert answer.status_code == 200 and answer.json() == {"status": 200, "payload": {"echo": {"x": 1}}}
+    # caller's own token, but claiming to be "other"
+    claimed = {"x-ms-edge-moduleId": f"{DEVICE}/other", "Authorization": _token(hub, "caller")}
+    assert _post(hub, path, claimed, body).status_code == 401
+    # a token for "other"'s resource signed with caller's key
+    forged = {"x-ms-edge-moduleId": f"{DEVICE}/other", "Authorization": _token(hub, "other", hub.keys["caller"])}
+    assert _post(hub, path, forged, body).status_code == 401
+    # a module of another device
+    foreign = {"x-ms-edge-moduleId": "elsewhere/caller", "Authorization": _token(hub, "caller")}
+    refused = _post(hub, path, foreign, body)
+    assert refused.status_code == 401 and "same device" in refused.json()["message"]
+    assert _post(hub, path, {"Authorization": _token(hub, "caller")}, body).status_code == 400
+    assert _post(hub, path, own, {"payload": 1}).status_code == 400  # no methodName
+    assert peers[0].expect("method")["payload"] == {"x": 1}  # the genuine call, and none of the refused ones:
+    assert hub.run(lambda: hub.hub.stats()["auth_failures"]) == 0  # (MQTT connections all authenticated)
+    peers[0].command(op="twin")  # a round trip: any method event sent before it would come first
+    assert peers[0].expect("twin") and not any(e["event"] == "method" for e in peers[0].backlog)
