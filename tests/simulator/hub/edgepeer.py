@@ -55,10 +55,12 @@ def main() -> None:
         emit("desired", patch=patch)
 
     try:
-        client.connect()
+        # Handlers first: a session that reconnects gets its queued messages right after CONNACK,
+        # and the SDK drops a message that arrives before its handler is set.
         client.on_message_received = on_message
         client.on_method_request_received = on_method
         client.on_twin_desired_properties_patch_received = on_desired
+        client.connect()
     except Exception as exc:  # the test reads why the connection failed
         emit("error", error=f"{type(exc).__name__}: {exc}")
         return

@@ -55,19 +55,22 @@ def test_a_module_calls_another_modules_method(hub: HubThread, peers: list[Peer]
                      responseTimeoutInSeconds=10)
     assert result == {"event": "invoked", "response": {"status": 200, "payload": {"echo": {"n": 7}}}}
     method = started["callee"].expect("method")
-    assert method["name"] == "echo" and method["payload"] == {"n": 7}
+    assert (method["name"], method["payload"]) == ("echo", {"n": 7})
 
 
 def test_a_missing_module_is_404_and_a_silent_one_504(hub: HubThread, peers: list[Peer]) -> None:
     started = _ready(peers, hub, "caller", "callee")
     hub.wait_for(lambda: hub.hub._listens_for_methods("callee"))
     missing = _invoke(started["caller"], DEVICE, "ghost", methodName="echo", payload=None)
-    assert missing["event"] == "invoke_failed" and "returned: 404" in str(missing["cause"]), missing
+    assert missing["event"] == "invoke_failed", missing
+    assert "returned: 404" in str(missing["cause"]), missing
     not_running = _invoke(started["caller"], DEVICE, "other", methodName="echo", payload=None)
-    assert not_running["event"] == "invoke_failed" and "returned: 404" in str(not_running["cause"]), not_running
+    assert not_running["event"] == "invoke_failed", not_running
+    assert "returned: 404" in str(not_running["cause"]), not_running
     began = time.monotonic()
     silent = _invoke(started["caller"], DEVICE, "callee", methodName="slow", payload=None, responseTimeoutInSeconds=1)
-    assert silent["event"] == "invoke_failed" and "returned: 504" in str(silent["cause"]), silent
+    assert silent["event"] == "invoke_failed", silent
+    assert "returned: 504" in str(silent["cause"]), silent
     assert 0.9 < time.monotonic() - began < 15
 
 
@@ -88,7 +91,7 @@ def test_a_module_cannot_call_as_another(hub: HubThread, peers: list[Peer]) -> N
     path = f"twins/{DEVICE}/modules/callee/methods"
     own = {"x-ms-edge-moduleId": f"{DEVICE}/caller", "Authorization": _token(hub, "caller")}
     answer = _post(hub, path, own, body)
-    assert answer.status_code == 200 and answer.json() == {"status": 200, "payload": {"echo": {"x": 1}}}
+    assert (answer.status_code, answer.json()) == (200, {"status": 200, "payload": {"echo": {"x": 1}}})
     # caller's own token, but claiming to be "other"
     claimed = {"x-ms-edge-moduleId": f"{DEVICE}/other", "Authorization": _token(hub, "caller")}
     assert _post(hub, path, claimed, body).status_code == 401
@@ -98,10 +101,12 @@ def test_a_module_cannot_call_as_another(hub: HubThread, peers: list[Peer]) -> N
     # a module of another device
     foreign = {"x-ms-edge-moduleId": "elsewhere/caller", "Authorization": _token(hub, "caller")}
     refused = _post(hub, path, foreign, body)
-    assert refused.status_code == 401 and "same device" in refused.json()["message"]
+    assert refused.status_code == 401
+    assert "same device" in refused.json()["message"]
     assert _post(hub, path, {"Authorization": _token(hub, "caller")}, body).status_code == 400
     assert _post(hub, path, own, {"payload": 1}).status_code == 400  # no methodName
     assert peers[0].expect("method")["payload"] == {"x": 1}  # the genuine call, and none of the refused ones:
     assert hub.run(lambda: hub.hub.stats()["auth_failures"]) == 0  # (MQTT connections all authenticated)
     peers[0].command(op="twin")  # a round trip: any method event sent before it would come first
-    assert peers[0].expect("twin") and not any(e["event"] == "method" for e in peers[0].backlog)
+    peers[0].expect("twin")
+    assert not any(e["event"] == "method" for e in peers[0].backlog)
