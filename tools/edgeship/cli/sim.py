@@ -115,6 +115,8 @@ def start(manifest: Path, host: str, state_dir: Path, modules_dir: Path, module_
             started.cancel()
             await runner  # start failed: raises its error
             return
+        if simulator.hub.gateway_error:  # one line: which features are off, and why
+            click.echo(f"warning: {simulator.hub.gateway_error}", err=True)
         if console.is_terminal:
             await _live_status(console, simulator, runner)
         else:

@@ -1,0 +1,32 @@
+"""Test module "talker": logs lines with syslog levels, forwards its input to output "out"."""
+
+import os
+import signal
+import threading
+
+from azure.iot.device import IoTHubModuleClient, Message
+
+
+def main() -> None:
+    client = IoTHubModuleClient.create_from_edge_environment()
+    stopping = threading.Event()
+
+    def on_message(message: Message) -> None:
+        print(f"<6> talker forwards {message.data.decode()}", flush=True)
+        forward = Message(message.data)
+        forward.content_type = "application/json"
+        forward.content_encoding = "utf-8"
+        client.send_message_to_output(forward, "out")
+
+    client.on_message_received = on_message
+    client.connect()
+    print(f"<6> talker started pid {os.getpid()}", flush=True)
+    print("<3> talker error: nothing is wrong, this is a level 3 line", flush=True)
+    print("talker line without a level", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    stopping.wait()
+    client.shutdown()
+
+
+if __name__ == "__main__":
+    main()
