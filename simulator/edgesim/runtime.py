@@ -188,8 +188,6 @@ class Simulator:
         self._write_state_file()
         self._started.set()
         log.info("simulator running: hub %s:%d, control %s", self.config.host, self.config.hub_port, self.control_url)
-        if self.hub.gateway_error:
-            log.warning("%s", self.hub.gateway_error)
 
     async def _start_parts(self) -> None:
         certs = ensure_certificates(self.state_dir, [self.config.host], self.config.hub_hostname)

@@ -236,7 +236,7 @@ class Hub:
                 self.gateway_error = (f"port {self.config.gateway_port} needs root or CAP_NET_BIND_SERVICE: "
                                       "module-to-module methods, methods on leaf devices and MQTT over WebSockets "
                                       "are off")
-                log.warning("%s", self.gateway_error)
+                log.info("%s", self.gateway_error)  # the CLI prints it once; status shows it
             else:
                 self._gateway = gateway
         self._spawn(self._expiry_loop())
