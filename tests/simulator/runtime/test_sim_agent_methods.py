@@ -77,6 +77,15 @@ def test_ping_and_unknown_methods(sim: SimulatorHarness) -> None:
     assert "not found" in payload["message"]
 
 
+def test_a_module_calls_another_through_the_gateway_signed_by_the_workload_api(sim: SimulatorHarness) -> None:
+    _wait_log(sim, "quiet", "quiet started")
+    status, payload = sim.invoke("quiet", "relay", {"module": "talker", "method": "hello", "payload": [1, 2]})
+    assert (status, payload) == (200, {"status": 200, "payload": {"talker": [1, 2]}})
+    status, payload = sim.invoke("quiet", "relay", {"module": "nobody", "method": "hello"})
+    assert status == 500
+    assert "404" in payload["error"]
+
+
 def test_get_module_logs_applies_the_filters(sim: SimulatorHarness) -> None:
     _wait_log(sim, "talker", "talker line without a level")
     [everything] = _logs(sim, items=[{"id": "talker"}])
