@@ -20,7 +20,6 @@ import json
 import logging
 import ssl
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
 
 from aiohttp import WSMsgType, web
 
@@ -122,16 +121,16 @@ class Gateway:
 
     # ---- HTTPS: direct methods ----------------------------------------------------------
     async def _module_method(self, request: web.Request) -> web.Response:
-        device, module = unquote(request.match_info["device"]), unquote(request.match_info["module"])
-        if device != self.hub.config.device_id:
-            return _error(404, f"Client {device}/{module} not found")
-        return await self._invoke(request, module, f"{device}/{module}")
+        device, module = request.match_info["device"], request.match_info["module"]
+        # A module of another device is not a client of this hub: 404 once the caller is authenticated.
+        target = module if device == self.hub.config.device_id else None
+        return await self._invoke(request, target, f"{device}/{module}")
 
     async def _device_method(self, request: web.Request) -> web.Response:
-        device = unquote(request.match_info["device"])
+        device = request.match_info["device"]
         return await self._invoke(request, device_key(device), device)
 
-    async def _invoke(self, request: web.Request, target: str, target_name: str) -> web.Response:
+    async def _invoke(self, request: web.Request, target: str | None, target_name: str) -> web.Response:
         caller_id = request.headers.get("x-ms-edge-moduleId")
         if not caller_id:
             return _error(400, "Invalid header value for x-ms-edge-moduleId")
@@ -148,6 +147,8 @@ class Gateway:
         problem = _method_request_problem(body)
         if problem:
             return _error(400, problem)
+        if target is None:
+            return _error(404, f"Client {target_name} not found")
         try:
             status, payload = await self.hub.call_method(
                 target, body["methodName"], body.get("payload"), float(body.get("responseTimeoutInSeconds", 30)),

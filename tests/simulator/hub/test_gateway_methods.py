@@ -110,3 +110,29 @@ def test_a_module_cannot_call_as_another(hub: HubThread, peers: list[Peer]) -> N
     peers[0].command(op="twin")  # a round trip: any method event sent before it would come first
     peers[0].expect("twin")
     assert not any(e["event"] == "method" for e in peers[0].backlog)
+
+
+def test_bad_requests_get_an_error_reply_and_the_listener_carries_on(hub: HubThread, peers: list[Peer]) -> None:
+    _ready(peers, hub, "callee")
+    hub.wait_for(lambda: hub.hub._listens_for_methods("callee"))
+    own = {"x-ms-edge-moduleId": f"{DEVICE}/caller", "Authorization": _token(hub, "caller")}
+    url = f"https://{hub.host}:443/twins/{DEVICE}/modules/callee/methods?api-version=2019-10-01"
+
+    def post(data: bytes, path: str | None = None) -> requests.Response:
+        return requests.post(path or url, data=data, headers={**own, "Content-Type": "application/json"},
+                             verify=str(hub.certs.ca_cert), timeout=30)
+
+    assert post(b"{not json").status_code == 400
+    assert post(b"[1, 2]").status_code == 400
+    assert post(b'{"methodName": "echo", "responseTimeoutInSeconds": -1}').status_code == 400
+    assert post(b'{"methodName": "echo", "responseTimeoutInSeconds": "soon"}').status_code == 400
+    assert post(b'{"methodName": "echo", "payload": "' + b"x" * 200_000 + b'"}').status_code == 413
+    elsewhere = f"https://{hub.host}:443/twins/otherdevice/modules/callee/methods?api-version=2019-10-01"
+    answer = post(b'{"methodName": "echo"}', elsewhere)
+    assert (answer.status_code, answer.json()) == (404, {"message": "Client otherdevice/callee not found"})
+    assert post(b"{}", f"https://{hub.host}:443/nothing/here").status_code == 404
+    # an unauthenticated caller learns nothing about the target
+    assert requests.post(elsewhere, json={"methodName": "echo"}, verify=str(hub.certs.ca_cert),
+                         headers={"x-ms-edge-moduleId": f"{DEVICE}/caller"}, timeout=30).status_code == 401
+    good = post(b'{"methodName": "echo", "payload": {"still": "here"}, "responseTimeoutInSeconds": 5}')
+    assert (good.status_code, good.json()) == (200, {"status": 200, "payload": {"echo": {"still": "here"}}})
