@@ -155,3 +155,25 @@ def test_leaf_device_lifecycle_through_the_cli(tmp_path: Path) -> None:
             if device.process.poll() is None:
                 device.process.kill()
                 device.process.wait()
+
+
+def test_the_harness_adds_devices_and_sends_them_c2d(tmp_path: Path) -> None:
+    with run_simulator(MODULES / "deployment.json", state_dir=tmp_path / "sim", host=unique_host(),
+                       modules_dir=MODULES, stop_grace_secs=5) as sim:
+        info = sim.add_device("probe")
+        device = Device(info["connection_string"], info["ca_cert"])
+        try:
+            device.expect("ready")
+            sim.send_c2d("probe", {"hello": "probe"}, {"k": "1"}, message_id="h1")
+            got = device.expect("message")
+            assert (json.loads(got["body"]), got["properties"], got["message_id"]) == ({"hello": "probe"}, {"k": "1"},
+                                                                                       "h1")
+            device.command(op="send", body={"n": 1})
+            device.expect("sent")
+            [record] = sim.wait_upstream(count=1, where=lambda r: r.system_properties.get("connectionDeviceId")
+                                         == "probe")
+            assert json.loads(record.body) == {"n": 1}
+        finally:
+            device.close()
+        sim.remove_device("probe")
+        assert sim.status()["devices"] == {}
