@@ -237,6 +237,9 @@ class Hub:
                                       "module-to-module methods, methods on leaf devices and MQTT over WebSockets "
                                       "are off")
                 log.info("%s", self.gateway_error)  # the CLI prints it once; status shows it
+            except OSError as exc:  # e.g. another simulator on this address: say which port
+                raise HubError(f"cannot listen on {self.config.host}:{self.config.gateway_port}: "
+                               f"{exc.strerror or exc} (use another --host 127.x.y.z)") from None
             else:
                 self._gateway = gateway
         self._spawn(self._expiry_loop())

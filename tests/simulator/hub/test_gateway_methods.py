@@ -136,3 +136,25 @@ def test_bad_requests_get_an_error_reply_and_the_listener_carries_on(hub: HubThr
                          headers={"x-ms-edge-moduleId": f"{DEVICE}/caller"}, timeout=30).status_code == 401
     good = post(b'{"methodName": "echo", "payload": {"still": "here"}, "responseTimeoutInSeconds": 5}')
     assert (good.status_code, good.json()) == (200, {"status": 200, "payload": {"echo": {"still": "here"}}})
+
+
+def test_a_taken_443_is_a_one_line_error_naming_the_port(tmp_path: Path) -> None:
+    import socket
+
+    from hubkit import next_address
+
+    from edgesim.hub import HubError
+
+    host = next_address()
+    with socket.socket() as squatter:
+        squatter.bind((host, 443))
+        squatter.listen()
+        thread = HubThread(tmp_path, ["a"], {}, host=host, gateway_port=443)
+        thread.thread.start()
+        try:
+            with pytest.raises(HubError, match=rf"cannot listen on {host}:443: .*another --host"):
+                thread.call(thread.hub.start())
+        finally:
+            thread.stop()  # the 8883 listener it had opened closes too
+    with socket.create_server((host, 8883)):  # free again
+        pass
