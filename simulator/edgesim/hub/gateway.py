@@ -82,6 +82,7 @@ class _WebSocketConnection(Connection):
         if not self.closed:
             self.closed = True
             self._writer.cancel()
+            self._drained.set()  # nothing more will be written: a flush() waiting now returns
             # Closing the socket ends the reader's receive(), as closing a TCP stream ends read().
             self._closer = asyncio.ensure_future(self.ws.close())
 
