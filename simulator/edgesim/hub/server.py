@@ -237,9 +237,14 @@ class Hub:
                                       "module-to-module methods, methods on leaf devices and MQTT over WebSockets "
                                       "are off")
                 log.info("%s", self.gateway_error)  # the CLI prints it once; status shows it
-            except OSError as exc:  # e.g. another simulator on this address: say which port
-                raise HubError(f"cannot listen on {self.config.host}:{self.config.gateway_port}: "
-                               f"{exc.strerror or exc} (use another --host 127.x.y.z)") from None
+            except OSError as exc:
+                # Often a web server on *:443 of a developer's machine: the MQTT side still works, so
+                # run without these features and say why, rather than refuse to start.
+                self.gateway_error = (f"cannot listen on {self.config.host}:{self.config.gateway_port} "
+                                      f"({exc.strerror or exc}; another --host 127.x.y.z avoids it): "
+                                      "module-to-module methods, methods on leaf devices and MQTT over "
+                                      "WebSockets are off")
+                log.info("%s", self.gateway_error)
             else:
                 self._gateway = gateway
         self._spawn(self._expiry_loop())

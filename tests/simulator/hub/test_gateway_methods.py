@@ -138,23 +138,25 @@ def test_bad_requests_get_an_error_reply_and_the_listener_carries_on(hub: HubThr
     assert (good.status_code, good.json()) == (200, {"status": 200, "payload": {"echo": {"still": "here"}}})
 
 
-def test_a_taken_443_is_a_one_line_error_naming_the_port(tmp_path: Path) -> None:
+def test_a_taken_443_turns_the_gateway_off_and_says_why(tmp_path: Path, peers: list[Peer]) -> None:
     import socket
 
     from hubkit import next_address
-
-    from edgesim.hub import HubError
 
     host = next_address()
     with socket.socket() as squatter:
         squatter.bind((host, 443))
         squatter.listen()
-        thread = HubThread(tmp_path, ["a"], {}, host=host, gateway_port=443)
-        thread.thread.start()
+        hub = HubThread(tmp_path, ["callee"], {}, host=host, gateway_port=443).start()
         try:
-            with pytest.raises(HubError, match=rf"cannot listen on {host}:443: .*another --host"):
-                thread.call(thread.hub.start())
+            error = hub.run(lambda: hub.hub.gateway_error)
+            assert error is not None
+            assert error.startswith(f"cannot listen on {host}:443 (")
+            assert error.endswith("module-to-module methods, methods on leaf devices and MQTT over WebSockets are off")
+            callee = module_peer(hub, "callee")  # 8883 serves as before
+            peers.append(callee)
+            callee.expect("ready")
+            hub.wait_for(lambda: hub.hub._listens_for_methods("callee"))
+            assert hub.call(hub.hub.invoke_method("callee", "echo", 1, 10)) == (200, {"echo": 1})
         finally:
-            thread.stop()  # the 8883 listener it had opened closes too
-    with socket.create_server((host, 8883)):  # free again
-        pass
+            hub.stop()
