@@ -13,6 +13,12 @@
   ``GET /v1/modules/$edgeAgent/twin`` (and ``$edgeHub``) shows the runtime's reported state.
 * ``GET /v1/modules/{m}/logs?tail=N``: the module's log as text.
 * ``POST /v1/stop``: 202, then the simulator stops.
+* ``POST /v1/modules/$edgeAgent/methods/{name}``: edgeAgent's built-in methods (ping, RestartModule,
+  GetModuleLogs, UploadModuleLogs, UploadSupportBundle, GetTaskStatus) -> ``{"status", "payload"}``.
+* Leaf devices: ``GET /v1/devices``; ``POST /v1/devices`` ``{"device_id"}`` -> 201
+  ``{"device_id", "connection_string", "ca_cert"}``; ``GET`` / ``DELETE /v1/devices/{d}``;
+  ``POST /v1/devices/{d}/messages`` (cloud-to-device: a send body plus optional ``ttl`` seconds)
+  -> 202; ``POST /v1/devices/{d}/methods/{name}``; ``GET`` / ``PATCH /v1/devices/{d}/twin``.
 
 Errors are ``{"message": "..."}`` with 400 (bad request), 404 (unknown module or path) or 405.
 Module keys are never part of any answer.
@@ -33,6 +39,8 @@ if TYPE_CHECKING:
     from edgesim.runtime import Simulator
 
 MAX_WAIT_SECS = 60.0
+DEFAULT_C2D_TTL_SECS = 3600.0  # IoT Hub's default time to live for cloud-to-device messages
+MAX_C2D_TTL_SECS = 48 * 3600.0  # and its maximum
 MAX_METHOD_TIMEOUT_SECS = 300.0
 MESSAGE_FIELDS = {"messageId": "messageId", "correlationId": "correlationId", "userId": "userId",
                   "contentType": "contentType", "contentEncoding": "contentEncoding"}
@@ -142,6 +150,11 @@ class ControlApi:
         if parts == ["api", "v1", "messages"]:
             self._only(method, "POST")
             return await self._compat_send(request)
+        if parts[:3] == ["v1", "modules", "$edgeAgent"] and len(parts) == 5 and parts[3] == "methods":
+            self._only(method, "POST")
+            return await self._invoke("$edgeAgent", parts[4], request)
+        if parts[:2] == ["v1", "devices"]:
+            return await self._devices(method, parts[2:], request)
         if parts[:2] == ["v1", "modules"] and parts[2:3] in (["$edgeAgent"], ["$edgeHub"]) and parts[3:] == ["twin"]:
             self._only(method, "GET")  # the runtime's own twins: readable, written by the simulator only
             return HttpResponse.json(200, self._sim.hub.get_twin(parts[2]))
@@ -203,6 +216,40 @@ class ControlApi:
             raise HttpError(400, f"timeout must be a number of seconds in (0, {MAX_METHOD_TIMEOUT_SECS:g}]")
         status, payload = await self._sim.hub.invoke_method(module, method_name, body.get("payload"), float(timeout))
         return HttpResponse.json(200, {"status": status, "payload": payload})
+
+    async def _devices(self, method: str, rest: list[str], request: HttpRequest) -> HttpResponse:
+        if not rest:
+            if method == "GET":
+                return HttpResponse.json(200, {"devices": self._sim.list_devices()})
+            self._only(method, "POST")
+            name = _object(request.json(), "request body").get("device_id")
+            if not isinstance(name, str):
+                raise HttpError(400, "device_id must be a string")
+            return HttpResponse.json(201, self._sim.add_device(name))
+        name = rest[0]
+        if name not in self._sim.devices.names():
+            raise HttpError(404, f"no device named {name!r}")
+        key = f"devices/{name}"
+        if len(rest) == 1:
+            if method == "DELETE":
+                self._sim.remove_device(name)
+                return HttpResponse.json(200, {"message": f"device {name} removed"})
+            self._only(method, "GET")
+            return HttpResponse.json(200, self._sim.device_info(name))
+        if rest[1:] == ["messages"]:
+            self._only(method, "POST")
+            body = _object(request.json(), "request body")
+            ttl = _float({"ttl": str(body["ttl"])} if "ttl" in body else {}, "ttl", DEFAULT_C2D_TTL_SECS,
+                         MAX_C2D_TTL_SECS)
+            message = build_message({k: v for k, v in body.items() if k != "ttl"})
+            await self._sim.hub.send_to_device(name, message, ttl)
+            return HttpResponse.json(202, {"message": "accepted"})
+        if len(rest) == 3 and rest[1] == "methods":
+            self._only(method, "POST")
+            return await self._invoke(key, rest[2], request)
+        if rest[1:] == ["twin"]:
+            return await self._twin(key, request)
+        raise HttpError(404, f"no such control API resource: {method} {request.path}")
 
     async def _twin(self, module: str, request: HttpRequest) -> HttpResponse:
         if request.method == "GET":

@@ -30,15 +30,19 @@ from edgesim import sas
 from edgesim.agent import Agent, BackoffConfig, ModuleRun, ModuleState, ProcessLauncher
 from edgesim.agent.docker_launcher import DockerLauncher
 from edgesim.agent.launcher import DEFAULT_STOP_GRACE_SECS, Launcher
-from edgesim.certs import ensure_certificates
+from edgesim.agent.methods import AgentMethods
+from edgesim.agent.metrics import AgentMetrics
+from edgesim.certs import CertBundle, ensure_certificates
 from edgesim.control import ControlApi, UnknownModuleError
 from edgesim.deployment import Deployment, load_deployment
 from edgesim.errors import SimulatorError
+from edgesim.hub.devices import DeviceRegistry
 from edgesim.message import Message
 from edgesim.workload import WorkloadApi, WorkloadIdentity
 
 if TYPE_CHECKING:
     from edgesim.hub import Hub
+    from edgesim.metrics import MetricsServer
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +67,8 @@ class SimulatorConfig:
     hub_hostname: str = "edgesim.azure-devices.net"
     device_id: str = "edgesim-device"
     hub_port: int = 8883  # the SDK always dials 8883
+    gateway_port: int | None = 443  # HTTPS methods and MQTT over WebSockets; None: off
+    metrics_port: int = 0  # 0: an ephemeral loopback port, shown by sim status
     control_port: int = 0  # 0: an ephemeral port, published in sim.json
     backoff: BackoffConfig = field(default_factory=BackoffConfig)
     stop_grace_secs: float = DEFAULT_STOP_GRACE_SECS
@@ -111,6 +117,12 @@ class Simulator:
         self._workload: WorkloadApi | None = None
         self._agent: Agent | None = None
         self._control: ControlApi | None = None
+        self._metrics_server: MetricsServer | None = None
+        self._certs: CertBundle | None = None
+        self._agent_methods: AgentMethods | None = None
+        self.agent_metrics: AgentMetrics | None = None
+        self.devices = DeviceRegistry(self.state_dir / "devices.json")
+        self.metrics_url = ""
         self.control_url = ""
         self.started_at = 0.0
 
@@ -181,7 +193,15 @@ class Simulator:
         certs = ensure_certificates(self.state_dir, [self.config.host], self.config.hub_hostname)
         socket_path = self._socket_path()
         launcher = self._launcher(socket_path.parent)  # fails fast (e.g. no Docker engine)
+        from prometheus_client import CollectorRegistry
+
         from edgesim.hub import Hub, HubConfig  # imported late: setup errors surface without it
+        from edgesim.hub.metrics import HubMetrics
+        from edgesim.metrics import MetricsServer
+
+        self._certs = certs
+        registry = CollectorRegistry()
+        instance = secrets.token_hex(16)
 
         self._workload = WorkloadApi(socket_path, certs.trust_bundle_pem, {
             name: WorkloadIdentity(self._keys[name], self._generation_ids[name]) for name in self.module_names})
@@ -191,7 +211,8 @@ class Simulator:
             identities=dict(self._keys), certfile=certs.server_cert, keyfile=certs.server_key,
             state_dir=self.state_dir / "hub", routes=self.deployment.routes,
             store_ttl_secs=self.deployment.store_ttl_secs, initial_desired=self.deployment.desired,
-            port=self.config.hub_port))
+            port=self.config.hub_port, devices=self.devices.keys(), gateway_port=self.config.gateway_port),
+            metrics=HubMetrics(self.config.hub_hostname, self.config.device_id, registry, instance))
         try:
             await self._hub.start()
         except OSError as exc:  # typically: another simulator already listens on this address
@@ -206,8 +227,20 @@ class Simulator:
         runs = [ModuleRun(name=spec.name, env=self._module_env(spec.name, self._workload.uri), status=spec.status,
                           restart_policy=spec.restart_policy, startup_order=spec.startup_order, image=spec.image,
                           create_options=spec.create_options) for spec in self.deployment.modules]
+        self.agent_metrics = AgentMetrics(self.config.hub_hostname, self.config.device_id,
+                                          {spec.name: spec.version for spec in self.deployment.modules}, registry,
+                                          instance)
+        for spec in self.deployment.modules:
+            if spec.status.value == "running":
+                self.agent_metrics.expect_running(spec.name)
+        self._metrics_server = MetricsServer(registry, [self._hub.refresh_metrics, self.agent_metrics.refresh])
+        metrics_port = await self._metrics_server.start(control_host, self.config.metrics_port)
+        self.metrics_url = f"http://{control_host}:{metrics_port}/metrics"
         self._agent = Agent(runs, launcher, self.state_dir / "logs", backoff=self.config.backoff,
                             reporter=self._report_module, stop_grace_secs=self.config.stop_grace_secs)
+        self._agent_methods = AgentMethods(self._agent, self.config.hub_hostname, self.config.device_id,
+                                           self.status, on_call=self.agent_metrics.method_called)
+        self._hub.system_methods = self._agent_methods.handle
         await self._agent.start()
 
     async def stop(self) -> None:
@@ -220,9 +253,15 @@ class Simulator:
     async def _stop_parts(self) -> None:
         # Modules first, so they do not churn on a vanished hub; the hub still records their exit.
         # Each part is forgotten once stopped, so a second call (run() after a failed start) is a no-op.
+        methods, self._agent_methods = self._agent_methods, None
+        if methods is not None:
+            await methods.stop()
         agent, self._agent = self._agent, None
         if agent is not None:
             await agent.stop()
+        metrics_server, self._metrics_server = self._metrics_server, None
+        if metrics_server is not None:
+            await metrics_server.stop()
         hub, self._hub = self._hub, None
         if hub is not None:
             await hub.stop()
@@ -271,7 +310,8 @@ class Simulator:
         state = {"control_url": self.control_url, "pid": os.getpid(), "host": self.config.host,
                  "hub_port": self.config.hub_port, "hub_hostname": self.config.hub_hostname,
                  "device_id": self.config.device_id, "manifest": str(self.config.manifest.resolve()),
-                 "started_at": self.started_at}
+                 "started_at": self.started_at, "metrics_url": self.metrics_url,
+                 "gateway_port": self.gateway_port}
         tmp = self.state_dir / f"{STATE_FILE}.tmp"
         tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
         tmp.replace(self.state_dir / STATE_FILE)  # readers never see half a file
@@ -296,6 +336,8 @@ class Simulator:
         reported = {**state.to_reported(), "status": spec.status.value, "restartPolicy": spec.restart_policy.value,
                     "version": spec.version, "type": "docker", "settings": {"image": spec.image}}
         await self.hub.patch_reported("$edgeAgent", {"modules": {state.name: reported}})
+        if self.agent_metrics is not None:
+            self.agent_metrics.observe(state)
 
     # ---- what the control API and edgesim.testing use -----------------------------------------
     def status(self) -> dict[str, Any]:
@@ -310,11 +352,44 @@ class Simulator:
                 "runtime": self.config.runtime, "control_url": self.control_url,
                 "manifest": str(self.config.manifest), "started_at": self.started_at,
                 "uptime_secs": round(time.time() - self.started_at, 3), "modules": modules,
-                "hub": self.hub.stats()}
+                "hub": self.hub.stats(), "metrics_url": self.metrics_url, "gateway_port": self.gateway_port,
+                "gateway_error": self.hub.gateway_error,
+                "devices": {name: {"connected": name in self.hub.connected_devices()} for name in self.devices.names()}}
 
     async def send(self, module: str, input_name: str, message: Message) -> None:
         self.require_module(module)
         await self.hub.send_to_input(module, input_name, message)
+
+    @property
+    def gateway_port(self) -> int | None:
+        """The 443 listener's port, None when it is off (not asked for, or no permission to bind)."""
+        if self._hub is None or self._hub.gateway_error is not None:
+            return None
+        return self.config.gateway_port
+
+    # ---- leaf devices ------------------------------------------------------------------------
+    def device_info(self, name: str) -> dict[str, str]:
+        """What a leaf device needs: its connection string and the CA that signs the gateway's certificate."""
+        key = self.devices.key(name)
+        if self._certs is None:
+            raise SimulatorError("the simulator is not running")
+        return {"device_id": name,
+                "connection_string": f"HostName={self.config.hub_hostname};DeviceId={name};SharedAccessKey={key};"
+                                     f"GatewayHostName={self.config.host}",
+                "ca_cert": str(self._certs.ca_cert)}
+
+    def add_device(self, name: str) -> dict[str, str]:
+        key = self.devices.add(name, {self.config.device_id, *self.module_names})
+        self.hub.add_device(name, key)
+        return self.device_info(name)
+
+    def remove_device(self, name: str) -> None:
+        self.devices.remove(name)
+        self.hub.remove_device(name)
+
+    def list_devices(self) -> list[dict[str, Any]]:
+        connected = self.hub.connected_devices()
+        return [{**self.device_info(name), "connected": name in connected} for name in self.devices.names()]
 
     def log_text(self, module: str, tail: int | None = None) -> str:
         self.require_module(module)

@@ -128,6 +128,32 @@ class SimulatorHarness:
     def upstream(self, since: int = 0) -> list[UpstreamRecord]:
         return self._call(self._upstream_since(since))
 
+    # ---- leaf devices ------------------------------------------------------------------
+    def add_device(self, name: str) -> dict[str, str]:
+        """A leaf device: ``{"device_id", "connection_string", "ca_cert"}`` (the key persists in the state dir)."""
+        return self._call(self._on_loop(lambda: self.simulator.add_device(name)))
+
+    def remove_device(self, name: str) -> None:
+        self._call(self._on_loop(lambda: self.simulator.remove_device(name)))
+
+    def send_c2d(self, device: str, body: Any, properties: Mapping[str, str] | None = None,
+                 ttl_secs: float = 3600.0, message_id: str | None = None) -> None:
+        """A cloud-to-device message; ``body`` is bytes, or any JSON value (sent as application/json)."""
+        system: dict[str, str] = {}
+        if isinstance(body, bytes):
+            data = body
+        else:
+            data = json.dumps(body).encode("utf-8")
+            system.update(contentType="application/json", contentEncoding="utf-8")
+        if message_id is not None:
+            system["messageId"] = message_id
+        message = Message(body=data, properties=dict(properties or {}), system_properties=system)
+        self._call(self.simulator.hub.send_to_device(device, message, ttl_secs))
+
+    @staticmethod
+    async def _on_loop(fn: Callable[[], T]) -> T:
+        return fn()  # the Simulator is not thread-safe: its methods run on its own loop
+
     async def _upstream_since(self, since: int) -> list[UpstreamRecord]:
         return self.simulator.hub.upstream_since(since)
 

@@ -120,19 +120,46 @@ class SimClient:
         result = self._json("GET", "/v1/upstream", query={"since": since, "wait": wait}, timeout=wait + self.timeout)
         return list(result["records"]), int(result["last_seq"])
 
+    def _target(self, name: str) -> str:
+        """The control API path of a module, ``$edgeAgent`` / ``$edgeHub``, or a leaf device, by name."""
+        if not name.startswith("$") and name in self.status().get("devices", {}):
+            return f"/v1/devices/{self._segment(name)}"
+        return f"/v1/modules/{self._segment(name)}"
+
     def invoke(self, module: str, method: str, payload: Any, timeout: float = 30.0) -> dict[str, Any]:
+        """A direct method on a module, a leaf device or ``$edgeAgent``: ``{"status", "payload"}``."""
         result: dict[str, Any] = self._json(
-            "POST", f"/v1/modules/{self._segment(module)}/methods/{self._segment(method)}",
+            "POST", f"{self._target(module)}/methods/{self._segment(method)}",
             {"payload": payload, "timeout": timeout}, timeout=timeout + self.timeout)
         return result
 
     def twin(self, module: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._json("GET", f"/v1/modules/{self._segment(module)}/twin")
+        result: dict[str, Any] = self._json("GET", f"{self._target(module)}/twin")
         return result
 
     def patch_twin(self, module: str, desired: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = self._json("PATCH", f"/v1/modules/{self._segment(module)}/twin", {"desired": desired})
+        result: dict[str, Any] = self._json("PATCH", f"{self._target(module)}/twin", {"desired": desired})
         return result
+
+    # ---- leaf devices -----------------------------------------------------------------------
+    def add_device(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("POST", "/v1/devices", {"device_id": name})
+        return result
+
+    def devices(self) -> list[dict[str, Any]]:
+        return list(self._json("GET", "/v1/devices")["devices"])
+
+    def remove_device(self, name: str) -> None:
+        self._json("DELETE", f"/v1/devices/{self._segment(name)}")
+
+    def c2d(self, device: str, body: Any, properties: dict[str, str] | None = None, ttl: float | None = None,
+            message_id: str | None = None) -> None:
+        request: dict[str, Any] = {"body": body, "properties": properties or {}}
+        if ttl is not None:
+            request["ttl"] = ttl
+        if message_id is not None:
+            request["messageId"] = message_id
+        self._json("POST", f"/v1/devices/{self._segment(device)}/messages", request)
 
     def logs(self, module: str, tail: int = 0) -> str:
         _, payload = self._request("GET", f"/v1/modules/{self._segment(module)}/logs", query={"tail": tail})

@@ -88,6 +88,7 @@ class Agent:
         self._changed = asyncio.Condition()
         self._stopping = asyncio.Event()
         self._report_lock = asyncio.Lock()
+        self._restart_requested: set[str] = set()
 
     # ---- queries -------------------------------------------------------------------------
     def states(self) -> dict[str, ModuleState]:
@@ -132,6 +133,18 @@ class Agent:
         await asyncio.gather(*(handle.stop(self._grace) for handle in list(self._handles.values())),
                              return_exceptions=True)
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+    async def restart(self, name: str) -> None:
+        """Restart a running module now (edgeAgent's RestartModule): stop it, then start it again at
+        once, whatever its restart policy, counting the restart. Returns once the old process is gone."""
+        if name not in self.runs:
+            raise ModuleLaunchError(f"Module {name} not found in the current environment")
+        handle = self._handles.get(name)
+        if handle is None:
+            raise ModuleLaunchError(f"Module {name} is not running (runtime status "
+                                    f"{self._states[name].runtime_status})")
+        self._restart_requested.add(name)
+        await handle.stop(self._grace)
 
     # ---- internals -----------------------------------------------------------------------
     async def _set(self, state: ModuleState) -> None:
@@ -186,6 +199,10 @@ class Agent:
             if self._stopping.is_set():
                 await self._set(replace(state, runtime_status=STOPPED, status_description="stopped by the simulator"))
                 return
+            if name in self._restart_requested:  # RestartModule: no policy, no backoff
+                self._restart_requested.discard(name)
+                self._states[name] = replace(state, restart_count=state.restart_count + 1, last_restart=time.time())
+                continue
             if exited - started >= self.backoff.intensive_care_secs:
                 state = replace(state, restart_count=0)  # it stayed up long enough: a fresh start
             if not should_restart(run.restart_policy, code):

@@ -17,7 +17,7 @@ import json
 import logging
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +26,7 @@ from typing import Any
 from edgesim import sas
 from edgesim.errors import SimulatorError
 from edgesim.hub import codec
+from edgesim.hub.metrics import HubMetrics
 from edgesim.hub.store import HubStore
 from edgesim.hub.topics import (
     DESIRED_PATCH_FILTER,
@@ -38,6 +39,7 @@ from edgesim.hub.topics import (
     allowed_subscription,
     classify_publish,
     desired_patch_topic,
+    device_key,
     method_request_topic,
     parse_username,
     twin_response_topic,
@@ -58,6 +60,18 @@ class HubError(SimulatorError):
     """The hub could not do what the control side asked."""
 
 
+class MethodTargetNotFoundError(HubError):
+    """The called module or device is unknown, not connected, or does not listen for methods (edgeHub: 404)."""
+
+
+class MethodTimeoutError(HubError):
+    """The called module or device did not answer in time (edgeHub: 504)."""
+
+
+# edgeAgent's built-in methods: (method name, payload) -> (status, payload). Set by the runtime.
+SystemMethodHandler = Callable[[str, Any], Awaitable[tuple[int, Any]]]
+
+
 @dataclass(frozen=True)
 class HubConfig:
     host: str
@@ -71,6 +85,8 @@ class HubConfig:
     store_ttl_secs: int = 7200
     initial_desired: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     port: int = 8883
+    devices: Mapping[str, str] = field(default_factory=dict)  # leaf device id -> key
+    gateway_port: int | None = None  # HTTPS + MQTT over WebSockets (443 on a device); None: not served
 
 
 @dataclass(frozen=True)
@@ -98,9 +114,31 @@ class UpstreamRecord:
 @dataclass
 class _InFlight:
     seq: int | None  # the store's sequence number for input messages; None for the rest
+    message: Message | None = None
+    input_name: str = ""
+    sent_at: float = 0.0  # time.monotonic() when it went out, for the send duration metric
 
 
-class _Connection:
+class Connection:
+    """What the MQTT session code needs from a transport; TCP+TLS here, WebSockets in ``gateway``."""
+
+    closed: bool
+
+    def send(self, frame: bytes) -> None:
+        raise NotImplementedError
+
+    async def flush(self, force: bool = False) -> None:
+        """Wait for the peer to take what was sent: always with ``force``, else only when a lot is queued."""
+        raise NotImplementedError
+
+    def is_closed(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class _Connection(Connection):
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
@@ -110,13 +148,10 @@ class _Connection:
         if not self.closed:
             self.writer.write(frame)
 
-    async def flush(self) -> None:
-        if not self.closed and self.writer.transport.get_write_buffer_size() > 256 * 1024:
+    async def flush(self, force: bool = False) -> None:
+        if not self.closed and (force or self.writer.transport.get_write_buffer_size() > 256 * 1024):
             with contextlib.suppress(ConnectionError):
                 await self.writer.drain()
-
-    def is_closed(self) -> bool:
-        return self.closed
 
     def close(self) -> None:
         if not self.closed:
@@ -131,7 +166,7 @@ class _Session:
     def __init__(self, identity: Identity) -> None:
         self.identity = identity
         self.subscriptions: set[Subscription] = set()
-        self.connection: _Connection | None = None
+        self.connection: Connection | None = None
         self.in_flight: dict[int, _InFlight] = {}
         self.last_sent_seq = 0
         self.next_packet_id = 1
@@ -148,9 +183,14 @@ class _Session:
 
 
 class Hub:
-    def __init__(self, config: HubConfig) -> None:
+    def __init__(self, config: HubConfig, metrics: HubMetrics | None = None) -> None:
         self.config = config
         self.router = Router.from_manifest(config.routes)
+        self.metrics = metrics or HubMetrics(config.hub_hostname, config.device_id)
+        self.devices: dict[str, str] = dict(config.devices)  # leaf device id -> key; changed at run time
+        self.system_methods: SystemMethodHandler | None = None  # edgeAgent's methods, when the runtime has them
+        self.gateway_error: str | None = None  # why the 443 listener is off, when it is
+        self._gateway: Any = None  # edgesim.hub.gateway.Gateway, imported only when served
         self._store: HubStore | None = None
         self._server: asyncio.Server | None = None
         self._sessions: dict[str, _Session] = {}
@@ -186,11 +226,35 @@ class Hub:
         context.load_cert_chain(self.config.certfile, self.config.keyfile)
         self._server = await asyncio.start_server(self._serve, self.config.host, self.config.port, ssl=context,
                                                   reuse_address=True)
+        if self.config.gateway_port is not None:
+            from edgesim.hub.gateway import Gateway  # aiohttp is imported only when the listener is wanted
+
+            gateway = Gateway(self, context)
+            try:
+                await gateway.start(self.config.host, self.config.gateway_port)
+            except PermissionError:
+                self.gateway_error = (f"port {self.config.gateway_port} needs root or CAP_NET_BIND_SERVICE: "
+                                      "module-to-module methods, methods on leaf devices and MQTT over WebSockets "
+                                      "are off")
+                log.info("%s", self.gateway_error)  # the CLI prints it once; status shows it
+            except OSError as exc:
+                # Often a web server on *:443 of a developer's machine: the MQTT side still works, so
+                # run without these features and say why, rather than refuse to start.
+                self.gateway_error = (f"cannot listen on {self.config.host}:{self.config.gateway_port} "
+                                      f"({exc.strerror or exc}; another --host 127.x.y.z avoids it): "
+                                      "module-to-module methods, methods on leaf devices and MQTT over "
+                                      "WebSockets are off")
+                log.info("%s", self.gateway_error)
+            else:
+                self._gateway = gateway
         self._spawn(self._expiry_loop())
 
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
+        gateway, self._gateway = self._gateway, None
+        if gateway is not None:
+            await gateway.stop()
         for session in self._sessions.values():
             if session.connection is not None:
                 session.connection.close()
@@ -229,12 +293,40 @@ class Hub:
         self.store.save_twin(module, twin.desired, twin.reported)
         return twin
 
+    def _known(self, key: str) -> bool:
+        """A module of the deployment, or a registered leaf device (keyed ``devices/{id}``)."""
+        if key.startswith("devices/"):
+            return key.removeprefix("devices/") in self.devices
+        return key in self.config.identities
+
     def _twin(self, module: str) -> Twin:
         if module not in self._twins:
-            if module not in self.config.identities and module not in SYSTEM_IDENTITIES:
+            if not self._known(module) and module not in SYSTEM_IDENTITIES:
                 raise HubError(f"no module named {module!r} in this deployment")
             return self._load_twin(module)
         return self._twins[module]
+
+    # ---- leaf devices ------------------------------------------------------------------
+    def add_device(self, device_id: str, key: str) -> None:
+        self.devices[device_id] = key
+
+    def remove_device(self, device_id: str) -> None:
+        """Forget the device: its connection closes, its twin and queued messages are deleted."""
+        self.devices.pop(device_id, None)
+        key = device_key(device_id)
+        session = self._sessions.pop(key, None)
+        if session is not None:
+            self._drop(session)
+        self._twins.pop(key, None)
+        self.store.forget(key)
+
+    async def send_to_device(self, device_id: str, message: Message, ttl_secs: float) -> None:
+        """A cloud-to-device message: queued durably until the device takes it or the TTL ends."""
+        if device_id not in self.devices:
+            raise HubError(f"no device named {device_id!r}")
+        if len(message.body) > MAX_MESSAGE_BYTES:
+            raise HubError(f"message is larger than {MAX_MESSAGE_BYTES} bytes")
+        self._deliver(device_key(device_id), "", message, ttl_secs)
 
     def get_twin(self, module_id: str) -> dict[str, Any]:
         return self._twin(module_id).document()
@@ -268,30 +360,48 @@ class Hub:
         self._deliver(module_id, input_name, message, self.config.store_ttl_secs)
 
     async def invoke_method(self, module_id: str, method_name: str, payload: Any, timeout: float) -> tuple[int, Any]:
-        if module_id not in self.config.identities:
-            return 404, {"message": f"no module named {module_id!r} in this deployment"}
-        # A module that is (re)starting connects first and subscribes when its handler is set:
-        # give it a moment rather than failing a call made right after start.
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + min(timeout, 5.0)
-        while not self._listens_for_methods(module_id) and loop.time() < deadline:
-            self._sessions_changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._sessions_changed.wait(), deadline - loop.time())
-        session = self._sessions.get(module_id)
-        if session is None or session.connection is None or "methods" not in session.subscriptions:
-            return 404, {"message": f"module {module_id!r} is not connected or does not listen for methods"}
-        self._method_counter += 1
-        rid = str(self._method_counter)
-        future: asyncio.Future[tuple[int, Any]] = asyncio.get_running_loop().create_future()
-        self._methods[(module_id, rid)] = future
+        """The control side's call (``sim invoke``): the callee's (status, payload), or 404 / 504 as edgeHub."""
         try:
-            self._publish(session, method_request_topic(method_name, rid), json.dumps(payload).encode())
-            return await asyncio.wait_for(future, timeout)
-        except TimeoutError:
-            return 504, {"message": f"module {module_id!r} did not answer {method_name!r} within {timeout:g} s"}
-        finally:
-            self._methods.pop((module_id, rid), None)
+            # A module that is (re)starting connects first and subscribes when its handler is set:
+            # give it a moment rather than failing a call made right after start.
+            return await self.call_method(module_id, method_name, payload, timeout, connect_timeout=min(timeout, 5.0))
+        except MethodTargetNotFoundError as exc:
+            return 404, {"message": str(exc)}
+        except MethodTimeoutError as exc:
+            return 504, {"message": str(exc)}
+
+    async def call_method(self, target: str, method_name: str, payload: Any, timeout: float,
+                          connect_timeout: float = 0.0, caller: str = "$control") -> tuple[int, Any]:
+        """Call a method on a module (by name), a leaf device (``devices/{id}``) or ``$edgeAgent``.
+
+        Raises ``MethodTargetNotFoundError`` when the target does not listen for methods within
+        ``connect_timeout`` and ``MethodTimeoutError`` when it does not answer within ``timeout``.
+        """
+        with self.metrics.direct_method(caller, target):
+            if target == "$edgeAgent" and self.system_methods is not None:
+                return await self.system_methods(method_name, payload)
+            if not self._known(target):
+                raise MethodTargetNotFoundError(f"no module or device named {target!r}")
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + connect_timeout
+            while not self._listens_for_methods(target) and loop.time() < deadline:
+                self._sessions_changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._sessions_changed.wait(), deadline - loop.time())
+            session = self._sessions.get(target)
+            if session is None or session.connection is None or "methods" not in session.subscriptions:
+                raise MethodTargetNotFoundError(f"{target!r} is not connected or does not listen for methods")
+            self._method_counter += 1
+            rid = str(self._method_counter)
+            future: asyncio.Future[tuple[int, Any]] = asyncio.get_running_loop().create_future()
+            self._methods[(target, rid)] = future
+            try:
+                self._publish(session, method_request_topic(method_name, rid), json.dumps(payload).encode())
+                return await asyncio.wait_for(future, timeout)
+            except TimeoutError:
+                raise MethodTimeoutError(f"{target!r} did not answer {method_name!r} within {timeout:g} s") from None
+            finally:
+                self._methods.pop((target, rid), None)
 
     def _listens_for_methods(self, module_id: str) -> bool:
         session = self._sessions.get(module_id)
@@ -308,12 +418,25 @@ class Hub:
         return self.upstream_since(seq)
 
     def connected_modules(self) -> frozenset[str]:
-        return frozenset(m for m, s in self._sessions.items() if s.connection is not None)
+        return frozenset(m for m, s in self._sessions.items()
+                         if s.connection is not None and not s.identity.is_device)
+
+    def connected_devices(self) -> frozenset[str]:
+        return frozenset(s.identity.device_id for s in self._sessions.values()
+                         if s.connection is not None and s.identity.is_device)
+
+    def refresh_metrics(self) -> None:
+        """edgehub_queue_length per endpoint, from the store: called before each scrape."""
+        self.metrics.queue_length.clear()
+        for key, count in self.store.pending_by_module().items():
+            endpoint = key if key.startswith("devices/") else f"{self.config.device_id}/{key}"
+            self.metrics.queue_length.labels(**self.metrics.common, endpoint=endpoint, priority="2000000000").set(count)
 
     def stats(self) -> dict[str, int]:
         stats = dict(self._stats)
         stats["stored"] = self.store.pending_count() if self._store else 0
         stats["connected"] = len(self.connected_modules())
+        stats["connected_devices"] = len(self.connected_devices())
         return stats
 
     # ---- routing and delivery ----------------------------------------------------------
@@ -332,6 +455,7 @@ class Hub:
         for match in matches:
             if isinstance(match.sink, UpstreamSink):
                 self._append_upstream(message)
+                self.metrics.message_sent(message, "upstream", "")
             elif isinstance(match.sink, ModuleInputSink):
                 if match.sink.module not in self.config.identities:
                     self._stats["unrouted"] += 1
@@ -353,7 +477,7 @@ class Hub:
 
     async def _pump(self, session: _Session) -> None:
         """Deliver the module's stored input messages, in order, keeping a window in flight."""
-        module = session.identity.module_id
+        module = session.identity.key
         while True:
             await session.wake.wait()
             session.wake.clear()
@@ -370,12 +494,13 @@ class Hub:
                     self.store.delete(stored.seq)
                     self._stats["expired"] += 1
                     self.store.add_counter("expired", 1)
+                    self.metrics.message_dropped(stored.message, "ttl_expiry")
                     session.wake.set()  # its slot stays free: read on, or a queue behind it would wait
                     continue
                 system = dict(stored.message.system_properties)
                 topic = session.identity.input_topic(stored.input, system, stored.message.properties)
                 packet_id = session.packet_id()
-                session.in_flight[packet_id] = _InFlight(stored.seq)
+                session.in_flight[packet_id] = _InFlight(stored.seq, stored.message, stored.input, time.monotonic())
                 connection.send(codec.encode_publish(topic, stored.message.body, qos=1, packet_id=packet_id))
             await connection.flush()
 
@@ -386,6 +511,7 @@ class Hub:
             if expired:
                 self._stats["expired"] += expired
                 self.store.add_counter("expired", expired)
+                self.metrics.messages_dropped_unknown(expired, "ttl_expiry")
 
     # ---- connections -------------------------------------------------------------------
     def _publish(self, session: _Session, topic: str, payload: bytes) -> None:
@@ -395,53 +521,83 @@ class Hub:
         session.in_flight[packet_id] = _InFlight(None)
         session.connection.send(codec.encode_publish(topic, payload, qos=1, packet_id=packet_id))
 
-    def _authenticate(self, connect: codec.Connect) -> tuple[str | None, int]:
+    def _authenticate(self, connect: codec.Connect) -> tuple[Identity | None, int]:
         parsed = parse_username(connect.username or "")
         if parsed is None or connect.password is None:
             return None, codec.REFUSED_BAD_CREDENTIALS
         _, device, module = parsed
-        if device != self.config.device_id or connect.client_id != f"{device}/{module}":
-            return None, codec.REFUSED_IDENTIFIER
-        key = self.config.identities.get(module)
+        if module is None:
+            # A leaf device: client id = device id, a registered device other than the edge device itself.
+            if connect.client_id != device or device == self.config.device_id:
+                return None, codec.REFUSED_IDENTIFIER
+            key = self.devices.get(device)
+            resource = f"{self.config.hub_hostname}/devices/{device}"
+        else:
+            if device != self.config.device_id or connect.client_id != f"{device}/{module}":
+                return None, codec.REFUSED_IDENTIFIER
+            key = self.config.identities.get(module)
+            resource = sas.module_resource_uri(self.config.hub_hostname, device, module)
         if key is None:
             return None, codec.REFUSED_NOT_AUTHORIZED
         try:
-            sas.verify_token(connect.password.decode("utf-8", errors="replace"),
-                             sas.module_resource_uri(self.config.hub_hostname, device, module), key)
+            sas.verify_token(connect.password.decode("utf-8", errors="replace"), resource, key)
         except sas.SasTokenError as exc:
             log.warning("refused %s: %s", connect.client_id, exc)
             return None, codec.REFUSED_NOT_AUTHORIZED
-        return module, codec.ACCEPTED
+        return Identity(device, module), codec.ACCEPTED
+
+    def verify_module_token(self, client: str, token: str) -> str:
+        """For HTTPS callers: ``client`` is ``x-ms-edge-moduleId`` (``{device}/{module}``), ``token``
+        the ``Authorization`` SAS token; returns the module or raises ``HubError`` saying why not."""
+        device, _, module = client.partition("/")
+        if not device or not module or "/" in module:
+            raise HubError("x-ms-edge-moduleId must be {deviceId}/{moduleId}")
+        if device != self.config.device_id:
+            raise HubError("Only modules on the same device can invoke DirectMethods")
+        key = self.config.identities.get(module)
+        if key is None:
+            raise HubError(f"no module named {module!r} in this deployment")
+        try:
+            sas.verify_token(token, sas.module_resource_uri(self.config.hub_hostname, device, module), key)
+        except sas.SasTokenError as exc:
+            raise HubError(f"the SAS token is not valid for {client}: {exc}") from None
+        return module
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        connection = _Connection(reader, writer)
+        await self.serve_mqtt(_Connection(reader, writer), lambda: reader.read(65536))
+
+    async def serve_mqtt(self, connection: Connection, read: Callable[[], Awaitable[bytes]]) -> None:
+        """One MQTT connection, whatever carries it (TLS on 8883, or a WebSocket on 443);
+        ``read()`` returns the next bytes, ``b""`` at the end."""
         decoder = codec.Decoder(MAX_PACKET_BYTES)
         session: _Session | None = None
         try:
             packets: list[codec.Packet] = []
             async with asyncio.timeout(CONNECT_TIMEOUT):
                 while not packets:
-                    data = await reader.read(65536)
+                    data = await read()
                     if not data:
                         return
                     packets = decoder.feed(data)
             first, rest = packets[0], packets[1:]
             if not isinstance(first, codec.Connect):
                 raise codec.ProtocolError("the first packet must be CONNECT")
-            module, code = self._authenticate(first)
-            if module is None:
+            identity, code = self._authenticate(first)
+            if identity is None:
                 self._stats["auth_failures"] += 1
+                self.metrics.connect_failed(first.client_id, "not_authorized")
                 connection.send(codec.encode_connack(False, code))
-                await writer.drain()
+                await connection.flush(force=True)
                 return
-            session = self._sessions.get(module)
+            key = identity.key
+            session = self._sessions.get(key)
             present = session is not None and not first.clean_session
             if session is None or first.clean_session:
-                session = _Session(Identity(self.config.device_id, module))
-                old = self._sessions.get(module)
+                session = _Session(identity)
+                old = self._sessions.get(key)
                 if old is not None:
                     self._drop(old)
-                self._sessions[module] = session
+                self._sessions[key] = session
             elif session.connection is not None:
                 session.connection.close()  # a new connection for the identity takes over
             session.connection = connection
@@ -452,11 +608,12 @@ class Hub:
             if session.pump is None or session.pump.done():
                 session.pump = self._spawn(self._pump(session))
             session.wake.set()
+            self.metrics.connected_clients.set(len(self.connected_modules()) + len(self.connected_devices()))
             keepalive = first.keepalive * 1.5 if first.keepalive else None
             for packet in rest:
                 self._handle(session, packet)
             while not connection.closed:
-                data = await asyncio.wait_for(reader.read(65536), keepalive) if keepalive else await reader.read(65536)
+                data = await asyncio.wait_for(read(), keepalive) if keepalive else await read()
                 if not data:
                     break
                 for packet in decoder.feed(data):
@@ -466,7 +623,7 @@ class Hub:
                 await connection.flush()
         except codec.ProtocolError as exc:
             self._stats["protocol_errors"] += 1
-            log.warning("protocol error from %s: %s", session.identity.module_id if session else "a client", exc)
+            log.warning("protocol error from %s: %s", session.identity.key if session else "a client", exc)
         except (TimeoutError, ConnectionError, ssl.SSLError, OSError, asyncio.IncompleteReadError):
             pass
         finally:
@@ -474,6 +631,7 @@ class Hub:
             if session is not None and session.connection is connection:
                 session.connection = None
                 session.in_flight.clear()
+            self.metrics.connected_clients.set(len(self.connected_modules()) + len(self.connected_devices()))
 
     def _drop(self, session: _Session) -> None:
         if session.connection is not None:
@@ -491,6 +649,9 @@ class Hub:
             if in_flight is not None and in_flight.seq is not None:
                 self.store.delete(in_flight.seq)
                 self._stats["delivered"] += 1
+                if in_flight.message is not None:
+                    self.metrics.message_sent(in_flight.message, session.identity.key, in_flight.input_name,
+                                              time.monotonic() - in_flight.sent_at)
                 session.wake.set()
         elif isinstance(packet, codec.Subscribe):
             codes = []
@@ -498,7 +659,7 @@ class Hub:
                 stream = allowed_subscription(session.identity, topic_filter)
                 if stream is None:
                     self._stats["forbidden"] += 1
-                    log.warning("%s may not subscribe to %r", session.identity.module_id, topic_filter)
+                    log.warning("%s may not subscribe to %r", session.identity.key, topic_filter)
                     codes.append(codec.SUBACK_FAILURE)
                 else:
                     session.subscriptions.add(stream)
@@ -521,35 +682,42 @@ class Hub:
         else:
             raise codec.ProtocolError(f"unexpected packet {type(packet).__name__}")
 
-    def _on_publish(self, session: _Session, connection: _Connection, packet: codec.Publish) -> None:
+    def _on_publish(self, session: _Session, connection: Connection, packet: codec.Publish) -> None:
         if packet.qos == 2:
             raise codec.ProtocolError("QoS 2 is not supported by IoT Hub")
         identity = session.identity
         kind = classify_publish(identity, packet.topic)
         if kind is None:
             self._stats["forbidden"] += 1
-            log.warning("%s may not publish to %r; closing its connection", identity.module_id, packet.topic)
+            log.warning("%s may not publish to %r; closing its connection", identity.key, packet.topic)
             connection.close()
             return
         if isinstance(kind, OutputPublish):
             if len(packet.payload) > MAX_MESSAGE_BYTES:
                 # IoT Hub closes the connection of a device that sends more than 256 KB.
                 self._stats["rejected"] += 1
-                log.warning("%s sent %d bytes, over the %d limit", identity.module_id, len(packet.payload),
+                log.warning("%s sent %d bytes, over the %d limit", identity.key, len(packet.payload),
                             MAX_MESSAGE_BYTES)
                 connection.close()
                 return
             self._stats["received"] += 1
             system = dict(kind.system)
+            # The sender is who authenticated, never what its property bag claims (as edgeHub sets them).
+            system.pop("connectionModuleId", None)
             system["connectionDeviceId"] = identity.device_id
-            system["connectionModuleId"] = identity.module_id
+            if identity.module_id is not None:
+                system["connectionModuleId"] = identity.module_id  # a leaf device's messages have none
             system["enqueuedTime"] = _now_iso()
-            self._route(Message(packet.payload, dict(kind.application), system))
+            message = Message(packet.payload, dict(kind.application), system)
+            self.metrics.message_received(message, identity.key, len(packet.payload))
+            self._route(message)
         elif isinstance(kind, TwinGet):
-            twin = self._twin(identity.module_id)
+            twin = self._twin(identity.key)
+            self.metrics.gettwin(identity.key)
             self._publish(session, twin_response_topic(200, kind.rid), json.dumps(twin.document()).encode())
         elif isinstance(kind, ReportedPatch):
-            twin = self._twin(identity.module_id)
+            twin = self._twin(identity.key)
+            self.metrics.reported_properties(identity.key)
             try:
                 patch = json.loads(packet.payload or b"{}")
                 if not isinstance(patch, dict):
@@ -560,11 +728,11 @@ class Hub:
             except (ValueError, RecursionError):
                 self._publish(session, twin_response_topic(400, kind.rid), b'{"message": "invalid JSON"}')
             else:
-                self.store.save_twin(identity.module_id, twin.desired, twin.reported)
+                self.store.save_twin(identity.key, twin.desired, twin.reported)
                 self._publish(session, twin_response_topic(204, kind.rid, version), b"")
         elif isinstance(kind, MethodResponse):
             # A response for a call to another module (or a guessed id) is ignored, as IoT Hub does.
-            future = self._methods.get((identity.module_id, kind.rid))
+            future = self._methods.get((identity.key, kind.rid))
             if future is not None and not future.done():
                 try:
                     payload: Any = json.loads(packet.payload) if packet.payload else None
@@ -579,4 +747,5 @@ def _now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-__all__ = ["DESIRED_PATCH_FILTER", "Hub", "HubConfig", "HubError", "UpstreamRecord"]
+__all__ = ["DESIRED_PATCH_FILTER", "Connection", "Hub", "HubConfig", "HubError", "MethodTargetNotFoundError",
+           "MethodTimeoutError", "UpstreamRecord"]

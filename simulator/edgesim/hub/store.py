@@ -98,6 +98,15 @@ class HubStore:
         cursor = self.db.execute("DELETE FROM pending WHERE expires <= ?", (now,))
         return cursor.rowcount
 
+    def pending_by_module(self) -> dict[str, int]:
+        return {str(module): int(count) for module, count in
+                self.db.execute("SELECT module, COUNT(*) FROM pending GROUP BY module")}
+
+    def forget(self, key: str) -> None:
+        """Delete an identity's queued messages and twin (a removed leaf device)."""
+        self.db.execute("DELETE FROM pending WHERE module = ?", (key,))
+        self.db.execute("DELETE FROM twins WHERE module = ?", (key,))
+
     # ---- twins -------------------------------------------------------------------------
     def load_twin(self, module: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
         row = self.db.execute("SELECT desired, reported FROM twins WHERE module = ?", (module,)).fetchone()

@@ -1,4 +1,4 @@
-"""IoT Hub's MQTT topics for one module identity, as pure functions (no I/O, no state).
+"""IoT Hub's MQTT topics for one identity (a module, or a leaf device), as pure functions (no I/O, no state).
 
 Property bags travel in one topic segment as URL-encoded ``key=value`` pairs joined by ``&``,
 exactly as azure-iot-device 2.14 writes and reads them (``urllib.parse.quote`` with nothing
@@ -54,20 +54,44 @@ def encode_property_bag(system: dict[str, str], application: dict[str, str]) -> 
     return "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in pairs)
 
 
+DEVICE_KEY_PREFIX = "devices/"
+
+
+def device_key(device_id: str) -> str:
+    """The hub's key for a leaf device: module names cannot hold a ``/``, so it never names a module."""
+    return f"{DEVICE_KEY_PREFIX}{device_id}"
+
+
 @dataclass(frozen=True)
 class Identity:
     device_id: str
-    module_id: str
+    module_id: str | None = None  # None: a leaf (downstream) device
+
+    @property
+    def is_device(self) -> bool:
+        return self.module_id is None
+
+    @property
+    def key(self) -> str:
+        """What the hub's sessions, twins and queues are keyed by."""
+        return device_key(self.device_id) if self.module_id is None else self.module_id
 
     @property
     def base(self) -> str:
+        if self.module_id is None:
+            return f"devices/{self.device_id}"
         return f"devices/{self.device_id}/modules/{self.module_id}"
 
     @property
     def input_filter(self) -> str:
+        # A device's queue is its cloud-to-device messages; a module's, its inputs.
+        if self.module_id is None:
+            return f"{self.base}/messages/devicebound/#"
         return f"{self.base}/inputs/#"
 
     def input_topic(self, input_name: str, system: dict[str, str], application: dict[str, str]) -> str:
+        if self.module_id is None:
+            return f"{self.base}/messages/devicebound/{encode_property_bag(system, application)}"
         return f"{self.base}/inputs/{quote(input_name, safe='')}/{encode_property_bag(system, application)}"
 
 
@@ -160,10 +184,11 @@ def method_request_topic(method_name: str, rid: str) -> str:
     return f"$iothub/methods/POST/{quote(method_name, safe='')}/?$rid={quote(rid, safe='')}"
 
 
-def parse_username(username: str) -> tuple[str, str, str] | None:
-    """``{hub}/{device}/{module}/?api-version=...`` -> (hub, device, module)."""
+def parse_username(username: str) -> tuple[str, str, str | None] | None:
+    """``{hub}/{device}/{module}/?api-version=...`` -> (hub, device, module);
+    a device's ``{hub}/{device}/?api-version=...`` -> (hub, device, None)."""
     path, _, _ = username.partition("/?")
     parts = path.split("/")
-    if len(parts) != 3 or not all(parts):
+    if len(parts) not in (2, 3) or not all(parts):
         return None
-    return parts[0], parts[1], parts[2]
+    return parts[0], parts[1], parts[2] if len(parts) == 3 else None

@@ -22,6 +22,7 @@ from edgesim.hub import Hub, HubConfig
 
 T = TypeVar("T")
 PEER = Path(__file__).parent / "peer.py"
+EDGE_PEER = Path(__file__).parent / "edgepeer.py"
 HUB_HOSTNAME = "edgesim-test.azure-devices.net"
 DEVICE = "testdevice"
 _addresses = itertools.count(1)
@@ -35,7 +36,8 @@ def next_address() -> str:
 class HubThread:
     def __init__(self, state_dir: Path, modules: list[str], routes: dict[str, Any],
                  desired: dict[str, dict[str, Any]] | None = None, host: str | None = None,
-                 keys: dict[str, str] | None = None, store_ttl_secs: int = 7200) -> None:
+                 keys: dict[str, str] | None = None, store_ttl_secs: int = 7200,
+                 gateway_port: int | None = None, devices: dict[str, str] | None = None) -> None:
         self.host = host or next_address()
         self.state_dir = state_dir
         self.keys = keys or {module: sas.generate_key() for module in modules}
@@ -43,7 +45,8 @@ class HubThread:
         self.config = HubConfig(host=self.host, hub_hostname=HUB_HOSTNAME, device_id=DEVICE, identities=self.keys,
                                 certfile=self.certs.server_cert, keyfile=self.certs.server_key,
                                 state_dir=state_dir / "hub", routes=routes, store_ttl_secs=store_ttl_secs,
-                                initial_desired=desired or {})
+                                initial_desired=desired or {}, gateway_port=gateway_port,
+                                devices=devices or {})
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.hub = Hub(self.config)
@@ -70,6 +73,10 @@ class HubThread:
     def connection_string(self, module: str, key: str | None = None) -> str:
         return (f"HostName={HUB_HOSTNAME};DeviceId={DEVICE};ModuleId={module};"
                 f"SharedAccessKey={key or self.keys[module]};GatewayHostName={self.host}")
+
+    def device_connection_string(self, device: str, key: str | None = None) -> str:
+        return (f"HostName={HUB_HOSTNAME};DeviceId={device};SharedAccessKey={key or self.hub.devices[device]};"
+                f"GatewayHostName={self.host}")
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 20) -> None:
         async def poll() -> None:
@@ -173,3 +180,25 @@ class Peer:
     def kill(self) -> None:
         self.process.kill()
         self.process.wait()
+
+
+class EdgePeer(Peer):
+    """``edgepeer.py``: a module or a leaf device client, over MQTT (8883) or MQTT over WebSockets (443)."""
+
+    def __init__(self, kind: str, connection_string: str, ca_file: Path, name: str, *flags: str) -> None:
+        self.module = name
+        self.events = queue.Queue()
+        self.backlog = []
+        self.process = subprocess.Popen(
+            [sys.executable, str(EDGE_PEER), kind, connection_string, str(ca_file), *flags],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+
+def module_peer(hub: HubThread, module: str, *flags: str, key: str | None = None) -> EdgePeer:
+    return EdgePeer("module", hub.connection_string(module, key), hub.certs.ca_cert, module, *flags)
+
+
+def device_peer(hub: HubThread, device: str, *flags: str, key: str | None = None) -> EdgePeer:
+    return EdgePeer("device", hub.device_connection_string(device, key), hub.certs.ca_cert, device, *flags)

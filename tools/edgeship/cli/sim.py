@@ -60,9 +60,15 @@ def _status_table(status: dict[str, Any]) -> Table:
                       "yes" if module["connected"] else "no", str(module["restartCount"]),
                       "" if module["exitCode"] is None else str(module["exitCode"]),
                       "" if module["pid"] is None else str(module["pid"]), module["statusDescription"])
+    for name, device in sorted((status.get("devices") or {}).items()):
+        table.add_row(name, "", "device", "yes" if device["connected"] else "no", "", "", "", "leaf device")
     hub = status.get("hub") or {}
     if hub:
         table.caption = "  ".join(f"{key} {value}" for key, value in sorted(hub.items()))
+    extra = [f"metrics {status['metrics_url']}"] if status.get("metrics_url") else []
+    extra.append(f"gateway {status['host']}:{status['gateway_port']}" if status.get("gateway_port")
+                 else f"gateway off: {status.get('gateway_error') or 'not started'}")
+    table.caption = "\n".join([str(table.caption or ""), *extra]).strip()
     return table
 
 
@@ -109,6 +115,8 @@ def start(manifest: Path, host: str, state_dir: Path, modules_dir: Path, module_
             started.cancel()
             await runner  # start failed: raises its error
             return
+        if simulator.hub.gateway_error:  # one line: which features are off, and why
+            click.echo(f"warning: {simulator.hub.gateway_error}", err=True)
         if console.is_terminal:
             await _live_status(console, simulator, runner)
         else:
@@ -197,7 +205,9 @@ def monitor(follow: bool, as_json: bool, since: int, state_dir: Path) -> None:
               help="Seconds to wait for the module's answer (504 after that).")
 @STATE_OPTION
 def invoke(module: str, method: str, payload: str, timeout: float, state_dir: Path) -> None:
-    """Invoke direct method METHOD on MODULE; prints {"status": N, "payload": ...}."""
+    """Invoke direct method METHOD on MODULE (a module, a leaf device or $edgeAgent).
+
+    Prints {"status": N, "payload": ...}."""
     result = SimClient.from_state_dir(state_dir, timeout=30.0).invoke(module, method, _json_argument(payload, "JSON"),
                                                                        timeout)
     click.echo(json.dumps({"status": result["status"], "payload": result["payload"]}))
@@ -241,6 +251,62 @@ def status(as_json: bool, state_dir: Path) -> None:
 def logs(module: str, tail: int, state_dir: Path) -> None:
     """Print MODULE's log (its stdout and stderr, and the agent's start/exit lines)."""
     click.echo(SimClient.from_state_dir(state_dir).logs(module, tail), nl=False)
+
+
+@cli.command()
+@click.argument("device")
+@click.argument("body", metavar="JSON")
+@click.option("--property", "properties", multiple=True, metavar="K=V", help="An application property (repeatable).")
+@click.option("--message-id", default=None, help="The message's messageId.")
+@click.option("--ttl", type=click.FloatRange(min=0.001, max=48 * 3600), default=None,
+              help="Seconds the message waits for an offline device (default 3600, IoT Hub's).")
+@STATE_OPTION
+def c2d(device: str, body: str, properties: tuple[str, ...], message_id: str | None, ttl: float | None,
+        state_dir: Path) -> None:
+    """Send a cloud-to-device message to leaf DEVICE (queued durably while it is offline)."""
+    SimClient.from_state_dir(state_dir).c2d(device, _json_argument(body, "JSON"),
+                                            _assignments(properties, "--property"), ttl, message_id)
+    click.echo("queued")
+
+
+@cli.group()
+def device() -> None:
+    """Leaf (downstream) devices that connect through the simulator as their gateway."""
+
+
+@device.command("add")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help='Print {"device_id", "connection_string", "ca_cert"}.')
+@STATE_OPTION
+def device_add(name: str, as_json: bool, state_dir: Path) -> None:
+    """Create leaf device NAME; prints its connection string and the CA certificate to trust."""
+    info = SimClient.from_state_dir(state_dir).add_device(name)
+    if as_json:
+        click.echo(json.dumps({key: info[key] for key in ("device_id", "connection_string", "ca_cert")}))
+    else:
+        click.echo(f"{info['connection_string']}\nserver_verification_cert: {info['ca_cert']}")
+
+
+@device.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array of the devices.")
+@STATE_OPTION
+def device_list(as_json: bool, state_dir: Path) -> None:
+    """List the leaf devices (and whether each is connected)."""
+    devices = SimClient.from_state_dir(state_dir).devices()
+    if as_json:
+        click.echo(json.dumps(devices))
+        return
+    for item in devices:
+        click.echo(f"{item['device_id']}\t{'connected' if item['connected'] else 'offline'}")
+
+
+@device.command("remove")
+@click.argument("name")
+@STATE_OPTION
+def device_remove(name: str, state_dir: Path) -> None:
+    """Remove leaf device NAME: its connection closes, its twin and queued messages go."""
+    SimClient.from_state_dir(state_dir).remove_device(name)
+    click.echo("removed")
 
 
 @cli.command()
