@@ -16,7 +16,8 @@ and keeps its traceback.
     │   └── ParityError            the converted model disagrees with the original
     ├── ManifestError          generating or validating a deployment manifest
     ├── SimulatorClientError   talking to a running simulator from the CLI
-    └── DeployError            local services started by ``edgeship deploy``
+    ├── DeployError            local services started by ``edgeship deploy``
+    └── ImageError             building, pushing or pulling module images (Docker engine, registry)
 """
 
 from __future__ import annotations
@@ -72,3 +73,7 @@ class SimulatorClientError(EdgeshipError):
 
 class DeployError(EdgeshipError):
     """A local service could not be started, found or stopped."""
+
+
+class ImageError(EdgeshipError):
+    """A module image could not be built, tagged or pushed (engine, base image, wheelhouse, registry)."""
