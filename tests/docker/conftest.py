@@ -8,29 +8,19 @@ so the checkout stays clean.
 
 from __future__ import annotations
 
-import base64
 import json
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from dockerkit import PASSWORD, USER, Registry, free_port
 
 from edgeship.images.build import BuiltImage
-
-USER, PASSWORD = "edgeship", "s3cret-pass"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -46,29 +36,6 @@ def docker_client() -> Any:
     return client
 
 
-@dataclass(frozen=True)
-class Registry:
-    address: str  # 127.0.0.1:PORT
-    port: int
-    username: str
-    password: str
-
-    def env_file(self, folder: Path, password: str | None = None) -> Path:
-        path = folder / ".env"
-        path.write_text(f"CONTAINER_REGISTRY_SERVER={self.address}\nCONTAINER_REGISTRY_USERNAME={self.username}\n"
-                        f"CONTAINER_REGISTRY_PASSWORD={password or self.password}\n", encoding="utf-8")
-        return path
-
-    def tags(self, repository: str) -> list[str]:
-        token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
-        answer = requests.get(f"http://{self.address}/v2/{repository}/tags/list",
-                              headers={"Authorization": f"Basic {token}"}, timeout=10)
-        if answer.status_code == 404:
-            return []
-        answer.raise_for_status()
-        return list(answer.json().get("tags") or [])
-
-
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     """Debian's docker-registry (distribution) on loopback with htpasswd authentication."""
@@ -79,7 +46,8 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     users = subprocess.run([htpasswd, "-Bbn", USER, PASSWORD], capture_output=True, text=True, check=True).stdout
     (folder / "htpasswd").write_text(users, encoding="utf-8")
     port = free_port()
-    config = {"version": 0.1, "log": {"level": "warn"}, "storage": {"filesystem": {"rootdirectory": str(folder / "data")}},
+    config = {"version": 0.1, "log": {"level": "warn"},
+              "storage": {"filesystem": {"rootdirectory": str(folder / "data")}},
               "http": {"addr": f"127.0.0.1:{port}"},
               "auth": {"htpasswd": {"realm": "edgeship-test", "path": str(folder / "htpasswd")}}}
     (folder / "config.yml").write_text(json.dumps(config), encoding="utf-8")  # YAML reads JSON
@@ -139,15 +107,3 @@ def sentiment_amd64(docker_client: Any, modules_copy: Path, standin_amd64: str, 
 @pytest.fixture(scope="session")
 def tweetsource_amd64(docker_client: Any, modules_copy: Path, standin_amd64: str, registry: Registry) -> BuiltImage:
     return _build(docker_client, modules_copy / "tweetsource", "amd64", standin_amd64, registry)
-
-
-def wait_until(predicate: Any, timeout: float, what: str, interval: float = 0.5) -> Any:
-    """Poll a condition on the engine (it has no event for it) until it holds or ``timeout`` passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
