@@ -184,3 +184,69 @@ def test_pushed_images_run_in_the_docker_runtime_like_the_process_runtime(
     process_labels = labels_through(process_path, HELDOUT_COUNT, state_dir=tmp_path / "process-state",
                                     host="127.0.15.2", modules_dir=modules_copy, stop_grace_secs=5)
     assert docker_labels == process_labels
+
+
+def test_a_wrong_password_and_a_missing_image_fail_only_their_modules(
+        docker_client: Any, registry: Registry, pushed: dict[str, str], modules_copy: Path, repo_root: Path,
+        tmp_path: Path, sim_state: Path) -> None:
+    manifest = generate_manifest(repo_root, modules_copy, registry, tmp_path, free_port(), password="wrong-password")
+    content = manifest["modulesContent"]
+    # Docker names a registry by the host in the image, so localhost:PORT is a second registry with the
+    # right password, while 127.0.0.1:PORT (the sentiment image) gets the wrong one from .env.
+    by_name = f"localhost:{registry.port}"
+    content["$edgeAgent"]["properties.desired"]["runtime"]["settings"]["registryCredentials"]["byname"] = {
+        "username": registry.username, "password": registry.password, "address": by_name}
+    modules = modules_of(manifest)
+    modules["tweetsource"]["settings"]["image"] = pushed["tweetsource"].replace(registry.address, by_name)
+    modules["ghost"] = copy.deepcopy(modules["tweetsource"])
+    modules["ghost"]["settings"]["image"] = f"{by_name}/ghost:0.1.0-amd64"
+    content["tweetsource"]["properties.desired"].update({"rate_per_sec": 100, "loop": False})
+    content["$edgeHub"]["properties.desired"]["routes"]["tweetsUp"] = (
+        "FROM /messages/modules/tweetsource/outputs/tweets INTO $upstream")
+    path = tmp_path / "failing.json"
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+
+    with open(tmp_path / "sim.out", "wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "edgeship", "sim", "start", str(path), "--runtime", "docker",
+                                    "--state", str(sim_state), "--host", "127.0.15.3", "--stop-grace", "5"],
+                                   stdout=out, stderr=subprocess.STDOUT)
+    try:
+        def settled() -> dict[str, Any] | None:
+            if process.poll() is not None:
+                raise AssertionError(f"the simulator exited: {(tmp_path / 'sim.out').read_text()[-2000:]}")
+            result = edgeship("sim", "status", "--json", "--state", str(sim_state))
+            if result.returncode != 0:
+                return None
+            status: dict[str, Any] = json.loads(result.stdout)
+            states = {name: module["runtimeStatus"] for name, module in status["modules"].items()}
+            done = states == {"sentiment": "failed", "ghost": "failed", "tweetsource": "running"}
+            return status if done and status["modules"]["tweetsource"]["connected"] else None
+
+        status = wait_until(settled, 180, "sentiment and ghost to fail while tweetsource runs")
+        sentiment = status["modules"]["sentiment"]["statusDescription"]
+        assert f"failed to pull image {pushed['sentiment']}" in sentiment
+        assert "unauthorized" in sentiment.lower() or "authentication" in sentiment.lower(), sentiment
+        ghost = status["modules"]["ghost"]["statusDescription"]
+        assert f"failed to pull image {by_name}/ghost:0.1.0-amd64" in ghost
+        assert "not found" in ghost.lower() or "unknown" in ghost.lower(), ghost
+
+        def upstream() -> list[dict[str, Any]] | None:
+            result = edgeship("sim", "monitor", "--json", "--state", str(sim_state))
+            lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+            return lines if len(lines) >= 20 else None
+
+        assert {line["module"] for line in wait_until(upstream, 120, "the tweet source's 20 tweets")} == {"tweetsource"}
+        twin = json.loads(edgeship("sim", "twin", "$edgeAgent", "--state", str(sim_state)).stdout)
+        reported = twin["reported"]["modules"]
+        assert reported["sentiment"]["runtimeStatus"] == "failed"
+        assert reported["sentiment"]["statusDescription"] == sentiment
+        assert reported["ghost"]["statusDescription"] == ghost
+        assert sorted(c.name for c in our_containers(docker_client)) == ["tweetsource"]
+        stopped = edgeship("sim", "stop", "--state", str(sim_state), timeout=120)
+        assert stopped.returncode == 0, stopped.stderr
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=60)
+    assert our_containers(docker_client) == []
