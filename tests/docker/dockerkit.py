@@ -55,3 +55,36 @@ def wait_until(predicate: Callable[[], T | None], timeout: float, what: str, int
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(interval)
+
+
+BINFMT = Path("/proc/sys/fs/binfmt_misc")
+
+
+def aarch64_emulation() -> str | None:
+    """Make arm64 binaries run here; returns why not, or None when they do.
+
+    Registering a binfmt_misc handler changes this machine's kernel state (until reboot or until
+    it is removed with ``echo -1 > /proc/sys/fs/binfmt_misc/qemu-aarch64``); only the arm64 test's
+    set-up calls this, and only as root. Debian's qemu-user-static ships the handler's definition
+    with the F flag, so the emulator also runs inside containers.
+    """
+    import os
+    import subprocess
+
+    if (BINFMT / "qemu-aarch64").exists():
+        return None
+    definition = Path("/usr/lib/binfmt.d/qemu-aarch64.conf")
+    if os.geteuid() != 0:
+        return "arm64 emulation is not registered and registering it (binfmt_misc) needs root"
+    if not definition.is_file():
+        return "qemu-user-static is not installed (apt-get install qemu-user-static)"
+    if not (BINFMT / "register").exists():
+        mounted = subprocess.run(["mount", "-t", "binfmt_misc", "binfmt_misc", str(BINFMT)], capture_output=True,
+                                 text=True, check=False)
+        if mounted.returncode != 0:
+            return f"cannot mount binfmt_misc: {mounted.stderr.strip()}"
+    try:
+        (BINFMT / "register").write_text(definition.read_text().strip())
+    except OSError as exc:
+        return f"cannot register the qemu-aarch64 binfmt handler: {exc}"
+    return None

@@ -65,7 +65,7 @@ def read_module_json(module_dir: Path, variables: dict[str, str]) -> ModuleImage
 
 
 def build_image(client: Any, module: ModuleImage, platform: Platform, base_image: str, *, container_tag: str = "",
-                progress: Callable[[str], None] | None = None) -> BuiltImage:
+                progress: Callable[[str], None] | None = None, cache: bool = True) -> BuiltImage:
     """Build ``module`` for ``platform`` on ``base_image``; the build itself has no network."""
     from docker.errors import APIError, ImageNotFound
 
@@ -76,7 +76,7 @@ def build_image(client: Any, module: ModuleImage, platform: Platform, base_image
     try:
         stream = client.api.build(
             path=str(module.context), dockerfile=module.dockerfiles[platform.name], tag=tag, rm=True,
-            forcerm=True, decode=True, platform=platform.docker, network_mode="none", pull=False,
+            forcerm=True, decode=True, platform=platform.docker, network_mode="none", pull=False, nocache=not cache,
             buildargs={"BASE_IMAGE": base_image, "WHEELHOUSE": relative.as_posix()})
         for chunk in stream:
             if "error" in chunk:
