@@ -58,7 +58,7 @@ def env_option(func: Any) -> Any:
 @click.option("--module-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("modules/sentiment"),
               show_default=True)
 @click.option("--platform", "platforms", multiple=True, type=click.Choice(sorted(PLATFORMS)),
-              help="Platform(s) to build (default: every platform module.json lists).")
+              help="Platform(s) to build (default: those module.json lists, but arm32v7).")
 @click.option("--base-image", default=None,
               help=f"Base image (default: {OFFICIAL_BASE} if present, else the stand-in).")
 @click.option("--push", "push", is_flag=True, help="Push each image after building it.")
@@ -74,7 +74,8 @@ def cli(module_dir: Path, platforms: tuple[str, ...], base_image: str | None, pu
 
     variables = load_variables(env_file)
     module = read_module_json(module_dir, variables)
-    chosen = list(platforms) or list(module.dockerfiles)
+    # Without --platform: every platform module.json lists that can be built (arm32v7 cannot, below).
+    chosen = list(platforms) or [p for p in module.dockerfiles if p != "arm32v7"]
     unknown = [p for p in chosen if p not in module.dockerfiles]
     if unknown:
         raise ConfigError(f"module.json lists no Dockerfile for {', '.join(unknown)}")
