@@ -22,6 +22,7 @@ from dockerkit import Registry, free_port, wait_until
 
 from edgeship.images.build import BuiltImage
 from edgeship.images.push import RegistryCredentials, push_image
+from edgesim.agent import BackoffConfig
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 HELDOUT_COUNT = 240
@@ -136,7 +137,7 @@ def test_pushed_images_run_in_the_docker_runtime_like_the_process_runtime(
     docker_path.write_text(json.dumps(replay(manifest, "/tweets/heldout.jsonl",
                                              [f"{heldout_tweets.parent}:/tweets:ro"])), encoding="utf-8")
     with run_simulator(docker_path, state_dir=sim_state, host="127.0.15.1", runtime="docker",
-                       stop_grace_secs=5) as sim:
+                       stop_grace_secs=5, backoff=BackoffConfig(cool_off_unit_secs=1.0)) as sim:
         records = sim.wait_upstream(count=HELDOUT_COUNT, timeout=420)
         names = sorted(c.name for c in our_containers(docker_client))
         assert names == ["sentiment", "tweetsource"]  # named after the modules, as edgeAgent names them
@@ -170,6 +171,14 @@ def test_pushed_images_run_in_the_docker_runtime_like_the_process_runtime(
         assert "ready:" in logs  # the module's own line, from the container's log
         agent = sim.twin("$edgeAgent")["reported"]["modules"]["sentiment"]
         assert agent["runtimeStatus"] == "running"
+
+        # A container that dies is restarted by the agent after its backoff: the same container again.
+        source = docker_client.containers.get("tweetsource")
+        source.kill()
+        restarted = sim.wait_module("tweetsource", lambda s: s.runtime_status == "running" and s.restart_count == 1,
+                                    timeout=60)
+        assert restarted.exit_code == 137
+        assert docker_client.containers.get("tweetsource").id == source.id
     assert our_containers(docker_client) == []
 
     docker_labels = {record.system_properties["correlationId"]: json.loads(record.body)["label"]

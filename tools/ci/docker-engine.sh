@@ -7,7 +7,7 @@
 #   vfs storage, no iptables and no bridge. Never touches a system daemon or its state.
 #   Without root or an engine it prints a warning; the `docker` tests then skip with the reason.
 # stop: stops that daemon (only if this script started it) and waits for it to exit.
-# env: prints DOCKER_HOST=... for the private daemon when it runs (nothing otherwise).
+# env: prints `export DOCKER_HOST=...` for the private daemon when it runs (nothing otherwise).
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 DIR="$ROOT/.cache/docker"

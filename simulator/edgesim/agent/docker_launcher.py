@@ -105,10 +105,15 @@ class ContainerHandle:
             self._record()
 
     async def wait(self) -> int:
+        from docker.errors import NotFound
+
         if self._exit_code is None:
             while True:
                 try:
                     result = await asyncio.to_thread(self._container.wait, timeout=WAIT_POLL_SECS)
+                    break
+                except NotFound:  # removed behind the agent's back: it is gone, like a killed process
+                    result = {"StatusCode": 137}
                     break
                 except Exception as exc:  # the SDK's read timeout (requests) or a dropped connection
                     await self.refresh()
@@ -230,7 +235,14 @@ class DockerLauncher:
         existing.remove(force=True)
 
     async def launch(self, run: ModuleRun, log_path: Path) -> ContainerHandle:
+        from docker.errors import NotFound
+
         container = self._containers.get(run.name)
+        if container is not None:
+            try:
+                await asyncio.to_thread(container.reload)
+            except NotFound:  # someone removed it: create it again, as edgeAgent would
+                container = None
         if container is None:
             await self._ensure_image(run)
             container = await self._create(run)
