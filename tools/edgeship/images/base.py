@@ -88,7 +88,8 @@ def ensure_base(client: Any, platform: Platform, *, rebuild: bool = False) -> tu
         raise ImageError("making a base image needs the docker command line client (apt-get install docker.io)")
     with tempfile.TemporaryDirectory(prefix="edgeship-base-") as tmp:
         rootfs = Path(tmp) / "rootfs.tar"
-        _run(mmdebstrap_argv(platform, rootfs), "mmdebstrap", timeout=1800)
+        # A foreign architecture runs every package script under qemu: much slower.
+        _run(mmdebstrap_argv(platform, rootfs), "mmdebstrap", timeout=1800 if platform.name == "amd64" else 7200)
         # The CLI, not the SDK: only `docker import` passes --platform, which a foreign base needs.
         argv = [docker_cli, "image", "import", f"--platform={platform.docker}"]
         argv += [f"--change=ENV {name}={value}" for name, value in ENVIRONMENT.items()]
