@@ -100,8 +100,19 @@ def _build(client: Any, folder: Path, platform: str, base: str, registry: Regist
 
 
 @pytest.fixture(scope="session")
-def sentiment_amd64(docker_client: Any, modules_copy: Path, standin_amd64: str, registry: Registry) -> BuiltImage:
-    return _build(docker_client, modules_copy / "sentiment", "amd64", standin_amd64, registry)
+def sentiment_amd64(docker_client: Any, modules_copy: Path, standin_amd64: str, registry: Registry,
+                    tmp_path_factory: pytest.TempPathFactory) -> BuiltImage:
+    """Built once, by the CLI (`edgeship build --json`), which picks the stand-in base by itself."""
+    import sys
+
+    env_file = registry.env_file(tmp_path_factory.mktemp("build-env"))
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "edgeship", "build", "--module-dir", str(modules_copy / "sentiment"),
+                             "--platform", "amd64", "--json", "--env", str(env_file)], capture_output=True, text=True,
+                            timeout=1800, check=False)  # the registry comes from the .env only
+    assert result.returncode == 0, result.stderr[-2000:]
+    (image,) = json.loads(result.stdout)["images"]
+    return BuiltImage(image["platform"], image["tag"], image["size_bytes"], time.perf_counter() - started)
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -76,16 +75,11 @@ def test_healthcheck_reaches_healthy_on_the_manifest_port(docker_client: Any, se
 
 
 def test_build_cli_json_and_push_with_env_credentials(docker_client: Any, sentiment_amd64: BuiltImage,
-                                                     registry: Registry, modules_copy: Path, tmp_path: Path) -> None:
-    env = {**os.environ, "CONTAINER_REGISTRY_SERVER": registry.address}
-    # Warm: the wheelhouse and every layer are cached, so this rebuild is quick and gives the same tag.
-    result = subprocess.run([sys.executable, "-m", "edgeship", "build", "--module-dir", str(modules_copy / "sentiment"),
-                             "--platform", "amd64", "--json", "--env", str(registry.env_file(tmp_path))],
-                            capture_output=True, text=True, timeout=900, env=env, check=False)
-    assert result.returncode == 0, result.stderr[-2000:]
-    images = json.loads(result.stdout)["images"]
-    assert images == [{"platform": "amd64", "tag": sentiment_amd64.tag,
-                       "size_bytes": docker_client.images.get(sentiment_amd64.tag).attrs["Size"]}]
+                                                     registry: Registry, tmp_path: Path) -> None:
+    # sentiment_amd64 came from `edgeship build --json`: its record is the engine's image.
+    assert sentiment_amd64.platform == "amd64"
+    assert sentiment_amd64.tag == f"{registry.address}/sentiment:0.1.0-amd64"
+    assert sentiment_amd64.size_bytes == docker_client.images.get(sentiment_amd64.tag).attrs["Size"]
 
     wrong = tmp_path / "wrong"
     wrong.mkdir()
