@@ -47,8 +47,11 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# The docker-marked tests need an engine: tools/ci/docker-engine.sh starts a private dockerd under
+# .cache/docker/ when none is reachable (root only) and the recipe stops it even when tests fail.
 test: install sysdeps lint typecheck
-	$(BIN)/pytest
+	@bash tools/ci/docker-engine.sh start
+	@trap 'bash tools/ci/docker-engine.sh stop' EXIT; eval "$$(bash tools/ci/docker-engine.sh env)"; $(BIN)/pytest
 
 test-fast: install
 	$(BIN)/pytest -m "not slow and not integration"

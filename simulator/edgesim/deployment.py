@@ -25,6 +25,7 @@ ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DEFAULT_STORE_TTL_SECS = 7200
 E = TypeVar("E", bound=enum.Enum)
 CREATE_OPTION_CHUNKS = ("createOptions", *(f"createOptions{i:02d}" for i in range(1, 8)))
+PULL_POLICIES = ("on-create", "never")
 
 
 class DeploymentError(SimulatorError):
@@ -55,6 +56,17 @@ class ModuleSpec:
     version: str = ""
     env: Mapping[str, str] = field(default_factory=dict)
     create_options: Mapping[str, Any] = field(default_factory=dict)
+    image_pull_policy: str = "on-create"  # edgeAgent's: "on-create" (pull when creating) or "never"
+
+
+@dataclass(frozen=True)
+class RegistryCredential:
+    """One entry of ``$edgeAgent`` ``runtime.settings.registryCredentials``."""
+
+    name: str
+    address: str
+    username: str
+    password: str = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -76,6 +88,7 @@ class Deployment:
     routes: Mapping[str, str | Mapping[str, Any]]
     store_ttl_secs: int
     desired: Mapping[str, Mapping[str, Any]]  # module name -> properties.desired of its twin
+    registry_credentials: tuple[RegistryCredential, ...] = ()
 
     def module(self, name: str) -> ModuleSpec:
         for spec in self.modules:
@@ -172,7 +185,29 @@ def _module(name: str, module: Any, path: str) -> ModuleSpec:
         version=version if isinstance(version, str) else json.dumps(version),
         env=_env(obj.get("env", {}), f"{path}.env"),
         create_options=create_options,
+        image_pull_policy=_pull_policy(obj.get("imagePullPolicy", "on-create"), f"{path}.imagePullPolicy"),
     )
+
+
+def _pull_policy(value: Any, path: str) -> str:
+    if value not in PULL_POLICIES:
+        raise _fail(path, f"expected one of {', '.join(PULL_POLICIES)}, got {value!r}")
+    return str(value)
+
+
+def _registry_credentials(agent: Mapping[str, Any], path: str) -> tuple[RegistryCredential, ...]:
+    runtime = agent.get("runtime", {})
+    settings = runtime.get("settings", {}) if isinstance(runtime, Mapping) else {}
+    found = settings.get("registryCredentials", {}) if isinstance(settings, Mapping) else {}
+    credentials = []
+    for name, entry in _object(found, f"{path}.runtime.settings.registryCredentials").items():
+        entry_path = f"{path}.runtime.settings.registryCredentials.{name}"
+        obj = _object(entry, entry_path)
+        credentials.append(RegistryCredential(
+            name, _string(_member(obj, "address", entry_path), f"{entry_path}.address"),
+            _string(obj.get("username", ""), f"{entry_path}.username"),
+            _string(obj.get("password", ""), f"{entry_path}.password")))
+    return tuple(credentials)
 
 
 def _routes(value: Any, path: str) -> dict[str, str | Mapping[str, Any]]:
@@ -253,6 +288,7 @@ def parse_deployment(document: Any, source: str = "manifest") -> Deployment:
         routes=_routes(hub.get("routes", {}), f"{hub_path}.routes"),
         store_ttl_secs=_store_ttl(hub, hub_path),
         desired=desired,
+        registry_credentials=_registry_credentials(agent, agent_path),
     )
 
 

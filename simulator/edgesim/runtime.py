@@ -123,6 +123,7 @@ class Simulator:
         self.agent_metrics: AgentMetrics | None = None
         self.devices = DeviceRegistry(self.state_dir / "devices.json")
         self.metrics_url = ""
+        self._docker: DockerLauncher | None = None  # --runtime docker: removes its containers at stop
         self.control_url = ""
         self.started_at = 0.0
 
@@ -173,7 +174,10 @@ class Simulator:
 
     def _launcher(self, socket_dir: Path) -> Launcher:
         if self.config.runtime == "docker":
-            return DockerLauncher.connect(socket_dir)
+            self._docker = DockerLauncher.connect(
+                socket_dir, self.deployment.registry_credentials,
+                {spec.name: spec.image_pull_policy for spec in self.deployment.modules}, instance=str(self.state_dir))
+            return self._docker
         return ProcessLauncher(self.config.modules_dir.resolve(), self.config.module_commands)
 
     async def start(self) -> None:
@@ -206,6 +210,8 @@ class Simulator:
         self._workload = WorkloadApi(socket_path, certs.trust_bundle_pem, {
             name: WorkloadIdentity(self._keys[name], self._generation_ids[name]) for name in self.module_names})
         await self._workload.start()
+        if self._docker is not None:
+            self._docker.attach_workload(self._workload.serve_module)
         self._hub = Hub(HubConfig(
             host=self.config.host, hub_hostname=self.config.hub_hostname, device_id=self.config.device_id,
             identities=dict(self._keys), certfile=certs.server_cert, keyfile=certs.server_key,
@@ -262,6 +268,9 @@ class Simulator:
         metrics_server, self._metrics_server = self._metrics_server, None
         if metrics_server is not None:
             await metrics_server.stop()
+        docker, self._docker = self._docker, None
+        if docker is not None:
+            await docker.close()
         hub, self._hub = self._hub, None
         if hub is not None:
             await hub.stop()
@@ -347,6 +356,8 @@ class Simulator:
             spec = self.deployment.module(name)
             modules[name] = {**state.to_json(), "connected": name in connected, "status": spec.status.value,
                              "restartPolicy": spec.restart_policy.value, "startupOrder": spec.startup_order}
+            if self._docker is not None:
+                modules[name]["container"] = self._docker.container_states.get(name)
         return {"pid": os.getpid(), "host": self.config.host, "hub_port": self.config.hub_port,
                 "hub_hostname": self.config.hub_hostname, "device_id": self.config.device_id,
                 "runtime": self.config.runtime, "control_url": self.control_url,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import json
 import logging
 import os
@@ -226,6 +227,7 @@ class WorkloadApi:
         self._trust_bundle = trust_bundle_pem
         self._identities = dict(identities)
         self._server = HttpServer(self.handle, "workload API")
+        self._module_servers: list[tuple[HttpServer, Path]] = []
         self.served: Counter[str] = Counter()  # answered requests per kind, for status and tests
 
     @property
@@ -254,6 +256,38 @@ class WorkloadApi:
         await self._server.stop()
         if self.socket_path.exists():
             self.socket_path.unlink()
+        servers, self._module_servers = self._module_servers, []
+        for server, path in servers:
+            await server.stop()
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+    async def serve_module(self, module: str, path: Path) -> None:
+        """A socket for one container, as aziot-edged gives each module its own.
+
+        The container's user is not the simulator's, so the socket is 0666; it sits in a 0700
+        folder that only the engine (root) reaches to bind-mount it, and it signs for ``module`` only.
+        """
+
+        async def handler(request: HttpRequest) -> HttpResponse:
+            segments = request.path.strip("/").split("/")
+            if len(segments) >= 2 and segments[0] == "modules" and segments[1] != module:
+                raise HttpError(403, f"this socket belongs to module {module}")
+            return await self.handle(request)
+
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(path.parent, 0o700)
+        if len(str(path).encode()) > 100:
+            raise WorkloadError(f"workload socket path too long for a unix socket: {path}")
+        if path.exists() or path.is_symlink():
+            path.unlink()
+        server = HttpServer(handler, f"workload API ({module})")
+        try:
+            await server.start_unix(path)
+        except OSError as exc:
+            raise WorkloadError(f"cannot listen on {path}: {exc.strerror or exc}") from None
+        os.chmod(path, 0o666)
+        self._module_servers.append((server, path))
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
         if "api-version" not in request.query:

@@ -17,7 +17,8 @@ and keeps its traceback.
     ├── ManifestError          generating or validating a deployment manifest
     ├── SimulatorClientError   talking to a running simulator from the CLI
     ├── PublishError           publishing or serving model archives for devices
-    └── DeployError            local services started by ``edgeship deploy``
+    ├── DeployError            local services started by ``edgeship deploy``
+    └── ImageError             building, pushing or pulling module images (Docker engine, registry)
 """
 
 from __future__ import annotations
@@ -77,3 +78,5 @@ class DeployError(EdgeshipError):
 
 class PublishError(EdgeshipError):
     """Publishing a packaged model as an archive, or serving published archives, failed."""
+class ImageError(EdgeshipError):
+    """A module image could not be built, tagged or pushed (engine, base image, wheelhouse, registry)."""

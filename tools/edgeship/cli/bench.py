@@ -21,7 +21,7 @@ import click
 from edgeship.errors import EdgeshipError
 from edgeship.registry import resolve_registry_root
 
-BENCHMARKS = ("scoring", "coldstart", "convert", "hub", "e2e", "profile", "serving", "model_update")
+BENCHMARKS = ("scoring", "coldstart", "convert", "hub", "e2e", "profile", "serving", "model_update", "images")
 REAL_VOCABULARY = 290_419  # the seed's word2vec vocabulary
 VERSIONED = ("onnxruntime", "numpy", "tensorflow", "tf-keras", "tf2onnx", "onnx", "azure-iot-device", "paho-mqtt")
 
@@ -94,13 +94,14 @@ def _machine() -> str:
               help="Where to write the results (default: bench/results.md in the project).")
 @click.option("--quick", is_flag=True, help="Fewer samples and no real-size conversion (a smoke run, minutes).")
 def cli(names: tuple[str, ...], home: Path | None, results: Path | None, quick: bool) -> None:
-    """Run benchmarks: scoring, coldstart, convert, hub, e2e, profile, serving (default: all)."""
+    """Run benchmarks: scoring, coldstart, convert, hub, e2e, profile, serving, model_update, images (default: all)."""
     from edgeship.demo.run import find_project
 
     project = find_project(Path.cwd())
     chosen = [n for n in BENCHMARKS if not names or "all" in names or n in names]
     root = (home or resolve_registry_root()).resolve()
-    fixture = _fixture(root) if {"scoring", "coldstart", "convert", "e2e", "profile", "serving"} & set(chosen) else None
+    fixture = _fixture(root) if {"scoring", "coldstart", "convert", "e2e", "profile", "serving", "images"} & set(chosen) \
+        else None
     results_path = results or project / "bench" / "results.md"
     sections = [f"# Benchmark results\n\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, `edgeship bench "
                 f"{' '.join(chosen)}{' --quick' if quick else ''}`\n\nMachine: {_machine()}\n"]
@@ -131,6 +132,9 @@ def cli(names: tuple[str, ...], home: Path | None, results: Path | None, quick: 
             elif fixture is not None and name == "serving":
                 command += [str(fixture), str(_package(fixture, Path(tmp) / "fp32"))]
                 command += ["--duration", "3", "--keras-requests", "10", "--labels", "20"] if quick else []
+            elif fixture is not None and name == "images":  # needs a Docker engine; skips without one
+                command += [str(_package(fixture, Path(tmp) / "fp32")), "--fixture", str(fixture)]
+                command += ["--repeat", "1"] if quick else []
             elif name == "hub" and quick:
                 command += ["--messages", "500", "--latency-messages", "100", "--repeat", "1"]
             cpu_before = _cpu_times()

@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fixture": ("edgeship.cli.fixture", "Build reference model folders in the seed's format (trains with TensorFlow)."),
     "manifest": ("edgeship.cli.manifest", "Generate and validate IoT Edge deployment manifests."),
     "build": ("edgeship.cli.build", "Build module images per platform through a Docker engine."),
+    "image": ("edgeship.cli.image", "Make the stand-in base image for offline module builds."),
+    "push": ("edgeship.cli.push", "Push module images to a registry with the credentials in .env."),
     "sim": ("edgeship.cli.sim", "Run a deployment offline in the local edge runtime simulator."),
     "deploy": ("edgeship.cli.deploy", "Deploy a registered model as a local web service or to the simulator."),
     "service": ("edgeship.cli.service", "List, inspect, read logs of and delete services started by deploy."),

@@ -13,7 +13,8 @@ from edgeship.errors import ManifestError
 
 PLATFORMS = ("amd64", "arm64v8", "arm32v7")
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
-_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+# ``${VAR:-default}`` too, so a module.json can name ${CONTAINER_REGISTRY_SERVER} with a fallback.
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
 @dataclass(frozen=True)
@@ -85,10 +86,16 @@ def load_module_json(folder: Path, expand: Mapping[str, str] | None = None) -> M
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ManifestError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if expand:
-        values = expand
+    values = expand or {}
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1) or match.group(3), match.group(2)
+        if default is not None:
+            return values.get(name) or default  # shell semantics: unset or empty takes the default
         # Unknown names stay as written (os.path.expandvars semantics, as iotedgedev reads module.json).
-        text = _VARIABLE.sub(lambda m: values.get(m.group(1) or m.group(2), m.group(0)), text)
+        return values.get(name, match.group(0))
+
+    text = _VARIABLE.sub(substitute, text)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -1,0 +1,90 @@
+"""Helpers for the docker tests: a free loopback port, the registry's address, polling the engine."""
+
+from __future__ import annotations
+
+import base64
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import requests
+
+T = TypeVar("T")
+USER, PASSWORD = "edgeship", "s3cret-pass"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Registry:
+    address: str  # 127.0.0.1:PORT
+    port: int
+    username: str
+    password: str
+
+    def env_file(self, folder: Path, password: str | None = None) -> Path:
+        path = folder / ".env"
+        path.write_text(f"CONTAINER_REGISTRY_SERVER={self.address}\nCONTAINER_REGISTRY_USERNAME={self.username}\n"
+                        f"CONTAINER_REGISTRY_PASSWORD={password or self.password}\n", encoding="utf-8")
+        return path
+
+    def tags(self, repository: str) -> list[str]:
+        token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+        answer = requests.get(f"http://{self.address}/v2/{repository}/tags/list",
+                              headers={"Authorization": f"Basic {token}"}, timeout=10)
+        if answer.status_code == 404:
+            return []
+        answer.raise_for_status()
+        return list(answer.json().get("tags") or [])
+
+
+def wait_until(predicate: Callable[[], T | None], timeout: float, what: str, interval: float = 0.5) -> T:
+    """Poll a condition on the engine (it has no event for it) until it holds or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+BINFMT = Path("/proc/sys/fs/binfmt_misc")
+
+
+def aarch64_emulation() -> str | None:
+    """Make arm64 binaries run here; returns why not, or None when they do.
+
+    Registering a binfmt_misc handler changes this machine's kernel state (until reboot or until
+    it is removed with ``echo -1 > /proc/sys/fs/binfmt_misc/qemu-aarch64``); only the arm64 test's
+    set-up calls this, and only as root. Debian's qemu-user-static ships the handler's definition
+    with the F flag, so the emulator also runs inside containers.
+    """
+    import os
+    import subprocess
+
+    if (BINFMT / "qemu-aarch64").exists():
+        return None
+    definition = Path("/usr/lib/binfmt.d/qemu-aarch64.conf")
+    if os.geteuid() != 0:
+        return "arm64 emulation is not registered and registering it (binfmt_misc) needs root"
+    if not definition.is_file():
+        return "qemu-user-static is not installed (apt-get install qemu-user-static)"
+    if not (BINFMT / "register").exists():
+        mounted = subprocess.run(["mount", "-t", "binfmt_misc", "binfmt_misc", str(BINFMT)], capture_output=True,
+                                 text=True, check=False)
+        if mounted.returncode != 0:
+            return f"cannot mount binfmt_misc: {mounted.stderr.strip()}"
+    try:
+        (BINFMT / "register").write_text(definition.read_text().strip())
+    except OSError as exc:
+        return f"cannot register the qemu-aarch64 binfmt handler: {exc}"
+    return None
