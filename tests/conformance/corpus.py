@@ -31,6 +31,6 @@ def load_or_empty(relative: str, key: str) -> list[Any]:
         return []
     data = json.loads(path.read_text(encoding="utf-8"))
     value = data
-    for part in key.split("."):
+    for part in filter(None, key.split(".")):
         value = value[part]
     return list(value)

@@ -18,9 +18,9 @@ def manifest() -> dict[str, Any]:
             "schemaVersion": "1.1",
             "runtime": {"type": "docker", "settings": {"minDockerVersion": "v1.25"}},
             "systemModules": {
-                "edgeAgent": {"type": "docker", "settings": {"image": "mcr.microsoft.com/azureiotedge-agent:1.5"}},
+                "edgeAgent": {"type": "docker", "settings": {"image": "mcr.microsoft.com/azureiotedge-agent:1.6"}},
                 "edgeHub": {"type": "docker", "status": "running", "restartPolicy": "always",
-                            "settings": {"image": "mcr.microsoft.com/azureiotedge-hub:1.5",
+                            "settings": {"image": "mcr.microsoft.com/azureiotedge-hub:1.6",
                                          "createOptions": "{\"HostConfig\":{\"PortBindings\":{}}}"}},
             },
             "modules": {
