@@ -54,8 +54,8 @@ def _schema_message(error: jsonschema.ValidationError) -> tuple[JsonPath, str, b
         if extra:
             return (*path, extra[0]), f"unknown property {extra[0]!r}", True
     if validator == "pattern" and path and path[-1] == "schemaVersion":
-        known = "1.0, 1.1, 1.2, 1.3" if "$edgeHub" in path else "1.0, 1.1"
-        return path, f"{error.instance!r} is not one of: {known} (a third part, as in 1.1.0, is allowed)", False
+        versions = "1.0, 1.1, 1.2, 1.3" if "$edgeHub" in path else "1.0, 1.1"
+        return path, f"{error.instance!r} is not one of: {versions} (a third part, as in 1.1.0, is allowed)", False
     if validator in ("enum", "const"):
         choices = value if validator == "enum" else [value]
         return path, f"{error.instance!r} is not one of: {', '.join(map(str, choices))}", False
