@@ -56,3 +56,16 @@ def test_corpus_is_complete() -> None:
     if not CASES:
         pytest.skip(f"conformance corpus not found at {corpus_dir()} (set EDGESHIP_CONFORMANCE)")
     assert len(CASES) == 53
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c["expect"] == "valid"], ids=lambda c: c["id"])
+def test_simulator_reads_every_valid_manifest(case: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """`sim start` reads what `validate` accepts (createOptions "", route objects, layered-free manifests)."""
+    from edgesim.deployment import load_deployment
+
+    code, _, stderr = run_case(case, tmp_path, capsys, monkeypatch)
+    assert code == 0, stderr
+    path = Path(case["file"]) if case["command"] == "validate" else tmp_path / f"deployment.{case['platform']}.json"
+    deployment = load_deployment(path)
+    assert deployment.agent_schema_version

@@ -186,7 +186,8 @@ def _check_module(findings: Findings, path: JsonPath, name: str, module: Mapping
                                "or whitespace", "env-name", key=True)
             elif not PORTABLE_ENV_NAME.match(env_name):
                 findings.warning(env_path, f"environment variable name {env_name!r} is not a portable shell name "
-                                 "(letters, digits, '_'; the simulator refuses it)", "env-name", key=True)
+                                 "(letters, digits, '_'); Docker and the simulator pass it on, shells cannot read it",
+                                 "env-name", key=True)
             elif env_name.startswith("IOTEDGE_"):
                 findings.warning(env_path, f"{env_name} is set by the IoT Edge agent and overrides this value",
                                  "env-name", key=True)
