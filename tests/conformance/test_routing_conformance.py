@@ -197,3 +197,38 @@ def test_comment_after_the_source_swallows_the_where() -> None:
     assert route.source.kind == "telemetry"
     route = parse_route("FROM /messages WHERE processingPath = 'hot' /* a comment */ INTO $upstream")
     assert route.condition_text == "processingPath = 'hot'"
+
+
+# ---- UndefinedTest (a table of operators on Undefined) ----------------------------------------------
+# The C# test uses Undefined.Instance directly; in the language a number-typed undefined is
+# as_number(<missing property>) and a bool-typed one a comparison with a missing property.
+UNDEFINED_NUMBER = "as_number(missing)"
+UNDEFINED_BOOL = "(missing = 'x')"
+
+
+def number(value: Any) -> str:
+    return UNDEFINED_NUMBER if value == "U" else repr(float(value))
+
+
+def undefined_rows() -> list[tuple[str, str]]:
+    table = load_or_empty(ROUTING + "edgehub-conditions.json", "undefined_semantics.arithmetic")
+    rows = [(f"is_defined({number(r['left'])} {r['op']} {number(r['right'])})", "False") if r["result"] == "Undefined"
+            else (f"{number(r['left'])} {r['op']} {number(r['right'])} = {r['result']!r}", "True") for r in table]
+    for r in load_or_empty(ROUTING + "edgehub-conditions.json", "undefined_semantics.comparison"):
+        rows.append((f"{number(r['left'])} {r['op']} {number(r['right'])}", r["result"]))
+    unary = {("-", "U"): (f"is_defined(-({UNDEFINED_NUMBER}))", "False"), ("-", 3.0): ("-(3.0) = -3.0", "True"),
+             ("not", "U"): (f"NOT {UNDEFINED_BOOL}", "Undefined")}
+    for r in load_or_empty(ROUTING + "edgehub-conditions.json", "undefined_semantics.unary"):
+        rows.append(unary[(r["op"], r["operand"])])
+    bools = {"U == U": f"{UNDEFINED_BOOL} = {UNDEFINED_BOOL}", "U != U": f"{UNDEFINED_BOOL} != {UNDEFINED_BOOL}",
+             "U == True": f"{UNDEFINED_BOOL} = true", "U == False": f"{UNDEFINED_BOOL} = false"}
+    for r in load_or_empty(ROUTING + "edgehub-conditions.json", "undefined_semantics.equality_with_bool"):
+        rows.append((bools[r["expr"]], r["result"]))
+    rows += [("is_defined('undefined')", "True"), ("is_defined(missing)", "False"),  # the is_defined rows
+             (f"({number(3.0)} + {UNDEFINED_NUMBER}) < 4.0", "Undefined")]  # SmokeTest: not true
+    return rows
+
+
+@pytest.mark.parametrize(("condition", "expected"), undefined_rows())
+def test_undefined_semantics(condition: str, expected: str) -> None:
+    assert outcome(compile_condition(condition, "u", NO_BODY).evaluate(EvalContext(conditions_message()))) == expected
