@@ -32,7 +32,7 @@ def ensure_iotedgedev() -> tuple[Path | None, str]:
             return executable, ""
         steps = ([sys.executable, "-m", "venv", "--clear", str(VENV)],
                  [str(VENV / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                  IOTEDGEDEV])
+                  "--no-compile", IOTEDGEDEV])
         for step in steps:
             try:
                 done = subprocess.run(step, capture_output=True, text=True, timeout=600, check=False)
