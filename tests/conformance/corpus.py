@@ -25,7 +25,7 @@ def load(relative: str) -> Any:
 
 
 def load_or_empty(relative: str, key: str) -> list[Any]:
-    """For parametrize at collection time: an empty list (the test then skips) when the corpus is absent."""
+    """The cases at ``key`` (dotted), read at collection time; [] when the corpus is absent."""
     path = corpus_dir() / relative
     if not path.is_file():
         return []
@@ -34,3 +34,11 @@ def load_or_empty(relative: str, key: str) -> list[Any]:
     for part in filter(None, key.split(".")):
         value = value[part]
     return list(value)
+
+
+def params(cases: list[Any]) -> list[Any]:
+    """For parametrize: the cases, or one skipped stand-in that says why when the corpus is absent."""
+    if cases:
+        return cases
+    reason = f"conformance corpus not found at {corpus_dir()} (set EDGESHIP_CONFORMANCE to its folder)"
+    return [pytest.param(None, id="corpus-absent", marks=pytest.mark.skip(reason=reason))]

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from corpus import corpus_dir, load_or_empty
+from corpus import corpus_dir, load_or_empty, params
 
 from edgeship.cli.main import main
 
@@ -41,7 +41,7 @@ def run_case(case: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture
     return code, stdout, stderr
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c["id"])
+@pytest.mark.parametrize("case", params(CASES), ids=lambda c: c["id"])
 def test_manifest_case(case: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str],
                        monkeypatch: pytest.MonkeyPatch) -> None:
     code, stdout, stderr = run_case(case, tmp_path, capsys, monkeypatch)
@@ -58,7 +58,7 @@ def test_corpus_is_complete() -> None:
     assert len(CASES) == 53
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c["expect"] == "valid"], ids=lambda c: c["id"])
+@pytest.mark.parametrize("case", params([c for c in CASES if c["expect"] == "valid"]), ids=lambda c: c["id"])
 def test_simulator_reads_every_valid_manifest(case: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """`sim start` reads what `validate` accepts (createOptions "", route objects, layered-free manifests)."""

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 import pytest
-from corpus import corpus_dir, load, load_or_empty
+from corpus import corpus_dir, load, load_or_empty, params
 
 from edgesim.message import Message
 from edgesim.routing import (
@@ -47,7 +47,7 @@ def _corpus_present() -> None:
 
 
 # ---- RouteFactoryTest -----------------------------------------------------------------------------
-@pytest.mark.parametrize("case", load_or_empty(ROUTING + "edgehub-route-factory.json", "valid_expected"),
+@pytest.mark.parametrize("case", params(load_or_empty(ROUTING + "edgehub-route-factory.json", "valid_expected")),
                          ids=lambda c: c["route"][:60])
 def test_route_factory_valid(case: dict[str, Any]) -> None:
     route = parse_route(case["route"], "r", compile_condition=False)
@@ -62,7 +62,7 @@ def test_route_factory_valid(case: dict[str, Any]) -> None:
         assert route.sink == ModuleInputSink(parts[1], parts[3])
 
 
-@pytest.mark.parametrize("text", load_or_empty(ROUTING + "edgehub-route-factory.json", "invalid"))
+@pytest.mark.parametrize("text", params(load_or_empty(ROUTING + "edgehub-route-factory.json", "invalid")))
 def test_route_factory_invalid(text: str) -> None:
     with pytest.raises(RouteSyntaxError) as caught:
         parse_route(text, "r")
@@ -78,15 +78,15 @@ def conditions_message() -> Message:
     return corpus_message(spec, b"")
 
 
-@pytest.mark.parametrize("case", load_or_empty(ROUTING + "edgehub-conditions.json", "success")
-                         + load_or_empty(ROUTING + "edgehub-conditions.json", "extra"),
+@pytest.mark.parametrize("case", params(load_or_empty(ROUTING + "edgehub-conditions.json", "success")
+                         + load_or_empty(ROUTING + "edgehub-conditions.json", "extra")),
                          ids=lambda c: c["condition"][:70])
 def test_condition_success(case: dict[str, Any]) -> None:
     condition = compile_condition(case["condition"], "c", NO_BODY)
     assert outcome(condition.evaluate(EvalContext(conditions_message()))) == case["expected"]
 
 
-@pytest.mark.parametrize("text", load_or_empty(ROUTING + "edgehub-conditions.json", "compile_failure"))
+@pytest.mark.parametrize("text", params(load_or_empty(ROUTING + "edgehub-conditions.json", "compile_failure")))
 def test_condition_compile_failure(text: str) -> None:
     with pytest.raises(RouteSyntaxError) as caught:
         compile_condition(text, "c", NO_BODY)
@@ -107,14 +107,14 @@ def body_message() -> Message:
     return corpus_message(spec, spec["body_text"].encode("utf-8"))
 
 
-@pytest.mark.parametrize("case", load_or_empty(ROUTING + "edgehub-body-queries.json", "cases"),
+@pytest.mark.parametrize("case", params(load_or_empty(ROUTING + "edgehub-body-queries.json", "cases")),
                          ids=lambda c: c["condition"][:70])
 def test_body_query(case: dict[str, Any]) -> None:
     condition = compile_condition(case["condition"], "c", CompileOptions())
     assert outcome(condition.evaluate(EvalContext(body_message()))) == case["expected"]
 
 
-@pytest.mark.parametrize("case", load_or_empty(ROUTING + "edgehub-body-queries.json", "compile_failure"),
+@pytest.mark.parametrize("case", params(load_or_empty(ROUTING + "edgehub-body-queries.json", "compile_failure")),
                          ids=lambda c: c["condition"])
 def test_body_query_compile_failure(case: dict[str, Any]) -> None:
     options = CompileOptions() if case["flags"] == "BodyQuery" else NO_BODY
@@ -136,7 +136,7 @@ def source_message(kind: str) -> Message:
     return Message(b"", {}, {"connectionDeviceId": "d", "connectionModuleId": "ModId1", "outputName": "Op1"})
 
 
-@pytest.mark.parametrize("case", load_or_empty(ROUTING + "edgehub-message-sources.json", "cases"),
+@pytest.mark.parametrize("case", params(load_or_empty(ROUTING + "edgehub-message-sources.json", "cases")),
                          ids=lambda c: f"{c['pattern']}-{c['message_source']}")
 def test_message_source_pattern(case: dict[str, Any]) -> None:
     assert parse_source(case["pattern"]).matches(source_message(case["message_source"])) is case["expected"]
@@ -148,7 +148,7 @@ ROUTE_SOURCE_PATTERN = {"telemetry": "/messages", "twinChangeNotifications": "/t
                         "pattern /twinChangeNotifications": "/twinChangeNotifications"}
 
 
-@pytest.mark.parametrize("case", load_or_empty(ROUTING + "edgehub-message-sources.json", "type_matches"),
+@pytest.mark.parametrize("case", params(load_or_empty(ROUTING + "edgehub-message-sources.json", "type_matches")),
                          ids=lambda c: f"{c['route_source']}-{c['message_source']}")
 def test_message_source_types(case: dict[str, Any]) -> None:
     source = parse_source(ROUTE_SOURCE_PATTERN[case["route_source"]])
@@ -180,7 +180,7 @@ def documented_cases() -> list[Any]:
             if c["id"] in DOCS_DISAGREE else c for c in load_or_empty(ROUTING + "docs-queries.json", "queries")]
 
 
-@pytest.mark.parametrize("case", documented_cases(), ids=lambda c: c["id"])
+@pytest.mark.parametrize("case", params(documented_cases()), ids=lambda c: c["id"])
 def test_documented_query(case: dict[str, Any]) -> None:
     template = load(ROUTING + "docs-queries.json")["route_template"]
     route = parse_route(template.format(condition=case["condition"]), case["id"])
