@@ -84,6 +84,8 @@ def _dotnet_math_edge(fn: Callable[[float], float], number: float) -> float:
 
 
 def _sign(number: float) -> float:
+    if math.isnan(number):  # edgeHub's Sign checks IsDefined first: NaN is undefined
+        return NAN
     return float((number > 0) - (number < 0))
 
 
