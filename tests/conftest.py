@@ -44,7 +44,7 @@ def _fixture_code_digest() -> str:
 def small_model_dir(fixture_cache: Path) -> Path:
     """The seed-format reference model, small variant, trained once per fixture-code version.
 
-    Trains with TensorFlow (about 15 s) the first time; later runs and other test processes reuse
+    Trains with TensorFlow (about 60 s) the first time; later runs and other test processes reuse
     it. A file lock keeps parallel pytest processes from training it twice.
     """
     import fcntl

@@ -7,6 +7,7 @@ are errors the command ends with ``error: N error(s) ...`` and exit code 1.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,13 @@ from edgeship.manifest import (
     set_modules_command,
     validate_file,
 )
+from edgeship.manifest.compose import compose
+from edgeship.manifest.compose import explain as explain_composition
+from edgeship.manifest.deployments import load_deployments, read_json_text
+from edgeship.manifest.plan import load_devices, plan
+from edgeship.manifest.targeting import as_twin
 from edgeship.manifest.template import default_modules_dir
+from edgeship.manifest.validate import validate_text
 
 _STYLE = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
@@ -150,3 +157,90 @@ def validate_command(file: Path, modules_dir: Path | None, strict: bool, as_json
         raise ManifestError(f"{file}: {counted}{' (--strict)' if strict and not report.errors else ''}")
     if not as_json:
         click.echo(f"{file}: valid ({len(report.warnings)} warning(s))")
+
+
+def _twin_option(text: str, device_id: str | None) -> dict[str, Any]:
+    if text.startswith("@"):
+        text = read_json_text(Path(text[1:]))
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ManifestError(f"--tags: not valid JSON: {exc.msg} at column {exc.colno}") from None
+    if not isinstance(document, dict):
+        raise ManifestError("--tags takes a JSON object: the tags, or a twin {\"tags\": ..., \"properties\": ...}")
+    return as_twin(document, device_id)
+
+
+@cli.command(name="compose")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--tags", "tags", default="{}", show_default=True, metavar="JSON",
+              help="The device's tags, or its twin {\"deviceId\", \"tags\", \"properties\": {\"reported\": ...}}; "
+                   "@FILE reads it from a file.")
+@click.option("--device-id", default=None, help="The device id target conditions see (deviceId).")
+@click.option("--explain", is_flag=True, help="Say on stderr which deployment supplied each module, route and "
+                                               "desired property.")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the manifest here instead of stdout.")
+@click.option("--modules-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Module folders for validating routes (default: ./modules).")
+def compose_command(files: tuple[Path, ...], tags: str, device_id: str | None, explain: bool, out: Path | None,
+                    modules_dir: Path | None) -> None:
+    """The deployment manifest a device gets from at-scale deployments FILES (base and layered), validated."""
+    twin = _twin_option(tags, device_id)
+    deployments = load_deployments(files)
+    composition = compose(deployments, twin)
+    if explain:
+        for line in explain_composition(composition, deployments):
+            click.echo(line, err=True)
+    elif composition.selection.tie:
+        # Which of two equal-priority bases wins rests on a guess without createdTimeUtc: say so.
+        click.secho(f"warning: {composition.selection.tie}", err=True, fg="yellow")
+    text = json.dumps(composition.manifest, indent=2, ensure_ascii=False) + "\n"
+    source = str(out) if out else "<composed>"
+    _document, report = validate_text(text, source, discover_modules(modules_dir or Path("modules")))
+    _print_diagnostics(report.diagnostics, quiet_info=True)
+    if report.errors:
+        raise ManifestError(f"the composed deployment is not valid: {len(report.errors)} error(s)")
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        _write_json(out, composition.manifest)
+        click.echo(f"wrote {out}")
+
+
+@cli.command(name="plan")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--devices", "devices_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="JSON list of device twins [{\"deviceId\", \"tags\", \"properties\"?}] or {deviceId: tags}.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("--counts-only", is_flag=True, help="Only the counts per deployment, not every device.")
+def plan_command(files: tuple[Path, ...], devices_file: Path, as_json: bool, counts_only: bool) -> None:
+    """Which of the deployments FILES each device gets, and the targeted / applied counts per deployment."""
+    started = time.perf_counter()
+    deployments = load_deployments(files)
+    twins = load_devices(devices_file)
+    fleet = plan(deployments, twins)
+    elapsed = time.perf_counter() - started
+    if as_json:
+        result: dict[str, Any] = {"deployments": {
+            d.id: {"layered": d.layered, "priority": d.priority, "targeted": fleet.counts[d.id].targeted,
+                   "applied": fleet.counts[d.id].applied} for d in deployments}}
+        if not counts_only:
+            result["devices"] = {p.device_id: {"targeted": list(p.targeted), "applied": list(p.applied)}
+                                 for p in fleet.devices}
+        click.echo(json.dumps(result, indent=2))
+    else:
+        if not counts_only:
+            for device in fleet.devices:
+                applied = " + ".join(device.applied) or "-"
+                extra = [d for d in device.targeted if d not in device.applied]
+                click.echo(f"{device.device_id}: {applied}" + (f" (targeted, not applied: {', '.join(extra)})"
+                                                                if extra else ""))
+        width = max(len("deployment"), *(len(d.id) for d in deployments))
+        click.echo(f"{'deployment':<{width}}  kind     priority  targeted   applied")
+        for d in deployments:
+            counts = fleet.counts[d.id]
+            click.echo(f"{d.id:<{width}}  {'layered' if d.layered else 'base':<7}  {d.priority:>8}  "
+                       f"{counts.targeted:>8}  {counts.applied:>8}")
+    click.echo(f"planned {len(twins)} device(s) against {len(deployments)} deployment(s) in {elapsed:.3f} s",
+               err=True)
