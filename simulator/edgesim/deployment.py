@@ -21,7 +21,6 @@ from edgesim.errors import SimulatorError
 from edgesim.jsondepth import TwinPatchError, check_depth
 
 MODULE_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DEFAULT_STORE_TTL_SECS = 7200
 E = TypeVar("E", bound=enum.Enum)
 CREATE_OPTION_CHUNKS = ("createOptions", *(f"createOptions{i:02d}" for i in range(1, 8)))
@@ -137,10 +136,11 @@ def _create_options(settings: Mapping[str, Any], path: str) -> Mapping[str, Any]
         if key not in settings:
             break
         chunks.append(_string(settings[key], f"{path}.{key}"))
-    if not chunks:
-        return {}
+    joined = "".join(chunks)
+    if not joined.strip():
+        return {}  # edgeAgent reads an empty createOptions as none (iotedgedev templates write "")
     try:
-        options = json.loads("".join(chunks))
+        options = json.loads(joined)
     except json.JSONDecodeError as exc:
         raise _fail(f"{path}.createOptions", f"not valid JSON ({exc.msg} at offset {exc.pos})") from None
     except RecursionError:
@@ -152,11 +152,15 @@ def _env(value: Any, path: str) -> dict[str, str]:
     env: dict[str, str] = {}
     for name, entry in _object(value, path).items():
         entry_path = f"{path}.{name}"
-        if not ENV_NAME.match(name):
+        # Docker and execve take any name without '=' or NUL (.NET's "Logging:LogLevel:Microsoft" style)
+        if not name or "=" in name or "\0" in name:
             raise _fail(entry_path, "not a valid environment variable name")
         raw = _member(_object(entry, entry_path), "value", entry_path)
-        if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
-            raise _fail(f"{entry_path}.value", f"expected a string or number, got {type(raw).__name__}")
+        if isinstance(raw, bool):
+            env[name] = "True" if raw else "False"  # edgeAgent reads the value as a .NET string
+            continue
+        if not isinstance(raw, (str, int, float)):
+            raise _fail(f"{entry_path}.value", f"expected a string, number or boolean, got {type(raw).__name__}")
         env[name] = raw if isinstance(raw, str) else json.dumps(raw)
     return env
 

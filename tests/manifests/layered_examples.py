@@ -18,10 +18,10 @@ def docs_base() -> dict[str, Any]:
                 "runtime": {"type": "docker", "settings": {"minDockerVersion": "v1.25", "loggingOptions": "",
                                                            "registryCredentials": {}}},
                 "systemModules": {
-                    "edgeAgent": {"type": "docker", "settings": {"image": "mcr.microsoft.com/azureiotedge-agent:1.5",
+                    "edgeAgent": {"type": "docker", "settings": {"image": "mcr.microsoft.com/azureiotedge-agent:1.6",
                                                                  "createOptions": "{}"}},
                     "edgeHub": {"type": "docker", "status": "running", "restartPolicy": "always",
-                                "settings": {"image": "mcr.microsoft.com/azureiotedge-hub:1.5",
+                                "settings": {"image": "mcr.microsoft.com/azureiotedge-hub:1.6",
                                              "createOptions": "{}"}}},
                 "modules": {"SimulatedTemperatureSensor": {
                     "version": "1.1", "type": "docker", "status": "running", "restartPolicy": "always",

@@ -65,7 +65,7 @@ def test_docs_layer_with_whole_desired_overwrites_the_base_twin() -> None:
     assert _desired(result.manifest, "SimulatedTemperatureSensor") == {"SendData": False}
     agent = _desired(result.manifest, "$edgeAgent")
     assert agent["modules"]["SimulatedTemperatureSensor"]["version"] == "1.0"  # the layer's, not the base's 1.1
-    assert agent["systemModules"]["edgeHub"]["settings"]["image"] == "mcr.microsoft.com/azureiotedge-hub:1.5"
+    assert agent["systemModules"]["edgeHub"]["settings"]["image"] == "mcr.microsoft.com/azureiotedge-hub:1.6"
     hub = _desired(result.manifest, "$edgeHub")
     assert hub["routes"] == {"upstream": "FROM /messages/* INTO $upstream"}
     assert hub["storeAndForwardConfiguration"] == {"timeToLiveSecs": 7200}

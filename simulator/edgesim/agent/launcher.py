@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import logging
 import os
+import re
 import shlex
+import shutil
 import signal
 import sys
 from collections.abc import Mapping, Sequence
@@ -21,7 +25,10 @@ from typing import Any, Protocol
 from edgesim.deployment import ModuleStatus, RestartPolicy
 from edgesim.errors import SimulatorError
 
+log = logging.getLogger(__name__)
 DEFAULT_STOP_GRACE_SECS = 10.0
+# FROM python:3.7-slim, FROM --platform=$BUILDPLATFORM docker.io/library/python:3.9 AS build, ...
+_DOCKERFILE_PYTHON = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(?:\S+/)?python:(\d+\.\d+)", re.IGNORECASE | re.MULTILINE)
 # Inherited variables that would make the SDK bypass the edge environment we provide.
 SCRUBBED_ENV = ("EdgeHubConnectionString", "EdgeModuleCACertificateFile", "IOTHUB_DEVICE_CONNECTION_STRING")
 
@@ -92,8 +99,34 @@ class ProcessHandle:
         _kill_group(self._process.pid, signal.SIGKILL)
 
 
+def named_interpreter(folder: Path) -> str | None:
+    """The interpreter a module names for the process runtime: ``"edgeship": {"python": "..."}`` in its
+    module.json (a command on PATH or a path), or None."""
+    try:
+        data = json.loads((folder / "module.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    section = data.get("edgeship") if isinstance(data, dict) else None
+    python = section.get("python") if isinstance(section, dict) else None
+    return python if isinstance(python, str) and python.strip() else None
+
+
+def dockerfile_pythons(folder: Path) -> set[str]:
+    """The Python versions (``3.7``) the module's Dockerfiles build on, from their ``FROM python:X.Y`` lines."""
+    versions: set[str] = set()
+    for dockerfile in sorted(folder.glob("Dockerfile*")):
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            versions.update(_DOCKERFILE_PYTHON.findall(dockerfile.read_text(encoding="utf-8")))
+    return versions
+
+
 class ProcessLauncher:
-    """Runs ``python -u main.py`` in ``<modules_dir>/<name>/``, or a per-module override command."""
+    """Runs ``python -u main.py`` in ``<modules_dir>/<name>/``, or a per-module override command.
+
+    ``python`` is the simulator's own interpreter unless the module names another (see
+    ``named_interpreter``); when its Dockerfile builds on another Python version, the launcher says so
+    at the first start (iotedgedev's Python template pins python:3.7, whose code may not run on ours).
+    """
 
     def __init__(self, modules_dir: Path, commands: Mapping[str, str] | None = None,
                  base_env: Mapping[str, str] | None = None) -> None:
@@ -102,6 +135,26 @@ class ProcessLauncher:
         self._base_env = dict(os.environ if base_env is None else base_env)
         for name in SCRUBBED_ENV:
             self._base_env.pop(name, None)
+        self._noticed: set[str] = set()
+
+    def interpreter(self, name: str, folder: Path) -> str:
+        """The Python for a module without an override command, with the notice about its Dockerfile."""
+        named = named_interpreter(folder)
+        if named is not None:
+            found = shutil.which(named, path=self._base_env.get("PATH"))
+            if found is None:
+                raise ModuleLaunchError(f"module {name}: the interpreter its module.json names, {named!r}, was not "
+                                        "found")
+            return found
+        ours = f"{sys.version_info.major}.{sys.version_info.minor}"
+        wanted = dockerfile_pythons(folder)
+        if wanted and ours not in wanted and name not in self._noticed:
+            self._noticed.add(name)
+            log.warning("module %s: its Dockerfile builds on Python %s, but the process runtime runs it with the "
+                        "simulator's Python %s (%s); name another interpreter with \"edgeship\": {\"python\": ...} "
+                        "in its module.json or --module %s=COMMAND", name, ", ".join(sorted(wanted)), ours,
+                        sys.executable, name)
+        return sys.executable
 
     def argv(self, name: str) -> list[str]:
         command = self.commands.get(name)
@@ -125,6 +178,8 @@ class ProcessLauncher:
 
     async def launch(self, run: ModuleRun, log_path: Path) -> ModuleHandle:
         argv, cwd = self.argv(run.name), self.cwd(run.name)
+        if run.name not in self.commands:
+            argv[0] = self.interpreter(run.name, cwd)
         env = {**self._base_env, **run.env}
         with open(log_path, "ab") as log_file:  # the child keeps its own copy of the descriptor
             try:

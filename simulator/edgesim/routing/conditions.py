@@ -1,315 +1,488 @@
-"""WHERE conditions: an expression tree evaluated against a message, with IoT Hub's "undefined".
+"""WHERE conditions compiled as edgeHub's ConditionVisitor compiles them: typed, then evaluated.
 
-A property a message does not have is *undefined*, not an error: a comparison with undefined is
-undefined, and a condition that is not ``true`` does not match. ``$body.x`` reads the JSON body,
-but only when the message says ``application/json`` and ``utf-8``, as IoT Hub and edgeHub do.
-Message properties are strings; compared with a number literal, a property that parses as a
-number is compared as one (so ``temperature > 50`` does what its author meant).
+Every node has a static type (see ``values``). Operators check their operand types when the route is
+compiled, exactly where edgeHub does, so ``3 + 'a'`` or ``key1 > 5`` (application properties are
+strings) are refused with the column of the operator, and ``is_defined(key1 + 1)`` never reaches a
+message. At run time a missing property is undefined, ``null`` AND anything is null, and a route
+delivers only when its condition is ``true``.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from edgesim.message import Message
+from edgesim.routing.builtins import BUILTINS, TWIN_CHANGE_INCLUDES, Executor, types_match
+from edgesim.routing.errors import RouteSyntaxError
+from edgesim.routing.lexer import Token, unescape
+from edgesim.routing.syntax import Binary, Call, Empty, Literal, Node, Property, SysProperty, Unary
+from edgesim.routing.values import (
+    NULL,
+    QV_MISSING,
+    QV_UNDEFINED,
+    TYPE_NAMES,
+    UNDEFINED,
+    QueryValue,
+    StaticType,
+    bool_rank,
+    compare_doubles,
+    compare_query,
+    compare_strings,
+    query_to_bool,
+    to_query,
+)
 
-
-class _Undefined:
-    def __repr__(self) -> str:
-        return "undefined"
-
-
-UNDEFINED: Any = _Undefined()
+ENCODINGS = {"utf-8": "utf-8", "utf-16": "utf-16-le", "utf-32": "utf-32-le"}
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$")
+_PATH_SEGMENT = re.compile(r"([^()<>@,;:\\\"/\[\]?={}.\t\n\r]+)(?:\[([0-9]+)\])?")
 
 
 class EvalContext:
-    """A message plus its lazily parsed JSON body (parsed once per message, whatever the routes)."""
+    """A message as a condition reads it: case-insensitive property names (edgeHub's dictionaries use
+    OrdinalIgnoreCase) and a JSON body parsed at most once, whatever the routes."""
 
     def __init__(self, message: Message) -> None:
         self.message = message
-        self._body: Any = None
-        self._body_parsed = False
-
-    def system(self, name: str) -> Any:
-        wanted = name.lower()
-        for key, value in self.message.system_properties.items():
-            if key.lower() == wanted:
-                return value
-        return UNDEFINED
+        self.properties = {str(k).lower(): v for k, v in message.properties.items()}
+        self.system_properties = {str(k).lower(): v for k, v in message.system_properties.items()}
+        self._body: Any = UNDEFINED
+        self._body_read = False
 
     def property(self, name: str) -> Any:
-        if name in self.message.properties:
-            return self.message.properties[name]
-        return UNDEFINED
+        return self.properties.get(name.lower(), UNDEFINED)
+
+    def system(self, name: str) -> Any:
+        return self.system_properties.get(name.lower(), UNDEFINED)
 
     def body(self) -> Any:
-        if not self._body_parsed:
-            self._body_parsed = True
-            self._body = UNDEFINED
-            content_type = str(self.system("contentType")).lower()
-            encoding = str(self.system("contentEncoding")).lower()
-            if content_type.startswith("application/json") and encoding in ("utf-8", "utf8"):
+        """The parsed JSON object, or UNDEFINED when edgeHub could not query the body (it logs the error
+        and the query is undefined): content type not exactly application/json, no or an unknown content
+        encoding, or a body that is not a JSON object."""
+        if not self._body_read:
+            self._body_read = True
+            content_type = self.system("contentType")
+            encoding = ENCODINGS.get(str(self.system("contentEncoding")).lower())
+            if isinstance(content_type, str) and content_type.lower() == "application/json" and encoding:
                 try:
-                    self._body = json.loads(self.message.body.decode("utf-8"))
-                except (UnicodeDecodeError, ValueError, RecursionError):
-                    self._body = UNDEFINED
+                    parsed = json.loads(self.message.body.decode(encoding, errors="replace"))
+                except (ValueError, RecursionError):
+                    parsed = UNDEFINED
+                self._body = parsed if isinstance(parsed, dict) else UNDEFINED
         return self._body
 
+    def query(self, path: str) -> QueryValue:
+        """Newtonsoft's SelectTokens on the body: nothing selected is QueryValue.Null (MISSING), a
+        value is typed, an object, an array or several matches are undefined."""
+        body = self.body()
+        if body is UNDEFINED:
+            return QV_UNDEFINED
+        nodes: list[Any] = [body]
+        for segment in path.split("."):
+            found = _PATH_SEGMENT.fullmatch(segment)
+            if found is None:
+                return QV_UNDEFINED
+            key, index = found.group(1), found.group(2)
+            selected: list[Any] = []
+            for node in nodes:
+                if not isinstance(node, dict):
+                    # BodyQueryTest: a name after a value that is not an object is undefined, not null
+                    return QV_UNDEFINED
+                if key == "*":
+                    selected.extend(node.values())
+                elif key in node:
+                    selected.append(node[key])
+            if index is not None:
+                selected = [n[int(index)] for n in selected if isinstance(n, list) and int(index) < len(n)]
+            nodes = selected
+        if not nodes:
+            return QV_MISSING
+        if len(nodes) > 1:
+            return QV_UNDEFINED
+        return _json_value(nodes[0])
 
-class Expr:
+
+def _json_value(value: Any) -> QueryValue:
+    if value is None:
+        return QueryValue("null", NULL)  # a new object: not QV_MISSING
+    if isinstance(value, bool):
+        return QueryValue("bool", value)
+    if isinstance(value, int | float):
+        return QueryValue("double", float(value))
+    if isinstance(value, str):
+        # Newtonsoft reads ISO 8601 date strings as dates, which edgeHub's QueryValue keeps as objects
+        return QV_UNDEFINED if _ISO_DATE.match(value) else QueryValue("string", value)
+    return QV_UNDEFINED  # objects and arrays: BodyQuery gives undefined for them
+
+
+Evaluate = Callable[[EvalContext], Any]
+
+
+@dataclass(frozen=True)
+class Typed:
+    type: StaticType
+    run: Evaluate
+    depth: int = 1
+
+
+def _const(static: StaticType, value: Any) -> Typed:
+    return Typed(static, lambda _c: value)
+
+
+UNDEFINED_NODE = _const("undefined", UNDEFINED)
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    body_queries: bool = True  # edgeHub's Evaluator compiles with every flag on
+    twin_change_includes: bool = True
+    twin_change_source: bool = False  # the route reads /twinChangeNotifications
+
+
+class Compiler:
+    def __init__(self, name: str, options: CompileOptions) -> None:
+        self.name = name
+        self.options = options
+
+    def fail(self, message: str, token: Token) -> RouteSyntaxError:
+        return RouteSyntaxError(message, token.position, self.name)
+
+    def compile(self, node: Node) -> Typed:
+        if isinstance(node, Empty):
+            return UNDEFINED_NODE
+        if isinstance(node, Literal):
+            return self.literal(node.token)
+        if isinstance(node, Property):
+            name = node.token.text
+            return Typed("string", lambda c: c.property(name))
+        if isinstance(node, SysProperty):
+            return self.sys_property(node)
+        if isinstance(node, Call):
+            return self.call(node)
+        if isinstance(node, Unary):
+            return self.unary(node)
+        return self.binary(node)
+
+    # ---- leaves --------------------------------------------------------------------------
+    def literal(self, token: Token) -> Typed:
+        kind, text = token.kind, token.text
+        if kind == "STRING":
+            return _const("string", unescape(text[1:-1]))
+        if kind in ("TRUE", "FALSE"):
+            return _const("bool", kind == "TRUE")
+        if kind == "NULL":
+            return _const("null", NULL)
+        if kind == "UNDEFINED":
+            return UNDEFINED_NODE
+        if kind == "HEX":
+            value = int(text[2:], 16)
+            return _const("number", float(value)) if value < 2 ** 63 else UNDEFINED_NODE
+        return _const("number", float(text))
+
+    def body_query(self, token: Token, path: str) -> Typed:
+        if not path:
+            raise self.fail("$body query cannot be empty", token)
+        if not all(_PATH_SEGMENT.fullmatch(part) for part in path.split(".")):
+            raise self.fail(f"error in $body query {path!r}: expected name or name[index] separated by dots",
+                            token)
+        return Typed("query", lambda c: c.query(path))
+
+    def sys_property(self, node: SysProperty) -> Typed:
+        text = node.token.text
+        name = text[1:]
+        is_body = self.options.body_queries and text.lower().startswith("$body.")
+        if node.escaped:
+            if is_body:
+                return self.body_query(node.token, name[len("body."):])
+            return self.system_lookup(name)
+        alternative = self.body_query(node.token, name[len("body."):]) if is_body else UNDEFINED_NODE
+        if "[" in text or "]" in text:
+            return alternative
+        if not is_body:
+            alternative = self.system_lookup(name)
+        # An application property spelled "$name" wins over the system property (or the body path).
+        own = text
+        fallback = alternative.run
+        if is_body:
+            def body_or_property(c: EvalContext) -> Any:
+                value = c.property(own)
+                return fallback(c) if value is UNDEFINED else QueryValue("string", value)
+            return Typed("query", body_or_property)
+
+        def property_or_system(c: EvalContext) -> Any:
+            value = c.property(own)
+            return fallback(c) if value is UNDEFINED else value
+        return Typed("string", property_or_system)
+
+    @staticmethod
+    def system_lookup(name: str) -> Typed:
+        if "[" in name or "]" in name:
+            return UNDEFINED_NODE
+        return Typed("string", lambda c: c.system(name))
+
+    # ---- functions -----------------------------------------------------------------------
+    def call(self, node: Call) -> Typed:
+        name = node.name.text.lower()
+        if name == TWIN_CHANGE_INCLUDES and self.options.twin_change_includes and self.options.twin_change_source:
+            return self.twin_change_includes(node)
+        executors = BUILTINS.get(name)
+        if executors is None:
+            raise self.fail(f"Invalid built-in function '{node.name.text}'", node.name)
+        args = [self.compile(arg) for arg in node.args]
+        return self.apply(node.name, executors, args)
+
+    def apply(self, token: Token, executors: tuple[Executor, ...], args: list[Typed]) -> Typed:
+        types = [a.type for a in args]
+        executor = next((ex for ex in executors if ex.matches(types)), None)
+        if executor is None:
+            given = ", ".join(TYPE_NAMES[t] for t in types)
+            raise self.fail(f"Invalid arguments to built-in function '{token.text}': {token.text}({given})", token)
+        runs = [a.run for a in args]
+        depth = 1 + max((a.depth for a in args), default=0)
+        run_fn = executor.run
+        if executor.query_values:
+            pairs = list(zip(types, runs, strict=True))
+            return Typed(executor.result, lambda c: run_fn(*(to_query(t, r(c)) for t, r in pairs)), depth)
+        return Typed(executor.result, lambda c: run_fn(*(r(c) for r in runs)), depth)
+
+    def twin_change_includes(self, node: Call) -> Typed:
+        path = node.args_text
+        if not path:
+            raise self.fail("twin_change_includes argument cannot be empty", node.name)
+        query = self.body_query(node.name, path[len("$body."):] if path.lower().startswith("$body.") else path)
+
+        def includes(c: EvalContext) -> Any:
+            value = query.run(c)
+            if value is QV_MISSING:
+                return False
+            return UNDEFINED if value.kind == "none" else True
+        return Typed("bool", includes)
+
+    # ---- operators -----------------------------------------------------------------------
+    def operand_error(self, token: Token, expected: tuple[StaticType, ...], given: tuple[StaticType, ...]
+                      ) -> RouteSyntaxError:
+        arity = "unary " if len(expected) == 1 else "binary "
+        have = " and ".join(f"'{TYPE_NAMES[t]}'" for t in given)
+        want = " and ".join(f"'{TYPE_NAMES[t]}'" for t in expected)
+        return self.fail(f"Invalid operands to {arity}operator '{token.text}': have {have}, expected {want}", token)
+
+    def unary(self, node: Unary) -> Typed:
+        operand = self.compile(node.operand)
+        run, depth = operand.run, operand.depth + 1
+        if node.op.kind == "-":
+            if operand.type != "number":
+                # a $body value passes the type check but has no unary minus: edgeHub fails to build it
+                raise self.operand_error(node.op, ("number",), (operand.type,))
+            return Typed("number", lambda c: -run(c), depth)
+        expected: StaticType = "null" if operand.type == "null" else "bool"
+        if not types_match(expected, operand.type, True):
+            raise self.operand_error(node.op, (expected,), (operand.type,))
+        if operand.type == "null":
+            return Typed("bool", lambda _c: True, depth)
+        if operand.type == "query":
+            def not_query(c: EvalContext) -> Any:
+                value = run(c)
+                return (not value.value) if value.kind == "bool" else UNDEFINED
+            return Typed("bool", not_query, depth)
+        return Typed("bool", lambda c: _not(run(c)), depth)
+
+    def binary(self, node: Binary) -> Typed:
+        left, right = self.compile(node.left), self.compile(node.right)
+        op = node.op
+        depth = 1 + max(left.depth, right.depth)
+        if op.kind in ("AND", "OR"):
+            return self.logical(op, left, right, depth)
+        if op.kind in ("*", "/", "%", "+", "-"):
+            self.check(op, "number", left, right)
+            return self.arithmetic(op, left, right, depth)
+        if op.kind == "||":
+            self.check(op, "string", left, right)
+            return self.apply(op, BUILTINS["concat"], [left, right])
+        if op.kind == "??":
+            return self.coalesce(op, left, right, depth)
+        self.check(op, left.type, left, right)
+        return self.comparison(op, left, right, depth)
+
+    def check(self, op: Token, expected: StaticType, left: Typed, right: Typed) -> None:
+        if not (types_match(expected, left.type, True) and types_match(expected, right.type, True)):
+            raise self.operand_error(op, (expected, expected), (left.type, right.type))
+
+    def arithmetic(self, op: Token, left: Typed, right: Typed, depth: int) -> Typed:
+        a, b = left.run, right.run
+        kind = op.kind
+        if "query" in (left.type, right.type):
+            if kind == "%":
+                raise self.fail("operator '%' is not defined for $body values", op)
+            lt, rt = left.type, right.type
+
+            def query_arith(c: EvalContext) -> Any:
+                x, y = to_query(lt, a(c)), to_query(rt, b(c))
+                if x.kind == "double" and y.kind == "double":
+                    return QueryValue("double", _double_op(kind, x.value, y.value))
+                return QV_UNDEFINED
+            return Typed("query", query_arith, depth)
+        return Typed("number", lambda c: _double_op(kind, a(c), b(c)), depth)
+
+    def comparison(self, op: Token, left: Typed, right: Typed, depth: int) -> Typed:
+        a, b = left.run, right.run
+        test = _COMPARE[op.kind]
+        lt, rt = left.type, right.type
+        if "query" in (lt, rt):
+            def query_compare(c: EvalContext) -> Any:
+                x, y = to_query(lt, a(c)), to_query(rt, b(c))
+                if x.kind == "none" or y.kind == "none":
+                    return UNDEFINED
+                return test(compare_query(x, y))
+            return Typed("bool", query_compare, depth)
+        if lt == "null":
+            return Typed("bool", lambda _c: test(0), depth)
+        if lt == "undefined":
+            return UNDEFINED_NODE
+        if lt == "number":
+            def number_compare(c: EvalContext) -> Any:
+                x, y = a(c), b(c)
+                return UNDEFINED if math.isnan(x) or math.isnan(y) else test(compare_doubles(x, y))
+            return Typed("bool", number_compare, depth)
+        if lt == "string":
+            def string_compare(c: EvalContext) -> Any:
+                x, y = a(c), b(c)
+                if x is UNDEFINED or y is UNDEFINED or x is None or y is None:
+                    return UNDEFINED
+                return test(compare_strings(x, y))
+            return Typed("bool", string_compare, depth)
+
+        def bool_compare(c: EvalContext) -> Any:
+            x, y = a(c), b(c)
+            return UNDEFINED if x is UNDEFINED or y is UNDEFINED else test(bool_rank(x) - bool_rank(y))
+        return Typed("bool", bool_compare, depth)
+
+    def logical(self, op: Token, left: Typed, right: Typed, depth: int) -> Typed:
+        booleans = ("null", "bool", "undefined", "query")
+        # edgeHub checks the right operand against the left's type for $body values (a bug we keep):
+        # `$body.flag AND x` takes anything on the right, `x AND $body.flag` is refused.
+        if left.type not in booleans or not (right.type in booleans[:3] or left.type == "query"):
+            raise self.operand_error(op, ("bool", "bool"), (left.type, right.type))
+        is_and = op.kind == "AND"
+        a, b = left.run, right.run
+        lt, rt = left.type, right.type
+        if lt == "query" or rt == "query":
+            if (is_and and "null" in (lt, rt)) or (not is_and and lt == rt == "null"):
+                raise self.fail(f"operator '{op.text}' cannot combine a $body value with null", op)
+
+            def query_logic(c: EvalContext) -> Any:
+                x, y = to_query(lt, a(c)), to_query(rt, b(c))
+                if x.kind == "bool" and y.kind == "bool":
+                    return _and(x.value, y.value) if is_and else _or(x.value, y.value)
+                return UNDEFINED
+            return Typed("bool", query_logic, depth)
+        if {lt, rt} == {"null", "undefined"}:
+            raise self.fail(f"operator '{op.text}' is not defined for null and undefined", op)
+        if lt == "null" or rt == "null":
+            if is_and or lt == rt:
+                return Typed("null", lambda _c: NULL, depth)
+            other = b if lt == "null" else a
+            return Typed("bool", other, depth)
+        if is_and:
+            return Typed("bool", lambda c: _and(a(c), b(c)), depth)
+        return Typed("bool", lambda c: _or(a(c), b(c)), depth)
+
+    def coalesce(self, op: Token, left: Typed, right: Typed, depth: int) -> Typed:
+        self.check(op, left.type, left, right)
+        if left.type == "undefined":
+            return right
+        a, b = left.run, right.run
+        defined = self.apply(op, BUILTINS["is_defined"], [left]).run
+        if "query" in (left.type, right.type):
+            lt, rt = left.type, right.type
+
+            def query_coalesce(c: EvalContext) -> Any:
+                x = to_query(lt, a(c))
+                return x if x.kind != "none" else to_query(rt, b(c))
+            return Typed("query", query_coalesce, depth)
+        return Typed(left.type, lambda c: a(c) if defined(c) is True else b(c), depth)
+
+
+def _not(value: Any) -> Any:
+    return UNDEFINED if value is UNDEFINED else not value
+
+
+def _and(x: Any, y: Any) -> Any:
+    if x is False or y is False:
+        return False
+    if x is UNDEFINED or y is UNDEFINED:
+        return UNDEFINED
+    return True
+
+
+def _or(x: Any, y: Any) -> Any:
+    if x is True or y is True:
+        return True
+    if x is UNDEFINED or y is UNDEFINED:
+        return UNDEFINED
+    return False
+
+
+def _double_op(kind: str, x: float, y: float) -> float:
+    if kind == "+":
+        return x + y
+    if kind == "-":
+        return x - y
+    if kind == "*":
+        return x * y
+    if kind == "/":
+        if y == 0:
+            if x == 0 or math.isnan(x):
+                return math.nan
+            return math.copysign(math.inf, x) * math.copysign(1.0, y)
+        return x / y
+    if y == 0 or math.isinf(x) or math.isnan(x) or math.isnan(y):
+        return math.nan
+    return math.fmod(x, y) if not math.isinf(y) else x
+
+
+_COMPARE: dict[str, Callable[[int], bool]] = {
+    "=": lambda r: r == 0, "!=": lambda r: r != 0, "<>": lambda r: r != 0,
+    "<": lambda r: r < 0, "<=": lambda r: r <= 0, ">": lambda r: r > 0, ">=": lambda r: r >= 0,
+}
+
+
+class Condition:
+    """A compiled condition: ``evaluate`` gives True, False or UNDEFINED, as edgeHub's Bool."""
+
+    def __init__(self, text: str, typed: Typed) -> None:
+        self.text = text
+        self.type = typed.type
+        self._run = typed.run
+
     def evaluate(self, context: EvalContext) -> Any:
-        raise NotImplementedError
+        value = self._run(context)
+        if self.type == "bool":
+            return value
+        if self.type == "null":
+            return False  # (Bool)Null is False
+        if self.type == "query":
+            return query_to_bool(value)
+        return UNDEFINED  # numbers and strings convert to Bool.Undefined
 
     def matches(self, message: Message) -> bool:
         return self.evaluate(EvalContext(message)) is True
 
 
-@dataclass(frozen=True)
-class Literal(Expr):
-    value: Any
-
-    def evaluate(self, context: EvalContext) -> Any:
-        return self.value
-
-
-@dataclass(frozen=True)
-class Property(Expr):
-    name: str
-
-    def evaluate(self, context: EvalContext) -> Any:
-        return context.property(self.name)
+def compile_condition(text: str, name: str = "", options: CompileOptions | None = None) -> Condition:
+    """Compile a condition on its own, as edgeHub's RouteCompiler does (for a route's WHERE, and tests)."""
+    from edgesim.routing.parser import parse_condition_syntax
+    if len(text) > 64 * 1024:
+        raise RouteSyntaxError("condition is longer than 64 KiB", 0, name)
+    node = parse_condition_syntax(text, name)
+    return Condition(text, Compiler(name, options or CompileOptions()).compile(node))
 
 
-@dataclass(frozen=True)
-class SystemProperty(Expr):
-    name: str  # without the leading "$"
-
-    def evaluate(self, context: EvalContext) -> Any:
-        return context.system(self.name)
+def compile_node(text: str, node: Node, name: str, options: CompileOptions) -> Condition:
+    return Condition(text, Compiler(name, options).compile(node))
 
 
-@dataclass(frozen=True)
-class BodyPath(Expr):
-    path: tuple[str | int, ...]
-
-    def evaluate(self, context: EvalContext) -> Any:
-        value = context.body()
-        for step in self.path:
-            if isinstance(step, int) and isinstance(value, list) and -len(value) <= step < len(value):
-                value = value[step]
-                continue
-            if isinstance(step, str) and isinstance(value, dict) and step in value:
-                value = value[step]
-                continue
-            return UNDEFINED
-        return value
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _coerce_pair(left: Any, right: Any, left_expr: Expr, right_expr: Expr) -> tuple[Any, Any]:
-    # A string-valued message property against a number literal compares as a number.
-    if isinstance(left, str) and _is_number(right) and isinstance(left_expr, Property):
-        try:
-            return float(left), right
-        except ValueError:
-            return left, right
-    if isinstance(right, str) and _is_number(left) and isinstance(right_expr, Property):
-        try:
-            return left, float(right)
-        except ValueError:
-            return left, right
-    return left, right
-
-
-def _comparable(left: Any, right: Any) -> bool:
-    if _is_number(left) and _is_number(right):
-        return True
-    return type(left) is type(right) and isinstance(left, str | bool)
-
-
-COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
-    "=": lambda a, b: bool(a == b),
-    "!=": lambda a, b: bool(a != b),
-    "<>": lambda a, b: bool(a != b),
-    "<": lambda a, b: bool(a < b),
-    "<=": lambda a, b: bool(a <= b),
-    ">": lambda a, b: bool(a > b),
-    ">=": lambda a, b: bool(a >= b),
-}
-
-
-@dataclass(frozen=True)
-class Compare(Expr):
-    op: str
-    left: Expr
-    right: Expr
-
-    def evaluate(self, context: EvalContext) -> Any:
-        left, right = self.left.evaluate(context), self.right.evaluate(context)
-        if left is UNDEFINED or right is UNDEFINED:
-            return UNDEFINED
-        left, right = _coerce_pair(left, right, self.left, self.right)
-        if left is None or right is None:
-            if self.op in ("=", "!=", "<>"):
-                return COMPARISONS[self.op](left, right)
-            return UNDEFINED
-        if not _comparable(left, right):
-            return UNDEFINED
-        if isinstance(left, bool) and self.op not in ("=", "!=", "<>"):
-            return UNDEFINED
-        return COMPARISONS[self.op](left, right)
-
-
-def _arith(op: str, a: Any, b: Any) -> Any:
-    if op == "+" and isinstance(a, str) and isinstance(b, str):
-        return a + b
-    if not (_is_number(a) and _is_number(b)):
-        return UNDEFINED
-    if op == "+":
-        return a + b
-    if op == "-":
-        return a - b
-    if op == "*":
-        return a * b
-    if b == 0:
-        return UNDEFINED
-    if op == "/":
-        return a / b
-    return math.fmod(a, b)
-
-
-@dataclass(frozen=True)
-class Arithmetic(Expr):
-    op: str
-    left: Expr
-    right: Expr
-
-    def evaluate(self, context: EvalContext) -> Any:
-        return _arith(self.op, self.left.evaluate(context), self.right.evaluate(context))
-
-
-@dataclass(frozen=True)
-class Negate(Expr):
-    operand: Expr
-
-    def evaluate(self, context: EvalContext) -> Any:
-        value = self.operand.evaluate(context)
-        return -value if _is_number(value) else UNDEFINED
-
-
-@dataclass(frozen=True)
-class Not(Expr):
-    operand: Expr
-
-    def evaluate(self, context: EvalContext) -> Any:
-        value = self.operand.evaluate(context)
-        return (not value) if isinstance(value, bool) else UNDEFINED
-
-
-@dataclass(frozen=True)
-class And(Expr):
-    left: Expr
-    right: Expr
-
-    def evaluate(self, context: EvalContext) -> Any:
-        left = self.left.evaluate(context)
-        if left is False:
-            return False
-        right = self.right.evaluate(context)
-        if right is False:
-            return False
-        if left is True and right is True:
-            return True
-        return UNDEFINED
-
-
-@dataclass(frozen=True)
-class Or(Expr):
-    left: Expr
-    right: Expr
-
-    def evaluate(self, context: EvalContext) -> Any:
-        left = self.left.evaluate(context)
-        if left is True:
-            return True
-        right = self.right.evaluate(context)
-        if right is True:
-            return True
-        if left is False and right is False:
-            return False
-        return UNDEFINED
-
-
-def _string_fn(fn: Callable[..., Any]) -> Callable[..., Any]:
-    def wrapped(*args: Any) -> Any:
-        return fn(*args) if all(isinstance(a, str) for a in args) else UNDEFINED
-    return wrapped
-
-
-def _number_fn(fn: Callable[..., Any]) -> Callable[..., Any]:
-    def wrapped(*args: Any) -> Any:
-        if not all(_is_number(a) for a in args):
-            return UNDEFINED
-        try:
-            return fn(*args)
-        except (OverflowError, ValueError, ZeroDivisionError):
-            return UNDEFINED
-    return wrapped
-
-
-def _substring(text: Any, start: Any, length: Any = None) -> Any:
-    if not isinstance(text, str) or not _is_number(start) or (length is not None and not _is_number(length)):
-        return UNDEFINED
-    begin = max(0, int(start))
-    return text[begin:] if length is None else text[begin:begin + max(0, int(length))]
-
-
-FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int]] = {
-    # name: (function, min args, max args); arguments are evaluated values
-    "IS_DEFINED": (lambda v: v is not UNDEFINED, 1, 1),
-    "IS_NULL": (lambda v: v is None, 1, 1),
-    "IS_STRING": (lambda v: isinstance(v, str), 1, 1),
-    "IS_NUMBER": (_is_number, 1, 1),
-    "IS_BOOL": (lambda v: isinstance(v, bool), 1, 1),
-    "IS_OBJECT": (lambda v: isinstance(v, dict), 1, 1),
-    "IS_ARRAY": (lambda v: isinstance(v, list), 1, 1),
-    "IS_PRIMITIVE": (lambda v: v is None or isinstance(v, str | bool | int | float), 1, 1),
-    "STARTS_WITH": (_string_fn(lambda a, b: a.startswith(b)), 2, 2),
-    "ENDS_WITH": (_string_fn(lambda a, b: a.endswith(b)), 2, 2),
-    "CONTAINS": (_string_fn(lambda a, b: b in a), 2, 2),
-    "INDEX_OF": (_string_fn(lambda a, b: a.find(b)), 2, 2),
-    "LENGTH": (_string_fn(len), 1, 1),
-    "LOWER": (_string_fn(str.lower), 1, 1),
-    "UPPER": (_string_fn(str.upper), 1, 1),
-    "LTRIM": (_string_fn(str.lstrip), 1, 1),
-    "RTRIM": (_string_fn(str.rstrip), 1, 1),
-    "CONCAT": (_string_fn(lambda *parts: "".join(parts)), 2, 16),
-    "SUBSTRING": (_substring, 2, 3),
-    "ABS": (_number_fn(abs), 1, 1),
-    "CEILING": (_number_fn(math.ceil), 1, 1),
-    "FLOOR": (_number_fn(math.floor), 1, 1),
-    "EXP": (_number_fn(math.exp), 1, 1),
-    "POWER": (_number_fn(math.pow), 2, 2),
-    "SQUARE": (_number_fn(lambda v: v * v), 1, 1),
-    "SIGN": (_number_fn(lambda v: (v > 0) - (v < 0)), 1, 1),
-}
-
-
-@dataclass(frozen=True)
-class Call(Expr):
-    name: str
-    args: tuple[Expr, ...]
-
-    def evaluate(self, context: EvalContext) -> Any:
-        function = FUNCTIONS[self.name][0]
-        values = [arg.evaluate(context) for arg in self.args]
-        if self.name != "IS_DEFINED" and any(v is UNDEFINED for v in values):
-            return UNDEFINED
-        return function(*values)
+__all__ = ["UNDEFINED", "CompileOptions", "Condition", "EvalContext", "compile_condition", "compile_node"]

@@ -1,35 +1,38 @@
-"""A recursive-descent parser for ``[SELECT *] FROM <source> [WHERE <condition>] INTO <sink>``.
+"""edgeHub's route grammar (Route.g4, Condition.g4), parsed by precedence climbing.
 
-Precedence, lowest first: OR, AND, NOT, comparison, + -, * / %, unary minus, primary. Nesting is
-bounded so hostile input is a ``RouteSyntaxError``, never a ``RecursionError``.
+``[SELECT *] FROM <path> [WHERE <condition>] INTO <sink>``; the path is ``/`` items (``*`` or an
+identifier), so ``/*``, ``/messages/modules/m/outputs/*`` and ``/foo`` all parse. Binary operators bind,
+tightest first: ``* / %``, ``+ - ||``, ``< <= > >=``, ``= != <>``, ``AND``, ``OR``, ``??`` (all left
+associative); the prefix ``-`` and ``NOT`` bind tighter than any of them, as in ANTLR's left-recursive
+rule, so ``NOT a = b`` is ``(NOT a) = b``. Nesting is bounded, so hostile input is a
+``RouteSyntaxError``, never a ``RecursionError``.
 """
 
 from __future__ import annotations
 
-from edgesim.routing.conditions import (
-    FUNCTIONS,
-    And,
-    Arithmetic,
-    BodyPath,
-    Call,
-    Compare,
-    Expr,
-    Literal,
-    Negate,
-    Not,
-    Or,
-    Property,
-    SystemProperty,
-)
 from edgesim.routing.errors import RouteSyntaxError
-from edgesim.routing.lexer import Token, tokenize
-from edgesim.routing.model import ModuleInputSink, Route, RouteSource, Sink, UpstreamSink, parse_source
+from edgesim.routing.lexer import Token, tokenize, unescape
+from edgesim.routing.syntax import Binary, Call, Empty, Literal, Node, Property, SysProperty, Unary, depth
 
 MAX_DEPTH = 64
-BROKERED_PREFIX = "/modules/"
+# Compiling and evaluating recurse once per level of the tree; a long `a AND b AND ...` chain is deep
+# on the left, so the tree's depth is bounded too, well inside Python's recursion limit.
+MAX_TREE_DEPTH = 300
+BINARY_PRECEDENCE = {
+    "*": 7, "/": 7, "%": 7,
+    "+": 6, "-": 6, "||": 6,
+    "<": 5, "<=": 5, ">": 5, ">=": 5,
+    "=": 4, "!=": 4, "<>": 4,
+    "AND": 3, "OR": 2, "??": 1,
+}
+LITERALS = ("STRING", "INTEGER", "HEX", "REAL", "TRUE", "FALSE", "NULL", "UNDEFINED")
 
 
-class _Parser:
+def describe(token: Token) -> str:
+    return repr(token.text) if token.kind != "EOF" else "end of route"
+
+
+class TokenStream:
     def __init__(self, text: str, name: str) -> None:
         self.text = text
         self.name = name
@@ -41,78 +44,25 @@ class _Parser:
     def token(self) -> Token:
         return self.tokens[self.index]
 
+    def peek(self, offset: int = 1) -> Token:
+        return self.tokens[min(self.index + offset, len(self.tokens) - 1)]
+
     def fail(self, message: str, token: Token | None = None) -> RouteSyntaxError:
         return RouteSyntaxError(message, (token or self.token).position, self.name)
 
     def advance(self) -> Token:
         token = self.token
-        if token.kind != "end":
+        if token.kind != "EOF":
             self.index += 1
         return token
 
-    def at_keyword(self, word: str) -> bool:
-        return self.token.kind == "keyword" and self.token.text == word
+    def at(self, *kinds: str) -> bool:
+        return self.token.kind in kinds
 
-    def at_op(self, *ops: str) -> bool:
-        return self.token.kind == "op" and self.token.text in ops
-
-    def expect_keyword(self, word: str) -> Token:
-        if not self.at_keyword(word):
-            found = self.token.text or "end of route"
-            raise self.fail(f"expected {word}, found {found!r}")
+    def expect(self, kind: str, what: str | None = None) -> Token:
+        if not self.at(kind):
+            raise self.fail(f"expected {what or kind}, found {describe(self.token)}")
         return self.advance()
-
-    def expect_op(self, op: str) -> Token:
-        if not self.at_op(op):
-            raise self.fail(f"expected {op!r}, found {self.token.text or 'end of route'!r}")
-        return self.advance()
-
-    # ---- the route -------------------------------------------------------------------
-    def route(self, priority: int, ttl_secs: int | None) -> Route:
-        if self.at_keyword("SELECT"):
-            self.advance()
-            self.expect_op("*")
-        self.expect_keyword("FROM")
-        if self.token.kind != "path":
-            raise self.fail("expected a source such as /messages/modules/<module>/outputs/<output>")
-        path_token = self.advance()
-        source = self.source(path_token)
-        condition: Expr | None = None
-        if self.at_keyword("WHERE"):
-            self.advance()
-            condition = self.expression()
-        self.expect_keyword("INTO")
-        sink = self.sink()
-        if self.token.kind != "end":
-            raise self.fail(f"unexpected {self.token.text!r} after the sink")
-        return Route(self.name, self.text, source, condition, sink, priority, ttl_secs)
-
-    def source(self, token: Token) -> RouteSource:
-        source = parse_source(token.text)
-        if source is None:
-            raise self.fail(f"unknown source {token.text!r}", token)
-        return source
-
-    def sink(self) -> Sink:
-        token = self.token
-        if token.kind == "sysname" and token.text.lower() == "$upstream":
-            self.advance()
-            return UpstreamSink()
-        if token.kind == "name" and token.text.lower() == "brokeredendpoint":
-            self.advance()
-            self.expect_op("(")
-            target = self.token
-            if target.kind != "string":
-                raise self.fail('expected a quoted endpoint such as "/modules/<module>/inputs/<input>"')
-            self.advance()
-            self.expect_op(")")
-            parts = str(target.value).strip().split("/")
-            # "/modules/{m}/inputs/{i}" -> ["", "modules", m, "inputs", i]
-            if len(parts) != 5 or parts[0] != "" or parts[1] != "modules" or parts[3] != "inputs" \
-                    or not parts[2] or not parts[4]:
-                raise self.fail(f"endpoint {target.value!r} is not /modules/<module>/inputs/<input>", target)
-            return ModuleInputSink(parts[2], parts[4])
-        raise self.fail(f'expected $upstream or BrokeredEndpoint("..."), found {token.text or "end of route"!r}')
 
     # ---- conditions ------------------------------------------------------------------
     def nested(self) -> None:
@@ -120,145 +70,105 @@ class _Parser:
         if self.depth > MAX_DEPTH:
             raise self.fail(f"condition nested more than {MAX_DEPTH} levels deep")
 
-    def expression(self) -> Expr:
-        self.nested()
-        try:
-            return self.or_expr()
-        finally:
-            self.depth -= 1
+    def condition(self) -> Node:
+        if self.at("EOF"):
+            return Empty()
+        return self.expression(0)
 
-    def or_expr(self) -> Expr:
-        left = self.and_expr()
-        while self.at_keyword("OR"):
-            self.advance()
-            left = Or(left, self.and_expr())
-        return left
-
-    def and_expr(self) -> Expr:
-        left = self.not_expr()
-        while self.at_keyword("AND"):
-            self.advance()
-            left = And(left, self.not_expr())
-        return left
-
-    def not_expr(self) -> Expr:
-        if self.at_keyword("NOT"):
+    def expression(self, minimum: int) -> Node:
+        left = self.prefix()
+        while True:
+            token = self.token
+            precedence = BINARY_PRECEDENCE.get(token.kind)
+            if precedence is None or precedence < minimum:
+                return left
             self.advance()
             self.nested()
             try:
-                return Not(self.not_expr())
+                right = self.expression(precedence + 1)
+                levels = 1 + max(depth(left), depth(right))
+                if levels > MAX_TREE_DEPTH:
+                    raise self.fail(f"condition has more than {MAX_TREE_DEPTH} levels of operators", token)
+                left = Binary(token, left, right, levels)
             finally:
                 self.depth -= 1
-        return self.comparison()
 
-    def comparison(self) -> Expr:
-        left = self.additive()
-        if self.at_op("=", "!=", "<>", "<", "<=", ">", ">="):
-            op = self.advance().text
-            left = Compare(op, left, self.additive())
-            if self.at_op("=", "!=", "<>", "<", "<=", ">", ">="):
-                raise self.fail("comparisons cannot be chained; use AND")
-        return left
-
-    def additive(self) -> Expr:
-        left = self.multiplicative()
-        while self.at_op("+", "-"):
-            op = self.advance().text
-            left = Arithmetic(op, left, self.multiplicative())
-        return left
-
-    def multiplicative(self) -> Expr:
-        left = self.unary()
-        while self.at_op("*", "/", "%"):
-            op = self.advance().text
-            left = Arithmetic(op, left, self.unary())
-        return left
-
-    def unary(self) -> Expr:
-        if self.at_op("-"):
+    def prefix(self) -> Node:
+        token = self.token
+        if token.kind in ("-", "NOT"):
             self.advance()
             self.nested()
             try:
-                return Negate(self.unary())
+                operand = self.expression(8)
+                return Unary(token, operand, depth(operand) + 1)
             finally:
                 self.depth -= 1
         return self.primary()
 
-    def primary(self) -> Expr:
+    def primary(self) -> Node:
         token = self.token
-        if token.kind == "number":
+        if token.kind in LITERALS:
             self.advance()
-            value = token.value
-            assert isinstance(value, float)
-            return Literal(int(value) if value.is_integer() and "." not in token.text and "e" not in
-                           token.text.lower() else value)
-        if token.kind == "string":
+            return Literal(token)
+        if token.kind == "UNTERMINATED_STRING":
+            raise self.fail("unterminated string")
+        if token.kind == "SYS_PROP":
             self.advance()
-            return Literal(token.value)
-        if token.kind == "keyword" and token.text in ("TRUE", "FALSE", "NULL"):
+            return SysProperty(token)
+        if token.kind == "{":
             self.advance()
-            return Literal({"TRUE": True, "FALSE": False, "NULL": None}[token.text])
-        if self.at_op("("):
+            escaped = self.expect("SYS_PROP", "a system property such as $contentType inside { }")
+            self.expect("}", "'}'")
+            return SysProperty(escaped, escaped=True)
+        if token.kind == "(":
             self.advance()
-            inner = self.expression()
-            self.expect_op(")")
+            self.nested()
+            try:
+                inner = self.expression(0)
+            finally:
+                self.depth -= 1
+            if not self.at(")"):
+                raise self.fail("missing closing ')'", token)
+            self.advance()
             return inner
-        if token.kind == "sysname":
+        if token.kind == "ID":
             self.advance()
-            return self.system_or_body(token)
-        if token.kind == "name":
-            self.advance()
-            if self.at_op("("):
+            if self.at("("):
                 return self.call(token)
-            return Property(token.text)
-        raise self.fail(f"expected a value, found {token.text or 'end of route'!r}")
+            return Property(token)
+        if token.kind == "UNKNOWN":
+            raise self.fail(f"invalid symbol {token.text!r}")
+        if token.kind == ")":
+            raise self.fail("unmatched closing ')'")
+        raise self.fail(f"expected a value, found {describe(token)}")
 
-    def system_or_body(self, token: Token) -> Expr:
-        name = token.text[1:]
-        if name.lower() == "body" or name.lower().startswith("body."):
-            steps: list[str | int] = [part for part in name.split(".")[1:] if part]
-            while self.at_op("["):
-                self.advance()
-                index = self.token
-                if index.kind == "number" and isinstance(index.value, float) and index.value.is_integer():
-                    steps.append(int(index.value))
-                elif index.kind == "string":
-                    steps.append(str(index.value))
-                else:
-                    raise self.fail("expected an index or a quoted key inside [ ]")
-                self.advance()
-                self.expect_op("]")
-            return BodyPath(tuple(steps))
-        if not name or "." in name:
-            raise self.fail(f"unknown system property {token.text!r}", token)
-        return SystemProperty(name)
-
-    def call(self, token: Token) -> Expr:
-        name = token.text.upper()
-        if name not in FUNCTIONS:
-            raise self.fail(f"unknown function {token.text}", token)
-        self.expect_op("(")
-        args: list[Expr] = []
-        if not self.at_op(")"):
-            args.append(self.expression())
-            while self.at_op(","):
-                self.advance()
-                args.append(self.expression())
-        self.expect_op(")")
-        _, low, high = FUNCTIONS[name]
-        if not low <= len(args) <= high:
-            expected = str(low) if low == high else f"{low} to {high}"
-            raise self.fail(f"{name} takes {expected} argument(s), got {len(args)}", token)
-        return Call(name, tuple(args))
+    def call(self, name: Token) -> Node:
+        opening = self.advance()
+        args: list[Node] = []
+        self.nested()
+        try:
+            if not self.at(")"):
+                args.append(self.expression(0))
+                while self.at(","):
+                    self.advance()
+                    args.append(self.expression(0))
+        finally:
+            self.depth -= 1
+        closing = self.expect(")", f"')' to close {name.text}(")
+        levels = 1 + max((depth(a) for a in args), default=0)
+        return Call(name, tuple(args), self.text[opening.position + 1:closing.position].strip(), levels)
 
 
-def parse_route(text: str, name: str = "", *, priority: int = 0, ttl_secs: int | None = None) -> Route:
-    """Parse one route; ``RouteSyntaxError`` (one line, with the column) for anything wrong."""
-    if not isinstance(text, str):
-        raise RouteSyntaxError(f"a route must be a string, got {type(text).__name__}", 0, name)
-    if len(text) > 64 * 1024:
-        raise RouteSyntaxError("route is longer than 64 KiB", 0, name)
-    return _Parser(text, name).route(priority, ttl_secs)
+def parse_condition_syntax(text: str, name: str = "") -> Node:
+    """A condition on its own, as edgeHub's RouteCompiler reads ``Route.Condition``: the rule has no end
+    anchor, so ANTLR stops after the first complete expression; a token that cannot start one is an error."""
+    stream = TokenStream(text, name)
+    node = stream.condition()
+    if not stream.at("EOF") and stream.token.kind in (")",):
+        raise stream.fail("unmatched closing ')'")
+    if not stream.at("EOF") and stream.token.kind == "UNKNOWN":
+        raise stream.fail(f"invalid symbol {stream.token.text!r}")
+    return node
 
 
-__all__ = ["BROKERED_PREFIX", "parse_route"]
+__all__ = ["MAX_DEPTH", "TokenStream", "describe", "parse_condition_syntax", "unescape"]

@@ -10,7 +10,7 @@ from edgesim.message import Message
 from edgesim.routing.conditions import EvalContext
 from edgesim.routing.errors import RouteSyntaxError
 from edgesim.routing.model import Route, Sink
-from edgesim.routing.parser import parse_route
+from edgesim.routing.route import parse_route
 
 
 @dataclass(frozen=True)

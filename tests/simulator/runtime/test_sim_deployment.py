@@ -18,9 +18,9 @@ def manifest() -> dict[str, Any]:
             "schemaVersion": "1.1",
             "runtime": {"type": "docker", "settings": {"minDockerVersion": "v1.25"}},
             "systemModules": {
-                "edgeAgent": {"type": "docker", "settings": {"image": "mcr.microsoft.com/azureiotedge-agent:1.5"}},
+                "edgeAgent": {"type": "docker", "settings": {"image": "mcr.microsoft.com/azureiotedge-agent:1.6"}},
                 "edgeHub": {"type": "docker", "status": "running", "restartPolicy": "always",
-                            "settings": {"image": "mcr.microsoft.com/azureiotedge-hub:1.5",
+                            "settings": {"image": "mcr.microsoft.com/azureiotedge-hub:1.6",
                                          "createOptions": "{\"HostConfig\":{\"PortBindings\":{}}}"}},
             },
             "modules": {
@@ -69,6 +69,16 @@ def test_reads_modules_routes_and_desired_properties(tmp_path: Path) -> None:
     assert (deployment.agent_schema_version, deployment.hub_schema_version) == ("1.1", "1.1")
 
 
+def test_what_edgeagent_accepts_the_simulator_reads() -> None:
+    document = manifest()
+    sentiment = document["modulesContent"]["$edgeAgent"]["properties.desired"]["modules"]["sentiment"]
+    sentiment["settings"] = {"image": "x:1", "createOptions": ""}  # iotedgedev's templates write ""
+    sentiment["env"] = {"Logging:LogLevel:Default": {"value": "Debug"}, "FLAG": {"value": True}}
+    spec = parse_deployment(document).module("sentiment")
+    assert spec.create_options == {}
+    assert spec.env == {"Logging:LogLevel:Default": "Debug", "FLAG": "True"}
+
+
 def test_defaults_and_at_scale_wrapper() -> None:
     doc = manifest()
     hub = doc["modulesContent"]["$edgeHub"]["properties.desired"]
@@ -109,8 +119,9 @@ BAD_CASES = [
     ((*SENTIMENT, "settings", "createOptions01"), "{broken",
      "modules.sentiment.settings.createOptions: not valid JSON"),
     ((*SENTIMENT, "env", "MODEL_DIR"), {"val": "x"}, "modules.sentiment.env.MODEL_DIR.value: missing"),
-    ((*SENTIMENT, "env"), {"1BAD": {"value": "x"}},
-     "modules.sentiment.env.1BAD: not a valid environment variable name"),
+    ((*SENTIMENT, "env"), {"A=B": {"value": "x"}},
+     "modules.sentiment.env.A=B: not a valid environment variable name"),
+    ((*SENTIMENT, "env", "MODEL_DIR"), {"value": [1]}, "MODEL_DIR.value: expected a string, number or boolean"),
     ((*AGENT, "modules", "bad name"), {"settings": {"image": "x"}}, "modules.bad name: module names may only hold"),
     ((*AGENT, "schemaVersion"), _DELETE, "$edgeAgent.properties.desired.schemaVersion: missing"),
     ((*AGENT, "systemModules"), _DELETE, "$edgeAgent.properties.desired.systemModules: missing"),

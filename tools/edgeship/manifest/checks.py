@@ -24,8 +24,13 @@ TWIN_KEY_FORBIDDEN = re.compile(r"[.$ \x00-\x1f\x7f-\x9f]")
 MAX_TWIN_BYTES = 32 * 1024
 MAX_TWIN_DEPTH = 10
 SYSTEM_IMAGES = {"edgeAgent": "mcr.microsoft.com/azureiotedge-agent", "edgeHub": "mcr.microsoft.com/azureiotedge-hub"}
-CURRENT_RUNTIME = "1.5"
-END_OF_LIFE_RUNTIMES = ("1.0", "1.1", "1.2", "1.3", "1.4")
+# IoT Edge 1.6 LTS is current (supported to 2028-11-14); 1.5 reached end of support on 2026-11-10 and
+# every older release before it (Microsoft's IoT Edge support timeline).
+CURRENT_RUNTIME = "1.6"
+CURRENT_RUNTIME_END = "2028-11-14"
+END_OF_SUPPORT = {"1.5": "2026-11-10"}
+END_OF_LIFE_RUNTIMES = ("1.0", "1.1", "1.2", "1.3", "1.4", "1.5")
+NESTED_IMAGE_PREFIX = "$upstream:"  # nested edge: images pulled through the parent's API proxy
 _RUNTIME_TAG = re.compile(r"^1\.(\d+)(\.\d+)?(-linux-[a-z0-9]+)?$")
 _IMAGE_REPOSITORY = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
 
@@ -88,7 +93,8 @@ def check_schema_versions(findings: Findings, document: Mapping[str, Any]) -> No
     content = _dict(document.get("modulesContent"))
     agent = _dict(_dict(content.get("$edgeAgent")).get("properties.desired"))
     hub = _dict(_dict(content.get("$edgeHub")).get("properties.desired"))
-    agent_version, hub_version = agent.get("schemaVersion"), hub.get("schemaVersion")
+    # edgeHub and edgeAgent parse the version with System.Version and compare major.minor: "1.1.0" is 1.1
+    agent_version, hub_version = _major_minor(agent.get("schemaVersion")), _major_minor(hub.get("schemaVersion"))
     if agent_version == "1.0":
         for name, module in {**user_modules(content), **_dict(agent.get("systemModules"))}.items():
             if isinstance(module, dict) and "startupOrder" in module:
@@ -105,6 +111,12 @@ def check_schema_versions(findings: Findings, document: Mapping[str, Any]) -> No
     if hub_version in ("1.2", "1.3"):
         findings.info((*HUB, "schemaVersion"), f"schema {hub_version}: edgeship checks the 1.1 features; mqttBroker "
                       "settings are not checked", "schema-version")
+
+
+def _major_minor(version: Any) -> Any:
+    if isinstance(version, str) and re.fullmatch(r"1\.\d+(\.\d+){0,2}", version):
+        return ".".join(version.split(".")[:2])
+    return version
 
 
 def _runtime_version(findings: Findings, name: str, image: str, path: JsonPath) -> str | None:
@@ -124,7 +136,10 @@ def _runtime_version(findings: Findings, name: str, image: str, path: JsonPath) 
         return None
     minor = f"1.{match.group(1)}"
     if minor in END_OF_LIFE_RUNTIMES:
-        findings.warning(path, f"{name} {tag} is end of life; use {CURRENT_RUNTIME}", "system-image-version")
+        ended = END_OF_SUPPORT.get(minor)
+        when = f"reached end of support on {ended}" if ended else "is end of life"
+        findings.warning(path, f"{name} {tag}: IoT Edge {minor} {when}; use {CURRENT_RUNTIME} LTS (supported to "
+                         f"{CURRENT_RUNTIME_END})", "system-image-version")
     elif minor != CURRENT_RUNTIME:
         findings.warning(path, f"unknown {name} version {tag!r}; the supported release is {CURRENT_RUNTIME}",
                          "system-image-version")
@@ -171,7 +186,8 @@ def _check_module(findings: Findings, path: JsonPath, name: str, module: Mapping
                                "or whitespace", "env-name", key=True)
             elif not PORTABLE_ENV_NAME.match(env_name):
                 findings.warning(env_path, f"environment variable name {env_name!r} is not a portable shell name "
-                                 "(letters, digits, '_'; the simulator refuses it)", "env-name", key=True)
+                                 "(letters, digits, '_'); Docker and the simulator pass it on, shells cannot read it",
+                                 "env-name", key=True)
             elif env_name.startswith("IOTEDGE_"):
                 findings.warning(env_path, f"{env_name} is set by the IoT Edge agent and overrides this value",
                                  "env-name", key=True)
@@ -198,11 +214,13 @@ def _check_module(findings: Findings, path: JsonPath, name: str, module: Mapping
 
 
 def _check_user_image(findings: Findings, path: JsonPath, image: str) -> None:
-    if "${" in image or image.startswith("$"):
+    nested = image.startswith(NESTED_IMAGE_PREFIX)
+    if "${" in image or (image.startswith("$") and not nested):
         findings.error(path, f"unexpanded placeholder in image {image!r}; run edgeship manifest generate",
                        "image-placeholder")
         return
-    repository, tag = split_image(image)
+    # $upstream:443/repo:tag is nested edge's documented image host (the parent device's API proxy)
+    repository, tag = split_image("upstream" + image[1:] if nested else image)
     if not _IMAGE_REPOSITORY.match(repository):
         findings.error(path, f"{repository!r} is not a valid image repository (lower case letters, digits, "
                        "'.', '_', '-', '/' and an optional :port)", "image-name")
@@ -213,8 +231,9 @@ def _check_user_image(findings: Findings, path: JsonPath, image: str) -> None:
 
 def _twin_problems(findings: Findings, value: Any, path: JsonPath, depth: int) -> None:
     if isinstance(value, list):
-        findings.error(path, "arrays are not allowed in desired properties (IoT Hub rejects them); use an object "
-                       "keyed by name", "desired-array")
+        # IoT Hub accepts arrays in desired properties today; their items follow the same rules
+        for index, item in enumerate(value):
+            _twin_problems(findings, item, (*path, index), depth + 1)
         return
     if not isinstance(value, dict):
         if (isinstance(value, float) and value != value) or value in (float("inf"), float("-inf")):

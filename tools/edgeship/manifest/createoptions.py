@@ -164,10 +164,18 @@ def check_create_options(options: Any) -> list[OptionProblem]:
         problems.append(OptionProblem(Severity.ERROR, ("HostConfig", "Mounts"), "expected a list of mount objects",
                                       "create-options-type"))
     for flag in ("Privileged", "ReadonlyRootfs", "PublishAllPorts", "AutoRemove", "Init"):
-        if flag in host and not isinstance(host[flag], bool):
-            problems.append(OptionProblem(Severity.ERROR, ("HostConfig", flag), "expected true or false",
-                                          "create-options-type"))
-    if host.get("Privileged") is True:
+        value = host.get(flag)
+        if flag not in host or isinstance(value, bool):
+            continue
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            # edgeAgent reads createOptions with Newtonsoft, which converts "true"/"false" to a boolean
+            problems.append(OptionProblem(Severity.WARNING, ("HostConfig", flag), f"{value!r} is a string; edgeAgent "
+                                          f"reads it as {value.strip().lower()}, but write the JSON boolean",
+                                          "create-options-coerced"))
+            continue
+        problems.append(OptionProblem(Severity.ERROR, ("HostConfig", flag), "expected true or false",
+                                      "create-options-type"))
+    if host.get("Privileged") is True or str(host.get("Privileged")).strip().lower() == "true":
         problems.append(OptionProblem(Severity.INFO, ("HostConfig", "Privileged"),
                                       "the module runs privileged (full access to the device)",
                                       "create-options-privileged"))

@@ -11,21 +11,28 @@ so a value holding quotes or backslashes can never break the JSON. Rules:
   it lets the default template work without a ``.env``).
 * ``$$`` is a literal ``$``.
 * ``${MODULES.<folder>}`` is the module's image for the target platform,
-  ``${MODULES.<folder>.<platform>}`` for the named one (see ``ModuleInfo.image``).
+  ``${MODULES.<folder>.<key>}`` for the named ``image.tag.platforms`` key of its module.json (``amd64``,
+  ``amd64.debug``, ...), ``${MODULES.<folder>.debug}`` for ``<target platform>.debug`` (iotedgedev's rules;
+  see ``ModuleInfo.image``).
+* ``${MODULEDIR<path>}`` and ``${MODULEDIR<path>.<key>}`` are the same for the module folder at ``path``
+  relative to the template's folder (iotedgedev's shared-library layout). A Windows ``\\`` in the path
+  is read as ``/``.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from edgeship.errors import ManifestError
-from edgeship.manifest.modulejson import ModuleInfo
+from edgeship.manifest.modulejson import ModuleInfo, load_module_json
 
 IOT_EDGE_WORDS = frozenset({"edgeAgent", "edgeHub", "upstream", "schema", "version"})
 _TOKEN = re.compile(r"\$(?:(\$)|\{([^}]*)\}|([A-Za-z_][A-Za-z0-9_]*)|(\{))")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_MODULEDIR = re.compile(r"^MODULEDIR<(.+)>(?:\.(.+))?$")
 
 
 @dataclass(frozen=True)
@@ -41,16 +48,37 @@ class Expander:
     modules: Mapping[str, ModuleInfo]
     platform: str
     container_tag: str = ""
+    template_dir: Path | None = None  # where ${MODULEDIR<path>} paths start
+    module_dirs: dict[str, ModuleInfo] = field(default_factory=dict)  # MODULEDIR path -> its module.json
+
+    def _image_for(self, module: ModuleInfo, key: str | None) -> str:
+        if key is None:
+            key = self.platform
+        elif key == "debug":
+            key = f"{self.platform}.debug"
+        return module.image(key, self.container_tag)
 
     def _module_image(self, reference: str) -> str:
-        parts = reference.split(".")
-        if len(parts) not in (2, 3) or not parts[1]:
+        folder, _, key = reference[len("MODULES."):].partition(".")
+        if not folder:
             raise ManifestError("expected ${MODULES.<folder>} or ${MODULES.<folder>.<platform>}")
-        module = self.modules.get(parts[1])
+        module = self.modules.get(folder)
         if module is None:
             known = ", ".join(sorted(self.modules)) or "none found"
-            raise ManifestError(f"no module folder {parts[1]!r} with a module.json (known: {known})")
-        return module.image(parts[2] if len(parts) == 3 else self.platform, self.container_tag)
+            raise ManifestError(f"no module folder {folder!r} with a module.json (known: {known})")
+        return self._image_for(module, key or None)
+
+    def _module_dir_image(self, reference: str) -> str:
+        match = _MODULEDIR.match(reference)
+        if match is None:
+            raise ManifestError("expected ${MODULEDIR<path>} or ${MODULEDIR<path>.<platform>}")
+        relative, key = match.group(1), match.group(2)
+        module = self.module_dirs.get(relative)
+        if module is None:
+            base = self.template_dir or Path(".")
+            module = load_module_json(base / relative.replace("\\", "/"), self.variables)
+            self.module_dirs[relative] = module
+        return self._image_for(module, key)
 
     def expand(self, text: str, *, in_route: bool = False) -> tuple[str, list[ExpansionProblem]]:
         problems: list[ExpansionProblem] = []
@@ -86,9 +114,11 @@ class Expander:
                 problems.append(ExpansionProblem(index, f"${{{name}}}: {exc}", "unknown-module-placeholder"))
                 return raw
         if name.startswith("MODULEDIR<"):
-            problems.append(ExpansionProblem(index, "${MODULEDIR<...>} placeholders are not supported; use "
-                                                    "${MODULES.<folder>}", "template-syntax"))
-            return raw
+            try:
+                return self._module_dir_image(name)
+            except ManifestError as exc:
+                problems.append(ExpansionProblem(index, f"${{{name}}}: {exc}", "unknown-module-placeholder"))
+                return raw
         variable, has_default, default = name.partition(":-")
         if not _NAME.match(variable):
             problems.append(ExpansionProblem(index, f"'${{{name}}}' is not a variable name", "template-syntax"))

@@ -36,7 +36,8 @@ class ModuleInfo:
     path: Path
 
     def image(self, platform: str, container_tag: str = "") -> str:
-        """iotedgedev's rule: ``{repository lower-cased}:{version}[-{CONTAINER_TAG}]-{platform}``."""
+        """iotedgedev's rule: ``{repository lower-cased}:{version}[-{CONTAINER_TAG}]-{platform}``, where
+        ``platform`` is any key of ``image.tag.platforms`` (``amd64.debug`` gives ``...-amd64.debug``)."""
         if platform not in self.platforms:
             known = ", ".join(self.platforms) or "none"
             raise ManifestError(f"{self.path}: module {self.folder!r} has no Dockerfile for platform {platform!r} "

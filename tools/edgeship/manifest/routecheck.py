@@ -1,5 +1,7 @@
-"""Route checks: every route parses with the simulator's parser (``edgesim.routing.parse_route``,
-one grammar for both), names modules the deployment has, and inputs/outputs those modules declare."""
+"""Route checks: every route compiles with the simulator's parser (``edgesim.routing.parse_route``,
+edgeHub's grammar and type rules, one for both), names modules the deployment has, and inputs/outputs
+those modules declare. A route naming a module the deployment lacks is a warning, not an error: edgeHub
+accepts it (nothing flows through it) and layered deployments rely on routes to modules a layer adds."""
 
 from __future__ import annotations
 
@@ -25,9 +27,9 @@ class ParsedRoute:
 def _source_scope(route: Route) -> tuple[str | None, str | None, bool]:
     """(module or None for any, output or None for any, whether the source is module messages at all)."""
     source = route.source
-    if source.kind == "twin_change":
+    if source.kind in ("twin_change", "other"):
         return None, None, False
-    if source.kind == "all":
+    if source.kind in ("all", "telemetry", "modules"):
         return None, None, True
     return source.module, source.output, True
 
@@ -44,10 +46,20 @@ def parse_routes(findings: Findings, document: Mapping[str, Any]) -> list[Parsed
         if not isinstance(value, str):
             continue  # the schema reports the shape
         try:
-            parsed.append(ParsedRoute(name, value, path, parse_route(value, name)))
+            route = parse_route(value, name)
         except RouteSyntaxError as exc:
             findings.error(path, f"route {name!r} does not parse: {exc.reason}", "route-syntax",
                            string_index=max(0, min(exc.position, len(value))))
+            continue
+        parsed.append(ParsedRoute(name, value, path, route))
+        if route.trailing is not None:
+            findings.warning(path, f"route {name!r}: edgeHub ignores the text after the sink "
+                             f"{value[route.trailing:].strip()[:40]!r}", "route-trailing",
+                             string_index=route.trailing)
+        if route.source.kind == "other":
+            findings.warning(path, f"route {name!r}: source {route.source.text!r} matches no message (sources are "
+                             "/*, /messages/*, /messages/modules/<m>[/outputs/<o>], /twinChangeNotifications)",
+                             "route-source", string_index=max(0, value.find(route.source.text)))
     return parsed
 
 
@@ -55,6 +67,7 @@ def check_route_targets(findings: Findings, document: Mapping[str, Any], parsed:
                         interfaces: Mapping[str, Interface | None]) -> None:
     """``interfaces``: deployed module name -> its declared interface (None: declares nothing)."""
     deployed = set(user_modules(document.get("modulesContent", {})))
+    deployed_lower = {name.lower(): name for name in deployed}
     covered: dict[str, set[str] | None] = {}  # module -> outputs routed (None: all of them)
     any_module_routed = False
     for item in parsed:
@@ -62,10 +75,12 @@ def check_route_targets(findings: Findings, document: Mapping[str, Any], parsed:
         if from_modules and module is None:
             any_module_routed = True
         if module is not None:
-            where = max(0, item.text.find(f"/{module}/"))
+            where = max(0, item.text.find(f"/{module}"))
+            module = deployed_lower.get(module.lower(), module)  # edgeHub matches sources ignoring case
             if module not in deployed:
-                findings.error(item.path, f"route {item.name!r} reads from module {module!r}, which the deployment "
-                               "does not define", "route-unknown-module", string_index=where + 1)
+                findings.warning(item.path, f"route {item.name!r} reads from module {module!r}, which the deployment "
+                                 "does not define (edgeHub accepts it; nothing flows until a module of that name "
+                                 "runs)", "route-unknown-module", string_index=where + 1)
             else:
                 interface = interfaces.get(module)
                 if output is not None and interface is not None and output not in interface.outputs:
@@ -80,8 +95,9 @@ def check_route_targets(findings: Findings, document: Mapping[str, Any], parsed:
         if isinstance(sink, ModuleInputSink):
             where = max(0, item.text.find(f"/modules/{sink.module}/")) + len("/modules/")
             if sink.module not in deployed:
-                findings.error(item.path, f"route {item.name!r} delivers to module {sink.module!r}, which the "
-                               "deployment does not define", "route-unknown-module", string_index=where)
+                findings.warning(item.path, f"route {item.name!r} delivers to module {sink.module!r}, which the "
+                                 "deployment does not define (edgeHub accepts it; the messages wait for that module)",
+                                 "route-unknown-module", string_index=where)
             else:
                 interface = interfaces.get(sink.module)
                 if interface is not None and sink.input not in interface.inputs:

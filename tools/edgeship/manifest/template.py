@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeship.errors import ManifestError
-from edgeship.manifest.checks import AGENT, HUB, dig
+from edgeship.manifest.checks import HUB, dig
 from edgeship.manifest.createoptions import split_create_options, stringify
 from edgeship.manifest.dotenv import load_dotenv
 from edgeship.manifest.expand import Expander
@@ -104,37 +104,66 @@ class _Builder:
         return value
 
     def create_options(self, manifest: dict[str, Any]) -> None:
-        """createOptions written as objects become compact JSON strings, split into the twin's parts."""
-        agent = dig(manifest, "modulesContent", "$edgeAgent", "properties.desired")
-        for group in ("systemModules", "modules"):
-            modules = agent.get(group)
-            if not isinstance(modules, dict):
+        """createOptions written as objects become compact JSON strings, split into the twin's parts; in a
+        base template, an at-scale or layered one (``content.modulesContent``), and in layered keys such as
+        ``properties.desired.modules.<name>``, as iotedgedev does."""
+        for settings, path, name in _module_settings(manifest):
+            if "createOptions" not in settings:
                 continue
-            for name, module in modules.items():
-                settings = module.get("settings") if isinstance(module, dict) else None
-                if not isinstance(settings, dict) or "createOptions" not in settings:
-                    continue
-                options = settings["createOptions"]
-                path = (*AGENT, group, name, "settings", "createOptions")
-                text = options if isinstance(options, str) else stringify(options)
-                if isinstance(options, str) and len(text) <= 512:
-                    continue
-                try:
-                    parts = split_create_options(text, name)
-                except ManifestError as exc:
-                    self.problem(self.locator.origins.get(path, ()), path, None, str(exc), "create-options-too-long")
-                    continue
-                origin = self.locator.origins.get(path, ())
-                position = list(settings.items())
-                settings.clear()
-                for key, value in position:  # keep the key order: parts go where createOptions was
-                    if key == "createOptions":
-                        for part_key, part in parts.items():
-                            settings[part_key] = part
-                            self.locator.origins[(*path[:-1], part_key)] = origin
-                            self.locator.rewritten.add((*path[:-1], part_key))
-                    else:
-                        settings[key] = value
+            options = settings["createOptions"]
+            text = options if isinstance(options, str) else stringify(options)
+            if isinstance(options, str) and len(text) <= 512:
+                continue
+            try:
+                parts = split_create_options(text, name)
+            except ManifestError as exc:
+                self.problem(self.locator.origins.get(path, ()), path, None, str(exc), "create-options-too-long")
+                continue
+            origin = self.locator.origins.get(path, ())
+            position = list(settings.items())
+            settings.clear()
+            for key, value in position:  # keep the key order: parts go where createOptions was
+                if key == "createOptions":
+                    for part_key, part in parts.items():
+                        settings[part_key] = part
+                        self.locator.origins[(*path[:-1], part_key)] = origin
+                        self.locator.rewritten.add((*path[:-1], part_key))
+                else:
+                    settings[key] = value
+
+
+def _module_settings(manifest: dict[str, Any]) -> list[tuple[dict[str, Any], JsonPath, str]]:
+    """(settings, path of its createOptions, module name) of every module a template declares, wherever
+    it sits."""
+    content_path: JsonPath = ("modulesContent",)
+    content = manifest.get("modulesContent")
+    if not isinstance(content, dict):
+        content_path, content = ("content", "modulesContent"), dig(manifest, "content", "modulesContent")
+    agent = content.get("$edgeAgent") if isinstance(content, dict) else None
+    found: list[tuple[dict[str, Any], JsonPath, str]] = []
+    if not isinstance(agent, dict):
+        return found
+    base: JsonPath = (*content_path, "$edgeAgent")
+
+    def add(module: Any, path: JsonPath, name: str) -> None:
+        settings = module.get("settings") if isinstance(module, dict) else None
+        if isinstance(settings, dict):
+            found.append((settings, (*path, "settings", "createOptions"), name))
+
+    for key, value in agent.items():
+        prefix = key.split(".")
+        if key == "properties.desired" and isinstance(value, dict):
+            for group in ("systemModules", "modules"):
+                for name, module in dig(value, group).items():
+                    add(module, (*base, key, group, name), name)
+            continue
+        layered = prefix[:2] == ["properties", "desired"] and prefix[2:3] in (["modules"], ["systemModules"])
+        if layered and len(prefix) == 3 and isinstance(value, dict):
+            for name, module in value.items():
+                add(module, (*base, key, name), name)
+        elif layered and len(prefix) == 4:
+            add(value, (*base, key), prefix[3])
+    return found
 
 
 def default_modules_dir(near: Path) -> Path:
@@ -170,7 +199,8 @@ def generate(options: GenerateOptions, modules: Mapping[str, ModuleInfo] | None 
     variables = read_variables(options)
     if modules is None:
         modules = discover_modules(options.modules_dir or default_modules_dir(options.template), variables)
-    expander = Expander(variables, modules, options.platform, variables.get("CONTAINER_TAG", ""))
+    expander = Expander(variables, modules, options.platform, variables.get("CONTAINER_TAG", ""),
+                        options.template.resolve().parent)
     builder = _Builder(template, expander)
     schema_version = template.value.get(TEMPLATE_SCHEMA_KEY)
     manifest = builder.build(template.value, (), ())

@@ -53,6 +53,9 @@ def _schema_message(error: jsonschema.ValidationError) -> tuple[JsonPath, str, b
         extra = [k for k in extra if not any(p.search(k) for p in patterns)]
         if extra:
             return (*path, extra[0]), f"unknown property {extra[0]!r}", True
+    if validator == "pattern" and path and path[-1] == "schemaVersion":
+        versions = "1.0, 1.1, 1.2, 1.3" if "$edgeHub" in path else "1.0, 1.1"
+        return path, f"{error.instance!r} is not one of: {versions} (a third part, as in 1.1.0, is allowed)", False
     if validator in ("enum", "const"):
         choices = value if validator == "enum" else [value]
         return path, f"{error.instance!r} is not one of: {', '.join(map(str, choices))}", False
@@ -71,8 +74,12 @@ def schema_findings(findings: Findings, document: Any) -> None:
     for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path))):
         path, message, is_key = _schema_message(error)
         prefix_len = len(findings.prefix)
-        findings.error(path[prefix_len:] if path[:prefix_len] == findings.prefix else path, message, "schema",
-                       key=is_key)
+        where = path[prefix_len:] if path[:prefix_len] == findings.prefix else path
+        if is_key and message.startswith("unknown property '_"):
+            # "_comment" keys: edgeAgent and edgeHub deserialise with Newtonsoft, which skips unknown members
+            findings.warning(where, f"{message}: IoT Edge ignores it", "ignored-property", key=True)
+            continue
+        findings.error(where, message, "schema", key=is_key)
 
 
 def resolve_interfaces(document: Mapping[str, Any], modules: Mapping[str, ModuleInfo]) -> dict[str, Interface | None]:
