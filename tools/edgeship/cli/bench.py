@@ -100,8 +100,8 @@ def cli(names: tuple[str, ...], home: Path | None, results: Path | None, quick: 
     project = find_project(Path.cwd())
     chosen = [n for n in BENCHMARKS if not names or "all" in names or n in names]
     root = (home or resolve_registry_root()).resolve()
-    fixture = _fixture(root) if {"scoring", "coldstart", "convert", "e2e", "profile", "serving", "images"} & set(chosen) \
-        else None
+    needs_fixture = {"scoring", "coldstart", "convert", "e2e", "profile", "serving", "images"}
+    fixture = _fixture(root) if needs_fixture & set(chosen) else None
     results_path = results or project / "bench" / "results.md"
     sections = [f"# Benchmark results\n\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, `edgeship bench "
                 f"{' '.join(chosen)}{' --quick' if quick else ''}`\n\nMachine: {_machine()}\n"]
