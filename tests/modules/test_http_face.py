@@ -36,6 +36,7 @@ def test_seed_client_code_works_unchanged(server: SentimentHTTPServer) -> None:
     assert body["label"] in {"NEGATIVE", "NEUTRAL", "POSITIVE"}
     direct = server.service.handle(test_data, "test").payload
     assert body["score"] == pytest.approx(direct["score"], abs=1e-6)
+    assert response.headers["x-model-version"] == "sentiment:1"  # the model that scored it
 
 
 def test_batch_request(server: SentimentHTTPServer) -> None:

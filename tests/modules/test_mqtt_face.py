@@ -97,6 +97,7 @@ def test_request_reply_with_correlation(face: MqttFace, broker: int) -> None:
         peer.close()
     assert first["correlation_id"] == "c-1"
     assert set(first["result"]) == {"label", "score", "elapsed_time"}
+    assert first["model"] == second["model"] == "sentiment:1"  # the model that scored it
     assert second["correlation_id"] == "7"
     assert len(second["result"]) == 2
 

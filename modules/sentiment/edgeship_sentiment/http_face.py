@@ -67,7 +67,9 @@ class ScoringApp:
             self.service.metrics.observe_error("http", "internal")
             await respond_json(send, 503, error_payload("scoring timed out", request_id), echo)
             return
-        await respond(send, reply.status, reply.body(), "application/json", echo)
+        # The body stays the seed's; the model that scored it travels beside it (it changes with twin updates).
+        model = [("x-model-version", reply.model)] if reply.model else []
+        await respond(send, reply.status, reply.body(), "application/json", [*echo, *model])
 
     async def _score(self, receive: Receive, request_id: str | None) -> Reply:
         body = await read_body(receive, MAX_BODY_BYTES)

@@ -119,6 +119,8 @@ class MqttFace:
             payload: dict[str, Any] = {"correlation_id": reply.correlation_id}
             if reply.ok:
                 payload["result"] = reply.payload
+                if reply.model:
+                    payload["model"] = reply.model
             else:
                 payload["error"] = reply.payload.get("error") if isinstance(reply.payload, dict) else reply.payload
                 payload["status"] = reply.status

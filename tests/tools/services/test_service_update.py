@@ -66,6 +66,8 @@ def test_update_swaps_the_model_of_a_running_local_service(home: Path, tmp_path:
         tar.extractall(tmp_path / "v2", filter="data")
     engine = Engine.load(load_model_folder(tmp_path / "v2"))
     for text in TEXTS:
-        body = requests.post(record["scoring_uri"], data=json.dumps({"text": text}),
-                             headers={"Content-Type": "application/json"}, timeout=30).json()
+        response = requests.post(record["scoring_uri"], data=json.dumps({"text": text}),
+                                 headers={"Content-Type": "application/json"}, timeout=30)
+        assert response.headers["x-model-version"] == "sentiment:2"
+        body = response.json()
         assert body["score"] == pytest.approx(float(engine.raw_scores([text])[0]), abs=1e-6)
