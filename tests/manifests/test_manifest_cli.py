@@ -95,3 +95,8 @@ def test_at_scale_document_and_command(repo_root: Path, tmp_path: Path) -> None:
     result = _edgeship(repo_root, "generate", "--at-scale", "--target-condition", "", "--out", str(out))
     assert result.returncode == 1
     assert "a target condition is required" in result.stderr
+    # a condition `manifest compose` could not evaluate is refused here too, at its column
+    result = _edgeship(repo_root, "generate", "--at-scale", "--target-condition", "tag.environment='prod'",
+                       "--out", str(out))
+    assert result.returncode == 1
+    assert "column 1: tag.environment: a target condition reads tags.*" in result.stderr

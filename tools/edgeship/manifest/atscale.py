@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from edgeship.errors import ManifestError
+from edgeship.manifest.targeting import ConditionError, compile_condition
 
 _DEPLOYMENT_ID = re.compile(r"^[a-z0-9\-:+%_#*?!(),=@;']{1,128}$")
-_CONDITION_SUBJECT = re.compile(r"\b(tags\.|properties\.reported\.|deviceId\b|capabilities\.iotEdge\b)")
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,11 @@ class AtScale:
         condition = self.target_condition.strip()
         if not condition:
             raise ManifestError("a target condition is required, e.g. \"tags.environment='prod'\"")
-        if condition != "*" and not _CONDITION_SUBJECT.search(condition):
-            raise ManifestError(f"target condition {condition!r} names no tags., properties.reported. or deviceId")
+        # The language `edgeship manifest compose` and `plan` evaluate: a document written here composes.
+        try:
+            compile_condition(condition)
+        except ConditionError as exc:
+            raise ManifestError(f"target condition {condition!r}: {exc}") from None
 
 
 def _layered_content(modules_content: Mapping[str, Any]) -> dict[str, Any]:
