@@ -187,3 +187,13 @@ def test_concurrent_registrations_from_two_processes(registry: Registry, model_d
     assert sorted(versions) == list(range(1, 2 * rounds + 1))
     assert [r.version for r in registry.list("race")] == list(range(1, 2 * rounds + 1))
     assert len({r.sha256 for r in registry.list("race")}) == 1
+
+
+def test_linked_files_work_with_a_relative_registry_root(model_dir: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    registry = Registry.open(Path("relative-reg"))
+    record = registry.register(model_dir, "sentiment")
+    with registry.linked_files(record) as files:
+        assert files["model.h5"].read_bytes() == b"h5" * 100
+        assert files["sub/notes.txt"].read_text() == "hello"

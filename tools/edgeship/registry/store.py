@@ -272,7 +272,8 @@ class Registry:
             for relative, blob in self.file_paths(record).items():
                 link = Path(tmp) / safe_relative_path(relative)
                 link.parent.mkdir(parents=True, exist_ok=True)
-                link.symlink_to(blob)
+                # A relative target would be read from the temporary folder: `--registry reg` gave dangling links.
+                link.symlink_to(blob.absolute())
                 files[relative] = link
             yield files
 
