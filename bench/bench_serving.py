@@ -337,6 +337,8 @@ def main() -> None:
         return
     if args.fixture is None or args.model_dir is None:
         parser.error("FIXTURE_DIR and PACKAGED_FP32 are required")
+    # The servers run in temporary folders: relative paths would point nowhere there.
+    args.fixture, args.model_dir = args.fixture.resolve(), args.model_dir.resolve()
     sys.path.insert(0, str(REPO / "tools"))
     from edgeship.services import peer
 
