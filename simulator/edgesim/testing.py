@@ -112,17 +112,7 @@ class SimulatorHarness:
     def send(self, module: str, input_name: str, body: Any, properties: Mapping[str, str] | None = None,
              message_id: str | None = None, correlation_id: str | None = None) -> None:
         """Send to a module input; ``body`` is bytes, or any JSON value (sent as application/json)."""
-        system: dict[str, str] = {}
-        if isinstance(body, bytes):
-            data = body
-        else:
-            data = json.dumps(body).encode("utf-8")
-            system.update(contentType="application/json", contentEncoding="utf-8")
-        if message_id is not None:
-            system["messageId"] = message_id
-        if correlation_id is not None:
-            system["correlationId"] = correlation_id
-        message = Message(body=data, properties=dict(properties or {}), system_properties=system)
+        message = _message(body, properties, message_id, correlation_id)
         self._call(self.simulator.send(module, input_name, message))
 
     def upstream(self, since: int = 0) -> list[UpstreamRecord]:
@@ -139,16 +129,7 @@ class SimulatorHarness:
     def send_c2d(self, device: str, body: Any, properties: Mapping[str, str] | None = None,
                  ttl_secs: float = 3600.0, message_id: str | None = None) -> None:
         """A cloud-to-device message; ``body`` is bytes, or any JSON value (sent as application/json)."""
-        system: dict[str, str] = {}
-        if isinstance(body, bytes):
-            data = body
-        else:
-            data = json.dumps(body).encode("utf-8")
-            system.update(contentType="application/json", contentEncoding="utf-8")
-        if message_id is not None:
-            system["messageId"] = message_id
-        message = Message(body=data, properties=dict(properties or {}), system_properties=system)
-        self._call(self.simulator.hub.send_to_device(device, message, ttl_secs))
+        self._call(self.simulator.hub.send_to_device(device, _message(body, properties, message_id), ttl_secs))
 
     @staticmethod
     async def _on_loop(fn: Callable[[], T]) -> T:
@@ -267,3 +248,19 @@ def edgesim_factory(tmp_path: Path) -> Iterator[Callable[..., SimulatorHarness]]
     yield factory
     for harness in reversed(started):
         harness.stop()
+
+
+def _message(body: Any, properties: Mapping[str, str] | None, message_id: str | None = None,
+             correlation_id: str | None = None) -> Message:
+    """Bytes as they are; any other value as JSON with its content type and encoding set."""
+    system: dict[str, str] = {}
+    if isinstance(body, bytes):
+        data = body
+    else:
+        data = json.dumps(body).encode("utf-8")
+        system.update(contentType="application/json", contentEncoding="utf-8")
+    if message_id is not None:
+        system["messageId"] = message_id
+    if correlation_id is not None:
+        system["correlationId"] = correlation_id
+    return Message(body=data, properties=dict(properties or {}), system_properties=system)
