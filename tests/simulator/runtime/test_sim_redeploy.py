@@ -264,3 +264,31 @@ def test_a_bad_manifest_changes_nothing_and_the_cli_deploys_and_restarts(tmp_pat
         state_after = sim.restart("alpha")
         assert state_after.pid not in (None, alpha_pid)
         assert state_after.runtime_status == "running"
+
+
+def test_deploy_takes_what_manifest_compose_writes(tmp_path: Path) -> None:
+    from edgeship.manifest import AtScale, deployment_document
+
+    # The at-scale deployment stops gamma and shortens the store TTL; compose resolves it for one device.
+    document = after()
+    document["modulesContent"]["$edgeAgent"]["properties.desired"]["modules"]["gamma"]["status"] = "stopped"
+    document["modulesContent"]["$edgeHub"]["properties.desired"]["storeAndForwardConfiguration"] = \
+        {"timeToLiveSecs": 60}
+    at_scale = write(tmp_path / "at-scale.json", deployment_document(document, AtScale("tags.site = 'lab'", 10, "lab")))
+    composed = tmp_path / "composed.json"
+    compose = subprocess.run([*EDGESHIP, "manifest", "compose", str(at_scale), "--tags", '{"site": "lab"}',
+                              "--out", str(composed)], capture_output=True, text=True, timeout=120, check=False)
+    assert compose.returncode == 0, compose.stderr
+    with start(tmp_path, "127.0.18.3") as sim:
+        sim.wait_connected(timeout=60)
+        gamma_pid = pids(sim)["gamma"]
+        assert gamma_pid is not None
+        cli = edgeship(tmp_path / "sim", "deploy", str(composed), "--json")
+        assert cli.returncode == 0, cli.stderr
+        result = json.loads(cli.stdout)
+        assert (result["restarted"], result["store_ttl_changed"]) == ({"gamma": ["env", "status"]}, True)
+        gamma = sim.module_state("gamma")
+        assert (gamma.runtime_status, gamma.pid) == ("stopped", None)
+        assert not alive(gamma_pid)
+        assert sim.simulator.hub.config.store_ttl_secs == 60
+        assert sim.twin("$edgeAgent")["reported"]["modules"]["gamma"]["status"] == "stopped"
