@@ -54,7 +54,7 @@ class Plan:
     removed: tuple[str, ...] = ()
     changed: tuple[ModuleChange, ...] = ()  # restarted
     unchanged: tuple[str, ...] = ()  # keep running, untouched (they may still be patched)
-    patched: tuple[str, ...] = ()  # kept modules whose desired properties differ
+    patched: tuple[str, ...] = ()  # kept modules the new manifest gives other desired properties
     routes_changed: bool = False
     store_ttl_changed: bool = False
 
@@ -91,7 +91,8 @@ def plan(old: Deployment, new: Deployment) -> Plan:
             changed.append(ModuleChange(name, reasons))
         else:
             unchanged.append(name)
-        if _properties(old.desired.get(name, {})) != _properties(new.desired.get(name, {})):
+        # A module the new manifest gives no desired properties keeps its twin, as IoT Hub leaves it.
+        if name in new.desired and _properties(old.desired.get(name, {})) != _properties(new.desired[name]):
             patched.append(name)
     return Plan(added=tuple(sorted(new_names - old_names)), removed=tuple(sorted(old_names - new_names)),
                 changed=tuple(changed), unchanged=tuple(unchanged), patched=tuple(patched),

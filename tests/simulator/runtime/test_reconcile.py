@@ -116,9 +116,11 @@ def test_routes_ttl_and_desired_properties_do_not_restart_anything() -> None:
     assert result.store_ttl_changed
 
 
-def test_desired_properties_dropped_from_the_manifest_count_as_a_patch() -> None:
+def test_a_module_without_desired_properties_in_the_new_manifest_keeps_its_twin() -> None:
     new = copy.deepcopy(BASE)
     del new["modulesContent"]["a"]
+    assert plan(deployment(BASE), deployment(new)).patched == ()
+    new["modulesContent"]["a"] = {"properties.desired": {}}  # an empty section does replace them
     assert plan(deployment(BASE), deployment(new)).patched == ("a",)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from edgesim.agent import BackoffConfig
 from edgesim.agent.reconcile import Plan
@@ -235,6 +236,11 @@ def test_a_bad_manifest_changes_nothing_and_the_cli_deploys_and_restarts(tmp_pat
         assert len(cli.stderr.strip().splitlines()) == 1
         missing = edgeship(state, "deploy", str(tmp_path / "nope.json"))
         assert (missing.returncode, missing.stderr.startswith("error: cannot read")) == (1, True)
+        refused = requests.post(f"{sim.control_url}/v1/deploy", json={"manifest": str(tmp_path / "bad-status.json")},
+                                timeout=30)
+        assert refused.status_code == 400
+        assert "modules.gamma.status: expected one of running, stopped" in refused.json()["message"]
+        assert requests.post(f"{sim.control_url}/v1/deploy", json={"manifest": 5}, timeout=30).status_code == 400
         # The running deployment is as it was: same processes, same modules, no new desired version.
         assert pids(sim) == before
         assert sim.twin("$edgeAgent") == agent_before
@@ -292,3 +298,6 @@ def test_deploy_takes_what_manifest_compose_writes(tmp_path: Path) -> None:
         assert not alive(gamma_pid)
         assert sim.simulator.hub.config.store_ttl_secs == 60
         assert sim.twin("$edgeAgent")["reported"]["modules"]["gamma"]["status"] == "stopped"
+        not_running = requests.post(f"{sim.control_url}/v1/modules/gamma/restart", timeout=30)
+        assert not_running.status_code == 409
+        assert "is not running" in not_running.json()["message"]
