@@ -15,6 +15,10 @@
 * ``POST /v1/stop``: 202, then the simulator stops.
 * ``POST /v1/modules/$edgeAgent/methods/{name}``: edgeAgent's built-in methods (ping, RestartModule,
   GetModuleLogs, UploadModuleLogs, UploadSupportBundle, GetTaskStatus) -> ``{"status", "payload"}``.
+* ``POST /v1/deploy`` ``{"manifest": PATH}``: redeploy in place -> ``{"added", "removed", "restarted":
+  {name: [reasons]}, "unchanged", "patched", "routes_changed", "store_ttl_changed"}``; 400 for a bad manifest
+  (nothing changed). ``POST /v1/modules/{m}/restart`` -> the module's state once it runs again; 409 when
+  it is not running.
 * Leaf devices: ``GET /v1/devices``; ``POST /v1/devices`` ``{"device_id"}`` -> 201
   ``{"device_id", "connection_string", "ca_cert"}``; ``GET`` / ``DELETE /v1/devices/{d}``;
   ``POST /v1/devices/{d}/messages`` (cloud-to-device: a send body plus optional ``ttl`` seconds)
@@ -29,8 +33,10 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edgesim.agent.launcher import ModuleLaunchError
 from edgesim.errors import SimulatorError
 from edgesim.message import MAX_MESSAGE_BYTES, Message
 from edgesim.workload import HttpError, HttpRequest, HttpResponse, HttpServer
@@ -155,6 +161,12 @@ class ControlApi:
             return await self._invoke("$edgeAgent", parts[4], request)
         if parts[:2] == ["v1", "devices"]:
             return await self._devices(method, parts[2:], request)
+        if parts == ["v1", "deploy"]:  # issue #18: redeploy in place
+            self._only(method, "POST")
+            return await self._deploy(request)
+        if len(parts) == 4 and parts[:2] == ["v1", "modules"] and parts[3] == "restart":
+            self._only(method, "POST")
+            return await self._restart(self._module(parts[2]))
         if parts[:2] == ["v1", "modules"] and parts[2:3] in (["$edgeAgent"], ["$edgeHub"]) and parts[3:] == ["twin"]:
             self._only(method, "GET")  # the runtime's own twins: readable, written by the simulator only
             return HttpResponse.json(200, self._sim.hub.get_twin(parts[2]))
@@ -250,6 +262,25 @@ class ControlApi:
         if rest[1:] == ["twin"]:
             return await self._twin(key, request)
         raise HttpError(404, f"no such control API resource: {method} {request.path}")
+
+    async def _deploy(self, request: HttpRequest) -> HttpResponse:
+        path = _object(request.json(), "request body").get("manifest")
+        if not isinstance(path, str) or not path:
+            raise HttpError(400, "manifest must be the path of the manifest file")
+        try:
+            plan = await self._sim.deploy(Path(path))
+        except SimulatorError as exc:  # the manifest was refused; the running deployment is as it was
+            raise HttpError(400, str(exc)) from None
+        return HttpResponse.json(200, plan.to_json())
+
+    async def _restart(self, module: str) -> HttpResponse:
+        try:
+            state = await self._sim.restart_module(module)
+        except ModuleLaunchError as exc:
+            raise HttpError(409, str(exc)) from None
+        except TimeoutError:
+            raise HttpError(504, f"module {module} did not start again in time") from None
+        return HttpResponse.json(200, state.to_json())
 
     async def _twin(self, module: str, request: HttpRequest) -> HttpResponse:
         if request.method == "GET":

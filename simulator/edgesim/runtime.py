@@ -41,6 +41,7 @@ from edgesim.message import Message
 from edgesim.workload import WorkloadApi, WorkloadIdentity
 
 if TYPE_CHECKING:
+    from edgesim.agent.reconcile import Plan
     from edgesim.hub import Hub
     from edgesim.metrics import MetricsServer
 
@@ -331,6 +332,7 @@ class Simulator:
         await self.hub.patch_reported("$edgeAgent", {
             "schemaVersion": self.deployment.agent_schema_version,
             "lastDesiredStatus": {"code": 200, "description": ""},
+            "lastDesiredVersion": int(self.hub.get_twin("$edgeAgent")["desired"].get("$version", 1)),
             "runtime": {"type": self.config.runtime,
                         "platform": {"os": platform.system().lower(), "architecture": platform.machine()}},
             "systemModules": {"edgeAgent": dict(running), "edgeHub": dict(running)},
@@ -338,6 +340,7 @@ class Simulator:
         await self.hub.patch_reported("$edgeHub", {
             "schemaVersion": self.deployment.hub_schema_version,
             "lastDesiredStatus": {"code": 200, "description": ""},
+            "lastDesiredVersion": int(self.hub.get_twin("$edgeHub")["desired"].get("$version", 1)),
         })
 
     async def _report_module(self, state: ModuleState) -> None:
@@ -377,6 +380,19 @@ class Simulator:
         if self._hub is None or self._hub.gateway_error is not None:
             return None
         return self.config.gateway_port
+
+    # ---- redeploying (issue #18: edgesim.redeploy does the work) -------------------------------
+    async def deploy(self, manifest: Path) -> Plan:
+        """Apply a changed manifest to the running deployment, as edgeAgent does; refused whole if it is bad."""
+        from edgesim.redeploy import redeploy
+
+        return await redeploy(self, manifest)
+
+    async def restart_module(self, name: str) -> ModuleState:
+        """Restart a running module now (RestartModule); returns its state once it runs again."""
+        from edgesim.redeploy import restart
+
+        return await restart(self, name)
 
     # ---- leaf devices ------------------------------------------------------------------------
     def device_info(self, name: str) -> dict[str, str]:

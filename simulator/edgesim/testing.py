@@ -39,6 +39,7 @@ from typing import Any, TypeVar
 import pytest
 
 from edgesim.agent import ModuleState
+from edgesim.agent.reconcile import Plan
 from edgesim.errors import SimulatorError
 from edgesim.hub import UpstreamRecord
 from edgesim.message import Message
@@ -210,6 +211,15 @@ class SimulatorHarness:
 
     def logs(self, module: str) -> str:
         return self.simulator.log_text(module)
+
+    # ---- redeploying (issue #18) ---------------------------------------------------------------
+    def deploy(self, manifest: str | Path, timeout: float = 120.0) -> Plan:
+        """Apply a changed manifest to the running simulator (``sim deploy``); returns what it did."""
+        return self._call(self.simulator.deploy(Path(manifest)), timeout=timeout)
+
+    def restart(self, module: str, timeout: float = 60.0) -> ModuleState:
+        """Restart ``module`` now (``sim restart``); returns its state once it runs again."""
+        return self._call(self.simulator.restart_module(module), timeout=timeout)
 
 
 def run_simulator_config(manifest: str | Path, **options: Any) -> SimulatorConfig:

@@ -230,6 +230,10 @@ class WorkloadApi:
         self._module_servers: list[tuple[HttpServer, Path]] = []
         self.served: Counter[str] = Counter()  # answered requests per kind, for status and tests
 
+    def set_identities(self, identities: Mapping[str, WorkloadIdentity]) -> None:
+        """A redeploy: sign for these modules from now on (a removed module's signatures are refused)."""
+        self._identities = dict(identities)
+
     @property
     def uri(self) -> str:
         """The value for ``IOTEDGE_WORKLOADURI``."""

@@ -161,6 +161,18 @@ class SimClient:
             request["messageId"] = message_id
         self._json("POST", f"/v1/devices/{self._segment(device)}/messages", request)
 
+    # ---- redeploying (issue #18) ----------------------------------------------------------------
+    def deploy(self, manifest: Path) -> dict[str, Any]:
+        """Redeploy in place: the simulator reads ``manifest`` (made absolute here) and says what it did."""
+        result: dict[str, Any] = self._json("POST", "/v1/deploy", {"manifest": str(manifest.resolve())},
+                                            timeout=max(self.timeout, 180.0))
+        return result
+
+    def restart(self, module: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("POST", f"/v1/modules/{self._segment(module)}/restart",
+                                            timeout=max(self.timeout, 90.0))
+        return result
+
     def logs(self, module: str, tail: int = 0) -> str:
         _, payload = self._request("GET", f"/v1/modules/{self._segment(module)}/logs", query={"tail": tail})
         return payload.decode("utf-8", errors="replace")

@@ -40,6 +40,13 @@ class AgentMetrics:
     def expect_running(self, name: str) -> None:
         self._expected.add(name)
 
+    def redeployed(self, versions: dict[str, str], running: set[str]) -> None:
+        """A new deployment: its module versions label the counters, its running modules are expected to run.
+        A removed module's series stay: counters never go back."""
+        self._versions.clear()
+        self._versions.update(versions)
+        self._expected = set(running)
+
     def method_called(self, method_name: str) -> None:
         self._methods.labels(**self._common, method_name=method_name).inc()
 

@@ -67,6 +67,14 @@ def _all_left_unknown(names: list[str]) -> Callable[[Mapping[str, ModuleState]],
     return lambda states: all(states[name].runtime_status != UNKNOWN for name in names)
 
 
+def _groups(runs: Iterable[ModuleRun]) -> list[list[ModuleRun]]:
+    groups: dict[float, list[ModuleRun]] = {}
+    for run in runs:
+        key = float("inf") if run.startup_order is None else float(run.startup_order)
+        groups.setdefault(key, []).append(run)
+    return [sorted(groups[key], key=lambda r: r.name) for key in sorted(groups)]
+
+
 Reporter = Callable[[ModuleState], Awaitable[None]]
 
 
@@ -89,6 +97,8 @@ class Agent:
         self._stopping = asyncio.Event()
         self._report_lock = asyncio.Lock()
         self._restart_requested: set[str] = set()
+        self._retiring: set[str] = set()  # modules a redeploy removes or replaces: no restart, whatever the policy
+        self._interrupts: dict[str, asyncio.Event] = {}  # cuts a module's backoff short (stop, redeploy)
 
     # ---- queries -------------------------------------------------------------------------
     def states(self) -> dict[str, ModuleState]:
@@ -108,11 +118,7 @@ class Agent:
     # ---- lifecycle -----------------------------------------------------------------------
     def startup_groups(self) -> list[list[ModuleRun]]:
         """Modules grouped by startupOrder (lowest first; modules without one come last)."""
-        groups: dict[float, list[ModuleRun]] = {}
-        for run in self.runs.values():
-            key = float("inf") if run.startup_order is None else float(run.startup_order)
-            groups.setdefault(key, []).append(run)
-        return [sorted(groups[key], key=lambda r: r.name) for key in sorted(groups)]
+        return _groups(self.runs.values())
 
     async def start(self) -> None:
         """Start every module whose status is running, one startupOrder group after the other.
@@ -130,6 +136,8 @@ class Agent:
     async def stop(self) -> None:
         """Stop every module (SIGTERM to its process group, SIGKILL after the grace period)."""
         self._stopping.set()
+        for event in self._interrupts.values():
+            event.set()
         await asyncio.gather(*(handle.stop(self._grace) for handle in list(self._handles.values())),
                              return_exceptions=True)
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
@@ -146,7 +154,52 @@ class Agent:
         self._restart_requested.add(name)
         await handle.stop(self._grace)
 
+    # ---- redeploying ---------------------------------------------------------------------
+    async def retire(self, name: str) -> ModuleState:
+        """Stop supervising ``name`` (a redeploy removes or replaces it): its process stops and is not
+        restarted, whatever its policy; it leaves the agent. Returns its last state."""
+        if name not in self.runs:
+            raise ModuleLaunchError(f"Module {name} not found in the current environment")
+        self._retiring.add(name)
+        self._interrupt(name).set()
+        try:
+            handle = self._handles.get(name)
+            if handle is not None:  # else the supervisor stops it as soon as its launch returns
+                await handle.stop(self._grace)
+            task = self._tasks.pop(name, None)
+            if task is not None:
+                await asyncio.gather(task, return_exceptions=True)
+        finally:
+            self._retiring.discard(name)
+        self._interrupts.pop(name, None)
+        del self.runs[name]
+        return self._states.pop(name)
+
+    async def launch(self, runs: Iterable[ModuleRun], keep: Mapping[str, ModuleState] | None = None) -> None:
+        """Add modules to a running agent and start them by startupOrder, as ``start`` does.
+
+        ``keep`` carries the start count of a replaced module over (its restart count starts at 0,
+        as for a recreated container), so the counters that read it only ever grow."""
+        new = list(runs)
+        for run in new:
+            if run.name in self.runs:
+                raise ModuleLaunchError(f"Module {run.name} is already running")
+        for run in new:
+            self.runs[run.name] = run
+            previous = (keep or {}).get(run.name)
+            self._states[run.name] = ModuleState(run.name, starts=previous.starts if previous else 0)
+        for group in _groups(new):
+            for run in group:
+                self._tasks[run.name] = asyncio.create_task(self._supervise(run), name=f"agent:{run.name}")
+            await self.wait_for(_all_left_unknown([run.name for run in group]), timeout=60)
+
     # ---- internals -----------------------------------------------------------------------
+    def _interrupt(self, name: str) -> asyncio.Event:
+        return self._interrupts.setdefault(name, asyncio.Event())
+
+    def _ending(self, name: str) -> bool:
+        return self._stopping.is_set() or name in self._retiring
+
     async def _set(self, state: ModuleState) -> None:
         self._states[state.name] = state
         async with self._changed:
@@ -176,7 +229,7 @@ class Agent:
             await self._set(replace(self._states[name], runtime_status=STOPPED,
                                     status_description="desired status is stopped"))
             return
-        while not self._stopping.is_set():
+        while not self._ending(name):
             state = self._states[name]
             self._log_line(name, f"starting (start {state.starts + 1}, restart count {state.restart_count})")
             try:
@@ -187,6 +240,8 @@ class Agent:
                 await self._set(replace(state, runtime_status=FAILED, status_description=str(exc), pid=None))
                 return
             self._handles[name] = handle
+            if name in self._retiring:  # retired while it was launching
+                await handle.stop(self._grace)
             started = time.time()
             await self._set(replace(state, runtime_status=RUNNING, pid=handle.pid, last_start=started,
                                     starts=state.starts + 1, status_description="", next_restart_in=None))
@@ -196,7 +251,7 @@ class Agent:
             exited = time.time()
             self._log_line(name, f"exited with code {code}")
             state = replace(self._states[name], exit_code=code, last_exit=exited, pid=None)
-            if self._stopping.is_set():
+            if self._ending(name):
                 await self._set(replace(state, runtime_status=STOPPED, status_description="stopped by the simulator"))
                 return
             if name in self._restart_requested:  # RestartModule: no policy, no backoff
@@ -219,9 +274,11 @@ class Agent:
             delay = cool_off_secs(self.backoff, state.restart_count)
             await self._set(replace(state, runtime_status=BACKOFF, next_restart_in=delay,
                                     status_description=f"exited with code {code}; restarting in {delay:g} s"))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), delay)
-            if self._stopping.is_set():
+            interrupt = self._interrupt(name)  # no await between this and the check: stop() cannot slip in
+            if not self._ending(name):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(interrupt.wait(), delay)
+            if self._ending(name):
                 await self._set(replace(self._states[name], runtime_status=STOPPED, next_restart_in=None,
                                         status_description="stopped by the simulator"))
                 return

@@ -309,6 +309,48 @@ def device_remove(name: str, state_dir: Path) -> None:
     click.echo("removed")
 
 
+# ---- issue #18: redeploy in place -------------------------------------------------------------
+def _deploy_lines(result: dict[str, Any]) -> list[str]:
+    restarted = result.get("restarted") or {}
+    lines = [f"added: {', '.join(result.get('added') or []) or '-'}",
+             f"removed: {', '.join(result.get('removed') or []) or '-'}",
+             "restarted: " + (", ".join(f"{name} ({', '.join(reasons)})" for name, reasons in restarted.items())
+                              or "-"),
+             f"patched: {', '.join(result.get('patched') or []) or '-'}",
+             f"unchanged: {', '.join(result.get('unchanged') or []) or '-'}"]
+    if result.get("routes_changed"):
+        lines.append("routes: changed")
+    if result.get("store_ttl_changed"):
+        lines.append("storeAndForwardConfiguration: changed")
+    return lines
+
+
+@cli.command()
+@click.argument("manifest", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print what was done as one JSON object.")
+@STATE_OPTION
+def deploy(manifest: Path, as_json: bool, state_dir: Path) -> None:
+    """Apply a changed MANIFEST to the running simulator, as edgeAgent applies a new deployment.
+
+    Added modules start, removed ones stop, changed ones restart, the others keep running; routes and
+    desired properties change live. A manifest that does not validate changes nothing."""
+    from edgesim.redeploy import check_manifest
+
+    client = SimClient.from_state_dir(state_dir)
+    check_manifest(manifest)  # the one-line error here; the simulator checks it again before it changes anything
+    result = client.deploy(manifest)
+    click.echo(json.dumps(result) if as_json else "\n".join(_deploy_lines(result)))
+
+
+@cli.command()
+@click.argument("module")
+@STATE_OPTION
+def restart(module: str, state_dir: Path) -> None:
+    """Restart MODULE now (edgeAgent's RestartModule); returns once it runs again."""
+    state = SimClient.from_state_dir(state_dir).restart(module)
+    click.echo(f"restarted {module} (pid {state.get('pid')}, restart count {state.get('restartCount')})")
+
+
 @cli.command()
 @STATE_OPTION
 def stop(state_dir: Path) -> None:

@@ -1,0 +1,58 @@
+"""A running hub takes a new deployment: module identities, routes, store TTL and desired properties.
+
+Nothing here stops or restarts a connection of a module that stays: the router is swapped between
+two messages (``Hub._route`` reads it once per message), so a message is routed by the old routes
+or the new ones, never lost between them; messages already stored for a module stay in the store
+and its pump keeps delivering them. A removed module's connection is closed and its identity no
+longer authenticates, but its twin and queued messages stay on disk (they expire with their TTL),
+so deploying it again finds them, as an edgeHub endpoint's queue outlives a route change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from edgesim.agent.reconcile import desired_patch
+from edgesim.hub.server import Hub
+from edgesim.hub.twins import without_metadata
+from edgesim.routing import Router
+
+
+def reconfigure(hub: Hub, identities: Mapping[str, str], routes: Mapping[str, str | Mapping[str, Any]],
+                store_ttl_secs: int, desired: Mapping[str, Mapping[str, Any]]) -> None:
+    """Switch the hub to the new modules (name -> key), routes and TTL. Raises ``RouteSyntaxError``
+    before anything changes when a route does not compile."""
+    router = Router.from_manifest(routes)
+    removed = set(hub.config.identities) - set(identities)
+    hub.config = replace(hub.config, identities=dict(identities), routes=dict(routes),
+                         store_ttl_secs=store_ttl_secs, initial_desired=dict(desired))
+    hub.router = router
+    for name in removed:
+        session = hub._sessions.pop(name, None)
+        if session is not None:
+            hub._drop(session)
+        hub._twins.pop(name, None)  # the stored twin stays: see the module docstring
+
+
+async def apply_desired(hub: Hub, desired: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Make each module twin's desired properties the deployment's; a connected module gets one patch
+    with the new ``$version`` (as ``sim twin --patch`` sends it). Returns the modules whose twin changed."""
+    changed = []
+    for module, wanted in sorted(desired.items()):
+        patch = desired_patch(without_metadata(hub.get_twin(module)["desired"]), wanted)
+        if patch:
+            await hub.patch_desired(module, patch)
+            changed.append(module)
+    return changed
+
+
+def next_desired_version(hub: Hub, identity: str) -> int:
+    """Count a new deployment in ``$edgeAgent`` / ``$edgeHub``'s desired ``$version`` (the simulator
+    keeps their desired properties empty: the manifest holds them, registry passwords included)."""
+    twin = hub._twin(identity)
+    twin.replace_desired(without_metadata(twin.desired))
+    hub.store.save_twin(identity, twin.desired, twin.reported)
+    return int(twin.desired["$version"])
+
