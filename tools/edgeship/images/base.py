@@ -1,7 +1,8 @@
 """``edgeship image base``: a stand-in for ``python:3.11-slim-bookworm`` made from Debian packages.
 
 Where the official image cannot be pulled (no Docker Hub), mmdebstrap builds a minimal bookworm
-root file system with Debian's Python 3.11 and ``docker import`` turns it into an image. Debian's
+root file system with Debian's Python 3.11, written as an image archive that states its
+architecture (``archive.py``: ``docker import`` labels every image with the host's) and loaded. Debian's
 Python refuses ``pip install`` into the system (PEP 668), so the stand-in puts a venv's ``bin``
 first on ``PATH``: ``python`` and ``pip`` then behave as in the official image. The image is
 tagged per architecture and reused while the tag exists (with vfs storage every rebuild copies it).
@@ -9,13 +10,13 @@ tagged per architecture and reused while the tag exists (with vfs storage every 
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from edgeship.errors import ImageError
+from edgeship.images.archive import ImageConfig, load_image_archive, write_image_archive
 from edgeship.images.platforms import Platform
 
 STANDIN_REPOSITORY = "edgeship/python-standin"
@@ -83,19 +84,14 @@ def ensure_base(client: Any, platform: Platform, *, rebuild: bool = False) -> tu
     if platform.name == "arm32v7":
         raise ImageError("arm32v7 is not supported: onnxruntime publishes no armv7 wheel (see Dockerfile.arm32v7)")
     _check_emulation(platform)
-    docker_cli = shutil.which("docker")
-    if docker_cli is None:
-        raise ImageError("making a base image needs the docker command line client (apt-get install docker.io)")
     with tempfile.TemporaryDirectory(prefix="edgeship-base-") as tmp:
-        rootfs = Path(tmp) / "rootfs.tar"
-        # A foreign architecture runs every package script under qemu: much slower.
+        rootfs, archive = Path(tmp) / "rootfs.tar", Path(tmp) / "image.tar"
+        # A foreign architecture runs every package script under qemu: slower (about 4 min for arm64 here).
         _run(mmdebstrap_argv(platform, rootfs), "mmdebstrap", timeout=1800 if platform.name == "amd64" else 7200)
-        # The CLI, not the SDK: only `docker import` passes --platform, which a foreign base needs.
-        argv = [docker_cli, "image", "import", f"--platform={platform.docker}"]
-        argv += [f"--change=ENV {name}={value}" for name, value in ENVIRONMENT.items()]
-        argv += ['--change=CMD ["python3"]', "--change=LABEL org.edgeship.standin=python:3.11-slim-bookworm",
-                 str(rootfs), tag]
-        _run(argv, "docker import", timeout=900)
+        write_image_archive(rootfs, archive, tag, platform, ImageConfig(
+            ENVIRONMENT, ["python3"], {"org.edgeship.standin": "python:3.11-slim-bookworm"},
+            f"edgeship image base: mmdebstrap --variant=minbase --arch={platform.debian_arch} bookworm"))
+        load_image_archive(client, archive)
     if not _existing(client, tag, platform):
-        raise ImageError(f"docker import did not produce {tag} for {platform.docker}")
+        raise ImageError(f"docker load did not produce {tag} for {platform.docker}")
     return tag, True
