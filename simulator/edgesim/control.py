@@ -215,10 +215,10 @@ class ControlApi:
     def _upstream_link(self, method: str, action: str) -> HttpResponse:
         if action == "link":
             self._only(method, "GET")
-            return HttpResponse.json(200, self._sim.hub.upstream_link.state())
+            return HttpResponse.json(200, self._sim.hub.forwarding.link.state())
         if action in ("offline", "online"):
             self._only(method, "POST")
-            return HttpResponse.json(200, self._sim.hub.upstream_link.set_online(action == "online"))
+            return HttpResponse.json(200, self._sim.hub.forwarding.link.set_online(action == "online"))
         raise HttpError(404, f"no such control API resource: {method} /v1/upstream/{action}")
 
     async def _invoke(self, module: str, method_name: str, request: HttpRequest) -> HttpResponse:

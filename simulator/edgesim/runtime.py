@@ -367,7 +367,7 @@ class Simulator:
                 "hub": self.hub.stats(), "metrics_url": self.metrics_url, "gateway_port": self.gateway_port,
                 "gateway_error": self.hub.gateway_error,
                 "devices": {name: {"connected": name in self.hub.connected_devices()} for name in self.devices.names()},
-                "upstream": self.hub.upstream_link.state(), "store": self.hub.store_limits.state()}
+                **self.hub.forwarding.state()}
 
     async def send(self, module: str, input_name: str, message: Message) -> None:
         self.require_module(module)

@@ -73,7 +73,9 @@ class StoreLimits:
         refusal ``on_rollback`` lets in-memory counts follow the rolled-back tables."""
         self.check()
         try:
-            with self.transaction(len(message.body) + len(json.dumps(message.properties))):
+            # the bytes one stored copy takes, as SIZE_QUERY counts them
+            size = len(message.body) + len(json.dumps(message.properties)) + len(json.dumps(message.system_properties))
+            with self.transaction(size):
                 store()
         except StoreFullError:
             on_rollback()

@@ -26,7 +26,8 @@ from typing import Any
 from edgesim import sas
 from edgesim.errors import SimulatorError
 from edgesim.hub import codec
-from edgesim.hub.limits import StoreFullError, StoreLimits
+from edgesim.hub.forwarding import Forwarding
+from edgesim.hub.limits import StoreFullError
 from edgesim.hub.metrics import HubMetrics
 from edgesim.hub.store import HubStore
 from edgesim.hub.topics import (
@@ -46,7 +47,7 @@ from edgesim.hub.topics import (
     twin_response_topic,
 )
 from edgesim.hub.twins import Twin, TwinPatchError, without_metadata
-from edgesim.hub.upstream import CloudLog, UpstreamLink, UpstreamRecord
+from edgesim.hub.upstream import UpstreamRecord
 from edgesim.message import MAX_MESSAGE_BYTES, Message
 from edgesim.routing import ModuleInputSink, Router, UpstreamSink
 
@@ -173,15 +174,13 @@ class Hub:
         self.gateway_error: str | None = None  # why the 443 listener is off, when it is
         self._gateway: Any = None  # edgesim.hub.gateway.Gateway, imported only when served
         self._store: HubStore | None = None
-        self._link: UpstreamLink | None = None  # $upstream: cloud now, or queued while offline
-        self._limits: StoreLimits | None = None
+        self._forwarding: Forwarding | None = None  # the cloud log, the link to it, the store's limits
         self._server: asyncio.Server | None = None
         self._sessions: dict[str, _Session] = {}
         self._twins: dict[str, Twin] = {}
         # Pending method calls by (module, request id): only the called module's answer resolves one.
         self._methods: dict[tuple[str, str], asyncio.Future[tuple[int, Any]]] = {}
         self._method_counter = 0
-        self._cloud: CloudLog | None = None  # what reached $upstream
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sessions_changed = asyncio.Event()  # set on every connection and SUBSCRIBE
         self._stats: dict[str, int] = dict.fromkeys(
@@ -201,9 +200,7 @@ class Hub:
             self._load_twin(module)
         for identity in SYSTEM_IDENTITIES:
             self._load_twin(identity)
-        self._cloud = CloudLog(self._store, self.metrics, lambda: self._count("upstream", 1))
-        self._link = UpstreamLink(self._store, self.metrics, self._cloud.append, lambda n: self._count("expired", n))
-        self._limits = StoreLimits(self._store.db, self.config.store_max_bytes)
+        self._forwarding = Forwarding(self._store, self.metrics, self.config.store_max_bytes, self._stats)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         context.load_cert_chain(self.config.certfile, self.config.keyfile)
@@ -231,8 +228,8 @@ class Hub:
             else:
                 self._gateway = gateway
         self._spawn(self._expiry_loop())
-        self._spawn(self._link.run())
-        self._spawn(self._limits.run())
+        for loop in self._forwarding.loops():
+            self._spawn(loop)
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -260,7 +257,7 @@ class Hub:
         if self._store is not None:
             self._store.close()
             self._store = None
-            self._link = self._limits = self._cloud = None
+            self._forwarding = None
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
@@ -312,8 +309,7 @@ class Hub:
             raise HubError(f"no device named {device_id!r}")
         if len(message.body) > MAX_MESSAGE_BYTES:
             raise HubError(f"message is larger than {MAX_MESSAGE_BYTES} bytes")
-        self.store_limits.guard(message, self.upstream_link.resync,
-                                lambda: self._deliver(device_key(device_id), "", message, ttl_secs))
+        self.forwarding.guarded(message, lambda: self._deliver(device_key(device_id), "", message, ttl_secs))
 
     def get_twin(self, module_id: str) -> dict[str, Any]:
         return self._twin(module_id).document()
@@ -344,8 +340,8 @@ class Hub:
             raise HubError(f"no module named {module_id!r} in this deployment")
         if len(message.body) > MAX_MESSAGE_BYTES:
             raise HubError(f"message is larger than {MAX_MESSAGE_BYTES} bytes")
-        self.store_limits.guard(message, self.upstream_link.resync,
-                                lambda: self._deliver(module_id, input_name, message, self.config.store_ttl_secs))
+        ttl = self.config.store_ttl_secs
+        self.forwarding.guarded(message, lambda: self._deliver(module_id, input_name, message, ttl))
 
     async def invoke_method(self, module_id: str, method_name: str, payload: Any, timeout: float) -> tuple[int, Any]:
         """The control side's call (``sim invoke``): the callee's (status, payload), or 404 / 504 as edgeHub."""
@@ -396,14 +392,10 @@ class Hub:
         return session is not None and session.connection is not None and "methods" in session.subscriptions
 
     def upstream_since(self, seq: int = 0) -> list[UpstreamRecord]:
-        if self._cloud is None:
-            raise HubError("the hub is not running")
-        return self._cloud.since(seq)
+        return self.forwarding.cloud.since(seq)
 
     async def wait_upstream(self, seq: int, timeout: float) -> list[UpstreamRecord]:
-        if self._cloud is None:
-            raise HubError("the hub is not running")
-        return await self._cloud.wait(seq, timeout)
+        return await self.forwarding.cloud.wait(seq, timeout)
 
     def connected_modules(self) -> frozenset[str]:
         return frozenset(m for m, s in self._sessions.items()
@@ -419,15 +411,15 @@ class Hub:
         for key, count in self.store.pending_by_module().items():
             endpoint = key if key.startswith("devices/") else f"{self.config.device_id}/{key}"
             self.metrics.queue_length.labels(**self.metrics.common, endpoint=endpoint, priority="2000000000").set(count)
-        self.upstream_link.refresh_metrics()
+        self.forwarding.link.refresh_metrics()
 
     def stats(self) -> dict[str, int]:
         stats = dict(self._stats)
         stats["stored"] = self.store.pending_count() if self._store else 0
         stats["connected"] = len(self.connected_modules())
         stats["connected_devices"] = len(self.connected_devices())
-        if self._link is not None and self._limits is not None:
-            stats.update(self._link.stats(), store_bytes=self._limits.size_bytes, **self._limits.refused_stats())
+        if self._forwarding is not None:
+            stats.update(self._forwarding.stats())
         return stats
 
     # ---- routing and delivery ----------------------------------------------------------
@@ -445,7 +437,7 @@ class Hub:
         self._stats["routed"] += 1
         for match in matches:
             if isinstance(match.sink, UpstreamSink):
-                self.upstream_link.accept(message, match.ttl_secs or self.config.store_ttl_secs)
+                self.forwarding.link.accept(message, match.ttl_secs or self.config.store_ttl_secs)
             elif isinstance(match.sink, ModuleInputSink):
                 if match.sink.module not in self.config.identities:
                     self._stats["unrouted"] += 1
@@ -453,20 +445,12 @@ class Hub:
                 self._deliver(match.sink.module, match.sink.input, message,
                               match.ttl_secs or self.config.store_ttl_secs)
 
-    def _count(self, name: str, amount: int) -> None:
-        self._stats[name] += amount
-
     @property
-    def upstream_link(self) -> UpstreamLink:
-        if self._link is None:
+    def forwarding(self) -> Forwarding:
+        """The cloud log (``.cloud``), the link to it (``.link``) and the store's limits (``.limits``)."""
+        if self._forwarding is None:
             raise HubError("the hub is not running")
-        return self._link
-
-    @property
-    def store_limits(self) -> StoreLimits:
-        if self._limits is None:
-            raise HubError("the hub is not running")
-        return self._limits
+        return self._forwarding
 
     async def _pump(self, session: _Session) -> None:
         """Deliver the module's stored input messages, in order, keeping a window in flight."""
@@ -710,7 +694,7 @@ class Hub:
             message = Message(packet.payload, dict(kind.application), system)
             self.metrics.message_received(message, identity.key, len(packet.payload))
             try:
-                self.store_limits.guard(message, self.upstream_link.resync, lambda: self._route(message))
+                self.forwarding.guarded(message, lambda: self._route(message))
             except StoreFullError as exc:
                 # edgeHub's MQTT head shuts the channel when a publish fails: no PUBACK, the SDK
                 # reconnects and sends the message again, so it is refused, never lost.
