@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from edgesim.agent import BackoffConfig
 from edgesim.testing import SimulatorHarness, run_simulator
@@ -63,6 +64,15 @@ def burst(sim: SimulatorHarness, start_at: int, count: int, interval: float) -> 
     assert (status, payload) == (200, {"started": True})
 
 
+def metric(sim: SimulatorHarness, name: str, **labels: str) -> float:
+    """The sum of the samples of ``name`` with ``labels``, as a Prometheus scrape of ``metrics_url`` shows it."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = requests.get(sim.status()["metrics_url"], timeout=10).text
+    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+               if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()))
+
+
 def numbers(records: list[Any]) -> list[int]:
     return [json.loads(record.body)["n"] for record in records]
 
@@ -108,6 +118,8 @@ def test_what_outlives_the_ttl_is_counted_never_delivered(tmp_path: Path) -> Non
         wait_until("5 expired", lambda: sim.upstream_link()["expired"] == 5, 30)
         burst(sim, 5, 3, 0)
         wait_until("3 waiting", lambda: sim.upstream_link()["pending"] == 3, 30)
+        assert metric(sim, "edgehub_queue_length", endpoint="iothub") == 3
+        assert metric(sim, "edgehub_messages_dropped_total", reason="ttl_expiry") == 5
         sim.upstream_online()
         records = sim.wait_upstream(3, timeout=30)
         assert numbers(records) == [5, 6, 7]
