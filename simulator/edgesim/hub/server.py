@@ -696,8 +696,9 @@ class Hub:
             try:
                 self.forwarding.guarded(message, lambda: self._route(message))
             except StoreFullError as exc:
-                # edgeHub's MQTT head shuts the channel when a publish fails: no PUBACK, the SDK
-                # reconnects and sends the message again, so it is refused, never lost.
+                # edgeHub's MQTT head shuts the channel when a publish fails: no PUBACK, so the
+                # sender still holds the message (paho resends it after reconnecting, or the SDK
+                # reports the failure): refused, never silently dropped.
                 log.warning("refused a message from %s: %s; closing its connection", identity.key, exc)
                 connection.close()
                 return
