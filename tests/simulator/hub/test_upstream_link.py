@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import time
@@ -102,3 +103,24 @@ def test_a_store_failure_inside_the_transaction_rolls_back_every_copy(tmp_path: 
     assert refused.value.reason == "store_error"  # a plain OperationalError carries no SQLITE_FULL code
     assert fwd.link.state()["pending"] == 0  # the first copy went with the rest
     assert counters["routed"] == 5
+
+
+def test_a_restart_while_online_with_messages_waiting_drains_them(tmp_path: Path) -> None:
+    first = opened(tmp_path / "hub.db", {"upstream": 0, "expired": 0})
+    first.link.set_online(False)
+    for n in range(3):
+        first.link.accept(message(n), 3600)
+    first.link.set_online(True)  # the hub stops before its drain loop ran
+
+    async def reopen_and_run() -> list[int]:
+        again = opened(tmp_path / "hub.db", {"upstream": 0, "expired": 0})
+        loop = asyncio.create_task(again.link.run())
+        try:
+            await asyncio.wait_for(again.cloud.wait(0, 10), 10)
+            async with asyncio.timeout(10):
+                while again.link.state()["pending"]:
+                    await asyncio.sleep(0.01)  # polling a condition with a deadline
+            return cloud_numbers(again)
+        finally:
+            loop.cancel()
+    assert asyncio.run(reopen_and_run()) == [0, 1, 2]
