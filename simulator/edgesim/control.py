@@ -7,6 +7,8 @@
 * ``POST /api/v1/messages[?module=m]``: iotedgehubdev's ``{"inputName", "data", "messageId"?,
   "correlationId"?, "userId"?}`` -> 202 ``{"message": "accepted"}``.
 * ``GET /v1/upstream?since=N&wait=S``: ``{"records": [...], "last_seq": N}``, waiting up to S s.
+* ``POST /v1/upstream/offline`` / ``POST /v1/upstream/online``: take the link to the cloud down or
+  up; ``GET /v1/upstream/link``: ``{"link", "pending", "expired", "delivered_after_outage"}``.
 * ``POST /v1/modules/{m}/methods/{name}``: ``{"payload": <JSON>, "timeout": S}``
   -> ``{"status": N, "payload": <JSON>}``.
 * ``GET /v1/modules/{m}/twin``; ``PATCH`` it with ``{"desired": <patch>}`` -> the twin.
@@ -153,6 +155,8 @@ class ControlApi:
         if parts == ["v1", "upstream"]:
             self._only(method, "GET")
             return await self._upstream(request)
+        if parts[:2] == ["v1", "upstream"] and len(parts) == 3:
+            return self._upstream_link(method, parts[2])
         if parts == ["api", "v1", "messages"]:
             self._only(method, "POST")
             return await self._compat_send(request)
@@ -219,6 +223,15 @@ class ControlApi:
                 records = []
         last = max((record.seq for record in records), default=since)
         return HttpResponse.json(200, {"records": [record.to_json() for record in records], "last_seq": last})
+
+    def _upstream_link(self, method: str, action: str) -> HttpResponse:
+        if action == "link":
+            self._only(method, "GET")
+            return HttpResponse.json(200, self._sim.hub.forwarding.link.state())
+        if action in ("offline", "online"):
+            self._only(method, "POST")
+            return HttpResponse.json(200, self._sim.hub.forwarding.link.set_online(action == "online"))
+        raise HttpError(404, f"no such control API resource: {method} /v1/upstream/{action}")
 
     async def _invoke(self, module: str, method_name: str, request: HttpRequest) -> HttpResponse:
         body = _object(request.json() or {}, "request body")

@@ -88,6 +88,7 @@ class Deployment:
     store_ttl_secs: int
     desired: Mapping[str, Mapping[str, Any]]  # module name -> properties.desired of its twin
     registry_credentials: tuple[RegistryCredential, ...] = ()
+    store_max_bytes: int | None = None  # storeAndForwardConfiguration.storeLimits.maxSizeBytes; None: no limit
 
     def module(self, name: str) -> ModuleSpec:
         for spec in self.modules:
@@ -238,6 +239,22 @@ def _store_ttl(hub: Mapping[str, Any], path: str) -> int:
     return ttl
 
 
+def _store_limit(hub: Mapping[str, Any], path: str) -> int | None:
+    config = hub.get("storeAndForwardConfiguration")
+    if config is None:
+        return None
+    cfg_path = f"{path}.storeAndForwardConfiguration"
+    limits = _object(config, cfg_path).get("storeLimits")
+    if limits is None:
+        return None
+    size = _object(limits, f"{cfg_path}.storeLimits").get("maxSizeBytes")
+    if size is None:
+        return None
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise _fail(f"{cfg_path}.storeLimits.maxSizeBytes", f"expected a non-negative integer, got {size!r}")
+    return size
+
+
 def parse_deployment(document: Any, source: str = "manifest") -> Deployment:
     """Read a parsed manifest document; ``source`` prefixes the JSON paths in errors."""
     root = _object(document, source)
@@ -293,6 +310,7 @@ def parse_deployment(document: Any, source: str = "manifest") -> Deployment:
         store_ttl_secs=_store_ttl(hub, hub_path),
         desired=desired,
         registry_credentials=_registry_credentials(agent, agent_path),
+        store_max_bytes=_store_limit(hub, hub_path),
     )
 
 

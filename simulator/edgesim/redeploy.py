@@ -87,7 +87,7 @@ async def _apply(sim: Simulator, manifest: Path, new: Deployment) -> Plan:
     if sim._workload is not None:
         sim._workload.set_identities({name: WorkloadIdentity(sim._keys[name], sim._generation_ids[name])
                                       for name in new.module_names})
-    reconfigure(hub, dict(sim._keys), new.routes, new.store_ttl_secs, new.desired)
+    reconfigure(hub, dict(sim._keys), new.routes, new.store_ttl_secs, new.desired, new.store_max_bytes)
     restarting = set(changes.added) | set(changes.restarted)
     # Every twin is set (a stopped module finds it at its next start); only kept ones count as patched.
     patched = tuple(name for name in await apply_desired(hub, new.desired) if name not in restarting)

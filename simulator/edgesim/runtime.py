@@ -218,7 +218,8 @@ class Simulator:
             identities=dict(self._keys), certfile=certs.server_cert, keyfile=certs.server_key,
             state_dir=self.state_dir / "hub", routes=self.deployment.routes,
             store_ttl_secs=self.deployment.store_ttl_secs, initial_desired=self.deployment.desired,
-            port=self.config.hub_port, devices=self.devices.keys(), gateway_port=self.config.gateway_port),
+            port=self.config.hub_port, devices=self.devices.keys(), gateway_port=self.config.gateway_port,
+            store_max_bytes=self.deployment.store_max_bytes),
             metrics=HubMetrics(self.config.hub_hostname, self.config.device_id, registry, instance))
         try:
             await self._hub.start()
@@ -368,7 +369,8 @@ class Simulator:
                 "uptime_secs": round(time.time() - self.started_at, 3), "modules": modules,
                 "hub": self.hub.stats(), "metrics_url": self.metrics_url, "gateway_port": self.gateway_port,
                 "gateway_error": self.hub.gateway_error,
-                "devices": {name: {"connected": name in self.hub.connected_devices()} for name in self.devices.names()}}
+                "devices": {name: {"connected": name in self.hub.connected_devices()} for name in self.devices.names()},
+                **self.hub.forwarding.state()}
 
     async def send(self, module: str, input_name: str, message: Message) -> None:
         self.require_module(module)

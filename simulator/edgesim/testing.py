@@ -163,6 +163,19 @@ class SimulatorHarness:
             with contextlib.suppress(TimeoutError):  # the loop re-checks and reports how many arrived
                 await hub.wait_upstream(seq, remaining)
 
+    # ---- the link to the cloud ------------------------------------------------------------
+    def upstream_offline(self) -> dict[str, Any]:
+        """Take the cloud away: ``$upstream`` messages wait in the store (TTL applies) until ``upstream_online``."""
+        return self._call(self._on_loop(lambda: self.simulator.hub.forwarding.link.set_online(False)))
+
+    def upstream_online(self) -> dict[str, Any]:
+        """Bring the cloud back: what waited drains to ``$upstream`` in order."""
+        return self._call(self._on_loop(lambda: self.simulator.hub.forwarding.link.set_online(True)))
+
+    def upstream_link(self) -> dict[str, Any]:
+        """``{"link": "online"|"offline", "pending", "expired", "delivered_after_outage"}``."""
+        return self._call(self._on_loop(self.simulator.hub.forwarding.link.state))
+
     # ---- twins and methods -------------------------------------------------------------
     def invoke(self, module: str, method: str, payload: Any = None,
                timeout: float = DEFAULT_TIMEOUT) -> tuple[int, Any]:

@@ -120,6 +120,14 @@ class SimClient:
         result = self._json("GET", "/v1/upstream", query={"since": since, "wait": wait}, timeout=wait + self.timeout)
         return list(result["records"]), int(result["last_seq"])
 
+    def upstream_link(self, action: str | None = None) -> dict[str, Any]:
+        """The link to the cloud; ``action`` "offline" or "online" changes it first."""
+        if action is None:
+            result: dict[str, Any] = self._json("GET", "/v1/upstream/link")
+        else:
+            result = self._json("POST", f"/v1/upstream/{self._segment(action)}")
+        return result
+
     def _target(self, name: str) -> str:
         """The control API path of a module, ``$edgeAgent`` / ``$edgeHub``, or a leaf device, by name."""
         if not name.startswith("$") and name in self.status().get("devices", {}):

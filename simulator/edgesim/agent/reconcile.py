@@ -57,6 +57,7 @@ class Plan:
     patched: tuple[str, ...] = ()  # kept modules the new manifest gives other desired properties
     routes_changed: bool = False
     store_ttl_changed: bool = False
+    store_limits_changed: bool = False  # storeLimits.maxSizeBytes: applied live, as the TTL
 
     @property
     def restarted(self) -> tuple[str, ...]:
@@ -65,13 +66,14 @@ class Plan:
     @property
     def is_empty(self) -> bool:
         return not (self.added or self.removed or self.changed or self.patched or self.routes_changed
-                    or self.store_ttl_changed)
+                    or self.store_ttl_changed or self.store_limits_changed)
 
     def to_json(self) -> dict[str, Any]:
         return {"added": list(self.added), "removed": list(self.removed),
                 "restarted": {change.name: list(change.reasons) for change in self.changed},
                 "unchanged": list(self.unchanged), "patched": list(self.patched),
-                "routes_changed": self.routes_changed, "store_ttl_changed": self.store_ttl_changed}
+                "routes_changed": self.routes_changed, "store_ttl_changed": self.store_ttl_changed,
+                "store_limits_changed": self.store_limits_changed}
 
 
 def module_differences(old: ModuleSpec, new: ModuleSpec) -> tuple[str, ...]:
@@ -97,7 +99,8 @@ def plan(old: Deployment, new: Deployment) -> Plan:
     return Plan(added=tuple(sorted(new_names - old_names)), removed=tuple(sorted(old_names - new_names)),
                 changed=tuple(changed), unchanged=tuple(unchanged), patched=tuple(patched),
                 routes_changed=dict(old.routes) != dict(new.routes),
-                store_ttl_changed=old.store_ttl_secs != new.store_ttl_secs)
+                store_ttl_changed=old.store_ttl_secs != new.store_ttl_secs,
+                store_limits_changed=old.store_max_bytes != new.store_max_bytes)
 
 
 def desired_patch(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> dict[str, Any]:

@@ -21,14 +21,17 @@ from edgesim.routing import Router
 
 
 def reconfigure(hub: Hub, identities: Mapping[str, str], routes: Mapping[str, str | Mapping[str, Any]],
-                store_ttl_secs: int, desired: Mapping[str, Mapping[str, Any]]) -> None:
-    """Switch the hub to the new modules (name -> key), routes and TTL. Raises ``RouteSyntaxError``
-    before anything changes when a route does not compile."""
+                store_ttl_secs: int, desired: Mapping[str, Mapping[str, Any]],
+                store_max_bytes: int | None = None) -> None:
+    """Switch the hub to the new modules (name -> key), routes, TTL and store limit. Raises
+    ``RouteSyntaxError`` before anything changes when a route does not compile."""
     router = Router.from_manifest(routes)
     removed = set(hub.config.identities) - set(identities)
     hub.config = replace(hub.config, identities=dict(identities), routes=dict(routes),
-                         store_ttl_secs=store_ttl_secs, initial_desired=dict(desired))
+                         store_ttl_secs=store_ttl_secs, initial_desired=dict(desired),
+                         store_max_bytes=store_max_bytes)
     hub.router = router
+    hub.forwarding.limits.max_size_bytes = store_max_bytes  # checked per message: the next one sees it
     for name in removed:
         session = hub._sessions.pop(name, None)
         if session is not None:

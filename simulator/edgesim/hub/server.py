@@ -11,10 +11,10 @@ undelivered input messages wait in the store until the module is back.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import logging
+import sqlite3
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -26,6 +26,8 @@ from typing import Any
 from edgesim import sas
 from edgesim.errors import SimulatorError
 from edgesim.hub import codec
+from edgesim.hub.forwarding import Forwarding
+from edgesim.hub.limits import StoreFullError
 from edgesim.hub.metrics import HubMetrics
 from edgesim.hub.store import HubStore
 from edgesim.hub.topics import (
@@ -45,6 +47,7 @@ from edgesim.hub.topics import (
     twin_response_topic,
 )
 from edgesim.hub.twins import Twin, TwinPatchError, without_metadata
+from edgesim.hub.upstream import UpstreamRecord
 from edgesim.message import MAX_MESSAGE_BYTES, Message
 from edgesim.routing import ModuleInputSink, Router, UpstreamSink
 
@@ -87,28 +90,7 @@ class HubConfig:
     port: int = 8883
     devices: Mapping[str, str] = field(default_factory=dict)  # leaf device id -> key
     gateway_port: int | None = None  # HTTPS + MQTT over WebSockets (443 on a device); None: not served
-
-
-@dataclass(frozen=True)
-class UpstreamRecord:
-    seq: int
-    module: str
-    output: str
-    body: bytes
-    properties: dict[str, str]
-    system_properties: dict[str, str]
-    enqueued_time: str
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"seq": self.seq, "module": self.module, "output": self.output,
-                                "properties": self.properties, "system_properties": self.system_properties,
-                                "enqueued_time": self.enqueued_time}
-        try:
-            data["body"] = self.body.decode("utf-8")
-        except UnicodeDecodeError:
-            data["body"] = base64.b64encode(self.body).decode("ascii")
-            data["body_encoding"] = "base64"
-        return data
+    store_max_bytes: int | None = None  # storeAndForwardConfiguration.storeLimits.maxSizeBytes
 
 
 @dataclass
@@ -192,14 +174,13 @@ class Hub:
         self.gateway_error: str | None = None  # why the 443 listener is off, when it is
         self._gateway: Any = None  # edgesim.hub.gateway.Gateway, imported only when served
         self._store: HubStore | None = None
+        self._forwarding: Forwarding | None = None  # the cloud log, the link to it, the store's limits
         self._server: asyncio.Server | None = None
         self._sessions: dict[str, _Session] = {}
         self._twins: dict[str, Twin] = {}
         # Pending method calls by (module, request id): only the called module's answer resolves one.
         self._methods: dict[tuple[str, str], asyncio.Future[tuple[int, Any]]] = {}
         self._method_counter = 0
-        self._upstream_changed = asyncio.Condition()
-        self._upstream_seq = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sessions_changed = asyncio.Event()  # set on every connection and SUBSCRIBE
         self._stats: dict[str, int] = dict.fromkeys(
@@ -219,8 +200,7 @@ class Hub:
             self._load_twin(module)
         for identity in SYSTEM_IDENTITIES:
             self._load_twin(identity)
-        rows = self._store.db.execute("SELECT MAX(seq) FROM upstream").fetchone()
-        self._upstream_seq = int(rows[0] or 0)
+        self._forwarding = Forwarding(self._store, self.metrics, self.config.store_max_bytes, self._stats)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         context.load_cert_chain(self.config.certfile, self.config.keyfile)
@@ -248,6 +228,8 @@ class Hub:
             else:
                 self._gateway = gateway
         self._spawn(self._expiry_loop())
+        for loop in self._forwarding.loops():
+            self._spawn(loop)
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -275,6 +257,7 @@ class Hub:
         if self._store is not None:
             self._store.close()
             self._store = None
+            self._forwarding = None
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
@@ -326,7 +309,7 @@ class Hub:
             raise HubError(f"no device named {device_id!r}")
         if len(message.body) > MAX_MESSAGE_BYTES:
             raise HubError(f"message is larger than {MAX_MESSAGE_BYTES} bytes")
-        self._deliver(device_key(device_id), "", message, ttl_secs)
+        self.forwarding.guarded(message, lambda: self._deliver(device_key(device_id), "", message, ttl_secs))
 
     def get_twin(self, module_id: str) -> dict[str, Any]:
         return self._twin(module_id).document()
@@ -357,7 +340,8 @@ class Hub:
             raise HubError(f"no module named {module_id!r} in this deployment")
         if len(message.body) > MAX_MESSAGE_BYTES:
             raise HubError(f"message is larger than {MAX_MESSAGE_BYTES} bytes")
-        self._deliver(module_id, input_name, message, self.config.store_ttl_secs)
+        ttl = self.config.store_ttl_secs
+        self.forwarding.guarded(message, lambda: self._deliver(module_id, input_name, message, ttl))
 
     async def invoke_method(self, module_id: str, method_name: str, payload: Any, timeout: float) -> tuple[int, Any]:
         """The control side's call (``sim invoke``): the callee's (status, payload), or 404 / 504 as edgeHub."""
@@ -408,14 +392,10 @@ class Hub:
         return session is not None and session.connection is not None and "methods" in session.subscriptions
 
     def upstream_since(self, seq: int = 0) -> list[UpstreamRecord]:
-        return [UpstreamRecord(row[0], row[1], row[2], bytes(row[3]), json.loads(row[4]), json.loads(row[5]), row[6])
-                for row in self.store.upstream_since(seq)]
+        return self.forwarding.cloud.since(seq)
 
     async def wait_upstream(self, seq: int, timeout: float) -> list[UpstreamRecord]:
-        async with self._upstream_changed:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._upstream_changed.wait_for(lambda: self._upstream_seq > seq), timeout)
-        return self.upstream_since(seq)
+        return await self.forwarding.cloud.wait(seq, timeout)
 
     def connected_modules(self) -> frozenset[str]:
         return frozenset(m for m, s in self._sessions.items()
@@ -431,12 +411,15 @@ class Hub:
         for key, count in self.store.pending_by_module().items():
             endpoint = key if key.startswith("devices/") else f"{self.config.device_id}/{key}"
             self.metrics.queue_length.labels(**self.metrics.common, endpoint=endpoint, priority="2000000000").set(count)
+        self.forwarding.link.refresh_metrics()
 
     def stats(self) -> dict[str, int]:
         stats = dict(self._stats)
         stats["stored"] = self.store.pending_count() if self._store else 0
         stats["connected"] = len(self.connected_modules())
         stats["connected_devices"] = len(self.connected_devices())
+        if self._forwarding is not None:
+            stats.update(self._forwarding.stats())
         return stats
 
     # ---- routing and delivery ----------------------------------------------------------
@@ -454,8 +437,7 @@ class Hub:
         self._stats["routed"] += 1
         for match in matches:
             if isinstance(match.sink, UpstreamSink):
-                self._append_upstream(message)
-                self.metrics.message_sent(message, "upstream", "")
+                self.forwarding.link.accept(message, match.ttl_secs or self.config.store_ttl_secs)
             elif isinstance(match.sink, ModuleInputSink):
                 if match.sink.module not in self.config.identities:
                     self._stats["unrouted"] += 1
@@ -463,17 +445,12 @@ class Hub:
                 self._deliver(match.sink.module, match.sink.input, message,
                               match.ttl_secs or self.config.store_ttl_secs)
 
-    def _append_upstream(self, message: Message) -> None:
-        enqueued = message.system_properties.get("enqueuedTime") or _now_iso()
-        self._upstream_seq = self.store.append_upstream(message.system_properties.get("connectionModuleId", ""),
-                                                        message.system_properties.get("outputName", ""), message,
-                                                        enqueued)
-        self._stats["upstream"] += 1
-        self._spawn(self._notify_upstream())
-
-    async def _notify_upstream(self) -> None:
-        async with self._upstream_changed:
-            self._upstream_changed.notify_all()
+    @property
+    def forwarding(self) -> Forwarding:
+        """The cloud log (``.cloud``), the link to it (``.link``) and the store's limits (``.limits``)."""
+        if self._forwarding is None:
+            raise HubError("the hub is not running")
+        return self._forwarding
 
     async def _pump(self, session: _Session) -> None:
         """Deliver the module's stored input messages, in order, keeping a window in flight."""
@@ -507,7 +484,11 @@ class Hub:
     async def _expiry_loop(self) -> None:
         while True:
             await asyncio.sleep(1.0)  # a periodic sweep, not synchronisation
-            expired = self.store.expire(time.time())
+            try:
+                expired = self.store.expire(time.time())
+            except sqlite3.Error as exc:  # a full disk: sweep again next time
+                log.warning("expiry sweep failed: %s", exc)
+                continue
             if expired:
                 self._stats["expired"] += expired
                 self.store.add_counter("expired", expired)
@@ -626,6 +607,8 @@ class Hub:
             log.warning("protocol error from %s: %s", session.identity.key if session else "a client", exc)
         except (TimeoutError, ConnectionError, ssl.SSLError, OSError, asyncio.IncompleteReadError):
             pass
+        except sqlite3.Error as exc:  # e.g. a PUBACK's delete on a full disk: this connection ends, not the hub
+            log.warning("store error on %s's connection: %s", session.identity.key if session else "a client", exc)
         finally:
             connection.close()
             if session is not None and session.connection is connection:
@@ -710,7 +693,15 @@ class Hub:
             system["enqueuedTime"] = _now_iso()
             message = Message(packet.payload, dict(kind.application), system)
             self.metrics.message_received(message, identity.key, len(packet.payload))
-            self._route(message)
+            try:
+                self.forwarding.guarded(message, lambda: self._route(message))
+            except StoreFullError as exc:
+                # edgeHub's MQTT head shuts the channel when a publish fails: no PUBACK, so the
+                # sender still holds the message (paho resends it after reconnecting, or the SDK
+                # reports the failure): refused, never silently dropped.
+                log.warning("refused a message from %s: %s; closing its connection", identity.key, exc)
+                connection.close()
+                return
         elif isinstance(kind, TwinGet):
             twin = self._twin(identity.key)
             self.metrics.gettwin(identity.key)

@@ -65,7 +65,8 @@ def test_added_removed_changed_patched_and_unchanged_are_told_apart() -> None:
     assert not result.routes_changed
     assert not result.store_ttl_changed
     assert result.to_json() == {"added": ["d"], "removed": ["c"], "restarted": {"b": ["env"]}, "unchanged": ["a"],
-                                "patched": ["a"], "routes_changed": False, "store_ttl_changed": False}
+                                "patched": ["a"], "routes_changed": False, "store_ttl_changed": False,
+                                "store_limits_changed": False}
 
 
 @pytest.mark.parametrize(("field", "value", "reason"), [
@@ -114,6 +115,19 @@ def test_routes_ttl_and_desired_properties_do_not_restart_anything() -> None:
     assert result.patched == ("b",)
     assert result.routes_changed
     assert result.store_ttl_changed
+
+
+def test_a_new_store_limit_is_a_live_change_not_a_restart() -> None:
+    new = copy.deepcopy(BASE)
+    new["modulesContent"]["$edgeHub"]["properties.desired"]["storeAndForwardConfiguration"]["storeLimits"] = {
+        "maxSizeBytes": 1_000_000}
+    result = plan(deployment(BASE), deployment(new))
+    assert result.changed == ()
+    assert result.store_limits_changed
+    assert not result.store_ttl_changed
+    assert not result.is_empty
+    assert result.to_json()["store_limits_changed"] is True
+    assert not plan(deployment(new), deployment(copy.deepcopy(new))).store_limits_changed
 
 
 def test_a_module_without_desired_properties_in_the_new_manifest_keeps_its_twin() -> None:

@@ -250,7 +250,8 @@ def test_a_bad_manifest_changes_nothing_and_the_cli_deploys_and_restarts(tmp_pat
         assert good.returncode == 0, good.stderr
         assert json.loads(good.stdout) == {"added": ["newbie"], "removed": ["old"], "restarted": {"gamma": ["env"]},
                                            "unchanged": ["alpha", "beta"], "patched": ["alpha"],
-                                           "routes_changed": True, "store_ttl_changed": False}
+                                           "routes_changed": True, "store_ttl_changed": False,
+                                           "store_limits_changed": False}
         again = edgeship(state, "deploy", str(tmp_path / "after.json"))
         assert again.returncode == 0, again.stderr
         assert again.stdout.splitlines() == ["added: -", "removed: -", "restarted: -", "patched: -",
@@ -301,3 +302,26 @@ def test_deploy_takes_what_manifest_compose_writes(tmp_path: Path) -> None:
         not_running = requests.post(f"{sim.control_url}/v1/modules/gamma/restart", timeout=30)
         assert not_running.status_code == 409
         assert "is not running" in not_running.json()["message"]
+
+
+def test_a_redeployed_store_limit_applies_live_and_can_be_lifted(tmp_path: Path) -> None:
+    from edgesim.hub.limits import StoreFullError
+
+    limited = copy.deepcopy(BEFORE)
+    limited["modulesContent"]["$edgeHub"]["properties.desired"]["storeAndForwardConfiguration"]["storeLimits"] = \
+        {"maxSizeBytes": 0}  # at or over 0 bytes: every new message is refused
+    with start(tmp_path, "127.0.18.4") as sim:
+        sim.wait_connected(timeout=60)
+        before = pids(sim)
+        result = sim.deploy(write(tmp_path / "limited.json", limited))
+        assert result.store_limits_changed
+        assert result.changed == ()
+        assert sim.status()["store"]["max_size_bytes"] == 0
+        with pytest.raises(StoreFullError, match="maxSizeBytes"):
+            sim.send("beta", "fromA", {"n": 1})
+        assert sim.status()["store"]["refused"]["store_limit"] >= 1
+        lifted = sim.deploy(write(tmp_path / "lifted.json", BEFORE))
+        assert lifted.store_limits_changed
+        assert sim.status()["store"]["max_size_bytes"] is None
+        sim.send("beta", "fromA", {"n": 2})  # taken again: no exception
+        assert pids(sim) == before  # a store limit restarts nothing

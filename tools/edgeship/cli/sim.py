@@ -68,8 +68,22 @@ def _status_table(status: dict[str, Any]) -> Table:
     extra = [f"metrics {status['metrics_url']}"] if status.get("metrics_url") else []
     extra.append(f"gateway {status['host']}:{status['gateway_port']}" if status.get("gateway_port")
                  else f"gateway off: {status.get('gateway_error') or 'not started'}")
+    extra.extend(_store_lines(status))
     table.caption = "\n".join([str(table.caption or ""), *extra]).strip()
     return table
+
+
+def _store_lines(status: dict[str, Any]) -> list[str]:
+    """The link to the cloud and the store's size, under the status table."""
+    lines = []
+    link, store = status.get("upstream"), status.get("store")
+    if link:
+        lines.append(f"upstream {link['link']}: {link['pending']} pending, {link['expired']} expired")
+    if store:
+        limit = store.get("max_size_bytes")
+        refused = ", ".join(f"{k} {v}" for k, v in sorted(store.get("refused", {}).items()) if v) or "none refused"
+        lines.append(f"store {store['size_bytes']} bytes of {limit if limit is not None else 'no limit'}; {refused}")
+    return lines
 
 
 @cli.command()
@@ -320,7 +334,7 @@ def _deploy_lines(result: dict[str, Any]) -> list[str]:
              f"unchanged: {', '.join(result.get('unchanged') or []) or '-'}"]
     if result.get("routes_changed"):
         lines.append("routes: changed")
-    if result.get("store_ttl_changed"):
+    if result.get("store_ttl_changed") or result.get("store_limits_changed"):
         lines.append("storeAndForwardConfiguration: changed")
     return lines
 
@@ -349,6 +363,19 @@ def restart(module: str, state_dir: Path) -> None:
     """Restart MODULE now (edgeAgent's RestartModule); returns once it runs again."""
     state = SimClient.from_state_dir(state_dir).restart(module)
     click.echo(f"restarted {module} (pid {state.get('pid')}, restart count {state.get('restartCount')})")
+
+
+@cli.command("upstream")
+@click.argument("action", type=click.Choice(["offline", "online", "status"]))
+@click.option("--json", "as_json", is_flag=True, help="Print the link state as JSON.")
+@STATE_OPTION
+def upstream_link(action: str, as_json: bool, state_dir: Path) -> None:
+    """Take the link to the cloud offline (messages for $upstream wait in the store), bring it online, or show it."""
+    state = SimClient.from_state_dir(state_dir).upstream_link(None if action == "status" else action)
+    if as_json:
+        click.echo(json.dumps(state))
+    else:
+        click.echo(f"upstream {state['link']}: {state['pending']} pending, {state['expired']} expired")
 
 
 @cli.command()
