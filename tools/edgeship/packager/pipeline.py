@@ -15,13 +15,13 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from edgeship._time import utc_timestamp
 from edgeship.errors import PackagingError
 from edgeship.packager.heldout import HeldoutSet, probe_set, read_heldout
 from edgeship.packager.keras_h5 import read_keras_h5
@@ -263,7 +263,7 @@ def package_model(source: ModelSource, out_dir: Path, options: PackageOptions,
             final_h=lstm["final_h"] if lstm else None, final_c=lstm["final_c"] if lstm else None,
             converter=converter, converter_versions=versions, converter_seconds=round(conversion_seconds, 3),
             quantization=options.quantize, parity={report.variant: report.to_json() for report in reports},
-            sizes=sizes, created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            sizes=sizes, created_at=utc_timestamp(),
         )
         # Written twice: the sample is scored by the module's own loader, which reads this file.
         spec.write(staging / "model.json")
