@@ -66,9 +66,12 @@ def _steal(before: tuple[int, int], after: tuple[int, int]) -> str:
 
 def _as_version(packaged: Path, out: Path, version: int) -> Path:
     shutil.copytree(packaged, out)
-    spec = json.loads((out / "model.json").read_text())
-    spec.update(name="sentiment", version=version, source=f"sentiment:{version}")
-    (out / "model.json").write_text(json.dumps(spec, indent=2))
+    from dataclasses import replace
+
+    from edgeship_sentiment.model_spec import ModelSpec
+
+    spec = ModelSpec.read(out / "model.json")
+    replace(spec, name="sentiment", version=version, source=f"sentiment:{version}").write(out / "model.json")
     return out
 
 

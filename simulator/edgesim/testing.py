@@ -1,4 +1,4 @@
-"""Test your own modules against the simulator: a synchronous harness and a pytest fixture.
+"""Test your own modules against the simulator: a synchronous harness (plain Python, no pytest).
 
 The harness runs a whole ``Simulator`` (hub, workload API, agent, control API) on an event loop
 in a background thread, so plain synchronous tests can drive it::
@@ -14,7 +14,8 @@ in a background thread, so plain synchronous tests can drive it::
             assert record.module == "mymodule"
             assert sim.invoke("mymodule", "ping", {})[0] == 200
 
-Or with the fixture (add ``pytest_plugins = ["edgesim.testing"]`` to your ``conftest.py``)::
+Or with the pytest fixture (``edgesim.pytest_plugin``, which pytest loads by itself once edgeship
+is installed)::
 
     def test_with_fixture(edgesim_factory):
         sim = edgesim_factory("deployment.json", host="127.0.0.43", modules_dir="modules")
@@ -36,8 +37,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pytest
-
 from edgesim.agent import ModuleState
 from edgesim.agent.reconcile import Plan
 from edgesim.errors import SimulatorError
@@ -47,6 +46,9 @@ from edgesim.runtime import Simulator, SimulatorConfig
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 30.0
+# For conftests written before the plugin had its own module (pytest_plugins = ["edgesim.testing"]):
+# pytest follows this to the fixture; a plain list, so importing the harness still needs no pytest.
+pytest_plugins = ["edgesim.pytest_plugin"]
 
 
 class SimulatorHarness:
@@ -250,26 +252,6 @@ def run_simulator(manifest: str | Path, **options: Any) -> Iterator[SimulatorHar
     try:
         yield harness
     finally:
-        harness.stop()
-
-
-@pytest.fixture
-def edgesim_factory(tmp_path: Path) -> Iterator[Callable[..., SimulatorHarness]]:
-    """Start simulators inside a test: ``edgesim_factory(manifest, host=..., modules_dir=...)``.
-
-    Each gets its own state directory under ``tmp_path`` unless ``state_dir`` is given; all are
-    stopped, with their modules, when the test ends.
-    """
-    started: list[SimulatorHarness] = []
-
-    def factory(manifest: str | Path, **options: Any) -> SimulatorHarness:
-        options.setdefault("state_dir", tmp_path / f"edgesim-{len(started)}")
-        harness = SimulatorHarness(run_simulator_config(manifest, **options)).start()
-        started.append(harness)
-        return harness
-
-    yield factory
-    for harness in reversed(started):
         harness.stop()
 
 

@@ -7,7 +7,6 @@ with one line for everything that goes wrong: no simulator, a simulator that die
 from __future__ import annotations
 
 import json
-import os
 import time
 import urllib.error
 import urllib.parse
@@ -16,23 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgeship._proc import pid_alive as _pid_alive
 from edgeship.errors import SimulatorClientError
 
 DEFAULT_STATE_DIR = Path(".edgeship/sim")
 STATE_FILE = "sim.json"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, someone else's
-        return True
-    try:  # a zombie (exited, not yet reaped by its parent) has stopped too
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except (OSError, IndexError):
-        return True
 
 
 @dataclass(frozen=True)

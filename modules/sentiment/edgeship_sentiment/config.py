@@ -9,6 +9,7 @@ from pathlib import Path
 
 from edgeship_sentiment.batcher import BatchSettings
 from edgeship_sentiment.errors import SentimentModuleError
+from edgeship_sentiment.hub_window import MAX_SEND_WINDOW
 from edgeship_sentiment.model import resolve_model_dir
 
 EDGE_VARIABLES = ("IOTEDGE_IOTHUBHOSTNAME", "IOTEDGE_DEVICEID", "IOTEDGE_MODULEID", "IOTEDGE_GATEWAYHOSTNAME",
@@ -88,8 +89,8 @@ def load_config(argv: list[str] | None = None) -> ModuleConfig:
     if args.workers > 1 and (iothub or args.mqtt_url or not http):
         raise SentimentModuleError("--workers (WORKER_COUNT) above 1 serves the HTTP face only: "
                                    "each worker would connect to IoT Hub or the broker again")
-    if not 1 <= args.send_window <= 64:
-        raise SentimentModuleError(f"--send-window (SEND_WINDOW) must be 1-64, got {args.send_window}")
+    if not 1 <= args.send_window <= MAX_SEND_WINDOW:
+        raise SentimentModuleError(f"--send-window (SEND_WINDOW) must be 1-{MAX_SEND_WINDOW}, got {args.send_window}")
     entry_script = args.entry_script
     model_dir = resolve_model_dir(args.model_dir)
     return ModuleConfig(

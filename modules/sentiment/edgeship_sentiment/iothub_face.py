@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from edgeship_sentiment.errors import BadRequestError, SentimentModuleError
+from edgeship_sentiment.hub_window import MAX_SEND_WINDOW
 from edgeship_sentiment.model_update import ModelStore, ModelUpdater
 from edgeship_sentiment.model_update.updater import limits_from_environment
 from edgeship_sentiment.service import Reply, SentimentService
@@ -44,7 +45,6 @@ OUTPUT = "output1"
 ERRORS_OUTPUT = "errors"
 SCORE_METHOD = "score"
 SETTINGS_WAIT_SECS = 30.0
-MAX_SEND_WINDOW = 64  # the hub's in-flight window per module; more senders could not be fed
 
 
 class ModuleClient(Protocol):

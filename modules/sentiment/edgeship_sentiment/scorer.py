@@ -19,7 +19,8 @@ import numpy as np
 import numpy.typing as npt
 
 from edgeship_sentiment.errors import BadRequestError, ModelLoadError
-from edgeship_sentiment.model import ModelFolder, ModelSpec
+from edgeship_sentiment.model import ModelFolder
+from edgeship_sentiment.model_spec import ModelSpec
 from edgeship_sentiment.padskip import PaddingSkip, StateNames, session_supports
 from edgeship_sentiment.tokenizer import pad_sequences
 

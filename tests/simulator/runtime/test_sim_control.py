@@ -16,7 +16,8 @@ if not hasattr(pytest.importorskip("edgesim.hub"), "Hub"):
     pytest.skip("edgesim.hub.Hub has not landed yet", allow_module_level=True)
 
 from edgesim.agent import BackoffConfig  # noqa: E402
-from edgesim.testing import SimulatorHarness, edgesim_factory  # noqa: E402, F401 -- the fixture, as users import it
+from edgesim.pytest_plugin import edgesim_factory  # noqa: E402, F401 -- the fixture, as users import it
+from edgesim.testing import SimulatorHarness  # noqa: E402
 
 MODULES = Path(__file__).parent / "modules"
 HOST = "127.0.31.2"

@@ -12,12 +12,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
 import click
 
+from edgeship._time import utc_timestamp
 from edgeship.errors import EdgeshipError
 from edgeship.registry import resolve_registry_root
 
@@ -95,7 +95,7 @@ def _machine() -> str:
 @click.option("--quick", is_flag=True, help="Fewer samples and no real-size conversion (a smoke run, minutes).")
 def cli(names: tuple[str, ...], home: Path | None, results: Path | None, quick: bool) -> None:
     """Run benchmarks: scoring, coldstart, convert, hub, e2e, profile, serving, model_update, images (default: all)."""
-    from edgeship.demo.run import find_project
+    from edgeship.project import find_project
 
     project = find_project(Path.cwd())
     chosen = [n for n in BENCHMARKS if not names or "all" in names or n in names]
@@ -103,7 +103,7 @@ def cli(names: tuple[str, ...], home: Path | None, results: Path | None, quick: 
     needs_fixture = {"scoring", "coldstart", "convert", "e2e", "profile", "serving", "images"}
     fixture = _fixture(root) if needs_fixture & set(chosen) else None
     results_path = results or project / "bench" / "results.md"
-    sections = [f"# Benchmark results\n\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, `edgeship bench "
+    sections = [f"# Benchmark results\n\n{utc_timestamp()}, `edgeship bench "
                 f"{' '.join(chosen)}{' --quick' if quick else ''}`\n\nMachine: {_machine()}\n"]
     with tempfile.TemporaryDirectory(prefix="edgeship-bench-") as tmp:
         for name in chosen:

@@ -21,12 +21,9 @@ from edgeship.registry import resolve_registry_root
 def cli(home: Path | None, size: str, host: str, rate: float, as_json: bool) -> None:
     """Fixture -> registry -> ONNX package -> manifest -> simulator -> scored tweets, offline."""
     from edgeship.demo import DemoOptions, run_demo
-    from edgeship.demo.run import find_project
+    from edgeship.project import find_project
 
-    try:
-        project = find_project(Path.cwd())
-    except Exception:
-        project = find_project(Path(__file__).resolve().parents[3])
+    project = find_project()  # the working folder's checkout, else the one edgeship runs from
     summary = run_demo(DemoOptions(project=project, home=(home or resolve_registry_root()).resolve(),
                                    fixture_size=size, host=host, rate_per_sec=rate))
     if as_json:

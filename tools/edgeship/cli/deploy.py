@@ -18,14 +18,13 @@ from edgeship.services.store import validate_service_name
 
 
 def _project() -> Path | None:
-    from edgeship.demo.run import find_project
+    from edgeship.errors import EdgeshipError
+    from edgeship.project import find_project
 
-    for start in (Path.cwd(), Path(__file__).resolve().parents[3]):
-        try:
-            return find_project(start)
-        except Exception:
-            continue
-    return None
+    try:
+        return find_project()
+    except EdgeshipError:
+        return None  # LOCAL needs none; IOTEDGE says so itself
 
 
 @click.command(name="deploy")

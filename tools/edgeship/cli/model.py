@@ -148,7 +148,8 @@ def publish(ref: str | None, target: str, base_url: str | None, converter: Liter
         result = publish_folder(packaged, out_dir, base_url=base_url)
     else:
         from edgeship.cli.package import _thresholds
-        from edgeship.packager import ModelSource, PackageOptions, package_model
+        from edgeship.packager import PackageOptions
+        from edgeship.project import package_registered
 
         assert ref is not None
         options = PackageOptions(converter=converter, quantize=quantize, heldout=heldout,
@@ -157,9 +158,9 @@ def publish(ref: str | None, target: str, base_url: str | None, converter: Liter
         # absolute: linked_files makes symlinks to the blobs, which a relative root would break
         registry = Registry.open(registry_root.resolve() if registry_root else None)
         record = registry.get(name, version)
-        with tempfile.TemporaryDirectory(prefix="edgeship-publish-") as work, registry.linked_files(record) as files:
+        with tempfile.TemporaryDirectory(prefix="edgeship-publish-") as work:
             folder = Path(work) / "model"
-            package_model(ModelSource(files, record.name, record.version, record.sha256), folder, options)
+            package_registered(registry, record, folder, options)
             result = publish_folder(folder, out_dir, base_url=base_url)
     if as_json:
         print_json({key: value for key, value in result.to_json().items() if key != "path"})

@@ -7,11 +7,12 @@ from typing import Literal
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from edgeship.cli._common import registry_option
 from edgeship.errors import ConfigError
-from edgeship.packager import ModelSource, PackageOptions, PackageResult, package_model
+from edgeship.packager import ModelSource, PackageOptions, package_model
+from edgeship.packager.display import print_result
+from edgeship.project import package_registered
 from edgeship.registry import Registry, parse_model_ref
 
 DEFAULT_OUT = Path("modules/sentiment/model")
@@ -25,22 +26,6 @@ def _thresholds(text: str) -> tuple[float, float]:
     if not 0 <= low <= high <= 1:
         raise ConfigError(f"--thresholds must satisfy 0 <= LOW <= HIGH <= 1, got {text!r}")
     return low, high
-
-
-def print_result(console: Console, result: PackageResult) -> None:
-    table = Table(title=f"parity gate ({result.converter}) -> {result.out_dir}")
-    for column in ("variant", "texts", "max |diff|", "label agreement", "accuracy keras", "accuracy onnx", "gate"):
-        table.add_column(column, justify="right")
-    for report in result.parity:
-        table.add_row(
-            report.variant, str(report.samples), f"{report.max_abs_diff:.2e}", f"{report.label_agreement:.2%}",
-            "-" if report.keras_accuracy is None else f"{report.keras_accuracy:.2%}",
-            "-" if report.onnx_accuracy is None else f"{report.onnx_accuracy:.2%}",
-            "[green]pass[/]" if report.passed else "[red]FAIL[/]",
-        )
-    console.print(table)
-    sizes = ", ".join(f"{name} {size / 1e6:.2f} MB" for name, size in result.sizes.items())
-    console.print(f"sizes: {sizes}; conversion {result.conversion_seconds:.2f} s; peak RSS {result.peak_rss_mb:.0f} MB")
 
 
 @click.command(name="package")
@@ -80,8 +65,5 @@ def cli(ref: str | None, out_dir: Path, converter: Literal["auto", "direct", "tf
             assert ref is not None
             name, version = parse_model_ref(ref)
             registry = Registry.open(registry_root)
-            record = registry.get(name, version)
-            with registry.linked_files(record) as files:
-                source = ModelSource(files, record.name, record.version, record.sha256)
-                result = package_model(source, out_dir, options, step)
+            result = package_registered(registry, registry.get(name, version), out_dir, options, step)
     print_result(Console(), result)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,9 +20,10 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from edgeship._net import free_port
 from edgeship.errors import EdgeshipError
+from edgeship.project import package_registered, sentiment_model_dir, write_local_manifest
 
-REPO_MARKERS = ("modules/sentiment/module.json", "manifests/deployment.template.json")
 PROBE_TEXT = "not bad at all, could be better"
 
 
@@ -59,19 +58,6 @@ class DemoSummary:
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
-
-
-def find_project(start: Path) -> Path:
-    for candidate in (start, *start.parents):
-        if all((candidate / marker).is_file() for marker in REPO_MARKERS):
-            return candidate
-    raise EdgeshipError("run the demo inside an edgeship checkout (modules/ and manifests/ not found)")
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def _fixture_digest(project: Path) -> str:
@@ -134,31 +120,20 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoSummar
     console.print(f"registered [bold]{record.ref}[/] (sha256 {record.sha256[:12]})")
 
     # 3. package it behind the parity gate
-    from edgeship.cli.package import print_result
-    from edgeship.packager import ModelSource, PackageOptions, package_model
+    from edgeship.packager.display import print_result
 
-    model_dir = project / "modules" / "sentiment" / "model"
-    def package() -> Any:
-        with registry.linked_files(record) as files:
-            source = ModelSource(files, record.name, record.version, record.sha256)
-            return package_model(source, model_dir, PackageOptions())
-
-    result = steps.run("package it: Keras -> ONNX, parity gate", package)
+    result = steps.run("package it: Keras -> ONNX, parity gate",
+                       lambda: package_registered(registry, record, sentiment_model_dir(project)))
     print_result(console, result)
 
     # 4. the deployment manifest, generated and validated
-    http_port = _free_port(options.host)
+    http_port = free_port(options.host)
     manifest_path = project / "manifests" / "deployment.amd64.json"
 
     def make_manifest() -> dict[str, Any]:
-        from edgeship.manifest import GenerateOptions, generate
-
-        generated = generate(GenerateOptions(project / "manifests" / "deployment.template.json", "amd64",
-                                             environ={**os.environ,
-                                                      "SENTIMENT_HTTP_BIND": f"{options.host}:{http_port}"}))
-        manifest_path.write_text(json.dumps(generated.manifest, indent=2) + "\n", encoding="utf-8")
         from edgeship.manifest import Severity
 
+        generated = write_local_manifest(project, manifest_path, f"{options.host}:{http_port}")
         warnings = generated.report.of_severity(Severity.WARNING)
         console.print(f"wrote {manifest_path.relative_to(project)}: valid ({len(warnings)} warnings)")
         manifest: dict[str, Any] = generated.manifest

@@ -14,14 +14,14 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from edgeship._time import utc_timestamp
 from edgeship.errors import PackagingError
 from edgeship.packager.heldout import HeldoutSet, probe_set, read_heldout
 from edgeship.packager.keras_h5 import read_keras_h5
@@ -35,12 +35,12 @@ from edgeship.packager.parity import (
     padskip_scores,
 )
 from edgeship.packager.safe_pickle import load_label_classes, load_tokenizer_state
+from edgeship_sentiment.model_spec import ModelSpec
 from edgeship_sentiment.padskip import PaddingSkip, StateNames
 from edgeship_sentiment.tokenizer import KerasTokenizer, pad_sequences
 
 Converter = Literal["auto", "direct", "tf2onnx"]
 REQUIRED_FILES = ("model.h5", "tokenizer.pkl", "encoder.pkl")
-MODEL_FORMAT = "edgeship-model/1"
 PARITY_SAMPLE_SIZE = 32  # texts kept in model.json for the device's own check of a downloaded model
 PARITY_SAMPLE_MAX_DIFF = 1e-4
 
@@ -251,37 +251,25 @@ def package_model(source: ModelSource, out_dir: Path, options: PackageOptions,
 
         versions["onnxruntime"] = onnxruntime.__version__
         versions["numpy"] = np.__version__
-        model_json: dict[str, Any] = {
-            "format": MODEL_FORMAT,
-            "name": source.name,
-            "version": source.version,
-            "source": source.ref,
-            "source_sha256": source.sha256,
-            "onnx_file": "model.onnx",
-            "onnx_sha256": _sha256(fp32_path),
-            "tokenizer_file": "tokenizer.json",
-            "sequence_length": sequence_length,
-            "padding": "pre",
-            "truncating": "pre",
-            "pad_value": 0,
-            "input_name": input_name,
-            "input_dtype": input_dtype,
-            "output_name": output_name,
-            "labels": {"negative": labelling.negative, "neutral": labelling.neutral, "positive": labelling.positive},
-            "encoder_classes": classes,
-            "thresholds": list(options.thresholds),
-            "include_neutral": True,
-            "lstm": lstm,
-            "converter": {"name": converter, "versions": versions, "seconds": round(conversion_seconds, 3)},
-            "quantization": options.quantize,
-            "parity": {report.variant: report.to_json() for report in reports},
-            "sizes": sizes,
-            "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        }
-        (staging / "model.json").write_text(json.dumps(model_json, indent=2) + "\n", encoding="utf-8")
+        spec = ModelSpec(
+            name=source.name, version=source.version, source=source.ref, source_sha256=source.sha256,
+            onnx_file="model.onnx", onnx_sha256=_sha256(fp32_path), tokenizer_file="tokenizer.json",
+            sequence_length=sequence_length, padding="pre", truncating="pre", pad_value=0,
+            input_name=input_name, input_dtype=input_dtype, output_name=output_name,
+            negative_label=labelling.negative, neutral_label=labelling.neutral, positive_label=labelling.positive,
+            encoder_classes=tuple(classes), thresholds=options.thresholds, include_neutral=True,
+            lstm_cell=lstm["cell"] if lstm else None, lstm_hidden_size=lstm["hidden_size"] if lstm else None,
+            initial_h=lstm["initial_h"] if lstm else None, initial_c=lstm["initial_c"] if lstm else None,
+            final_h=lstm["final_h"] if lstm else None, final_c=lstm["final_c"] if lstm else None,
+            converter=converter, converter_versions=versions, converter_seconds=round(conversion_seconds, 3),
+            quantization=options.quantize, parity={report.variant: report.to_json() for report in reports},
+            sizes=sizes, created_at=utc_timestamp(),
+        )
+        # Written twice: the sample is scored by the module's own loader, which reads this file.
+        spec.write(staging / "model.json")
         step(f"scoring the parity sample ({min(PARITY_SAMPLE_SIZE, len(heldout.texts))} texts) as the module will")
-        model_json["parity_sample"] = parity_sample(staging, heldout.texts[:PARITY_SAMPLE_SIZE])
-        (staging / "model.json").write_text(json.dumps(model_json, indent=2) + "\n", encoding="utf-8")
+        spec = replace(spec, parity_sample=parity_sample(staging, heldout.texts[:PARITY_SAMPLE_SIZE]))
+        spec.write(staging / "model.json")
 
         if out_dir.exists():
             previous = out_dir.with_name(out_dir.name + ".previous")
@@ -294,4 +282,4 @@ def package_model(source: ModelSource, out_dir: Path, options: PackageOptions,
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return PackageResult(out_dir, converter, options.quantize, reports, sizes, conversion_seconds, peak_rss_mb,
-                         model_json)
+                         spec.to_json())

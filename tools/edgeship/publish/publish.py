@@ -17,6 +17,8 @@ from urllib.parse import quote
 
 from edgeship.errors import PublishError
 from edgeship.publish.archive import archive_folder, desired_patch, sha256_hex
+from edgeship_sentiment.errors import ModelLoadError
+from edgeship_sentiment.model_spec import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -51,13 +53,13 @@ def _write_atomic(path: Path, data: bytes) -> None:
 def publish_folder(folder: Path, out_dir: Path, *, base_url: str | None = None) -> Published:
     """Archive ``folder`` (a packaged model) into ``out_dir``; the uri is ``file://`` unless ``base_url``."""
     try:
-        spec = json.loads((folder / "model.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise PublishError(f"cannot read {folder / 'model.json'}: {exc}") from None
-    name, version = spec.get("name"), spec.get("version")
-    if not isinstance(name, str) or not isinstance(version, int):
+        spec = ModelSpec.read(folder / "model.json")
+    except ModelLoadError as exc:
+        raise PublishError(str(exc)) from None
+    name, version = spec.name, spec.version
+    if version is None:
         raise PublishError(f"{folder / 'model.json'} names no registered name:version (package a registered model)")
-    if not isinstance(spec.get("parity_sample"), dict):
+    if spec.parity_sample is None:
         raise PublishError(f"{folder} has no parity sample: package it again with this edgeship")
     data = archive_folder(folder)
     digest = sha256_hex(data)

@@ -23,10 +23,10 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from edgeship._time import utc_timestamp
 from edgeship.errors import ModelNotFoundError, RegistryError, UnsafePathError
 from edgeship.registry.content import collect_files, content_sha256, file_sha256, safe_relative_path
 from edgeship.registry.names import validate_name
@@ -193,7 +193,7 @@ class Registry:
             entries.append(FileEntry(source.relative_path, stored.sha256, stored.size))
         files = tuple(entries)
         sha = content_sha256([(f.path, f.sha256) for f in files])
-        created_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        created_at = utc_timestamp(microseconds=True)
         created_by = _who()
         with self._connect() as db:
             db.execute("BEGIN IMMEDIATE")

@@ -11,26 +11,27 @@ Either way the process runs in its own session, logs to ``service.log``, and is 
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 
+from edgeship._net import free_port
+from edgeship._proc import pid_alive
+from edgeship._time import utc_timestamp
 from edgeship.errors import DeployError
+from edgeship.project import package_registered, sentiment_model_dir, write_local_manifest
 from edgeship.registry import Registry
 from edgeship.services.conda import missing_requirements, read_requirements
 from edgeship.services.config import DeploymentConfig, InferenceConfig
 from edgeship.services.online_deployment import OnlineDeployment
 from edgeship.services.store import (
     ServiceRecord,
+    ServiceState,
     ServiceStore,
-    process_alive,
     stop_process_group,
     validate_service_name,
 )
@@ -46,12 +47,6 @@ class DeployRequest:
     deployment: DeploymentConfig
     port: int | None
     project: Path | None  # the checkout, for IOTEDGE (modules/, manifests/)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _check_conda(conda_file: Path | None) -> None:
@@ -88,17 +83,6 @@ def _last_line(log_path: Path) -> str:
     return lines[-1][:300] if lines else "no output"
 
 
-def _package(registry: Registry, ref: str, out_dir: Path) -> str:
-    from edgeship.packager import ModelSource, PackageOptions, package_model
-    from edgeship.registry import parse_model_ref
-
-    name, version = parse_model_ref(ref)
-    record = registry.get(name, version)
-    with registry.linked_files(record) as files:
-        package_model(ModelSource(files, record.name, record.version, record.sha256), out_dir, PackageOptions())
-    return record.ref
-
-
 def deploy(request: DeployRequest, registry: Registry, store: ServiceStore) -> ServiceRecord:
     folder = _clear_failed(store, request.name)
     if request.inference is not None:
@@ -122,7 +106,7 @@ def deploy(request: DeployRequest, registry: Registry, store: ServiceStore) -> S
                 env["TF_USE_LEGACY_KERAS"] = "1"
             cwd = request.inference.entry_script.parent
         else:
-            _package(registry, record.ref, folder / "model")
+            package_registered(registry, record, folder / "model")
             command += ["--model-dir", str(folder / "model")]
             cwd = folder
         health_url = f"http://127.0.0.1:{port}/health"
@@ -130,13 +114,9 @@ def deploy(request: DeployRequest, registry: Registry, store: ServiceStore) -> S
         if request.project is None:
             raise DeployError("computeType IOTEDGE needs an edgeship checkout (modules/ and manifests/)")
         project = request.project
-        _package(registry, record.ref, project / "modules" / "sentiment" / "model")
-        from edgeship.manifest import GenerateOptions, generate
-
-        generated = generate(GenerateOptions(project / "manifests" / "deployment.template.json", "amd64",
-                                             environ={**os.environ, "SENTIMENT_HTTP_BIND": f"127.0.0.1:{port}"}))
+        package_registered(registry, record, sentiment_model_dir(project))
         manifest = folder / "deployment.amd64.json"
-        manifest.write_text(json.dumps(generated.manifest, indent=2) + "\n", encoding="utf-8")
+        write_local_manifest(project, manifest, f"127.0.0.1:{port}")
         command = [sys.executable, "-m", "edgeship", "sim", "start", str(manifest), "--state", str(folder / "sim"),
                    "--modules-dir", str(project / "modules")]
         cwd = project
@@ -144,11 +124,7 @@ def deploy(request: DeployRequest, registry: Registry, store: ServiceStore) -> S
     entry = str(request.inference.entry_script) if request.inference and request.inference.entry_script else None
     return _launch(store, ServiceRecord(name=request.name, compute_type=request.deployment.compute_type,
                                         model=record.ref, host="127.0.0.1", port=port, pid=0, entry_script=entry,
-                                        created_at=_now()), command, cwd, env, health_url)
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                                        created_at=utc_timestamp()), command, cwd, env, health_url)
 
 
 def _launch(store: ServiceStore, draft: ServiceRecord, command: list[str], cwd: Path, env: dict[str, str],
@@ -164,9 +140,9 @@ def _launch(store: ServiceStore, draft: ServiceRecord, command: list[str], cwd: 
         _wait_healthy(process, health_url, log_path)
     except DeployError:
         stop_process_group(process.pid, 5)
-        store.save(replace(service, state="Failed"))
+        store.save(replace(service, state=ServiceState.FAILED))
         raise
-    healthy = replace(service, state="Healthy")
+    healthy = replace(service, state=ServiceState.HEALTHY)
     store.save(healthy)
     return healthy
 
@@ -175,7 +151,7 @@ def _clear_failed(store: ServiceStore, name: str) -> Path:
     folder = store.folder(name)
     if (folder / "service.json").exists():
         existing = store.load(name)
-        if existing.state != "Failed":
+        if existing.state != ServiceState.FAILED:
             raise DeployError(f"service {name!r} already exists ({existing.state}); "
                               f"'edgeship service delete {name}' first")
         store.delete(name)
@@ -210,7 +186,7 @@ def deploy_online(deployment: OnlineDeployment, store: ServiceStore, port: int |
                "--model-dir", str(models_root)]
     draft = ServiceRecord(name=service_name, compute_type="LOCAL", model=str(deployment.model_path),
                           host="127.0.0.1", port=port, pid=0, entry_script=str(deployment.scoring_script),
-                          created_at=_now())
+                          created_at=utc_timestamp())
     return _launch(store, draft, command, deployment.code_dir, env, f"http://127.0.0.1:{port}/health")
 
 
@@ -218,10 +194,10 @@ def refresh_state(record: ServiceRecord) -> ServiceRecord:
     """Healthy only if the process lives and /health answers now."""
     import requests
 
-    if record.state in ("Failed", "Stopped") or not process_alive(record.pid):
-        return record if record.state == "Stopped" else replace(record, state="Failed")
+    if record.state in (ServiceState.FAILED, ServiceState.STOPPED) or not pid_alive(record.pid):
+        return record if record.state == ServiceState.STOPPED else replace(record, state=ServiceState.FAILED)
     try:
         ok = requests.get(f"http://{record.host}:{record.port}/health", timeout=2).status_code == 200
     except requests.RequestException:
         ok = False
-    return replace(record, state="Healthy" if ok else "Unhealthy")
+    return replace(record, state=ServiceState.HEALTHY if ok else ServiceState.UNHEALTHY)

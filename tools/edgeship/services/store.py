@@ -15,12 +15,25 @@ import shutil
 import signal
 import time
 from dataclasses import asdict, dataclass, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from edgeship._proc import pid_alive
 from edgeship.errors import DeployError
 
 SERVICE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")  # Azure ML's service-name rule
+
+
+class ServiceState(StrEnum):
+    """Azure ML's service states (``az ml service list``), as ``service.json`` and ``--json`` spell them."""
+
+    TRANSITIONING = "Transitioning"
+    HEALTHY = "Healthy"
+    UNHEALTHY = "Unhealthy"
+    FAILED = "Failed"
+    STOPPED = "Stopped"
+    DELETED = "Deleted"
 
 
 @dataclass(frozen=True)
@@ -33,7 +46,7 @@ class ServiceRecord:
     pid: int
     entry_script: str | None
     created_at: str
-    state: str = "Transitioning"
+    state: ServiceState = ServiceState.TRANSITIONING
 
     @property
     def scoring_uri(self) -> str:
@@ -48,21 +61,6 @@ def validate_service_name(name: str) -> str:
         raise DeployError(f"invalid service name {name!r}: use 1-32 lower-case letters, digits and '-' "
                           "(starting and ending with a letter or digit)")
     return name
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child still answers kill(0); /proc tells the truth where it exists.
-    stat = Path(f"/proc/{pid}/stat")
-    try:
-        return stat.read_text().split(") ", 1)[1][0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 class ServiceStore:
@@ -87,9 +85,12 @@ class ServiceStore:
             raise DeployError(f"no service named {name!r} (see 'edgeship service list')") from None
         except (OSError, ValueError) as exc:
             raise DeployError(f"service {name!r} has an unreadable record: {exc}") from exc
-        record = ServiceRecord(**data)
-        if record.state != "Stopped" and not process_alive(record.pid):
-            record = replace(record, state="Failed")
+        try:
+            record = ServiceRecord(**{**data, "state": ServiceState(data.get("state", ServiceState.TRANSITIONING))})
+        except (TypeError, ValueError) as exc:
+            raise DeployError(f"service {name!r} has an unreadable record: {exc}") from None
+        if record.state != ServiceState.STOPPED and not pid_alive(record.pid):
+            record = replace(record, state=ServiceState.FAILED)
         return record
 
     def list(self) -> list[ServiceRecord]:
@@ -104,12 +105,12 @@ class ServiceStore:
         record = self.load(name)
         stop_process_group(record.pid, grace_seconds)
         shutil.rmtree(self.folder(name))
-        return replace(record, state="Deleted")
+        return replace(record, state=ServiceState.DELETED)
 
 
 def stop_process_group(pid: int, grace_seconds: float) -> None:
     """SIGTERM the service's process group, then SIGKILL what is left after the grace period."""
-    if not process_alive(pid):
+    if not pid_alive(pid):
         return
     try:
         os.killpg(pid, signal.SIGTERM)
@@ -117,7 +118,7 @@ def stop_process_group(pid: int, grace_seconds: float) -> None:
         return
     deadline = time.monotonic() + grace_seconds
     while time.monotonic() < deadline:
-        if not process_alive(pid):
+        if not pid_alive(pid):
             return
         # Reap it if it is our child (deploy and delete in one process, as in tests).
         with contextlib.suppress(ChildProcessError):

@@ -20,7 +20,8 @@ from typing import Any, Literal
 
 from edgeship.errors import DeployError
 from edgeship.registry import Registry, parse_model_ref
-from edgeship.services.store import ServiceRecord, ServiceStore
+from edgeship.services.store import ServiceRecord, ServiceState, ServiceStore
+from edgeship_sentiment.model_update.state import UpdateState
 
 UPDATE_TIMEOUT = 180.0
 MODEL_STORE = "model-store"  # the module's default, relative to a LOCAL service's folder (its cwd)
@@ -36,7 +37,8 @@ def _status(path: Path) -> dict[str, Any] | None:
 
 def update_local_service(store: ServiceStore, name: str, registry: Registry, ref: str, *,
                          quantize: Literal["int8"] | None = None, timeout: float = UPDATE_TIMEOUT) -> ServiceRecord:
-    from edgeship.packager import ModelSource, PackageOptions, package_model
+    from edgeship.packager import PackageOptions
+    from edgeship.project import package_registered
     from edgeship.publish import publish_folder
     from edgeship.services.launch import refresh_state
 
@@ -46,21 +48,20 @@ def update_local_service(store: ServiceStore, name: str, registry: Registry, ref
                           "patch ('edgeship model publish' prints it)")
     if record.entry_script:
         raise DeployError(f"service {name} runs an entry script, whose model is the script's to load")
-    if record.state != "Healthy":
+    if record.state != ServiceState.HEALTHY:
         raise DeployError(f"service {name} is {record.state}; only a running service can be updated")
     model_name, version = parse_model_ref(ref)
     model = registry.get(model_name, version)
     folder = store.folder(name)
-    with tempfile.TemporaryDirectory(prefix="edgeship-update-") as work, registry.linked_files(model) as files:
+    with tempfile.TemporaryDirectory(prefix="edgeship-update-") as work:
         packaged = Path(work) / "model"
-        package_model(ModelSource(files, model.name, model.version, model.sha256), packaged,
-                      PackageOptions(quantize=quantize))
+        package_registered(registry, model, packaged, PackageOptions(quantize=quantize))
         published = publish_folder(packaged, folder / "published")
     model_store = folder / MODEL_STORE
     model_store.mkdir(parents=True, exist_ok=True)
     status_path = model_store / "status.json"
     before = _status(status_path)
-    if before is not None and before.get("sha256") == published.sha256 and before.get("state") == "applied":
+    if before is not None and before.get("sha256") == published.sha256 and before.get("state") == UpdateState.APPLIED:
         return replace(record, model=model.ref)  # already serving this very archive
     temporary = model_store / "desired.json.tmp"
     temporary.write_text(json.dumps(published.patch) + "\n", encoding="utf-8")
@@ -73,8 +74,8 @@ def update_local_service(store: ServiceStore, name: str, registry: Registry, ref
     while time.monotonic() < deadline:
         status = _status(status_path)
         if (status is not None and status != before and status.get("sha256") == published.sha256
-                and status.get("state") in ("applied", "rejected")):
-            if status["state"] == "rejected":
+                and status.get("state") in (UpdateState.APPLIED, UpdateState.REJECTED)):
+            if status["state"] == UpdateState.REJECTED:
                 raise DeployError(f"the service refused {model.ref}: {status.get('reason')}; "
                                   f"{record.model} keeps serving")
             updated = replace(record, model=model.ref)

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from edgeship_sentiment.errors import ModelLoadError, ModelUpdateError
-from edgeship_sentiment.model import ModelFolder, ModelSpec, load_model_folder
+from edgeship_sentiment.model import ModelFolder, load_model_folder
+from edgeship_sentiment.model_spec import ModelSpec
 from edgeship_sentiment.model_update.desired import DesiredModel
 from edgeship_sentiment.scorer import Engine
 
@@ -48,7 +49,7 @@ def load_engine(model: ModelFolder, intra_op_threads: int | None, padding_skip: 
 
 def check_parity_sample(engine: Engine) -> float:
     """The largest |score - stored score| over the package's parity sample; rejects beyond its bound."""
-    sample = engine.model.spec.raw.get("parity_sample")
+    sample = engine.model.spec.parity_sample
     if not isinstance(sample, dict):
         raise ModelUpdateError("model.json has no parity_sample (package it with this edgeship)")
     texts, expected, bound = sample.get("texts"), sample.get("scores"), sample.get("max_abs_diff", 1e-4)

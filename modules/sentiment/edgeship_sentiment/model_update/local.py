@@ -14,6 +14,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from edgeship_sentiment.model_update.state import UpdateState
 from edgeship_sentiment.model_update.store import ModelStore
 from edgeship_sentiment.model_update.updater import ModelUpdater, limits_from_environment
 from edgeship_sentiment.scorer import Engine
@@ -54,7 +55,7 @@ def install_local_updates(service: Any) -> ModelUpdater | None:
         try:
             value = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            report({**updater.status, "state": "rejected", "reason": f"cannot read {path}: {exc}"})
+            report({**updater.status, "state": UpdateState.REJECTED, "reason": f"cannot read {path}: {exc}"})
             return
         updater.request(value.get("model") if isinstance(value, dict) and "model" in value else value)
 

@@ -20,6 +20,7 @@ from edgeship_sentiment.model import load_model_folder
 from edgeship_sentiment.model_update.checks import check_parity_sample, load_engine, load_package
 from edgeship_sentiment.model_update.desired import DesiredModel, parse_desired_model
 from edgeship_sentiment.model_update.fetch import fetch
+from edgeship_sentiment.model_update.state import UpdateState
 from edgeship_sentiment.model_update.store import ModelStore
 from edgeship_sentiment.model_update.unpack import safe_unpack
 from edgeship_sentiment.scorer import Engine, Scorer
@@ -67,7 +68,7 @@ class ModelUpdater:
         self.timeout = timeout
         self.current: DesiredModel | None = None  # None: the baked-in model
         self.status: dict[str, Any] = dict.fromkeys(STATUS_KEYS)
-        self.status["state"] = "baked-in"
+        self.status["state"] = UpdateState.BAKED_IN
         self._pending: DesiredModel | None = None
         self._wake = threading.Condition()
         self._closed = False
@@ -92,7 +93,7 @@ class ModelUpdater:
         self.scorer.swap(engine)
         self.on_swap(engine)
         self.current = desired
-        self.status = {**dict.fromkeys(STATUS_KEYS), **desired.to_json(), "state": "applied",
+        self.status = {**dict.fromkeys(STATUS_KEYS), **desired.to_json(), "state": UpdateState.APPLIED,
                        "applied_at": _now(), "reason": "restored from the model store"}
         log.info("serving %s from %s", desired.ref, folder)
         return True
@@ -113,7 +114,7 @@ class ModelUpdater:
         try:
             desired = parse_desired_model(value)
         except ModelUpdateError as exc:
-            self._set({**dict.fromkeys(STATUS_KEYS), "state": "rejected", "reason": str(exc),
+            self._set({**dict.fromkeys(STATUS_KEYS), "state": UpdateState.REJECTED, "reason": str(exc),
                        "requested_at": _now(), "rejected_at": _now()})
             return
         with self._wake:
@@ -139,7 +140,7 @@ class ModelUpdater:
                 self._apply(desired)
             except Exception as exc:  # the worker must outlive any update; the old model serves on
                 log.exception("model update %s failed", desired.ref)
-                self._set({**self.status, "state": "rejected", "reason": f"internal error: {exc}",
+                self._set({**self.status, "state": UpdateState.REJECTED, "reason": f"internal error: {exc}",
                            "rejected_at": _now()})
             with self._wake:
                 if self._pending is None:
@@ -148,7 +149,7 @@ class ModelUpdater:
     # ---- the steps --------------------------------------------------------------------
     def _apply(self, desired: DesiredModel) -> None:
         started = time.perf_counter()
-        status: dict[str, Any] = {**dict.fromkeys(STATUS_KEYS), **desired.to_json(), "state": "downloading",
+        status: dict[str, Any] = {**dict.fromkeys(STATUS_KEYS), **desired.to_json(), "state": UpdateState.DOWNLOADING,
                                   "requested_at": _now()}
         status["downloading_at"] = status["requested_at"]
         self._set(status)
@@ -157,7 +158,7 @@ class ModelUpdater:
             staging = self.store.staging()
             archive = staging / "model.tar.gz"
             digest = fetch(desired.uri, archive, max_bytes=self.max_bytes, timeout=self.timeout)
-            status = {**status, "state": "verifying", "verifying_at": _now()}
+            status = {**status, "state": UpdateState.VERIFYING, "verifying_at": _now()}
             self._set(status)
             if digest != desired.sha256:
                 raise ModelUpdateError(f"sha256 mismatch: the download is {digest}, the twin says {desired.sha256}")
@@ -170,7 +171,7 @@ class ModelUpdater:
             worst = check_parity_sample(engine)
         except ModelUpdateError as exc:
             log.error("model update %s rejected: %s", desired.ref, exc)
-            self._set({**status, "state": "rejected", "reason": str(exc), "rejected_at": _now(),
+            self._set({**status, "state": UpdateState.REJECTED, "reason": str(exc), "rejected_at": _now(),
                        "seconds": round(time.perf_counter() - started, 3)})
             return
         finally:
@@ -184,7 +185,7 @@ class ModelUpdater:
         except OSError as exc:  # serving the new model; only a restart would fall back
             log.warning("the model store could not record %s: %s", desired.ref, exc)
         log.info("model %s applied in %.2f s", desired.ref, time.perf_counter() - started)
-        self._set({**status, "state": "applied", "applied_at": _now(), "parity_max_abs_diff": worst,
+        self._set({**status, "state": UpdateState.APPLIED, "applied_at": _now(), "parity_max_abs_diff": worst,
                    "seconds": round(time.perf_counter() - started, 3)})
 
     def _set(self, status: dict[str, Any]) -> None:
