@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from edgesim import sas
 from edgesim.agent import ModuleRun, ModuleState
 from edgesim.agent.reconcile import Plan, plan
-from edgesim.deployment import Deployment, DeploymentError, ModuleSpec, ModuleStatus, load_deployment
+from edgesim.deployment import Deployment, ModuleSpec, ModuleStatus, load_deployment
 from edgesim.routing import Router
 from edgesim.workload import WorkloadIdentity
 
@@ -36,13 +36,8 @@ if TYPE_CHECKING:
 _locks: weakref.WeakKeyDictionary[Simulator, asyncio.Lock] = weakref.WeakKeyDictionary()  # one at a time
 
 
-def read_new_deployment(manifest: Path, runtime: str) -> Deployment:
+def read_new_deployment(manifest: Path) -> Deployment:
     """The new deployment, or a one-line ``SimulatorError`` (nothing has changed yet)."""
-    if runtime != "process":
-        # A changed module would need its container recreated (new image, env, createOptions), which the
-        # Docker launcher does not do yet; refusing is better than restarting the old container.
-        raise DeploymentError(f"sim deploy works with the process runtime only (this simulator runs {runtime}); "
-                              "stop it and start the new manifest")
     return check_manifest(manifest)
 
 
@@ -62,7 +57,7 @@ def module_run(sim: Simulator, spec: ModuleSpec) -> ModuleRun:
 async def redeploy(sim: Simulator, manifest: Path) -> Plan:
     """Apply ``manifest`` to the running ``sim``; returns what was done (``patched``: the kept modules
     that got a desired-properties patch)."""
-    new = read_new_deployment(manifest, sim.config.runtime)
+    new = read_new_deployment(manifest)
     async with _locks.setdefault(sim, asyncio.Lock()):
         return await _apply(sim, manifest.resolve(), new)
 
@@ -75,6 +70,9 @@ async def _apply(sim: Simulator, manifest: Path, new: Deployment) -> Plan:
     leaving = (*changes.removed, *changes.restarted)
     last: dict[str, ModuleState] = dict(zip(leaving, await asyncio.gather(*(agent.retire(n) for n in leaving)),
                                             strict=True))
+    if sim._docker is not None:  # a changed module's container is made again from its new spec
+        await asyncio.gather(*(sim._docker.discard(name) for name in leaving))
+        sim._docker.reconfigure(new.registry_credentials, {spec.name: spec.image_pull_policy for spec in new.modules})
     for name in changes.removed:
         await hub.patch_reported("$edgeAgent", {"modules": {name: None}})  # null deletes it, as edgeAgent drops it
         sim._keys.pop(name, None)

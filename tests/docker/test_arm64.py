@@ -26,6 +26,7 @@ def emulation() -> None:
         pytest.skip(reason)
 
 
+@pytest.mark.timeout(3600)  # the base (about 5 min) and the build's RUN steps execute arm64 code under qemu
 def test_arm64v8_image_builds_on_amd64_and_scores_under_emulation(
         emulation: None, docker_client: Any, modules_copy: Path, registry: Registry, packaged_model_dir: Path) -> None:
     from edgeship.images.base import ensure_base

@@ -259,3 +259,49 @@ def test_a_wrong_password_and_a_missing_image_fail_only_their_modules(
             process.terminate()
             process.wait(timeout=60)
     assert our_containers(docker_client) == []
+
+
+def test_redeploy_recreates_only_the_changed_container(
+        docker_client: Any, registry: Registry, pushed: dict[str, str], modules_copy: Path, repo_root: Path,
+        tmp_path: Path, sim_state: Path) -> None:
+    """`sim deploy` under --runtime docker: a changed module gets a new container made from its new spec,
+    an unchanged one keeps its container, a removed one's container is gone."""
+    from edgesim.testing import run_simulator
+
+    manifest = generate_manifest(repo_root, modules_copy, registry, tmp_path, free_port())
+    first = tmp_path / "first.json"
+    first.write_text(json.dumps(manifest), encoding="utf-8")
+    with run_simulator(first, state_dir=sim_state, host="127.0.15.4", runtime="docker", stop_grace_secs=5,
+                       backoff=BackoffConfig(cool_off_unit_secs=1.0)) as sim:
+        sim.wait_connected(timeout=180)
+        before = {c.name: c.id for c in our_containers(docker_client)}
+        assert sorted(before) == ["sentiment", "tweetsource"]
+
+        changed = copy.deepcopy(manifest)
+        modules_of(changed)["sentiment"].setdefault("env", {})["REDEPLOYED"] = {"value": "two"}
+        second = tmp_path / "second.json"
+        second.write_text(json.dumps(changed), encoding="utf-8")
+        result = sim.deploy(second, timeout=240)
+        assert result.restarted == ("sentiment",)
+        assert result.unchanged == ("tweetsource",)
+        sim.wait_connected("sentiment", timeout=180)
+        after = {c.name: c.id for c in our_containers(docker_client)}
+        assert after["tweetsource"] == before["tweetsource"]  # untouched
+        assert after["sentiment"] != before["sentiment"]  # made again from the new spec
+        env = dict(item.split("=", 1) for item in docker_client.containers.get("sentiment").attrs["Config"]["Env"])
+        assert env["REDEPLOYED"] == "two"
+        status_code, payload = sim.invoke("sentiment", "score", {"text": "I love this, what a great day"})
+        assert status_code == 200, payload
+
+        removed = copy.deepcopy(changed)
+        del modules_of(removed)["tweetsource"]
+        for name in [n for n, r in removed["modulesContent"]["$edgeHub"]["properties.desired"]["routes"].items()
+                     if "tweetsource" in (r if isinstance(r, str) else r["route"])]:
+            del removed["modulesContent"]["$edgeHub"]["properties.desired"]["routes"][name]
+        removed["modulesContent"].pop("tweetsource", None)
+        third = tmp_path / "third.json"
+        third.write_text(json.dumps(removed), encoding="utf-8")
+        assert sim.deploy(third, timeout=240).removed == ("tweetsource",)
+        assert sorted(c.name for c in our_containers(docker_client)) == ["sentiment"]
+        assert docker_client.containers.get("sentiment").id == after["sentiment"]
+    assert our_containers(docker_client) == []

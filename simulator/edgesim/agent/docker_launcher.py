@@ -267,6 +267,25 @@ class DockerLauncher:
             for handle in list(self._handles.values()):
                 await handle.refresh()
 
+    # ---- redeploying (sim deploy) -----------------------------------------------------------
+    def reconfigure(self, credentials: Sequence[RegistryCredential], pull_policies: Mapping[str, str]) -> None:
+        """A new deployment's registry credentials and pull policies, for the containers made from now on."""
+        self._credentials = tuple(credentials)
+        self._pull_policies = dict(pull_policies)
+
+    async def discard(self, name: str) -> None:
+        """Remove the (stopped) container of a module that left the deployment or changed: the next
+        launch creates it again from the new spec, as edgeAgent recreates a changed module's container."""
+        container = self._containers.pop(name, None)
+        self._handles.pop(name, None)
+        self.container_states.pop(name, None)
+        if container is None:
+            return
+        try:
+            await asyncio.to_thread(container.remove, force=True)
+        except Exception as exc:  # NotFound (removed behind our back) or an engine error: never fatal here
+            log.warning("could not remove the container of module %s: %s", name, _reason(exc))
+
     async def close(self) -> None:
         """Remove every container this launcher made (the agent has stopped them by now)."""
         if self._poller is not None:
