@@ -88,3 +88,26 @@ def aarch64_emulation() -> str | None:
     except OSError as exc:
         return f"cannot register the qemu-aarch64 binfmt handler: {exc}"
     return None
+
+
+QEMU_FOR_ONNXRUNTIME = (8, 0)
+
+
+def qemu_aarch64_version() -> tuple[int, ...] | None:
+    """The version of the emulator the aarch64 handler runs (None: no handler, or it does not say)."""
+    import re
+    import subprocess
+
+    handler = BINFMT / "qemu-aarch64"
+    if not handler.exists():
+        return None
+    match = re.search(r"^interpreter (\S+)", handler.read_text(), re.MULTILINE)
+    if match is None:
+        return None
+    try:
+        out = subprocess.run([match.group(1), "--version"], capture_output=True, text=True, timeout=30,
+                             check=False).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    found = re.search(r"version (\d+)\.(\d+)", out)
+    return (int(found.group(1)), int(found.group(2))) if found else None
