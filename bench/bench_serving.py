@@ -13,7 +13,10 @@ on loopback, loaded by `hey` (Debian's package):
 - the same ONNX scorer with the old fixed-wait batcher (re-created here, 2 ms): what adaptive
   batching must not lose under load;
 - the same ONNX scorer behind aiohttp instead of uvicorn (when aiohttp is importable): the
-  measurement behind the choice of server library.
+  measurement behind the choice of server library;
+- the ceiling: the module's HTTP server (uvicorn, the same socket options) answering every
+  ``POST /score`` with a fixed reply of the same size and no scoring: what the HTTP stack and
+  ``hey`` reach on this machine, so a missed target says how much of the cost is the scorer.
 
 The seed's score.py is the one in the seed document, with two changes every path shares:
 `keras` -> `tf_keras` (Keras 3 cannot read the Keras 2 h5) and `float(score[0])` (numpy 2.4
@@ -233,6 +236,22 @@ def serve_aiohttp(model_dir: Path, port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, backlog=2048, access_log=None, print=None)
 
 
+def serve_ceiling(port: int) -> None:
+    """The module's HTTP server with a constant reply: the HTTP stack's own cost, no scorer."""
+    from edgeship_sentiment.http_server import HTTPServer, Receive, Scope, Send, read_body, respond
+
+    reply = json.dumps({"label": "POSITIVE", "score": 0.9512345678, "elapsed_time": 0.0001234}).encode()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        await read_body(receive, 256 * 1024)
+        await respond(send, 200, reply, "application/json")
+
+    HTTPServer(app, "127.0.0.1", port).start_background()
+    threading_event_forever()
+
+
 def threading_event_forever() -> None:
     import threading
 
@@ -266,6 +285,9 @@ def markdown(rows: list[Row], labels: dict[str, str], verdicts: list[str], note:
     lines += [f"- {path}: {text}" for path, text in labels.items()]
     lines += ["", "Targets (ratios from this run):", ""] + [f"- {v}" for v in verdicts]
     return "\n".join(lines) + f"\n\n{note}\n"
+
+
+CEILING = "ceiling: same HTTP server, no scoring"
 
 
 def find(rows: list[Row], path: str, load: str) -> Row | None:
@@ -304,6 +326,13 @@ def verdicts(rows: list[Row]) -> list[str]:
         uv, aio = find(rows, onnx, load), find(rows, "edgeship ONNX on aiohttp", load)
         if uv and aio and aio.rps > 0:
             out.append(f"uvicorn vs aiohttp (same app), {load}: {uv.rps / aio.rps:.2f}x req/s")
+    for load in LOADS:
+        ours, ceiling = find(rows, onnx, load), find(rows, CEILING, load)
+        if ours and ceiling and ceiling.rps > 0 and ours.rps > 0:
+            cost = 1000 / ours.rps - 1000 / ceiling.rps
+            out.append(f"ONNX vs the ceiling (no scoring), {load}: {ours.rps / ceiling.rps:.2f}x its req/s "
+                       f"({ceiling.rps:,.0f} req/s, p50 {ceiling.p50_ms:.2f} ms without the scorer; "
+                       f"the scorer adds {cost:.2f} ms per request at this load)")
     return out
 
 
@@ -329,9 +358,12 @@ def main() -> None:
     parser.add_argument("--skip-peer", action="store_true", help="no azmlinfsrv and no Keras rows")
     parser.add_argument("--results", type=Path, default=None, help="write the serving section into this file")
     parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--serve", choices=["fixed-wait", "aiohttp"], help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=["fixed-wait", "aiohttp", "ceiling"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve == "ceiling":
+        serve_ceiling(args.port)
+        return
     if args.serve:
         (serve_fixed_wait if args.serve == "fixed-wait" else serve_aiohttp)(args.model_dir, args.port)
         return
@@ -358,7 +390,7 @@ def main() -> None:
         module = [sys.executable, "-m", "edgeship_sentiment", "--no-iothub", "--capture-dir", str(tmp / "capture")]
         plan: list[tuple[str, Any]] = []
         keras_paths = ("azmlinfsrv + score.py", "edgeship + score.py")
-        onnx_paths = ("edgeship ONNX", "edgeship ONNX, fixed 2 ms wait", "edgeship ONNX on aiohttp")
+        onnx_paths = ("edgeship ONNX", "edgeship ONNX, fixed 2 ms wait", "edgeship ONNX on aiohttp", CEILING)
         raw: dict[tuple[str, str], list[Row]] = {}
         if not args.skip_peer:
             venv = peer.ensure_venv(REPO / ".cache")
@@ -376,6 +408,9 @@ def main() -> None:
         plan.append(("edgeship ONNX, fixed 2 ms wait", lambda port: Server(
             "fixed wait", [sys.executable, str(Path(__file__).resolve()), "--serve", "fixed-wait", "--port", str(port),
                            "x", str(args.model_dir)], tmp, base_env, port, tmp / "fixed.log")))
+        plan.append((CEILING, lambda port: Server(
+            "ceiling", [sys.executable, str(Path(__file__).resolve()), "--serve", "ceiling", "--port", str(port)],
+            tmp, base_env, port, tmp / "ceiling.log")))
         try:
             import aiohttp  # noqa: F401 - only to know whether the comparison row can run
             plan.append(("edgeship ONNX on aiohttp", lambda port: Server(
