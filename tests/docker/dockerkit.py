@@ -105,7 +105,9 @@ def qemu_aarch64_version() -> tuple[int, ...] | None:
     if match is None:
         return None
     try:
-        out = subprocess.run([match.group(1), "--version"], capture_output=True, text=True, timeout=30,
+        # Debian's handler is a -binfmt-P link that refuses to run by hand: ask the emulator it names.
+        emulator = Path(match.group(1)).resolve()
+        out = subprocess.run([str(emulator), "--version"], capture_output=True, text=True, timeout=30,
                              check=False).stdout
     except (OSError, subprocess.TimeoutExpired):
         return None

@@ -3,6 +3,9 @@
 #
 # start: when no engine is reachable and we are root, install docker.io (and mmdebstrap,
 #   docker-registry, apache2-utils, qemu-user-static for the image tests) with apt and start a
+#   private dockerd. On Debian bookworm qemu-user-static comes from bookworm-backports (10.0; the
+#   suite is added to apt's sources if missing): bookworm's own 7.2 dies with SIGSEGV inside
+#   onnxruntime 1.32's import, so the arm64 image could be built but never score. Then
 #   dockerd whose data root, exec root, pid file and socket all live under .cache/docker/, with
 #   vfs storage, no iptables and no bridge. Never touches a system daemon or its state.
 #   Without root or an engine it prints a warning; the `docker` tests then skip with the reason.
@@ -14,6 +17,7 @@ DIR="$ROOT/.cache/docker"
 SOCK="$DIR/docker.sock"
 PIDFILE="$DIR/dockerd.pid"
 PACKAGES="docker.io mmdebstrap docker-registry apache2-utils qemu-user-static"
+BACKPORTS_LIST=/etc/apt/sources.list.d/edgeship-bookworm-backports.list
 
 engine_up() { DOCKER_HOST="$1" timeout 20 docker info >/dev/null 2>&1; }
 
@@ -25,11 +29,35 @@ install_packages() {
   command -v mmdebstrap >/dev/null 2>&1 || missing="$missing mmdebstrap"
   command -v docker-registry >/dev/null 2>&1 || missing="$missing docker-registry"
   command -v htpasswd >/dev/null 2>&1 || missing="$missing apache2-utils"
-  [ -x /usr/bin/qemu-aarch64-static ] || missing="$missing qemu-user-static"
-  [ -z "$missing" ] && return 0
-  echo "installing$missing (apt)"
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null) \
-    || echo "warning: could not install$missing; tests that need them will be skipped"
+  if [ -n "$missing" ]; then
+    echo "installing$missing (apt)"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null) \
+      || echo "warning: could not install$missing; tests that need them will be skipped"
+  fi
+  install_qemu
+}
+
+qemu_major() { qemu-aarch64-static --version 2>/dev/null | sed -n 's/^qemu-aarch64 version \([0-9]*\)\..*/\1/p'; }
+
+# qemu-user 8 or later runs onnxruntime's arm64 wheel; bookworm has 7.2, bookworm-backports 10.0.
+install_qemu() {
+  local major codename=""
+  major=$(qemu_major)
+  [ -n "$major" ] && [ "$major" -ge 8 ] && return 0
+  [ -r /etc/os-release ] && codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+  if [ "$codename" = bookworm ]; then
+    if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+      echo "adding bookworm-backports to apt ($BACKPORTS_LIST) for qemu-user-static 10"
+      echo "deb http://deb.debian.org/debian bookworm-backports main" > "$BACKPORTS_LIST"
+    fi
+    echo "installing qemu-user-static from bookworm-backports (apt)"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      -t bookworm-backports qemu-user-static >/dev/null) && return 0
+    echo "warning: bookworm-backports' qemu-user-static could not be installed; trying bookworm's"
+  fi
+  [ -x /usr/bin/qemu-aarch64-static ] && return 0
+  (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-user-static >/dev/null) \
+    || echo "warning: could not install qemu-user-static; the arm64 image test will be skipped"
 }
 
 start() {
