@@ -24,8 +24,7 @@ from typing import Any
 from edgeship.errors import ImageError
 from edgeship.images.engine import first_line
 from edgeship.images.platforms import Platform
-
-CHUNK = 1 << 20
+from edgeship.registry.content import file_sha256
 
 
 @dataclass(frozen=True)
@@ -34,14 +33,6 @@ class ImageConfig:
     cmd: Sequence[str]
     labels: Mapping[str, str]
     created_by: str
-
-
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while block := stream.read(CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def docker_platform(platform: Platform) -> dict[str, str]:
@@ -78,7 +69,7 @@ def write_image_archive(rootfs_tar: Path, out: Path, tag: str, platform: Platfor
                         created: datetime | None = None) -> str:
     """Write ``out`` (a tar for ``docker load``) with ``rootfs_tar`` as its one layer; returns the config digest."""
     when = created or datetime.now(UTC)
-    layer_digest = _sha256_of(rootfs_tar)
+    layer_digest = file_sha256(rootfs_tar)
     config_bytes = image_config(layer_digest, platform, config, when)
     config_digest = hashlib.sha256(config_bytes).hexdigest()
     layer_name = f"{layer_digest}/layer.tar"
