@@ -36,11 +36,6 @@ if TYPE_CHECKING:
 _locks: weakref.WeakKeyDictionary[Simulator, asyncio.Lock] = weakref.WeakKeyDictionary()  # one at a time
 
 
-def read_new_deployment(manifest: Path) -> Deployment:
-    """The new deployment, or a one-line ``SimulatorError`` (nothing has changed yet)."""
-    return check_manifest(manifest)
-
-
 def check_manifest(manifest: Path) -> Deployment:
     """What ``sim start`` checks (the reader, the routes compiled): a one-line ``SimulatorError`` if bad."""
     deployment = load_deployment(manifest)
@@ -57,7 +52,7 @@ def module_run(sim: Simulator, spec: ModuleSpec) -> ModuleRun:
 async def redeploy(sim: Simulator, manifest: Path) -> Plan:
     """Apply ``manifest`` to the running ``sim``; returns what was done (``patched``: the kept modules
     that got a desired-properties patch)."""
-    new = read_new_deployment(manifest)
+    new = check_manifest(manifest)
     async with _locks.setdefault(sim, asyncio.Lock()):
         return await _apply(sim, manifest.resolve(), new)
 
