@@ -9,7 +9,7 @@ import pytest
 
 from edgeship.errors import ParityError
 from edgeship.packager.heldout import HeldoutSet
-from edgeship.packager.parity import Labelling, compare, enforce, sign_test_p_value
+from edgeship.packager.parity import Labelling, compare, disagreement_p_value, enforce, sign_test_p_value
 
 
 def heldout_of(truth: list[str]) -> HeldoutSet:
@@ -76,6 +76,52 @@ def test_a_loss_within_the_bound_passes_even_when_significant() -> None:
     assert report.loss_p_value is not None
     assert report.loss_p_value < 1e-5
     assert report.passed
+
+
+def test_disagreement_test_matches_the_binomial_tail() -> None:
+    assert disagreement_p_value(0, 175) == 1.0
+    assert disagreement_p_value(1, 175) == pytest.approx(1 - 0.99 ** 175)
+    expected = 1 - sum(math.comb(175, k) * 0.01 ** k * 0.99 ** (175 - k) for k in range(3))
+    assert disagreement_p_value(3, 175) == pytest.approx(expected)
+    assert disagreement_p_value(5, 175) < 0.05 < disagreement_p_value(4, 175)
+
+
+def labels_flipped_at_the_neutral_edge(n: int, flips: int) -> tuple[HeldoutSet, np.ndarray, np.ndarray]:
+    """No ground truth; ``flips`` texts sit 0.004 either side of the 0.7 edge: rounding, not a broken model."""
+    reference = np.full(n, 0.9, dtype=np.float32)
+    candidate = reference.copy()
+    reference[:flips] = 0.702
+    candidate[:flips] = 0.698
+    return HeldoutSet(tuple(str(i) for i in range(n)), None, "probe"), reference, candidate
+
+
+def test_three_edge_flips_on_175_are_chance_and_pass() -> None:
+    heldout, reference, candidate = labels_flipped_at_the_neutral_edge(175, 3)
+    report = compare("int8", heldout, reference, candidate, Labelling())
+    assert report.label_agreement == pytest.approx(172 / 175)  # 98.29 %, under the 99 % bound
+    assert report.agreement_p_value is not None
+    assert report.agreement_p_value > 0.2
+    assert report.passed
+
+
+def test_five_edge_flips_on_175_are_too_many_and_fail() -> None:
+    heldout, reference, candidate = labels_flipped_at_the_neutral_edge(175, 5)
+    report = compare("int8", heldout, reference, candidate, Labelling())
+    assert report.max_abs_diff < 0.01
+    assert not report.passed
+    with pytest.raises(ParityError, match=r"label agreement 97.14% \(p = 0.032\)"):
+        enforce(report)
+
+
+def test_a_score_that_moves_far_fails_even_without_a_label_change() -> None:
+    n = 175
+    reference = np.full(n, 0.95, dtype=np.float32)
+    candidate = reference.copy()
+    candidate[0] = 0.85  # still POSITIVE, but 0.1 away: not int8 rounding
+    report = compare("int8", HeldoutSet(tuple(str(i) for i in range(n)), None, "probe"), reference, candidate,
+                     Labelling())
+    assert report.label_agreement == 1.0
+    assert not report.passed
 
 
 def test_label_agreement_still_gates_without_ground_truth() -> None:
