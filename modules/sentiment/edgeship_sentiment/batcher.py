@@ -8,11 +8,11 @@ grow with the load and the per-text cost falls (see ``bench/``).
 ``max_batch_delay_ms`` is an upper bound, never a fixed wait: the fixed wait made every lone request
 pay it, 4.4 ms for a 0.19 ms score (issue #14). The batcher waits at all only while it has company:
 when the last batch held more than one request and the scorer has not sat idle for the delay budget,
-the clients it just answered are about to send again (a closed loop of N clients), so it waits for
-up to the texts of its last two batches, no longer than the budget counted from the first request's
-arrival. Without that, 32 clients settled into two cohorts of 16 that never merged and the batcher
-ran 0.89 - 0.96x the fixed wait's requests per second; a lone client (its last batch alone) and a
-request after a quiet spell never wait.
+the clients it just answered are about to send again (a closed loop of N clients), so it waits until
+the batch holds as many texts as the last batch plus those that queued while it ran, no longer than
+the budget counted from the first request's arrival. Without that, 32 clients settled into two
+cohorts of 16 that never merged and the batcher ran 0.89 - 0.96x the fixed wait's requests per
+second; a lone client (its last batch alone) and a request after a quiet spell never wait.
 
 A request of many texts (``{"texts": [...]}``) travels as one item: it is never split, and one
 larger than ``max_batch`` is scored on its own in one call (the scorer cuts it into length
@@ -25,7 +25,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,8 +75,10 @@ class MicroBatcher:
         self._thread = threading.Thread(target=self._run, name="sentiment-batcher", daemon=True)
         self._started = False
         self._closed = False
-        # Requests and texts of the last two batches: whether the scorer has company, and how much.
-        self._recent: deque[tuple[int, int]] = deque([(0, 0), (0, 0)], maxlen=2)
+        # The last batch: its requests and texts (company, and how much), and when it was answered.
+        self._last_requests = 0
+        self._last_texts = 0
+        self._last_answered = 0.0
 
     def add_listener(self, listener: Any) -> None:
         """``listener(batch_size, seconds)`` after every batch (metrics)."""
@@ -139,24 +141,23 @@ class MicroBatcher:
             self._queue.put(_STOP)
             self._thread.join(timeout)
 
-    def _company_target(self, idle: bool) -> int:
-        """How many texts to wait for: 0 (take what is queued) unless the last batch had company."""
-        if idle or self.settings.max_batch_delay_ms <= 0 or self._recent[-1][0] < 2:
-            return 0
-        return min(self.settings.max_batch, sum(texts for _, texts in self._recent))
+    def _has_company(self, idle: bool) -> bool:
+        return not idle and self.settings.max_batch_delay_ms > 0 and self._last_requests >= 2
 
     def _gather(self, first: _Request, idle: bool = True) -> tuple[list[_Request], _Request | None, bool]:
         """The batch, a request that did not fit (the next batch's first), and whether to stop.
 
-        Takes what is already queued; waits for more only as ``_company_target`` says, and never
-        past ``max_batch_delay_ms`` after ``first`` arrived.
+        Takes what is already queued; with company (``_has_company``) it also waits for the clients
+        the last batch answered, never past ``max_batch_delay_ms`` after ``first`` arrived.
         """
         batch, texts = [first], len(first.texts)
         settings = self.settings
-        target = self._company_target(idle)
+        wait = self._has_company(idle)
+        # Texts that queued while the last batch ran, plus the last batch's own clients coming back.
+        target = self._last_texts + (texts if first.enqueued < self._last_answered else 0)
         deadline = first.enqueued + settings.max_batch_delay_ms / 1000
         while texts < settings.max_batch:
-            remaining = deadline - time.perf_counter() if texts < target else 0.0
+            remaining = deadline - time.perf_counter() if wait and texts < target else 0.0
             try:
                 item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
             except queue.Empty:
@@ -168,6 +169,8 @@ class MicroBatcher:
                 return batch, item, False
             batch.append(item)
             texts += len(item.texts)
+            if item.enqueued < self._last_answered:
+                target += len(item.texts)
         return batch, None, False
 
     def _run(self) -> None:
@@ -184,12 +187,15 @@ class MicroBatcher:
                 return
             assert isinstance(item, _Request)
             batch, carried, stop = self._gather(item, idle)
-            self._recent.append((len(batch), sum(len(request.texts) for request in batch)))
-            self._score(batch)
+            # Answered before any result is set: a client that sends again at once counts as coming back.
+            self._last_answered = self._score(batch)
+            self._last_requests = len(batch)
+            self._last_texts = sum(len(request.texts) for request in batch)
             if stop:  # _gather carries nothing over when it meets the stop marker
                 return
 
-    def _score(self, batch: list[_Request]) -> None:
+    def _score(self, batch: list[_Request]) -> float:
+        """Scores and answers the batch; returns when scoring ended, before the first answer left."""
         started = time.perf_counter()
         texts = [text for request in batch for text in request.texts]
         try:
@@ -198,7 +204,7 @@ class MicroBatcher:
             for request in batch:
                 if not request.future.done():
                     request.future.set_exception(SentimentModuleError(f"scoring failed: {exc}"))
-            return
+            return started
         finished = time.perf_counter()
         settings, labels = self.scorer.settings, self.scorer.labels
         offset = 0
@@ -214,3 +220,4 @@ class MicroBatcher:
             self.stats.sizes[len(texts)] += 1
         for listener in self._listeners:
             listener(len(texts), finished - started)
+        return finished
