@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from edgesim.errors import HubError
@@ -99,9 +98,6 @@ class Sessions:
 
     def __getitem__(self, key: str) -> Session:
         return self._by_key[key]
-
-    def __iter__(self) -> Iterator[Session]:
-        return iter(list(self._by_key.values()))
 
     def pop(self, key: str) -> Session | None:
         """Forget an identity's session (a removed module or device); its connection closes."""
