@@ -209,7 +209,7 @@ class AzureMLApp:
             await respond_json(send, 500, {"message": f"Scoring timeout after {self.timeout_ms} ms"},
                                [("x-ms-run-function-failed", "True"), *extra])
             return
-        except Exception:  # the user's run() may raise anything: the reply says so, the server lives
+        except Exception:  # noqa: BLE001, RUF100 - the user's run() may raise anything (azmlinfsrv catches all too)
             metrics.observe_error("http", "script")
             await respond_json(send, 500, {"message": SCRIPT_FAILED}, [("x-ms-run-function-failed", "True"), *extra])
             return

@@ -94,7 +94,7 @@ class EntryScript:
             self.wants_headers = False
         try:
             module.init()
-        except Exception as exc:
+        except Exception as exc:  # the user's init() may raise anything; the module stops with one line
             raise ModelLoadError(f"entry script {self.path.name}: init() failed: {type(exc).__name__}: {exc}") from exc
         self._module = module
         return self

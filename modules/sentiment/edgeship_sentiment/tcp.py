@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import logging
 import socket
-from typing import Any
+from typing import Protocol
 
 log = logging.getLogger("edgeship_sentiment.tcp")
 
 
-def set_tcp_nodelay(_client: Any, _userdata: Any, sock: Any) -> None:
+class Tunable(Protocol):
+    """What paho hands ``on_socket_open``: a socket, an SSL socket or paho's websocket wrapper."""
+
+    def setsockopt(self, level: int, option: int, value: int, /) -> None: ...
+
+
+def set_tcp_nodelay(_client: object, _userdata: object, sock: Tunable) -> None:
     """A paho ``on_socket_open`` callback: Nagle's algorithm off on every (re)connected socket.
 
     paho 1.6 leaves Nagle on. A module that acknowledges an input (PUBACK, which the broker

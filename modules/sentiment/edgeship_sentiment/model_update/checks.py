@@ -17,6 +17,7 @@ from edgeship_sentiment.model import ModelFolder, load_model_folder
 from edgeship_sentiment.model_spec import ModelSpec
 from edgeship_sentiment.model_update.desired import DesiredModel
 from edgeship_sentiment.scorer import Engine
+from edgeship_sentiment.session import runtime_errors
 
 
 def load_package(folder: Path, desired: DesiredModel, running: ModelSpec) -> ModelFolder:
@@ -60,7 +61,7 @@ def check_parity_sample(engine: Engine) -> float:
         raise ModelUpdateError("model.json: parity_sample must hold texts, as many scores and max_abs_diff <= 0.01")
     try:
         scores = engine.raw_scores(texts)
-    except Exception as exc:  # onnxruntime's own errors: a graph that loads may still fail to run
+    except runtime_errors() as exc:  # onnxruntime's own errors: a graph that loads may still fail to run
         raise ModelUpdateError(f"the new model cannot score its parity sample: {exc}") from None
     worst = float(np.max(np.abs(scores.astype(np.float64) - np.asarray(expected, dtype=np.float64))))
     if not worst <= bound:  # also catches NaN
