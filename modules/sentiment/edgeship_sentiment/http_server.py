@@ -94,7 +94,7 @@ async def respond(send: Send, status: int, body: bytes, content_type: str,
     await send({"type": "http.response.body", "body": body})
 
 
-async def respond_json(send: Send, status: int, payload: Any, headers: list[tuple[str, str]] | None = None) -> None:
+async def respond_json(send: Send, status: int, payload: object, headers: list[tuple[str, str]] | None = None) -> None:
     await respond(send, status, json.dumps(payload).encode("utf-8"), "application/json", headers)
 
 
