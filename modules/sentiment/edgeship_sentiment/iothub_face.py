@@ -39,7 +39,7 @@ from edgeship_sentiment.model_update import ModelStore, ModelUpdater
 from edgeship_sentiment.model_update.updater import limits_from_environment
 from edgeship_sentiment.scorer import Engine
 from edgeship_sentiment.service import Reply, SentimentService
-from edgeship_sentiment.tcp import Tunable, set_tcp_nodelay
+from edgeship_sentiment.tcp import PahoMessage, Tunable, set_tcp_nodelay
 
 if TYPE_CHECKING:
     from azure.iot.device import MethodRequest
@@ -75,15 +75,6 @@ class ModuleClient(Protocol):
     def send_message_to_output(self, message: object, output_name: str) -> None: ...
     def send_method_response(self, method_response: object) -> None: ...
     def shutdown(self) -> None: ...
-
-
-class PahoMessage(Protocol):
-    """paho 1.6's ``MQTTMessage`` as its network thread passes it to ``on_message``."""
-
-    qos: int
-    mid: int
-    topic: str
-    payload: bytes
 
 
 class PahoClient(Protocol):

@@ -1,4 +1,5 @@
-"""Socket options for the module's MQTT connections (both faces use paho 1.6 underneath)."""
+"""What the module's MQTT connections share (both faces use paho 1.6 underneath): socket options and
+the message paho hands ``on_message``."""
 
 from __future__ import annotations
 
@@ -7,6 +8,15 @@ import socket
 from typing import Protocol
 
 log = logging.getLogger("edgeship_sentiment.tcp")
+
+
+class PahoMessage(Protocol):
+    """paho 1.6's ``MQTTMessage`` as its network thread passes it to ``on_message``."""
+
+    qos: int
+    mid: int
+    topic: str
+    payload: bytes
 
 
 class Tunable(Protocol):
