@@ -70,7 +70,7 @@ class ModuleClient(Protocol):
     on_twin_desired_properties_patch_received: Callable[[JSONObject], None] | None
 
     def connect(self) -> None: ...
-    def get_twin(self) -> JSONObject: ...
+    def get_twin(self) -> dict[str, JSONObject]: ...  # {"desired": {...}, "reported": {...}}
     def patch_twin_reported_properties(self, reported_properties_patch: ReportedProperties) -> None: ...
     def send_message_to_output(self, message: object, output_name: str) -> None: ...
     def send_method_response(self, method_response: object) -> None: ...
@@ -231,8 +231,7 @@ class IoTHubFace:
         self.client.on_message_received = self._on_message
         self.client.connect()
         twin = self.client.get_twin()
-        desired_value = twin.get("desired", {})
-        desired = dict(desired_value) if isinstance(desired_value, dict) else {}  # always an object from the hub
+        desired = dict(twin.get("desired", {}))
         applied, error = self._apply(desired)
         for sender in self._senders:
             sender.start()
@@ -385,6 +384,7 @@ def create_edge_client(factory: Callable[[], ModuleClient] | None = None) -> Mod
 
     if factory is not None:
         return factory()
-    # The SDK's client is a ModuleClient; mypy cannot see it only because the SDK types a twin patch
-    # as a plain dict of JSON, which a ReportedProperties TypedDict is at run time but not to mypy.
+    # The SDK's client is a ModuleClient at run time; its annotations only spell it differently: JSON that
+    # may hold tuples, handlers that may be coroutines, a twin patch as a plain dict (which a
+    # ReportedProperties TypedDict is at run time, but not to mypy).
     return cast(ModuleClient, IoTHubModuleClient.create_from_edge_environment())
