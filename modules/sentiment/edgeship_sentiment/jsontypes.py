@@ -115,6 +115,14 @@ class UpdateStatus(TypedDict):
     parity_max_abs_diff: float | None
 
 
+class ParitySample(TypedDict):
+    """``model.json``'s ``parity_sample`` once checked: texts with the scores the packager's run gave them."""
+
+    texts: list[str]
+    scores: list[float]
+    max_abs_diff: float
+
+
 class ReportedProperties(TypedDict, total=False):
     """The IoT Hub face's reported properties (each patch carries the state plus what changed)."""
 
