@@ -19,15 +19,34 @@ import asyncio
 import json
 import socket
 import threading
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypedDict
 
 import uvicorn
 
 from edgeship_sentiment.errors import BadRequestError
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
+
+class Scope(TypedDict, total=False):
+    """An ASGI HTTP connection scope: the keys this package reads (uvicorn's holds more)."""
+
+    type: str
+    method: str
+    path: str
+    query_string: bytes
+    headers: Iterable[tuple[bytes, bytes]]
+
+
+class Message(TypedDict, total=False):
+    """An ASGI event: received (``http.request``, ``http.disconnect``) or sent (``http.response.*``)."""
+
+    type: str
+    body: bytes
+    more_body: bool
+    status: int
+    headers: list[tuple[bytes, bytes]]
+
+
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
