@@ -26,11 +26,12 @@ import queue
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
 
 from edgeship_sentiment.errors import BadRequestError, SentimentModuleError
+from edgeship_sentiment.jsontypes import ScoreResult
 from edgeship_sentiment.scorer import Scorer, check_text, decode_label
 
 
@@ -57,11 +58,12 @@ class BatchStats:
 @dataclass
 class _Request:
     texts: list[str]
-    future: Future[list[dict[str, Any]]]
+    future: Future[list[ScoreResult]]
     enqueued: float
 
 
 _STOP = object()
+BatchListener = Callable[[int, float], None]  # (batch size, seconds)
 
 
 class MicroBatcher:
@@ -71,7 +73,7 @@ class MicroBatcher:
         self.stats = BatchStats()
         self._queue: queue.Queue[_Request | object] = queue.Queue()
         self._stats_lock = threading.Lock()
-        self._listeners: list[Any] = []
+        self._listeners: list[BatchListener] = []
         self._thread = threading.Thread(target=self._run, name="sentiment-batcher", daemon=True)
         self._started = False
         self._closed = False
@@ -80,7 +82,7 @@ class MicroBatcher:
         self._last_texts = 0
         self._last_answered = 0.0
 
-    def add_listener(self, listener: Any) -> None:
+    def add_listener(self, listener: BatchListener) -> None:
         """``listener(batch_size, seconds)`` after every batch (metrics)."""
         self._listeners.append(listener)
 
@@ -90,17 +92,21 @@ class MicroBatcher:
             self._thread.start()
         return self
 
-    def update(self, **changes: Any) -> BatchSettings:
-        from dataclasses import replace
-
-        self.settings = replace(self.settings, **changes).validated()
+    def update(self, *, max_batch: int | None = None, max_batch_delay_ms: float | None = None) -> BatchSettings:
+        """Change what is given, keep the rest; refused as a whole when the result is not valid."""
+        settings = self.settings
+        if max_batch is not None:
+            settings = replace(settings, max_batch=max_batch)
+        if max_batch_delay_ms is not None:
+            settings = replace(settings, max_batch_delay_ms=max_batch_delay_ms)
+        self.settings = settings.validated()
         return self.settings
 
-    def submit(self, text: str) -> Future[dict[str, Any]]:
+    def submit(self, text: str) -> Future[ScoreResult]:
         """Queue one text; bad input fails the returned future, never the worker."""
-        one: Future[dict[str, Any]] = Future()
+        one: Future[ScoreResult] = Future()
 
-        def unwrap(many: Future[list[dict[str, Any]]]) -> None:
+        def unwrap(many: Future[list[ScoreResult]]) -> None:
             error = many.exception()
             if error is not None:
                 one.set_exception(error)
@@ -110,9 +116,9 @@ class MicroBatcher:
         self.submit_many([text]).add_done_callback(unwrap)
         return one
 
-    def submit_many(self, texts: list[str]) -> Future[list[dict[str, Any]]]:
+    def submit_many(self, texts: list[str]) -> Future[list[ScoreResult]]:
         """Queue texts that are answered together (one future for all of them, in their order)."""
-        future: Future[list[dict[str, Any]]] = Future()
+        future: Future[list[ScoreResult]] = Future()
         if self._closed:
             future.set_exception(SentimentModuleError("the module is shutting down"))
             return future
@@ -128,10 +134,10 @@ class MicroBatcher:
         self._queue.put(_Request(list(texts), future, time.perf_counter()))
         return future
 
-    def score(self, text: str, timeout: float = 30.0) -> dict[str, Any]:
+    def score(self, text: str, timeout: float = 30.0) -> ScoreResult:
         return self.submit(text).result(timeout)
 
-    def score_many(self, texts: list[str], timeout: float = 30.0) -> list[dict[str, Any]]:
+    def score_many(self, texts: list[str], timeout: float = 30.0) -> list[ScoreResult]:
         return self.submit_many(texts).result(timeout)
 
     def close(self, timeout: float = 10.0) -> None:
@@ -199,8 +205,9 @@ class MicroBatcher:
         started = time.perf_counter()
         texts = [text for request in batch for text in request.texts]
         try:
-            scores = self.scorer.raw_scores(texts).tolist()
-        except Exception as exc:  # the worker must outlive any one batch
+            scores: list[float] = self.scorer.raw_scores(texts).tolist()
+        except Exception as exc:  # noqa: BLE001, RUF100 - the worker must outlive any one batch (onnxruntime, numpy, the
+            # tokenizer, MemoryError...): if it died, every queued and later future would wait forever
             for request in batch:
                 if not request.future.done():
                     request.future.set_exception(SentimentModuleError(f"scoring failed: {exc}"))
