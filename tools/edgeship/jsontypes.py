@@ -1,4 +1,4 @@
-"""The JSON value types edgeship reads and writes, for annotations instead of ``Any``.
+"""The JSON value types edgeship reads and writes, for annotations of parsed JSON.
 
 ``JSONValue`` is what ``json.loads`` returns; code that reads by key narrows it with
 ``isinstance`` (a document from a user may hold anything). ``JSONObject`` is one object.

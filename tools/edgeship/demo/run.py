@@ -22,6 +22,7 @@ from rich.table import Table
 
 from edgeship._net import free_port
 from edgeship.errors import EdgeshipError
+from edgeship.jsontypes import JSONObject
 from edgeship.project import package_registered, sentiment_model_dir, write_local_manifest
 
 PROBE_TEXT = "not bad at all, could be better"
@@ -56,7 +57,7 @@ class DemoSummary:
     seconds: float = 0.0
     steps: list[tuple[str, float]] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JSONObject:
         return dict(self.__dict__)
 
 

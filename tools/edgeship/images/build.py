@@ -13,6 +13,7 @@ from edgeship.errors import ConfigError, ImageError
 from edgeship.images.engine import first_line
 from edgeship.images.platforms import Platform
 from edgeship.images.wheelhouse import ensure_wheelhouse
+from edgeship.jsontypes import JSONObject
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class BuiltImage:
     size_bytes: int
     seconds: float
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JSONObject:
         return {"platform": self.platform, "tag": self.tag, "size_bytes": self.size_bytes}
 
 

@@ -35,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edgeship.errors import ParityError
+from edgeship.jsontypes import JSONObject
 from edgeship.packager.heldout import HeldoutSet
 from edgeship_sentiment.padskip import PaddingSkip
 
@@ -84,7 +85,7 @@ class ParityReport:
     # int8: the chance of this many label disagreements if the true rate were the bound's 1 %.
     agreement_p_value: float | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JSONObject:
         return asdict(self)
 
 

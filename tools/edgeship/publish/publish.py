@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from edgeship.errors import PublishError
+from edgeship.jsontypes import JSONObject
 from edgeship.publish.archive import archive_folder, desired_patch, sha256_hex
 from edgeship_sentiment.errors import ModelLoadError
 from edgeship_sentiment.model_spec import ModelSpec
@@ -29,7 +30,7 @@ class Published:
     patch: dict[str, Any]
     path: str
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JSONObject:
         return asdict(self)
 
 

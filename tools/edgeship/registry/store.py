@@ -28,6 +28,7 @@ from typing import Any
 
 from edgeship._time import utc_timestamp
 from edgeship.errors import ModelNotFoundError, RegistryError, UnsafePathError
+from edgeship.jsontypes import JSONObject
 from edgeship.registry.content import collect_files, content_sha256, file_sha256, safe_relative_path
 from edgeship.registry.names import validate_name
 
@@ -76,7 +77,7 @@ class ModelRecord:
     def size(self) -> int:
         return sum(entry.size for entry in self.files)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JSONObject:
         return {
             "name": self.name,
             "version": self.version,
