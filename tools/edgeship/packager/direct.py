@@ -14,12 +14,15 @@ the recurrence across calls and start it from a precomputed state: the padding s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgeship.errors import UnsupportedModelError
 from edgeship.packager.keras_h5 import FloatArray, KerasLayer, KerasModel
+
+if TYPE_CHECKING:
+    import onnx
 
 OPSET = 17
 INPUT_NAME = "input_ids"
@@ -41,7 +44,7 @@ DENSE_ACTIVATIONS = {"sigmoid": "Sigmoid", "linear": None, "tanh": "Tanh", "relu
 
 @dataclass(frozen=True)
 class DirectGraph:
-    model: Any  # onnx.ModelProto
+    model: onnx.ModelProto
     hidden_size: int
     cell: str  # "LSTM" or "GRU"
     sequence_length: int | None
@@ -118,7 +121,7 @@ def convert_direct(model: KerasModel) -> DirectGraph:
         numpy_helper.from_array(np.array([hidden], dtype=np.int64), "hidden_1d"),
     ]
     activations = [f_act, g_act] if cell == "GRU" else [f_act, g_act, g_act]
-    attributes: dict[str, Any] = {
+    attributes: dict[str, Any] = {  # make_node's **kwargs: a narrower value type clashes with its name=
         "hidden_size": hidden,
         "direction": "forward",
         "activations": [a[0] for a in activations],
@@ -175,8 +178,10 @@ def convert_direct(model: KerasModel) -> DirectGraph:
     dense_out = "dense_linear" if onnx_activation else OUTPUT_NAME
     nodes.append(helper.make_node("Gemm", ["last_hidden", "dense.weight", "dense.bias"], [dense_out]))
     if onnx_activation:
-        extra: dict[str, Any] = {"axis": -1} if onnx_activation == "Softmax" else {}
-        nodes.append(helper.make_node(onnx_activation, [dense_out], [OUTPUT_NAME], **extra))
+        if onnx_activation == "Softmax":
+            nodes.append(helper.make_node(onnx_activation, [dense_out], [OUTPUT_NAME], axis=-1))
+        else:
+            nodes.append(helper.make_node(onnx_activation, [dense_out], [OUTPUT_NAME]))
 
     sequence_length = embedding.config.get("input_length")
     inputs = [
