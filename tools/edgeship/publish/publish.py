@@ -12,7 +12,6 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 from edgeship.errors import PublishError
@@ -27,7 +26,7 @@ class Published:
     uri: str
     sha256: str
     size: int
-    patch: dict[str, Any]
+    patch: JSONObject
     path: str
 
     def to_json(self) -> JSONObject:
