@@ -36,7 +36,7 @@ class KerasModel:
     input_dtype: str
 
 
-def _text(value: Any) -> str:
+def _text(value: object) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 

@@ -24,7 +24,6 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from edgeship._time import utc_timestamp
 from edgeship.errors import ModelNotFoundError, RegistryError, UnsafePathError
@@ -48,6 +47,9 @@ CREATE TABLE IF NOT EXISTS models (
 );
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, last_version INTEGER NOT NULL);
 """
+# One row of `models`, in column order: name, version, description, tags, properties (JSON objects), sha256,
+# files (a JSON list of [path, sha256, size]), created_at, created_by.
+ModelRow = tuple[str, int, str | None, str, str, str, str, str, str]
 
 
 @dataclass(frozen=True)
@@ -215,7 +217,7 @@ class Registry:
                            dict(tags or {}), dict(properties or {}))
 
     @staticmethod
-    def _record(row: tuple[Any, ...]) -> ModelRecord:
+    def _record(row: ModelRow) -> ModelRecord:
         name, version, description, tags, properties, sha, files, created_at, created_by = row
         return ModelRecord(
             name, version, description, sha,
