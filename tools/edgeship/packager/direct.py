@@ -72,6 +72,13 @@ def _check_sequence(model: KerasModel) -> tuple[KerasLayer, KerasLayer, KerasLay
     return core[0], core[1], core[2]
 
 
+def _int_setting(layer: KerasLayer, key: str) -> int:
+    value = layer.config.get(key)
+    if not isinstance(value, int | float | str):
+        raise _unsupported(layer, f"has no numeric {key!r} in its config")
+    return int(value)
+
+
 def _activation(layer: KerasLayer, key: str, default: str) -> tuple[str, float | None, float | None]:
     name = str(layer.config.get(key, default))
     if name not in RECURRENT_ACTIVATIONS:
@@ -96,7 +103,7 @@ def convert_direct(model: KerasModel) -> DirectGraph:
     for flag in ("return_sequences", "go_backwards", "stateful", "return_state"):
         if recurrent.config.get(flag):
             raise _unsupported(recurrent, f"sets {flag}")
-    hidden = int(recurrent.config["units"])
+    hidden = _int_setting(recurrent, "units")
     use_bias = bool(recurrent.config.get("use_bias", True))
     f_act = _activation(recurrent, "recurrent_activation", "sigmoid")
     g_act = _activation(recurrent, "activation", "tanh")
@@ -196,4 +203,6 @@ def convert_direct(model: KerasModel) -> DirectGraph:
                                    producer_name="edgeship-direct")
     onnx_model.ir_version = 8
     onnx.checker.check_model(onnx_model)
-    return DirectGraph(onnx_model, hidden, cell, int(sequence_length) if sequence_length else None)
+    if not isinstance(sequence_length, int | float | str) or not sequence_length:  # null: any length
+        return DirectGraph(onnx_model, hidden, cell, None)
+    return DirectGraph(onnx_model, hidden, cell, int(sequence_length))
