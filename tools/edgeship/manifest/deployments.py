@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from edgeship.errors import ManifestError
+from edgeship.jsontypes import JSONValue
 from edgeship.manifest.targeting import Condition, ConditionError, compile_condition
 
 DESIRED = "properties.desired"
@@ -162,14 +163,15 @@ def read_json_text(path: Path) -> str:
         raise ManifestError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
 
 
-def read_json(path: Path) -> object:
+def read_json(path: Path) -> JSONValue:
     text = read_json_text(path)
     try:
-        return json.loads(text)
+        value: JSONValue = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ManifestError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
     except RecursionError:
         raise ManifestError(f"{path}: JSON nested too deeply to read") from None
+    return value
 
 
 def load_deployments(paths: Sequence[Path]) -> list[Deployment]:

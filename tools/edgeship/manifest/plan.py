@@ -59,10 +59,10 @@ def load_devices(path: Path) -> list[dict[str, object]]:
         raise ManifestError(f"{path}: expected a list of device twins or an object keyed by device id")
     seen: set[object] = set()
     for twin in twins:
-        device_id = twin["deviceId"]
-        if device_id in seen:
-            raise ManifestError(f"{path}: device id {device_id!r} appears twice")
-        seen.add(device_id)
+        twin_id = twin["deviceId"]
+        if twin_id in seen:
+            raise ManifestError(f"{path}: device id {twin_id!r} appears twice")
+        seen.add(twin_id)
     return twins
 
 
