@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import click
 
-F = TypeVar("F", bound=Callable[..., Any])
+F = TypeVar("F", bound=Callable[..., object])
 
 
 def registry_option(func: F) -> F:
@@ -20,5 +20,5 @@ def registry_option(func: F) -> F:
     return option(func)
 
 
-def print_json(data: Any) -> None:
+def print_json(data: object) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False))

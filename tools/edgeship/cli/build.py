@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 
+from edgeship.cli._common import F
 from edgeship.errors import ConfigError
 from edgeship.images import PLATFORMS, platform_named
+
+if TYPE_CHECKING:
+    from docker import DockerClient
 
 OFFICIAL_BASE = "python:3.11-slim-bookworm"
 
 
-def default_base(client: Any, platform_name: str) -> str:
+def default_base(client: DockerClient, platform_name: str) -> str:
     """The official base when the engine holds it for this platform, else the (cached) stand-in."""
     from docker.errors import ImageNotFound
 
@@ -49,7 +53,7 @@ def _needs_model(module_dir: Path, dockerfiles: list[str]) -> bool:
     return False
 
 
-def env_option(func: Any) -> Any:
+def env_option(func: F) -> F:
     return click.option("--env", "env_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
                         help="The .env with CONTAINER_REGISTRY_* (default: ./.env when present).")(func)
 

@@ -10,7 +10,6 @@ import json
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -54,7 +53,7 @@ def _syntax_failure(exc: ManifestSyntaxError) -> ManifestError:
     return ManifestError(f"{where.file} is not valid")
 
 
-def _write_json(path: Path, data: Any) -> None:
+def _write_json(path: Path, data: object) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -159,7 +158,7 @@ def validate_command(file: Path, modules_dir: Path | None, strict: bool, as_json
         click.echo(f"{file}: valid ({len(report.warnings)} warning(s))")
 
 
-def _twin_option(text: str, device_id: str | None) -> dict[str, Any]:
+def _twin_option(text: str, device_id: str | None) -> dict[str, object]:
     if text.startswith("@"):
         text = read_json_text(Path(text[1:]))
     try:
@@ -222,7 +221,7 @@ def plan_command(files: tuple[Path, ...], devices_file: Path, as_json: bool, cou
     fleet = plan(deployments, twins)
     elapsed = time.perf_counter() - started
     if as_json:
-        result: dict[str, Any] = {"deployments": {
+        result: dict[str, object] = {"deployments": {
             d.id: {"layered": d.layered, "priority": d.priority, "targeted": fleet.counts[d.id].targeted,
                    "applied": fleet.counts[d.id].applied} for d in deployments}}
         if not counts_only:

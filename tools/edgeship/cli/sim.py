@@ -19,7 +19,13 @@ from edgeship.simclient import SimClient, decoded_body
 from edgesim import defaults
 
 if TYPE_CHECKING:
+    import asyncio
+
+    from rich.console import Console
     from rich.table import Table
+
+    from edgeship.jsontypes import JSONValue
+    from edgesim.runtime import Simulator
 
 STATE_OPTION = click.option("--state", "state_dir", type=click.Path(path_type=Path, file_okay=False),
                             default=defaults.DEFAULT_STATE_DIR, show_default=True,
@@ -31,11 +37,12 @@ def cli() -> None:
     """Run a deployment offline in the local edge runtime simulator (no Docker, no IoT Hub)."""
 
 
-def _json_argument(text: str, what: str) -> Any:
+def _json_argument(text: str, what: str) -> JSONValue:
     try:
-        return json.loads(text)
+        value: JSONValue = json.loads(text)
     except json.JSONDecodeError as exc:
         raise click.BadParameter(f"not valid JSON ({exc.msg} at offset {exc.pos})", param_hint=what) from None
+    return value
 
 
 def _assignments(items: Sequence[str], what: str) -> dict[str, str]:
@@ -144,16 +151,18 @@ def start(manifest: Path, host: str, state_dir: Path, modules_dir: Path, module_
     asyncio.run(run())
 
 
-async def _live_status(console: Any, simulator: Any, runner: Any) -> None:
+async def _live_status(console: Console, simulator: Simulator, runner: asyncio.Task[None]) -> None:
     import asyncio
 
     from rich.live import Live
+
+    from edgesim.errors import SimulatorError
 
     with Live(_status_table(simulator.status()), console=console, refresh_per_second=4) as live:
         while not runner.done():
             try:
                 live.update(_status_table(simulator.status()))
-            except Exception:  # the simulator is shutting down underneath: stop refreshing
+            except SimulatorError:  # the simulator is shutting down underneath (its hub is gone): stop refreshing
                 break
             await asyncio.wait({runner}, timeout=0.5)
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
 from rich.console import Console
 from rich.live import Live
@@ -22,9 +22,14 @@ from rich.table import Table
 
 from edgeship._net import free_port
 from edgeship.errors import EdgeshipError
+from edgeship.jsontypes import JSONObject, JSONValue
 from edgeship.project import package_registered, sentiment_model_dir, write_local_manifest
 
+if TYPE_CHECKING:
+    from edgesim.testing import SimulatorHarness
+
 PROBE_TEXT = "not bad at all, could be better"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -49,14 +54,14 @@ class DemoSummary:
     latency_p50_ms: float | None = None
     latency_p99_ms: float | None = None
     throughput_per_s: float | None = None
-    method_result: dict[str, Any] = field(default_factory=dict)
-    http_result: dict[str, Any] = field(default_factory=dict)
+    method_result: JSONObject = field(default_factory=dict)
+    http_result: JSONObject = field(default_factory=dict)
     label_before: str = ""
     label_after: str = ""
     seconds: float = 0.0
     steps: list[tuple[str, float]] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JSONObject:
         return dict(self.__dict__)
 
 
@@ -72,7 +77,7 @@ class _Steps:
         self.console = console
         self.summary = summary
 
-    def run(self, title: str, action: Callable[[], Any]) -> Any:
+    def run(self, title: str, action: Callable[[], T]) -> T:
         index = len(self.summary.steps) + 1
         self.console.rule(f"[bold]{index}. {title}")
         started = time.perf_counter()
@@ -130,14 +135,13 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoSummar
     http_port = free_port(options.host)
     manifest_path = project / "manifests" / "deployment.amd64.json"
 
-    def make_manifest() -> dict[str, Any]:
+    def make_manifest() -> JSONObject:
         from edgeship.manifest import Severity
 
         generated = write_local_manifest(project, manifest_path, f"{options.host}:{http_port}")
         warnings = generated.report.of_severity(Severity.WARNING)
         console.print(f"wrote {manifest_path.relative_to(project)}: valid ({len(warnings)} warnings)")
-        manifest: dict[str, Any] = generated.manifest
-        return manifest
+        return generated.manifest
 
     manifest = steps.run("generate and validate the deployment manifest", make_manifest)
     demo_manifest = _demo_manifest(manifest, fixture_dir / "heldout.jsonl", options.rate_per_sec)
@@ -172,18 +176,25 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoSummar
     return summary
 
 
-def _demo_manifest(manifest: dict[str, Any], heldout: Path, rate: float) -> dict[str, Any]:
-    demo: dict[str, Any] = json.loads(json.dumps(manifest))
-    content = demo["modulesContent"]
-    source = content["$edgeAgent"]["properties.desired"]["modules"]["tweetsource"]
-    source.setdefault("env", {})["TWEETS_FILE"] = {"value": str(heldout)}
-    content.setdefault("tweetsource", {"properties.desired": {}})["properties.desired"].update(
-        {"rate_per_sec": rate, "loop": False})
+def _object(value: JSONValue, where: str) -> JSONObject:
+    if not isinstance(value, dict):
+        raise EdgeshipError(f"the generated manifest's {where} is not an object")
+    return value
+
+
+def _demo_manifest(manifest: JSONObject, heldout: Path, rate: float) -> JSONObject:
+    demo = _object(json.loads(json.dumps(manifest)), "document")
+    content = _object(demo["modulesContent"], "modulesContent")
+    agent = _object(_object(content["$edgeAgent"], "$edgeAgent")["properties.desired"], "$edgeAgent desired")
+    source = _object(_object(agent["modules"], "modules")["tweetsource"], "tweetsource module")
+    _object(source.setdefault("env", {}), "tweetsource env")["TWEETS_FILE"] = {"value": str(heldout)}
+    twin = _object(content.setdefault("tweetsource", {"properties.desired": {}}), "tweetsource twin")
+    _object(twin["properties.desired"], "tweetsource desired").update({"rate_per_sec": rate, "loop": False})
     return demo
 
 
-def _watch_upstream(harness: Any, truth: dict[str, tuple[str, str]], summary: DemoSummary, options: DemoOptions,
-                    console: Console) -> None:
+def _watch_upstream(harness: SimulatorHarness, truth: dict[str, tuple[str, str]], summary: DemoSummary,
+                    options: DemoOptions, console: Console) -> None:
     table_rows: list[tuple[str, str, str, str, str]] = []
     correct = 0
     scored = 0
@@ -230,7 +241,8 @@ def _watch_upstream(harness: Any, truth: dict[str, tuple[str, str]], summary: De
         console.print(f"[yellow]only {scored} of {len(truth)} tweets arrived within {options.timeout:.0f} s[/]")
 
 
-def _interact(harness: Any, summary: DemoSummary, options: DemoOptions, http_port: int, console: Console) -> None:
+def _interact(harness: SimulatorHarness, summary: DemoSummary, options: DemoOptions, http_port: int,
+              console: Console) -> None:
     import requests
 
     status, payload = harness.invoke("sentiment", "score", {"text": PROBE_TEXT}, timeout=30)

@@ -19,12 +19,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from edgeship.errors import ImageError
 from edgeship.images.engine import first_line
 from edgeship.images.platforms import Platform
 from edgeship.registry.content import file_sha256
+
+if TYPE_CHECKING:
+    from docker import DockerClient
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,7 @@ def write_image_archive(rootfs_tar: Path, out: Path, tag: str, platform: Platfor
     return config_digest
 
 
-def load_image_archive(client: Any, archive: Path) -> None:
+def load_image_archive(client: DockerClient, archive: Path) -> None:
     """``docker load`` through the SDK (the body streams from the file)."""
     from docker.errors import DockerException
 

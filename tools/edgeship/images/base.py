@@ -13,11 +13,14 @@ from __future__ import annotations
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from edgeship.errors import ImageError
 from edgeship.images.archive import ImageConfig, load_image_archive, write_image_archive
 from edgeship.images.platforms import Platform
+
+if TYPE_CHECKING:
+    from docker import DockerClient
 
 STANDIN_REPOSITORY = "edgeship/python-standin"
 STANDIN_VENV = "/usr/local/python"
@@ -35,7 +38,7 @@ def standin_tag(platform: Platform) -> str:
     return f"{STANDIN_REPOSITORY}:3.11-bookworm-{platform.debian_arch}"
 
 
-def _existing(client: Any, tag: str, platform: Platform) -> bool:
+def _existing(client: DockerClient, tag: str, platform: Platform) -> bool:
     from docker.errors import ImageNotFound
 
     try:
@@ -76,7 +79,7 @@ def mmdebstrap_argv(platform: Platform, out: Path) -> list[str]:
     return argv
 
 
-def ensure_base(client: Any, platform: Platform, *, rebuild: bool = False) -> tuple[str, bool]:
+def ensure_base(client: DockerClient, platform: Platform, *, rebuild: bool = False) -> tuple[str, bool]:
     """The stand-in's tag for ``platform`` and whether it was built now (False: reused)."""
     tag = standin_tag(platform)
     if not rebuild and _existing(client, tag, platform):

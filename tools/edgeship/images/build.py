@@ -7,12 +7,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from edgeship.errors import ConfigError, ImageError
 from edgeship.images.engine import first_line
 from edgeship.images.platforms import Platform
 from edgeship.images.wheelhouse import ensure_wheelhouse
+from edgeship.jsontypes import JSONObject
+
+if TYPE_CHECKING:
+    from docker import DockerClient
 
 
 @dataclass(frozen=True)
@@ -38,7 +42,7 @@ class BuiltImage:
     size_bytes: int
     seconds: float
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JSONObject:
         return {"platform": self.platform, "tag": self.tag, "size_bytes": self.size_bytes}
 
 
@@ -55,7 +59,7 @@ def read_module_json(module_dir: Path, variables: dict[str, str]) -> ModuleImage
     image = data.get("image") if isinstance(data, dict) else None
     if not isinstance(image, dict) or not isinstance(image.get("repository"), str):
         raise ConfigError(f"{path} has no 'image' section with a repository")
-    tag: dict[str, Any] = image["tag"] if isinstance(image.get("tag"), dict) else {}
+    tag: dict[str, object] = image["tag"] if isinstance(image.get("tag"), dict) else {}
     platforms = tag.get("platforms", {})
     if not isinstance(platforms, dict):
         raise ConfigError(f"{path}: image.tag.platforms must map platform names to Dockerfiles")
@@ -64,8 +68,9 @@ def read_module_json(module_dir: Path, variables: dict[str, str]) -> ModuleImage
                        module_dir / str(image.get("contextPath", "./")))
 
 
-def build_image(client: Any, module: ModuleImage, platform: Platform, base_image: str, *, container_tag: str = "",
-                progress: Callable[[str], None] | None = None, cache: bool = True) -> BuiltImage:
+def build_image(client: DockerClient, module: ModuleImage, platform: Platform, base_image: str, *,
+                container_tag: str = "", progress: Callable[[str], None] | None = None,
+                cache: bool = True) -> BuiltImage:
     """Build ``module`` for ``platform`` on ``base_image``; the build itself has no network."""
     from docker.errors import APIError, ImageNotFound
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from edgeship.errors import EdgeshipError
+
+if TYPE_CHECKING:
+    from docker import DockerClient
 
 
 def first_line(exc: BaseException, limit: int = 200) -> str:
@@ -12,7 +15,7 @@ def first_line(exc: BaseException, limit: int = 200) -> str:
     return (text.splitlines()[0] if text else type(exc).__name__)[:limit]
 
 
-def connect() -> Any:
+def connect() -> DockerClient:
     """A ``docker.DockerClient`` for DOCKER_HOST (or the default socket) that answered a ping."""
     import docker
     from docker.errors import DockerException

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from edgeship.errors import ImageError
 from edgeship.images.engine import first_line
+
+if TYPE_CHECKING:
+    from docker import DockerClient
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,7 @@ def registry_of(tag: str) -> str:
     return "docker.io"
 
 
-def push_image(client: Any, tag: str, credentials: RegistryCredentials) -> str:
+def push_image(client: DockerClient, tag: str, credentials: RegistryCredentials) -> str:
     """Push ``tag``; returns the pushed digest. Logs in first when a user name is given."""
     from docker.errors import APIError, ImageNotFound
 

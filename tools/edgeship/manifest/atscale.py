@@ -8,9 +8,9 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from edgeship.errors import ManifestError
+from edgeship.manifest.deployments import DESIRED
 from edgeship.manifest.targeting import ConditionError, compile_condition
 
 _DEPLOYMENT_ID = re.compile(r"^[a-z0-9\-:+%_#*?!(),=@;']{1,128}$")
@@ -40,27 +40,36 @@ class AtScale:
             raise ManifestError(f"target condition {condition!r}: {exc}") from None
 
 
-def _layered_content(modules_content: Mapping[str, Any]) -> dict[str, Any]:
+def _object(value: object, where: str) -> dict[str, object]:
+    """A generated manifest's object at ``where``; anything else is a manifest this module cannot publish."""
+    if not isinstance(value, dict):
+        raise ManifestError(f"{where} must be an object")
+    return value
+
+
+def _layered_content(modules_content: Mapping[str, object]) -> dict[str, object]:
     """A layer adds to a base deployment: ``properties.desired.<path>`` keys instead of whole twins."""
-    agent = modules_content["$edgeAgent"]["properties.desired"]
-    hub = modules_content["$edgeHub"]["properties.desired"]
-    agent_layer: dict[str, Any] = {f"properties.desired.modules.{name}": module
-                                   for name, module in agent.get("modules", {}).items()}
-    credentials = agent.get("runtime", {}).get("settings", {}).get("registryCredentials", {})
+    agent = _object(_object(modules_content["$edgeAgent"], "$edgeAgent")[DESIRED], "$edgeAgent." + DESIRED)
+    hub = _object(_object(modules_content["$edgeHub"], "$edgeHub")[DESIRED], "$edgeHub." + DESIRED)
+    agent_layer: dict[str, object] = {f"properties.desired.modules.{name}": module
+                                      for name, module in _object(agent.get("modules", {}), "modules").items()}
+    runtime = _object(_object(agent.get("runtime", {}), "runtime").get("settings", {}), "runtime.settings")
+    credentials = _object(runtime.get("registryCredentials", {}), "registryCredentials")
     for name, credential in credentials.items():
         agent_layer[f"properties.desired.runtime.settings.registryCredentials.{name}"] = credential
-    hub_layer: dict[str, Any] = {f"properties.desired.routes.{name}": route
-                                 for name, route in hub.get("routes", {}).items()}
-    content: dict[str, Any] = {"$edgeAgent": agent_layer, "$edgeHub": hub_layer}
+    hub_layer: dict[str, object] = {f"properties.desired.routes.{name}": route
+                                    for name, route in _object(hub.get("routes", {}), "routes").items()}
+    content: dict[str, object] = {"$edgeAgent": agent_layer, "$edgeHub": hub_layer}
     for twin, body in modules_content.items():
         if twin in ("$edgeAgent", "$edgeHub"):
             continue
-        content[twin] = {f"properties.desired.{key}": value for key, value in body["properties.desired"].items()}
+        desired = _object(_object(body, twin)[DESIRED], f"{twin}.{DESIRED}")
+        content[twin] = {f"properties.desired.{key}": value for key, value in desired.items()}
     return content
 
 
-def deployment_document(manifest: Mapping[str, Any], options: AtScale) -> dict[str, Any]:
-    modules_content = manifest["modulesContent"]
+def deployment_document(manifest: Mapping[str, object], options: AtScale) -> dict[str, object]:
+    modules_content = _object(manifest["modulesContent"], "modulesContent")
     content = _layered_content(modules_content) if options.layered else dict(modules_content)
     return {
         "id": options.deployment_id,

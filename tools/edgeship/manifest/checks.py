@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
 
 from edgeship.manifest.context import Findings
 from edgeship.manifest.createoptions import check_create_options, chunk_problems, join_create_options
@@ -35,7 +34,7 @@ _RUNTIME_TAG = re.compile(r"^1\.(\d+)(\.\d+)?(-linux-[a-z0-9]+)?$")
 _IMAGE_REPOSITORY = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
 
 
-def _dict(value: Any) -> dict[str, Any]:
+def _dict(value: object) -> dict[str, object]:
     return value if isinstance(value, dict) else {}
 
 
@@ -51,18 +50,18 @@ def split_image(image: str) -> tuple[str, str | None]:
     return image, None
 
 
-def dig(value: Any, *keys: str) -> dict[str, Any]:
+def dig(value: object, *keys: str) -> dict[str, object]:
     """The object at ``keys`` below ``value``, or {} if anything on the way is not an object."""
     for key in keys:
         value = _dict(value).get(key)
     return _dict(value)
 
 
-def user_modules(content: Any) -> dict[str, Any]:
+def user_modules(content: object) -> dict[str, object]:
     return dig(content, "$edgeAgent", "properties.desired", "modules")
 
 
-def check_module_names(findings: Findings, document: Mapping[str, Any]) -> None:
+def check_module_names(findings: Findings, document: Mapping[str, object]) -> None:
     content = _dict(document.get("modulesContent"))
     modules = user_modules(content)
     lowered: dict[str, str] = {}
@@ -89,7 +88,7 @@ def check_module_names(findings: Findings, document: Mapping[str, Any]) -> None:
                            "deploy (add it under modules)", "twin-without-module", key=True)
 
 
-def check_schema_versions(findings: Findings, document: Mapping[str, Any]) -> None:
+def check_schema_versions(findings: Findings, document: Mapping[str, object]) -> None:
     content = _dict(document.get("modulesContent"))
     agent = _dict(_dict(content.get("$edgeAgent")).get("properties.desired"))
     hub = _dict(_dict(content.get("$edgeHub")).get("properties.desired"))
@@ -113,7 +112,7 @@ def check_schema_versions(findings: Findings, document: Mapping[str, Any]) -> No
                       "settings are not checked", "schema-version")
 
 
-def _major_minor(version: Any) -> Any:
+def _major_minor(version: object) -> object:
     if isinstance(version, str) and re.fullmatch(r"1\.\d+(\.\d+){0,2}", version):
         return ".".join(version.split(".")[:2])
     return version
@@ -146,7 +145,7 @@ def _runtime_version(findings: Findings, name: str, image: str, path: JsonPath) 
     return minor
 
 
-def check_system_modules(findings: Findings, document: Mapping[str, Any]) -> None:
+def check_system_modules(findings: Findings, document: Mapping[str, object]) -> None:
     agent = _dict(_dict(_dict(document.get("modulesContent")).get("$edgeAgent")).get("properties.desired"))
     system = _dict(agent.get("systemModules"))
     versions: dict[str, str] = {}
@@ -162,7 +161,7 @@ def check_system_modules(findings: Findings, document: Mapping[str, Any]) -> Non
                          "version", "system-image-version")
 
 
-def check_modules(findings: Findings, document: Mapping[str, Any]) -> None:
+def check_modules(findings: Findings, document: Mapping[str, object]) -> None:
     """Images, status and restart policy words, env names, createOptions of every module (system ones too)."""
     agent = _dict(_dict(_dict(document.get("modulesContent")).get("$edgeAgent")).get("properties.desired"))
     groups = (("systemModules", _dict(agent.get("systemModules"))), ("modules", _dict(agent.get("modules"))))
@@ -172,7 +171,7 @@ def check_modules(findings: Findings, document: Mapping[str, Any]) -> None:
                 _check_module(findings, (*AGENT, group, name), name, module)
 
 
-def _check_module(findings: Findings, path: JsonPath, name: str, module: Mapping[str, Any]) -> None:
+def _check_module(findings: Findings, path: JsonPath, name: str, module: Mapping[str, object]) -> None:
     if module.get("status") == "stopped":
         findings.info((*path, "status"), f"module {name!r} is deployed stopped", "module-status")
     if module.get("restartPolicy") == "never" and name not in SYSTEM_IMAGES:
@@ -229,7 +228,7 @@ def _check_user_image(findings: Findings, path: JsonPath, image: str) -> None:
                          "image-tag")
 
 
-def _twin_problems(findings: Findings, value: Any, path: JsonPath, depth: int) -> None:
+def _twin_problems(findings: Findings, value: object, path: JsonPath, depth: int) -> None:
     if isinstance(value, list):
         # IoT Hub accepts arrays in desired properties today; their items follow the same rules
         for index, item in enumerate(value):
@@ -249,7 +248,7 @@ def _twin_problems(findings: Findings, value: Any, path: JsonPath, depth: int) -
         _twin_problems(findings, child, (*path, key), depth + 1)
 
 
-def check_desired_properties(findings: Findings, document: Mapping[str, Any]) -> None:
+def check_desired_properties(findings: Findings, document: Mapping[str, object]) -> None:
     for twin, body in _dict(document.get("modulesContent")).items():
         desired = _dict(body).get("properties.desired")
         if not isinstance(desired, dict):
@@ -263,7 +262,7 @@ def check_desired_properties(findings: Findings, document: Mapping[str, Any]) ->
             _twin_problems(findings, desired, path, 1)
 
 
-def check_routes_basics(findings: Findings, document: Mapping[str, Any]) -> None:
+def check_routes_basics(findings: Findings, document: Mapping[str, object]) -> None:
     hub = _dict(_dict(_dict(document.get("modulesContent")).get("$edgeHub")).get("properties.desired"))
     for name, route in _dict(hub.get("routes")).items():
         if not isinstance(route, dict):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from edgeship.errors import ManifestError
 from edgeship.manifest.deployments import DESIRED, Deployment, desired_path
@@ -28,12 +27,12 @@ class Selection:
     tie: str | None = None  # an equal-priority tie between bases settled by input order, not by time
 
 
-def _is_edge_device(twin: Mapping[str, Any]) -> bool:
+def _is_edge_device(twin: Mapping[str, object]) -> bool:
     capabilities = twin.get("capabilities")
     return not (isinstance(capabilities, Mapping) and capabilities.get("iotEdge") is False)
 
 
-def select(deployments: Sequence[Deployment], twin: Mapping[str, Any]) -> Selection:
+def select(deployments: Sequence[Deployment], twin: Mapping[str, object]) -> Selection:
     if not _is_edge_device(twin):
         return Selection((), None, (), ())
     targeted = tuple(d for d in deployments if d.condition.matches(twin))
@@ -67,7 +66,7 @@ def select(deployments: Sequence[Deployment], twin: Mapping[str, Any]) -> Select
     return Selection(targeted, base, tuple(layers), tuple(skipped), tie)
 
 
-def _leaves(value: Any, path: Path_) -> Iterator[Path_]:
+def _leaves(value: object, path: Path_) -> Iterator[Path_]:
     if isinstance(value, Mapping) and value:
         for key, child in value.items():
             yield from _leaves(child, (*path, key))
@@ -77,13 +76,15 @@ def _leaves(value: Any, path: Path_) -> Iterator[Path_]:
 
 @dataclass
 class _Twin:
-    desired: dict[str, Any] = field(default_factory=dict)
+    desired: dict[str, object] = field(default_factory=dict)
     sources: dict[Path_, str] = field(default_factory=dict)  # leaf path -> deployment id
 
-    def put(self, path: Path_, value: Any, source: str) -> None:
+    def put(self, path: Path_, value: object, source: str) -> None:
         """Set (or, with null, remove) the value at ``path``, replacing whatever was there."""
         if not path:
-            self.desired = copy.deepcopy(dict(value))
+            if not isinstance(value, dict):  # parse_deployment refused it already
+                raise ManifestError(f"{DESIRED} must be an object")
+            self.desired = copy.deepcopy(value)
             self.sources = dict.fromkeys(_leaves(self.desired, ()), source)
             return
         length = len(path)
@@ -106,12 +107,12 @@ class _Twin:
 
 @dataclass(frozen=True)
 class Composition:
-    manifest: dict[str, Any]
+    manifest: dict[str, object]
     selection: Selection
     sources: dict[str, dict[Path_, str]]  # twin -> leaf path -> deployment id
 
 
-def compose(deployments: Sequence[Deployment], twin: Mapping[str, Any]) -> Composition:
+def compose(deployments: Sequence[Deployment], twin: Mapping[str, object]) -> Composition:
     """The manifest IoT Hub would give this device; ManifestError when no base deployment targets it."""
     selection = select(deployments, twin)
     if selection.base is None:
@@ -135,7 +136,7 @@ def compose(deployments: Sequence[Deployment], twin: Mapping[str, Any]) -> Compo
                 path = desired_path(key)
                 assert path is not None  # parse_deployment refused every other key
                 target.put(path, body[key], layer.id)
-    manifest = {"modulesContent": {name: {DESIRED: t.desired} for name, t in twins.items()}}
+    manifest: dict[str, object] = {"modulesContent": {name: {DESIRED: t.desired} for name, t in twins.items()}}
     return Composition(manifest, selection, {name: t.sources for name, t in twins.items()})
 
 

@@ -6,7 +6,6 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from edgeship.errors import ManifestError
 from edgeship.manifest.problems import JsonPath, Severity
@@ -39,7 +38,7 @@ _PORT = re.compile(r"^[0-9]{1,5}(/(tcp|udp|sctp))?$")
 _ENV_ENTRY = re.compile(r"^[^=]+=")
 
 
-def stringify(options: Any) -> str:
+def stringify(options: object) -> str:
     """Compact JSON, as iotedgedev writes it."""
     return json.dumps(options, separators=(",", ":"))
 
@@ -61,7 +60,7 @@ class OptionProblem:
     code: str
 
 
-def chunk_problems(settings: Mapping[str, Any]) -> list[tuple[JsonPath, str, str]]:
+def chunk_problems(settings: Mapping[str, object]) -> list[tuple[JsonPath, str, str]]:
     """Chunk keys beyond 07, gaps, lower-case spellings and over-long pieces: (key path, message, code)."""
     problems: list[tuple[JsonPath, str, str]] = []
     present = [key for key in settings if _CHUNK_KEY.match(key)]
@@ -81,7 +80,7 @@ def chunk_problems(settings: Mapping[str, Any]) -> list[tuple[JsonPath, str, str
     return problems
 
 
-def join_create_options(settings: Mapping[str, Any]) -> str | None:
+def join_create_options(settings: Mapping[str, object]) -> str | None:
     parts: list[str] = []
     for key in CHUNK_KEYS:
         value = settings.get(key)
@@ -91,7 +90,7 @@ def join_create_options(settings: Mapping[str, Any]) -> str | None:
     return "".join(parts) if parts else None
 
 
-def _check_ports(value: Any, path: JsonPath, port_bindings: bool) -> list[OptionProblem]:
+def _check_ports(value: object, path: JsonPath, port_bindings: bool) -> list[OptionProblem]:
     if not isinstance(value, dict):
         return [OptionProblem(Severity.ERROR, path, "expected an object keyed by \"<port>/<protocol>\"",
                               "create-options-type")]
@@ -115,13 +114,13 @@ def _check_ports(value: Any, path: JsonPath, port_bindings: bool) -> list[Option
     return problems
 
 
-def _string_list(value: Any, path: JsonPath, what: str) -> list[OptionProblem]:
+def _string_list(value: object, path: JsonPath, what: str) -> list[OptionProblem]:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return []
     return [OptionProblem(Severity.ERROR, path, f"expected a list of strings ({what})", "create-options-type")]
 
 
-def check_create_options(options: Any) -> list[OptionProblem]:
+def check_create_options(options: object) -> list[OptionProblem]:
     """Known keys (unknown: warning) and the types Docker insists on (wrong: error)."""
     if not isinstance(options, dict):
         return [OptionProblem(Severity.ERROR, (), "createOptions must be a JSON object", "create-options-json")]

@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from edgeship.errors import ManifestError
+from edgeship.jsontypes import JSONValue
 from edgeship.manifest.targeting import Condition, ConditionError, compile_condition
 
 DESIRED = "properties.desired"
@@ -36,7 +36,7 @@ class Deployment:
     condition: Condition
     priority: int
     layered: bool
-    modules_content: Mapping[str, Mapping[str, Any]]
+    modules_content: Mapping[str, Mapping[str, object]]
     created: datetime | None
     order: int
 
@@ -62,12 +62,12 @@ def desired_path(key: str) -> tuple[str, ...] | None:
     return None
 
 
-def _is_layered(content: Mapping[str, Any]) -> bool:
+def _is_layered(content: Mapping[str, object]) -> bool:
     return any(isinstance(twin, Mapping) and any(str(k).startswith(_DESIRED_DOT) for k in twin)
                for twin in content.values())
 
 
-def _check_twins(source: str, content: Mapping[str, Any], layered: bool) -> None:
+def _check_twins(source: str, content: Mapping[str, object], layered: bool) -> None:
     for twin, body in content.items():
         where = f"modulesContent.{twin}"
         if not isinstance(body, Mapping):
@@ -98,7 +98,7 @@ def _check_twins(source: str, content: Mapping[str, Any], layered: bool) -> None
                 raise _fail(source, f"a base deployment needs modulesContent.{twin} with '{DESIRED}'")
 
 
-def _created(source: str, value: Any) -> datetime | None:
+def _created(source: str, value: object) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, str):
@@ -111,7 +111,7 @@ def _created(source: str, value: Any) -> datetime | None:
     raise _fail(source, f"createdTimeUtc {value!r} is not an ISO 8601 time")
 
 
-def parse_deployment(document: Any, source: str, order: int = 0) -> Deployment:
+def parse_deployment(document: object, source: str, order: int = 0) -> Deployment:
     """Check one deployment document; every problem is a ManifestError naming ``source``."""
     if not isinstance(document, Mapping):
         raise _fail(source, "an at-scale deployment is a JSON object with id, targetCondition, priority and "
@@ -163,14 +163,15 @@ def read_json_text(path: Path) -> str:
         raise ManifestError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
 
 
-def read_json(path: Path) -> Any:
+def read_json(path: Path) -> JSONValue:
     text = read_json_text(path)
     try:
-        return json.loads(text)
+        value: JSONValue = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ManifestError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
     except RecursionError:
         raise ManifestError(f"{path}: JSON nested too deeply to read") from None
+    return value
 
 
 def load_deployments(paths: Sequence[Path]) -> list[Deployment]:

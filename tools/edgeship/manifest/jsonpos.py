@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
+from edgeship.jsontypes import JSONObject, JSONScalar, JSONValue
 from edgeship.manifest.problems import JsonPath, ManifestSyntaxError, Position
 
 _WHITESPACE = " \t\n\r"
@@ -19,7 +19,7 @@ MAX_DEPTH = 200
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 _HEX = frozenset("0123456789abcdefABCDEF")
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
-_CONSTANTS: tuple[tuple[str, Any], ...] = (
+_CONSTANTS: tuple[tuple[str, JSONScalar], ...] = (
     ("null", None), ("true", True), ("false", False),
     ("NaN", float("nan")), ("Infinity", float("inf")), ("-Infinity", float("-inf")),
 )
@@ -29,7 +29,7 @@ _CONSTANTS: tuple[tuple[str, Any], ...] = (
 class Document:
     """A parsed JSON text: the plain value plus where each path starts."""
 
-    value: Any
+    value: JSONValue
     source: str
     text: str
     values: dict[JsonPath, int] = field(default_factory=dict)  # path -> offset of the value
@@ -100,7 +100,7 @@ class _Parser:
         self.doc.value = value
         return self.doc
 
-    def value(self, offset: int, path: JsonPath) -> tuple[Any, int]:
+    def value(self, offset: int, path: JsonPath) -> tuple[JSONValue, int]:
         # Manifests are shallow (IoT Hub allows 10 levels of twin properties): a deeper document is a
         # clean error here rather than a RecursionError; the one place this parser is stricter than json.loads.
         if len(path) > MAX_DEPTH:
@@ -129,8 +129,8 @@ class _Parser:
                 raise self.fail(offset, "integer too long") from None
         raise self.fail(offset, f"expected a value, got {ch!r}")
 
-    def object(self, offset: int, path: JsonPath) -> tuple[dict[str, Any], int]:
-        result: dict[str, Any] = {}
+    def object(self, offset: int, path: JsonPath) -> tuple[JSONObject, int]:
+        result: JSONObject = {}
         offset = self.skip(offset + 1)
         if offset < len(self.text) and self.text[offset] == "}":
             return result, offset + 1
@@ -154,8 +154,8 @@ class _Parser:
                 raise self.fail(offset, "expected ',' or '}' in an object")
             offset = self.skip(offset + 1)
 
-    def array(self, offset: int, path: JsonPath) -> tuple[list[Any], int]:
-        result: list[Any] = []
+    def array(self, offset: int, path: JsonPath) -> tuple[list[JSONValue], int]:
+        result: list[JSONValue] = []
         offset = self.skip(offset + 1)
         if offset < len(self.text) and self.text[offset] == "]":
             return result, offset + 1

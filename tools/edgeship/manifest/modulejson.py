@@ -7,7 +7,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from edgeship.errors import ManifestError
 
@@ -46,7 +45,7 @@ class ModuleInfo:
         return f"{self.repository.lower()}:{self.version}{suffix}-{platform}"
 
 
-def _names(value: Any, where: str) -> tuple[str, ...]:
+def _names(value: object, where: str) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, list) or not all(isinstance(v, str) and _NAME.match(v) for v in value):
@@ -54,7 +53,7 @@ def _names(value: Any, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def parse_module_json(data: Any, path: Path, folder: str) -> ModuleInfo:
+def parse_module_json(data: object, path: Path, folder: str) -> ModuleInfo:
     if not isinstance(data, dict):
         raise ManifestError(f"{path}: expected a JSON object")
     image = data.get("image")

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from edgeship.errors import ManifestError
 from edgeship.manifest.compose import select
@@ -36,10 +35,10 @@ class FleetPlan:
     counts: dict[str, Counts]
 
 
-def load_devices(path: Path) -> list[dict[str, Any]]:
+def load_devices(path: Path) -> list[dict[str, object]]:
     """A list of twins (``[{"deviceId", "tags", "properties"?}]``) or ``{deviceId: twin or tags}``."""
     document = read_json(path)
-    twins: list[dict[str, Any]] = []
+    twins: list[dict[str, object]] = []
     if isinstance(document, list):
         for index, entry in enumerate(document):
             if not isinstance(entry, Mapping) or not isinstance(entry.get("deviceId"), str):
@@ -58,16 +57,16 @@ def load_devices(path: Path) -> list[dict[str, Any]]:
             twins.append(as_twin(entry, device_id))
     else:
         raise ManifestError(f"{path}: expected a list of device twins or an object keyed by device id")
-    seen: set[str] = set()
+    seen: set[object] = set()
     for twin in twins:
-        device_id = twin["deviceId"]
-        if device_id in seen:
-            raise ManifestError(f"{path}: device id {device_id!r} appears twice")
-        seen.add(device_id)
+        twin_id = twin["deviceId"]
+        if twin_id in seen:
+            raise ManifestError(f"{path}: device id {twin_id!r} appears twice")
+        seen.add(twin_id)
     return twins
 
 
-def plan(deployments: Sequence[Deployment], twins: Sequence[Mapping[str, Any]]) -> FleetPlan:
+def plan(deployments: Sequence[Deployment], twins: Sequence[Mapping[str, object]]) -> FleetPlan:
     targeted = dict.fromkeys((d.id for d in deployments), 0)
     applied = dict.fromkeys((d.id for d in deployments), 0)
     devices: list[DevicePlan] = []

@@ -6,9 +6,9 @@ import enum
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from edgeship.errors import ManifestError
+from edgeship.jsontypes import JSONObject
 
 JsonPath = tuple[str | int, ...]
 _PLAIN_KEY = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$-]*$")
@@ -58,7 +58,7 @@ class Diagnostic:
         what = f"{format_path(self.path)}: " if self.path else ""
         return f"{where}: {self.severity.value}: {what}{self.message} [{self.code}]"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JSONObject:
         return {"severity": self.severity.value, "file": self.position.file, "line": self.position.line,
                 "column": self.position.column, "path": format_path(self.path), "message": self.message,
                 "code": self.code}

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from edgeship.manifest.checks import HUB, dig, user_modules
 from edgeship.manifest.context import Findings
@@ -34,7 +33,7 @@ def _source_scope(route: Route) -> tuple[str | None, str | None, bool]:
     return source.module, source.output, True
 
 
-def parse_routes(findings: Findings, document: Mapping[str, Any]) -> list[ParsedRoute]:
+def parse_routes(findings: Findings, document: Mapping[str, object]) -> list[ParsedRoute]:
     routes = dig(document, "modulesContent", "$edgeHub", "properties.desired").get("routes")
     parsed: list[ParsedRoute] = []
     if not isinstance(routes, dict):
@@ -63,7 +62,7 @@ def parse_routes(findings: Findings, document: Mapping[str, Any]) -> list[Parsed
     return parsed
 
 
-def check_route_targets(findings: Findings, document: Mapping[str, Any], parsed: list[ParsedRoute],
+def check_route_targets(findings: Findings, document: Mapping[str, object], parsed: list[ParsedRoute],
                         interfaces: Mapping[str, Interface | None]) -> None:
     """``interfaces``: deployed module name -> its declared interface (None: declares nothing)."""
     deployed = set(user_modules(document.get("modulesContent", {})))

@@ -1,7 +1,8 @@
 """IoT Hub target conditions: the WHERE part of the device twin query language, compiled once.
 
 A condition is parsed into a tree of closures over a twin (``{"deviceId", "tags", "properties":
-{"reported": ...}}``) so a fleet of devices is matched without parsing it again per device.
+{"reported": ...}}``) so a fleet of devices is matched without parsing it again per device. This module lexes
+and parses; the closures and the value rules they apply live in ``twineval``.
 
 Values follow the query language's rules (IoT Hub's query language page, "Expressions and
 conditions"): a condition holds only when it evaluates to Boolean ``true``; comparisons are
@@ -13,32 +14,27 @@ undefined, or between values of different types, is undefined, ``NOT undefined``
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
 
 from edgeship.errors import ManifestError
-
-
-class _Undefined:
-    """The query language's *undefined*: a missing property, or an operation without a value."""
-
-    _instance: _Undefined | None = None
-
-    def __new__(cls) -> _Undefined:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "undefined"
-
-
-UNDEFINED: Final = _Undefined()
-
-Evaluator = Callable[[Mapping[str, Any]], Any]
+from edgeship.jsontypes import JSONScalar
+from edgeship.manifest.twineval import (
+    UNDEFINED,
+    ConstantValue,
+    Evaluator,
+    Twin,
+    all_of,
+    any_of,
+    arithmetic,
+    chain,
+    compare,
+    compare_constant,
+    lookup,
+    member_of,
+    negate,
+)
 
 
 class ConditionError(ManifestError):
@@ -67,7 +63,7 @@ class _Token:
     kind: str  # number, string, name, keyword, op, end
     text: str  # keywords upper-cased
     column: int
-    value: Any = None  # a number's or string's value; a keyword's text as written
+    value: JSONScalar = None  # a number's or string's value; a keyword's text as written
 
 
 def _unquote(text: str, column: int) -> str:
@@ -115,7 +111,7 @@ def _tokens(text: str) -> list[_Token]:
         if kind == "space":
             continue
         if kind == "number":
-            value: Any = int(word, 16) if word[:2].lower() == "0x" else float(word)
+            value: int | float = int(word, 16) if word[:2].lower() == "0x" else float(word)
             if isinstance(value, float) and value.is_integer() and re.fullmatch(r"\d+", word):
                 value = int(word)
             tokens.append(_Token("number", word, column, value))
@@ -131,142 +127,6 @@ def _tokens(text: str) -> list[_Token]:
             tokens.append(_Token(kind, word, column))
     tokens.append(_Token("end", "", len(text) + 1))
     return tokens
-
-
-# Exact types: twins come from json.loads, and a type lookup is the hot path of a fleet plan.
-_KINDS: Final[dict[type, str]] = {type(None): "null", bool: "bool", int: "number", float: "number", str: "string"}
-
-
-def _is_number(value: Any) -> bool:
-    return _KINDS.get(type(value)) == "number"
-
-
-def _kind(value: Any) -> str | None:
-    """The primitive type of a value, None for objects, arrays and undefined."""
-    return _KINDS.get(type(value))
-
-
-_ORDER: Final[dict[str, Callable[[Any, Any], bool]]] = {
-    "<": lambda a, b: bool(a < b), ">": lambda a, b: bool(a > b),
-    "<=": lambda a, b: bool(a <= b), ">=": lambda a, b: bool(a >= b)}
-
-
-def _compare(op: str, left: Any, right: Any) -> Any:
-    kind = _KINDS.get(type(left))
-    if kind is None or kind != _KINDS.get(type(right)):
-        return UNDEFINED
-    if op in ("=", "!=", "<>"):
-        return (left == right) == (op == "=")
-    if kind in ("null", "bool"):
-        return UNDEFINED  # no order among null or Boolean values
-    return _ORDER[op](left, right)
-
-
-def _compare_constant(op: str, left: Evaluator, constant: Any) -> Evaluator:
-    """``property <op> constant``, the usual shape of a target condition, with the constant's type known."""
-    kind = _KINDS.get(type(constant))
-    if kind is None:
-        return lambda _twin: UNDEFINED
-    if op in ("=", "!=", "<>"):
-        equal = op == "="
-
-        def equality(twin: Mapping[str, Any]) -> Any:
-            value = left(twin)
-            if _KINDS.get(type(value)) != kind:
-                return UNDEFINED
-            return (value == constant) == equal
-
-        return equality
-    if kind in ("null", "bool"):
-        return lambda _twin: UNDEFINED
-    order = _ORDER[op]
-
-    def ordering(twin: Mapping[str, Any]) -> Any:
-        value = left(twin)
-        if _KINDS.get(type(value)) != kind:
-            return UNDEFINED
-        return order(value, constant)
-
-    return ordering
-
-
-def _arithmetic(op: str, left: Any, right: Any) -> Any:
-    if not (_is_number(left) and _is_number(right)):
-        return UNDEFINED
-    try:
-        if op == "+":
-            result = left + right
-        elif op == "-":
-            result = left - right
-        elif op == "*":
-            result = left * right
-        elif op == "/":
-            result = left / right
-        else:
-            result = math.fmod(left, right)
-    except (ZeroDivisionError, ValueError, OverflowError):
-        return UNDEFINED
-    return result
-
-
-def _not(value: Any) -> Any:
-    return (not value) if isinstance(value, bool) else UNDEFINED
-
-
-def _all_of(operands: tuple[Evaluator, ...]) -> Evaluator:
-    """AND: false if any is false, true if all are true, else undefined."""
-
-    def evaluate(twin: Mapping[str, Any]) -> Any:
-        result: Any = True
-        for operand in operands:
-            value = operand(twin)
-            if value is False:
-                return False
-            if value is not True:
-                result = UNDEFINED
-        return result
-
-    return evaluate
-
-
-def _any_of(operands: tuple[Evaluator, ...]) -> Evaluator:
-    """OR: true if any is true, false if all are false, else undefined."""
-
-    def evaluate(twin: Mapping[str, Any]) -> Any:
-        result: Any = False
-        for operand in operands:
-            value = operand(twin)
-            if value is True:
-                return True
-            if value is not False:
-                result = UNDEFINED
-        return result
-
-    return evaluate
-
-
-@dataclass(frozen=True)
-class _Constant:
-    """A literal; comparisons against one are specialised (see ``_compare_constant``)."""
-
-    value: Any
-
-    def __call__(self, _twin: Mapping[str, Any]) -> Any:
-        return self.value
-
-
-def _lookup(path: Sequence[str]) -> Evaluator:
-    first, rest = path[0], tuple(path[1:])
-
-    def evaluate(twin: Mapping[str, Any]) -> Any:
-        value: Any = twin.get(first, UNDEFINED)
-        for key in rest:
-            if type(value) is not dict:  # JSON objects; anything else has no members
-                return UNDEFINED
-            value = value.get(key, UNDEFINED)
-        return value
-
-    return evaluate
 
 
 class _Parser:
@@ -323,14 +183,14 @@ class _Parser:
         while self.is_keyword("OR"):
             self.advance()
             operands.append(self.conjunction())
-        return operands[0] if len(operands) == 1 else _any_of(tuple(operands))
+        return operands[0] if len(operands) == 1 else any_of(tuple(operands))
 
     def conjunction(self) -> Evaluator:
         operands = [self.negation()]
         while self.is_keyword("AND"):
             self.advance()
             operands.append(self.negation())
-        return operands[0] if len(operands) == 1 else _all_of(tuple(operands))
+        return operands[0] if len(operands) == 1 else all_of(tuple(operands))
 
     def negation(self) -> Evaluator:
         if self.is_keyword("NOT"):
@@ -338,7 +198,7 @@ class _Parser:
             self.advance()
             inner = self.negation()
             self.depth -= 1
-            return lambda twin: _not(inner(twin))
+            return lambda twin: negate(inner(twin))
         return self.comparison()
 
     def comparison(self) -> Evaluator:
@@ -346,36 +206,26 @@ class _Parser:
         if self.is_op("=", "!=", "<>", "<", ">", "<=", ">="):
             op = self.advance().text
             right = self.additive()
-            if isinstance(right, _Constant):
-                return _compare_constant(op, left, right.value)
-            return lambda twin: _compare(op, left(twin), right(twin))
+            if isinstance(right, ConstantValue):
+                return compare_constant(op, left, right.value)
+            return lambda twin: compare(op, left(twin), right(twin))
         if self.is_keyword("IN", "NIN") or (self.is_keyword("NOT") and self._next_is_in()):
-            negate = self.token.text in ("NIN", "NOT")
+            negated = self.token.text in ("NIN", "NOT")
             if self.advance().text == "NOT":
                 self.advance()
-            choices = self.array()
-
-            def member(twin: Mapping[str, Any]) -> Any:
-                value = left(twin)
-                kind = _kind(value)
-                if kind is None:
-                    return UNDEFINED
-                found = any(_kind(choice) == kind and choice == value for choice in choices)
-                return found != negate
-
-            return member
+            return member_of(left, self.array(), negated)
         return left
 
     def _next_is_in(self) -> bool:
         following = self.tokens[self.index + 1]
         return following.kind == "keyword" and following.text == "IN"
 
-    def array(self) -> tuple[Any, ...]:
+    def array(self) -> tuple[JSONScalar, ...]:
         column = self.token.column
         if not self.is_op("["):
             raise ConditionError(f"IN takes an array of constants like ['a', 'b'], found {self._found()}", column)
         self.advance()
-        values: list[Any] = []
+        values: list[JSONScalar] = []
         while True:
             values.append(self.constant())
             if self.is_op("]"):
@@ -383,12 +233,12 @@ class _Parser:
                 return tuple(values)
             self.expect_op(",")
 
-    def constant(self) -> Any:
+    def constant(self) -> JSONScalar:
         negative = self.is_op("-")
         if negative:
             self.advance()
         token = self.advance()
-        if token.kind == "number":
+        if token.kind == "number" and isinstance(token.value, int | float):
             return -token.value if negative else token.value
         if not negative:
             if token.kind == "string":
@@ -412,15 +262,7 @@ class _Parser:
             rest.append((op, operand()))
         if not rest:
             return first
-        links = tuple(rest)
-
-        def evaluate(twin: Mapping[str, Any]) -> Any:
-            value = first(twin)
-            for op, right in links:
-                value = _arithmetic(op, value, right(twin))
-            return value
-
-        return evaluate
+        return chain(first, tuple(rest))
 
     def unary(self) -> Evaluator:
         if self.is_op("-"):
@@ -428,7 +270,7 @@ class _Parser:
             self.advance()
             inner = self.unary()
             self.depth -= 1
-            return lambda twin: _arithmetic("-", 0, inner(twin))
+            return lambda twin: arithmetic("-", 0, inner(twin))
         return self.primary()
 
     def primary(self) -> Evaluator:
@@ -442,10 +284,10 @@ class _Parser:
             return inner
         if token.kind in ("number", "string"):
             self.advance()
-            return _Constant(token.value)
+            return ConstantValue(token.value)
         if token.kind == "keyword" and token.text in ("TRUE", "FALSE", "NULL", "UNDEFINED"):
             self.advance()
-            return _Constant({"TRUE": True, "FALSE": False, "NULL": None, "UNDEFINED": UNDEFINED}[token.text])
+            return ConstantValue({"TRUE": True, "FALSE": False, "NULL": None, "UNDEFINED": UNDEFINED}[token.text])
         if token.kind == "name":
             self.advance()
             if self.is_op("("):
@@ -459,7 +301,7 @@ class _Parser:
                                          else "expected a property name after '.'", part.column)
                 path.append(part.text if part.kind == "name" else str(part.value))
             self._check_root(path, token.column)
-            return _lookup(path)
+            return lookup(path)
         raise ConditionError(f"expected a property, a constant or '(', found {self._found()}", token.column)
 
     @staticmethod
@@ -486,7 +328,7 @@ class Condition:
     text: str
     evaluate: Evaluator
 
-    def matches(self, twin: Mapping[str, Any]) -> bool:
+    def matches(self, twin: Twin) -> bool:
         return self.evaluate(twin) is True
 
 
@@ -504,14 +346,14 @@ TWIN_KEYS = frozenset({"deviceId", "moduleId", "etag", "deviceEtag", "status", "
                         "deviceScope", "parentScopes"})
 
 
-def as_twin(document: Mapping[str, Any], device_id: str | None = None) -> dict[str, Any]:
+def as_twin(document: Mapping[str, object], device_id: str | None = None) -> dict[str, object]:
     """A device twin from either a twin (``{"tags": ..., "properties": {"reported": ...}}``) or bare tags.
 
     A document is taken as a twin when it has ``tags`` or ``properties`` and every key is a twin's;
     anything else is the tags themselves.
     """
     is_twin = ("tags" in document or "properties" in document) and set(document) <= TWIN_KEYS
-    twin: dict[str, Any] = dict(document) if is_twin else {"tags": dict(document)}
+    twin: dict[str, object] = dict(document) if is_twin else {"tags": dict(document)}
     if device_id is not None:
         twin.setdefault("deviceId", device_id)
     return twin

@@ -6,9 +6,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from edgeship.errors import ManifestError
+from edgeship.jsontypes import JSONObject, JSONValue
 from edgeship.manifest.checks import HUB, dig
 from edgeship.manifest.createoptions import split_create_options, stringify
 from edgeship.manifest.dotenv import load_dotenv
@@ -56,7 +56,7 @@ class GenerateOptions:
 
 @dataclass(frozen=True)
 class Generated:
-    manifest: dict[str, Any]
+    manifest: JSONObject
     report: Report
     template_schema: str
 
@@ -84,16 +84,20 @@ class _Builder:
             self.problem(template_path, out_path, None if key else problem.index, problem.message, problem.code, key)
         return expanded
 
-    def build(self, value: Any, template_path: JsonPath, out_path: JsonPath) -> Any:
+    def build_object(self, value: JSONObject, template_path: JsonPath, out_path: JsonPath) -> JSONObject:
         self.locator.origins[out_path] = template_path
+        result: JSONObject = {}
+        for key, child in value.items():
+            if not template_path and key == TEMPLATE_SCHEMA_KEY:
+                continue
+            new_key = self.text(key, (*template_path, key), (*out_path, key), key=True)
+            result[new_key] = self.build(child, (*template_path, key), (*out_path, new_key))
+        return result
+
+    def build(self, value: JSONValue, template_path: JsonPath, out_path: JsonPath) -> JSONValue:
         if isinstance(value, dict):
-            result: dict[str, Any] = {}
-            for key, child in value.items():
-                if not template_path and key == TEMPLATE_SCHEMA_KEY:
-                    continue
-                new_key = self.text(key, (*template_path, key), (*out_path, key), key=True)
-                result[new_key] = self.build(child, (*template_path, key), (*out_path, new_key))
-            return result
+            return self.build_object(value, template_path, out_path)
+        self.locator.origins[out_path] = template_path
         if isinstance(value, list):
             return [self.build(item, (*template_path, i), (*out_path, i)) for i, item in enumerate(value)]
         if isinstance(value, str):
@@ -103,7 +107,7 @@ class _Builder:
             return expanded
         return value
 
-    def create_options(self, manifest: dict[str, Any]) -> None:
+    def create_options(self, manifest: Mapping[str, object]) -> None:
         """createOptions written as objects become compact JSON strings, split into the twin's parts; in a
         base template, an at-scale or layered one (``content.modulesContent``), and in layered keys such as
         ``properties.desired.modules.<name>``, as iotedgedev does."""
@@ -132,7 +136,7 @@ class _Builder:
                     settings[key] = value
 
 
-def _module_settings(manifest: dict[str, Any]) -> list[tuple[dict[str, Any], JsonPath, str]]:
+def _module_settings(manifest: Mapping[str, object]) -> list[tuple[dict[str, object], JsonPath, str]]:
     """(settings, path of its createOptions, module name) of every module a template declares, wherever
     it sits."""
     content_path: JsonPath = ("modulesContent",)
@@ -140,12 +144,12 @@ def _module_settings(manifest: dict[str, Any]) -> list[tuple[dict[str, Any], Jso
     if not isinstance(content, dict):
         content_path, content = ("content", "modulesContent"), dig(manifest, "content", "modulesContent")
     agent = content.get("$edgeAgent") if isinstance(content, dict) else None
-    found: list[tuple[dict[str, Any], JsonPath, str]] = []
+    found: list[tuple[dict[str, object], JsonPath, str]] = []
     if not isinstance(agent, dict):
         return found
     base: JsonPath = (*content_path, "$edgeAgent")
 
-    def add(module: Any, path: JsonPath, name: str) -> None:
+    def add(module: object, path: JsonPath, name: str) -> None:
         settings = module.get("settings") if isinstance(module, dict) else None
         if isinstance(settings, dict):
             found.append((settings, (*path, "settings", "createOptions"), name))
@@ -203,7 +207,7 @@ def generate(options: GenerateOptions, modules: Mapping[str, ModuleInfo] | None 
                         options.template.resolve().parent)
     builder = _Builder(template, expander)
     schema_version = template.value.get(TEMPLATE_SCHEMA_KEY)
-    manifest = builder.build(template.value, (), ())
+    manifest = builder.build_object(template.value, (), ())
     builder.create_options(manifest)
     if schema_version is not None and schema_version not in KNOWN_TEMPLATE_SCHEMAS:
         builder.diagnostics.append(Diagnostic(

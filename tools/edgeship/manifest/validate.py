@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import jsonschema
 
@@ -33,9 +32,9 @@ SCHEMA_FILE = "deployment-1.1.schema.json"
 
 
 @cache
-def own_schema() -> dict[str, Any]:
+def own_schema() -> dict[str, object]:
     text = resources.files("edgeship.manifest").joinpath("schemas", SCHEMA_FILE).read_text(encoding="utf-8")
-    schema: dict[str, Any] = json.loads(text)
+    schema: dict[str, object] = json.loads(text)
     return schema
 
 
@@ -69,7 +68,7 @@ def _schema_message(error: jsonschema.ValidationError) -> tuple[JsonPath, str, b
     return path, error.message, False
 
 
-def schema_findings(findings: Findings, document: Any) -> None:
+def schema_findings(findings: Findings, document: object) -> None:
     validator = jsonschema.Draft7Validator(own_schema())
     for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path))):
         path, message, is_key = _schema_message(error)
@@ -82,7 +81,8 @@ def schema_findings(findings: Findings, document: Any) -> None:
         findings.error(where, message, "schema", key=is_key)
 
 
-def resolve_interfaces(document: Mapping[str, Any], modules: Mapping[str, ModuleInfo]) -> dict[str, Interface | None]:
+def resolve_interfaces(document: Mapping[str, object],
+                       modules: Mapping[str, ModuleInfo]) -> dict[str, Interface | None]:
     """Deployed module -> declared interface: the folder of the same name, else the module.json whose
     repository the image comes from."""
     by_repository = {info.repository.lower(): info for info in modules.values()}
@@ -97,37 +97,38 @@ def resolve_interfaces(document: Mapping[str, Any], modules: Mapping[str, Module
     return result
 
 
-def _is_layered(content: Mapping[str, Any]) -> bool:
+def _is_layered(content: Mapping[str, object]) -> bool:
     return any(isinstance(twin, dict) and any(k.startswith("properties.desired.") for k in twin)
                for twin in content.values())
 
 
-def validate_document(document: Any, locator: Locator, modules: Mapping[str, ModuleInfo],
+def validate_document(document: object, locator: Locator, modules: Mapping[str, ModuleInfo],
                       duplicates: list[tuple[JsonPath, int]] | None = None) -> Report:
     findings = Findings(locator)
     if not isinstance(document, dict):
         findings.error((), "a manifest is a JSON object with modulesContent", "schema")
         return Report.of(findings.diagnostics)
+    manifest: Mapping[str, object] = document
     if "modulesContent" not in document and isinstance(document.get("content"), dict):
         findings.prefix = ("content",)  # an at-scale deployment document
-        document = document["content"]
-        content = document.get("modulesContent")
+        manifest = document["content"]
+        content = manifest.get("modulesContent")
         if isinstance(content, dict) and _is_layered(content):
             findings.info(("modulesContent",), "layered deployment: only its own parts are checked (the base "
                           "deployment it adds to is not known here)", "layered")
-            check_desired_properties(findings, document)
+            check_desired_properties(findings, manifest)
             return Report.of(findings.diagnostics)
-    schema_findings(findings, document)
+    schema_findings(findings, manifest)
     schema_paths = {d.path for d in findings.diagnostics}
     semantic_start = len(findings.diagnostics)
-    check_module_names(findings, document)
-    check_schema_versions(findings, document)
-    check_system_modules(findings, document)
-    check_modules(findings, document)
-    check_desired_properties(findings, document)
-    check_routes_basics(findings, document)
-    parsed = parse_routes(findings, document)
-    check_route_targets(findings, document, parsed, resolve_interfaces(document, modules))
+    check_module_names(findings, manifest)
+    check_schema_versions(findings, manifest)
+    check_system_modules(findings, manifest)
+    check_modules(findings, manifest)
+    check_desired_properties(findings, manifest)
+    check_routes_basics(findings, manifest)
+    parsed = parse_routes(findings, manifest)
+    check_route_targets(findings, manifest, parsed, resolve_interfaces(manifest, modules))
     for path, _offset in duplicates or []:
         findings.warning(path[len(findings.prefix):], f"duplicate key {path[-1]!r}; only the last one counts",
                          "duplicate-key", key=True)

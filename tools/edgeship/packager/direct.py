@@ -14,12 +14,15 @@ the recurrence across calls and start it from a precomputed state: the padding s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgeship.errors import UnsupportedModelError
 from edgeship.packager.keras_h5 import FloatArray, KerasLayer, KerasModel
+
+if TYPE_CHECKING:
+    import onnx
 
 OPSET = 17
 INPUT_NAME = "input_ids"
@@ -41,7 +44,7 @@ DENSE_ACTIVATIONS = {"sigmoid": "Sigmoid", "linear": None, "tanh": "Tanh", "relu
 
 @dataclass(frozen=True)
 class DirectGraph:
-    model: Any  # onnx.ModelProto
+    model: onnx.ModelProto
     hidden_size: int
     cell: str  # "LSTM" or "GRU"
     sequence_length: int | None
@@ -69,6 +72,13 @@ def _check_sequence(model: KerasModel) -> tuple[KerasLayer, KerasLayer, KerasLay
     return core[0], core[1], core[2]
 
 
+def _int_setting(layer: KerasLayer, key: str) -> int:
+    value = layer.config.get(key)
+    if not isinstance(value, int | float | str):
+        raise _unsupported(layer, f"has no numeric {key!r} in its config")
+    return int(value)
+
+
 def _activation(layer: KerasLayer, key: str, default: str) -> tuple[str, float | None, float | None]:
     name = str(layer.config.get(key, default))
     if name not in RECURRENT_ACTIVATIONS:
@@ -93,7 +103,7 @@ def convert_direct(model: KerasModel) -> DirectGraph:
     for flag in ("return_sequences", "go_backwards", "stateful", "return_state"):
         if recurrent.config.get(flag):
             raise _unsupported(recurrent, f"sets {flag}")
-    hidden = int(recurrent.config["units"])
+    hidden = _int_setting(recurrent, "units")
     use_bias = bool(recurrent.config.get("use_bias", True))
     f_act = _activation(recurrent, "recurrent_activation", "sigmoid")
     g_act = _activation(recurrent, "activation", "tanh")
@@ -118,7 +128,7 @@ def convert_direct(model: KerasModel) -> DirectGraph:
         numpy_helper.from_array(np.array([hidden], dtype=np.int64), "hidden_1d"),
     ]
     activations = [f_act, g_act] if cell == "GRU" else [f_act, g_act, g_act]
-    attributes: dict[str, Any] = {
+    attributes: dict[str, Any] = {  # make_node's **kwargs: a narrower value type clashes with its name=
         "hidden_size": hidden,
         "direction": "forward",
         "activations": [a[0] for a in activations],
@@ -175,8 +185,10 @@ def convert_direct(model: KerasModel) -> DirectGraph:
     dense_out = "dense_linear" if onnx_activation else OUTPUT_NAME
     nodes.append(helper.make_node("Gemm", ["last_hidden", "dense.weight", "dense.bias"], [dense_out]))
     if onnx_activation:
-        extra: dict[str, Any] = {"axis": -1} if onnx_activation == "Softmax" else {}
-        nodes.append(helper.make_node(onnx_activation, [dense_out], [OUTPUT_NAME], **extra))
+        if onnx_activation == "Softmax":
+            nodes.append(helper.make_node(onnx_activation, [dense_out], [OUTPUT_NAME], axis=-1))
+        else:
+            nodes.append(helper.make_node(onnx_activation, [dense_out], [OUTPUT_NAME]))
 
     sequence_length = embedding.config.get("input_length")
     inputs = [
@@ -191,4 +203,6 @@ def convert_direct(model: KerasModel) -> DirectGraph:
                                    producer_name="edgeship-direct")
     onnx_model.ir_version = 8
     onnx.checker.check_model(onnx_model)
-    return DirectGraph(onnx_model, hidden, cell, int(sequence_length) if sequence_length else None)
+    if not isinstance(sequence_length, int | float | str) or not sequence_length:  # null: any length
+        return DirectGraph(onnx_model, hidden, cell, None)
+    return DirectGraph(onnx_model, hidden, cell, int(sequence_length))

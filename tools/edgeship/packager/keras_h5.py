@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from edgeship.errors import PackagingError
+from edgeship.jsontypes import JSONObject
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -24,7 +24,7 @@ FloatArray = npt.NDArray[np.float32]
 class KerasLayer:
     class_name: str
     name: str
-    config: dict[str, Any]
+    config: JSONObject
     weights: tuple[FloatArray, ...]
 
 
@@ -36,7 +36,7 @@ class KerasModel:
     input_dtype: str
 
 
-def _text(value: Any) -> str:
+def _text(value: object) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 

@@ -27,16 +27,21 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from edgeship.errors import ParityError
+from edgeship.jsontypes import JSONObject
 from edgeship.packager.heldout import HeldoutSet
 from edgeship_sentiment.padskip import PaddingSkip
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 
 FP32_MAX_DIFF = 1e-5
 INT8_MIN_AGREEMENT = 0.99
@@ -84,11 +89,11 @@ class ParityReport:
     # int8: the chance of this many label disagreements if the true rate were the bound's 1 %.
     agreement_p_value: float | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JSONObject:
         return asdict(self)
 
 
-def keras_reference_scores(h5_path: Path, tokenizer_state: dict[str, Any], texts: tuple[str, ...],
+def keras_reference_scores(h5_path: Path, tokenizer_state: Mapping[str, object], texts: tuple[str, ...],
                            sequence_length: int) -> npt.NDArray[np.float32]:
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -103,15 +108,15 @@ def keras_reference_scores(h5_path: Path, tokenizer_state: dict[str, Any], texts
     return np.asarray(model.predict(x, batch_size=BATCH, verbose=0), dtype=np.float32).reshape(-1)
 
 
-def onnx_scores(session: Any, input_name: str, input_dtype: str,
-                ids: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.float32]:
+def onnx_scores(session: ort.InferenceSession, input_name: str, input_dtype: str,
+                ids: npt.NDArray[np.integer]) -> npt.NDArray[np.float32]:
     output_name = session.get_outputs()[0].name
     parts = [session.run([output_name], {input_name: ids[i:i + BATCH].astype(input_dtype)})[0]
              for i in range(0, len(ids), BATCH)]
     return np.concatenate(parts).astype(np.float32).reshape(-1)
 
 
-def padskip_scores(session: Any, skip: PaddingSkip, output_name: str,
+def padskip_scores(session: ort.InferenceSession, skip: PaddingSkip, output_name: str,
                    sequences: list[list[int]]) -> npt.NDArray[np.float32]:
     """What the module runs: each batch over its real tokens only, from the precomputed pad state."""
     parts = [skip.scores(session, output_name, sequences[i:i + BATCH]) for i in range(0, len(sequences), BATCH)]

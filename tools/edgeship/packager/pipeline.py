@@ -16,13 +16,14 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import numpy as np
 import numpy.typing as npt
 
 from edgeship._time import utc_timestamp
 from edgeship.errors import PackagingError
+from edgeship.jsontypes import JSONObject
 from edgeship.packager.heldout import HeldoutSet, probe_set, read_heldout
 from edgeship.packager.keras_h5 import read_keras_h5
 from edgeship.packager.parity import (
@@ -38,6 +39,9 @@ from edgeship.packager.safe_pickle import load_label_classes, load_tokenizer_sta
 from edgeship_sentiment.model_spec import ModelSpec
 from edgeship_sentiment.padskip import PaddingSkip, StateNames
 from edgeship_sentiment.tokenizer import KerasTokenizer, pad_sequences
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 
 Converter = Literal["auto", "direct", "tf2onnx"]
 REQUIRED_FILES = ("model.h5", "tokenizer.pkl", "encoder.pkl")
@@ -67,6 +71,17 @@ class ModelSource:
         return f"{self.name}:{self.version}" if self.version is not None else self.name
 
 
+class LstmGraph(TypedDict):
+    """The direct graph's recurrent cell as model.json and the padding skip name it."""
+
+    cell: str
+    hidden_size: int
+    initial_h: str
+    initial_c: str | None
+    final_h: str
+    final_c: str | None
+
+
 @dataclass
 class PackageResult:
     out_dir: Path
@@ -76,7 +91,7 @@ class PackageResult:
     sizes: dict[str, int]
     conversion_seconds: float
     peak_rss_mb: float
-    model_json: dict[str, Any] = field(default_factory=dict)
+    model_json: JSONObject = field(default_factory=dict)
 
 
 def _sha256(path: Path) -> str:
@@ -106,7 +121,7 @@ def _direct_supported(h5: Path) -> bool:
     return True
 
 
-def _padskip_scores(session: Any, lstm: Mapping[str, Any], heldout: HeldoutSet, tokenizer: KerasTokenizer, *,
+def _padskip_scores(session: ort.InferenceSession, lstm: LstmGraph, heldout: HeldoutSet, tokenizer: KerasTokenizer, *,
                     input_name: str, output_name: str, sequence_length: int) -> npt.NDArray[np.float32]:
     """What the module runs on a direct graph: each text over its real tokens only (``padskip.py``)."""
     names = StateNames(lstm["initial_h"], lstm["final_h"], lstm["initial_c"], lstm["final_c"])
@@ -116,7 +131,7 @@ def _padskip_scores(session: Any, lstm: Mapping[str, Any], heldout: HeldoutSet, 
     return padskip_scores(session, skip, output_name, tokenizer.texts_to_sequences(heldout.texts))
 
 
-def parity_sample(folder: Path, texts: tuple[str, ...]) -> dict[str, Any]:
+def parity_sample(folder: Path, texts: tuple[str, ...]) -> JSONObject:
     """Texts and the scores the module's own scoring path gives them, for a device to check a download.
 
     Scored by ``edgeship_sentiment``'s engine on the finished folder, in one call, exactly as the
@@ -164,7 +179,7 @@ def package_model(source: ModelSource, out_dir: Path, options: PackageOptions,
     import onnx
 
     versions: dict[str, str] = {"onnx": onnx.__version__, "keras_h5": keras_model.keras_version}
-    lstm: dict[str, Any] | None = None
+    lstm: LstmGraph | None = None
     if converter == "direct":
         from edgeship.packager.direct import (
             FINAL_C,

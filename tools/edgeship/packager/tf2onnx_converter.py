@@ -10,16 +10,19 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from edgeship.errors import PackagingError
+
+if TYPE_CHECKING:
+    import onnx
 
 OPSET = 17
 
 
 @dataclass(frozen=True)
 class Tf2onnxGraph:
-    model: Any  # onnx.ModelProto
+    model: onnx.ModelProto
     input_name: str
     input_dtype: str
     output_name: str
@@ -27,9 +30,9 @@ class Tf2onnxGraph:
     versions: dict[str, str]
 
 
-def _without_dropout(config: Any) -> Any:
+def _without_dropout(config: object) -> object:
     if isinstance(config, dict):
-        cleaned = {}
+        cleaned: dict[str, object] = {}
         for key, value in config.items():
             if key in ("dropout", "recurrent_dropout", "rate") and isinstance(value, int | float):
                 cleaned[key] = 0.0
@@ -50,7 +53,9 @@ def convert_tf2onnx(h5_path: Path) -> Tf2onnxGraph:
 
     try:
         original = tf_keras.models.load_model(h5_path, compile=False)
-    except Exception as exc:  # Keras raises many types for a file it cannot read
+    # What Keras raises for an h5 it cannot read: h5py's OSError for the file, and ValueError, TypeError, KeyError
+    # or AttributeError while it rebuilds a model config it does not understand.
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise PackagingError(f"tf_keras cannot load {h5_path.name}: {type(exc).__name__}: {exc}") from None
     inference = original.__class__.from_config(_without_dropout(original.get_config()))
     inference.set_weights(original.get_weights())

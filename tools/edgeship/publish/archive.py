@@ -13,9 +13,9 @@ import hashlib
 import io
 import tarfile
 from pathlib import Path
-from typing import Any
 
 from edgeship.errors import PublishError
+from edgeship.jsontypes import JSONObject
 
 PACKAGE_FILES = ("model.json", "model.onnx", "tokenizer.json")
 
@@ -41,6 +41,6 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def desired_patch(name: str, version: int, sha256: str, uri: str) -> dict[str, Any]:
+def desired_patch(name: str, version: int, sha256: str, uri: str) -> JSONObject:
     """The desired-property patch that points a sentiment module at the archive."""
     return {"model": {"name": name, "version": version, "sha256": sha256, "uri": uri}}

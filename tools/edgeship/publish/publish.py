@@ -12,10 +12,10 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 from edgeship.errors import PublishError
+from edgeship.jsontypes import JSONObject
 from edgeship.publish.archive import archive_folder, desired_patch, sha256_hex
 from edgeship_sentiment.errors import ModelLoadError
 from edgeship_sentiment.model_spec import ModelSpec
@@ -26,10 +26,10 @@ class Published:
     uri: str
     sha256: str
     size: int
-    patch: dict[str, Any]
+    patch: JSONObject
     path: str
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JSONObject:
         return asdict(self)
 
 

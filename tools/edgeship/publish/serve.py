@@ -11,7 +11,6 @@ import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
 ALLOWED = re.compile(r"^/(sha256/[0-9a-f]{64}\.tar\.gz|[A-Za-z0-9][A-Za-z0-9_.-]*/[0-9]+\.json)$")
@@ -22,7 +21,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: PublishedServer
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # the CLI prints one line per request
+    def log_message(self, format: str, *args: object) -> None:  # the CLI prints one line per request
         if self.server.verbose:
             super().log_message(format, *args)
 

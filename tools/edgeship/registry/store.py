@@ -24,10 +24,10 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from edgeship._time import utc_timestamp
 from edgeship.errors import ModelNotFoundError, RegistryError, UnsafePathError
+from edgeship.jsontypes import JSONObject
 from edgeship.registry.content import collect_files, content_sha256, file_sha256, safe_relative_path
 from edgeship.registry.names import validate_name
 
@@ -47,6 +47,9 @@ CREATE TABLE IF NOT EXISTS models (
 );
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, last_version INTEGER NOT NULL);
 """
+# One row of `models`, in column order: name, version, description, tags, properties (JSON objects), sha256,
+# files (a JSON list of [path, sha256, size]), created_at, created_by.
+ModelRow = tuple[str, int, str | None, str, str, str, str, str, str]
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,7 @@ class ModelRecord:
     def size(self) -> int:
         return sum(entry.size for entry in self.files)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JSONObject:
         return {
             "name": self.name,
             "version": self.version,
@@ -214,7 +217,7 @@ class Registry:
                            dict(tags or {}), dict(properties or {}))
 
     @staticmethod
-    def _record(row: tuple[Any, ...]) -> ModelRecord:
+    def _record(row: ModelRow) -> ModelRecord:
         name, version, description, tags, properties, sha, files, created_at, created_by = row
         return ModelRecord(
             name, version, description, sha,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import yaml
 
@@ -33,7 +33,7 @@ class DeploymentConfig:
     port: int | None
 
 
-def _read_mapping(path: Path, what: str) -> dict[str, Any]:
+def _read_mapping(path: Path, what: str) -> dict[str, object]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -47,7 +47,7 @@ def _read_mapping(path: Path, what: str) -> dict[str, Any]:
     return data
 
 
-def _optional_str(data: dict[str, Any], key: str, path: Path) -> str | None:
+def _optional_str(data: dict[str, object], key: str, path: Path) -> str | None:
     value = data.get(key)
     if value is None:
         return None

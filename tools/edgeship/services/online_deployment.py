@@ -5,7 +5,7 @@ by its own name, as v2 lays models out), ``code_configuration.code`` + ``scoring
 entry script), ``environment.conda_file`` (checked against this Python before anything starts),
 ``environment_variables`` (set for the script) and ``request_settings.request_timeout_ms`` (the
 scoring timeout). Keys that describe Azure resources (instance type and count, probes, scale
-settings, app insights ...) are accepted and have no local effect. Any other key is an error
+settings, app insights ...) are accepted and have no local effect. Every other key is an error
 naming it, so a typo is never silently ignored. Paths are relative to the YAML file's folder.
 """
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -56,20 +55,20 @@ class OnlineDeployment:
         return self.endpoint_name
 
 
-def _mapping(value: Any, where: str, path: Path) -> dict[str, Any]:
+def _mapping(value: object, where: str, path: Path) -> dict[str, object]:
     if not isinstance(value, dict):
         raise ConfigError(f"{path}: '{where}' must be a mapping")
     return value
 
 
-def _check_keys(data: dict[str, Any], allowed: set[str], where: str, path: Path) -> None:
+def _check_keys(data: dict[str, object], allowed: set[str], where: str, path: Path) -> None:
     for key in data:
         if key not in allowed:
             place = f" in '{where}'" if where else ""
             raise ConfigError(f"{path}: unknown key '{key}'{place}")
 
 
-def _string(data: dict[str, Any], key: str, where: str, path: Path, *, required: bool = True) -> str | None:
+def _string(data: dict[str, object], key: str, where: str, path: Path, *, required: bool = True) -> str | None:
     value = data.get(key)
     if value is None and not required:
         return None
@@ -87,7 +86,7 @@ def _local(base: Path, text: str, what: str, path: Path) -> Path:
 
 def load_online_deployment(path: Path) -> OnlineDeployment:
     try:
-        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data: object = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"cannot read deployment file {path}: {exc.strerror or exc}") from exc
     except yaml.YAMLError as exc:
@@ -108,7 +107,7 @@ def load_online_deployment(path: Path) -> OnlineDeployment:
                           "or file) instead")
     if model is None:
         raise ConfigError(f"{path}: 'model.path' is required")
-    model_path = _local(base, _string(model, "path", "model.", path) or "", "model.path", path)
+    model_path = _local(base, _string(_mapping(model, "model", path), "path", "model.", path) or "", "model.path", path)
     code_config = _mapping(data.get("code_configuration"), "code_configuration", path) \
         if "code_configuration" in data else None
     if code_config is None:
@@ -129,7 +128,7 @@ def load_online_deployment(path: Path) -> OnlineDeployment:
         if not isinstance(key, str) or isinstance(value, dict | list):
             raise ConfigError(f"{path}: environment_variables.{key} must be a string, number or boolean")
     env = {key: (str(value).lower() if isinstance(value, bool) else str(value)) for key, value in variables.items()}
-    timeout = (data.get("request_settings") or {}).get("request_timeout_ms")
+    timeout = _mapping(data.get("request_settings") or {}, "request_settings", path).get("request_timeout_ms")
     if timeout is not None and (not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0):
         raise ConfigError(f"{path}: 'request_settings.request_timeout_ms' must be a positive integer")
     return OnlineDeployment(path.resolve(), name, endpoint, model_path, code_dir, script, conda_file, env, timeout)

@@ -17,10 +17,10 @@ import time
 from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 from edgeship._proc import pid_alive
 from edgeship.errors import DeployError
+from edgeship.jsontypes import JSONObject
 
 SERVICE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")  # Azure ML's service-name rule
 
@@ -52,7 +52,7 @@ class ServiceRecord:
     def scoring_uri(self) -> str:
         return f"http://{self.host}:{self.port}/score"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JSONObject:
         return {**asdict(self), "scoring_uri": self.scoring_uri}
 
 

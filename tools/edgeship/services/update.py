@@ -16,7 +16,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from edgeship.errors import DeployError
 from edgeship.registry import Registry, parse_model_ref
@@ -27,7 +27,7 @@ UPDATE_TIMEOUT = 180.0
 MODEL_STORE = "model-store"  # the module's default, relative to a LOCAL service's folder (its cwd)
 
 
-def _status(path: Path) -> dict[str, Any] | None:
+def _status(path: Path) -> dict[str, object] | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
