@@ -158,10 +158,10 @@ async def _live_status(console: Console, simulator: Simulator, runner: asyncio.T
 
     from edgesim.errors import SimulatorError
 
-    with Live(_status_table(simulator.status()), console=console, refresh_per_second=4) as live:
+    with Live(_status_table(dict(simulator.status())), console=console, refresh_per_second=4) as live:
         while not runner.done():
             try:
-                live.update(_status_table(simulator.status()))
+                live.update(_status_table(dict(simulator.status())))
             except SimulatorError:  # the simulator is shutting down underneath (its hub is gone): stop refreshing
                 break
             await asyncio.wait({runner}, timeout=0.5)
