@@ -16,7 +16,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 DIR="$ROOT/.cache/docker"
 SOCK="$DIR/docker.sock"
 PIDFILE="$DIR/dockerd.pid"
-PACKAGES="docker.io mmdebstrap docker-registry apache2-utils qemu-user-static"
+PACKAGES="docker.io mmdebstrap arch-test docker-registry apache2-utils qemu-user-static"
 BACKPORTS_LIST=/etc/apt/sources.list.d/edgeship-bookworm-backports.list
 
 engine_up() { DOCKER_HOST="$1" timeout 20 docker info >/dev/null 2>&1; }
@@ -27,6 +27,9 @@ install_packages() {
   local missing=""
   command -v dockerd >/dev/null 2>&1 || missing="$missing docker.io"
   command -v mmdebstrap >/dev/null 2>&1 || missing="$missing mmdebstrap"
+  # mmdebstrap only recommends arch-test, and --no-install-recommends leaves it out; without it a
+  # foreign (arm64) root file system fails: "install arch-test for foreign architecture support".
+  command -v arch-test >/dev/null 2>&1 || missing="$missing arch-test"
   command -v docker-registry >/dev/null 2>&1 || missing="$missing docker-registry"
   command -v htpasswd >/dev/null 2>&1 || missing="$missing apache2-utils"
   if [ -n "$missing" ]; then
