@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 import requests
-from dockerkit import Registry, free_port, wait_until
 
 from edgeship.images.build import BuiltImage
+from tests.support.dockerkit import Registry, wait_until
+from tests.support.ports import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 

@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dockerkit import Registry, free_port, wait_until
 
 from edgeship.images.build import BuiltImage
 from edgeship.images.push import RegistryCredentials, push_image
 from edgesim.agent import BackoffConfig
+from tests.support.dockerkit import Registry, wait_until
+from tests.support.ports import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 HELDOUT_COUNT = 240

@@ -15,6 +15,7 @@ import requests
 
 from edgeship_sentiment.errors import ModelLoadError
 from edgeship_sentiment.service import SentimentService
+from tests.support.ports import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 REPO = Path(__file__).resolve().parents[2]
@@ -104,14 +105,6 @@ def test_entry_script_errors_are_clear(tmp_path: Path, azureml_dir: Path) -> Non
     missing_run.write_text("def init():\n    pass\n")
     with pytest.raises(ModelLoadError, match=r"has no run\(\) function"):
         SentimentService(azureml_dir, entry_script=missing_run)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_module_process_serves_and_stops_cleanly_on_sigterm(packaged_model_dir: Path, tmp_path: Path) -> None:

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "simulator" / "hub"))
-from hubkit import HubThread, Peer, sentiment_module
+from tests.support.hub import HubThread, Peer, sentiment_module
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 REPO = Path(__file__).resolve().parents[2]

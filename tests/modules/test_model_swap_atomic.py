@@ -10,19 +10,16 @@ int8 does not give (it differs from fp32 on every heldout text, by 6e-5 to 3e-2)
 from __future__ import annotations
 
 import json
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from model_update_kit import int8_copy
-
 from edgeship_sentiment.model import load_model_folder
 from edgeship_sentiment.scorer import Engine
 from edgeship_sentiment.service import Reply, SentimentService
+from tests.support.model_update import int8_copy
 
 pytestmark = pytest.mark.slow  # the packaged fixture (TensorFlow builds it once)
 REQUESTS = 400

@@ -16,9 +16,6 @@ from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from model_update_kit import TruncatingServer, closed_port, hostile_archive, member, variant, write_archive
-
 from edgeship.publish.serve import PublishedServer
 from edgeship_sentiment.errors import ModelUpdateError
 from edgeship_sentiment.model import load_model_folder
@@ -26,6 +23,7 @@ from edgeship_sentiment.model_update import ModelStore, ModelUpdater
 from edgeship_sentiment.model_update.fetch import fetch
 from edgeship_sentiment.scorer import Engine
 from edgeship_sentiment.service import SentimentService
+from tests.support.model_update import TruncatingServer, closed_port, hostile_archive, member, variant, write_archive
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]  # the packaged fixture; loopback HTTP servers
 TEXTS = ["I love this so much", "worst day ever", "meh", "the weather is fine I guess", ""]

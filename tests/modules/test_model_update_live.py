@@ -27,11 +27,9 @@ from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "simulator" / "hub"))
-from hubkit import HubThread, Peer, sentiment_module
-
 from edgeship_sentiment.model import load_model_folder
 from edgeship_sentiment.scorer import Engine
+from tests.support.hub import HubThread, Peer, sentiment_module
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 ROUTES = {

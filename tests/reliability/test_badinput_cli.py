@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _badinput_helpers import EDGESHIP, REPO_ROOT, next_address
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgeship.cli.main import main
 from edgesim.deployment import load_deployment
 from edgesim.errors import SimulatorError
+from tests.support.badinput import EDGESHIP, REPO_ROOT, next_address
 
 pytestmark = pytest.mark.timeout(300)  # a hang fails the test
 VALIDATE = 300  # hypothesis examples: manifests for `manifest validate`

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 import requests
-from _badinput_helpers import TESTS, next_address
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgesim.agent import BackoffConfig
 from edgesim.testing import SimulatorHarness, run_simulator
+from tests.support.badinput import TESTS, next_address
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 MODULES = TESTS / "simulator" / "runtime" / "modules"

@@ -18,7 +18,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
-from _badinput_helpers import (
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from edgesim.hub import codec
+from edgesim.hub.server import MAX_PACKET_BYTES
+from tests.support.badinput import (
     DEVICE,
     WatchedHub,
     closed_by_server,
@@ -27,12 +32,7 @@ from _badinput_helpers import (
     tls_socket,
     token,
 )
-from hubkit import Peer
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import strategies as st
-
-from edgesim.hub import codec
-from edgesim.hub.server import MAX_PACKET_BYTES
+from tests.support.hub import Peer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 ROUTES = {"aToB": 'FROM /messages/modules/a/outputs/out INTO BrokeredEndpoint("/modules/b/inputs/in")'}

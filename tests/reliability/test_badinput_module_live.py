@@ -16,10 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _badinput_helpers import DEVICE, RawClient, WatchedHub, is_valid_request
-from hubkit import sentiment_module
 
 from edgesim.hub import codec
+from tests.support.badinput import DEVICE, RawClient, WatchedHub, is_valid_request
+from tests.support.hub import sentiment_module
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(300)]
 BAD = 120  # bad bodies sent through the hub, each followed by a good one

@@ -18,12 +18,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from _badinput_helpers import EDGESHIP
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgeship.errors import EdgeshipError, InvalidNameError, RegistryError, UnsafePathError
 from edgeship.registry import Registry, parse_model_ref
+from tests.support.badinput import EDGESHIP
 
 NAMES = 400  # hypothesis examples: hostile model names through the API
 CHILD_PATHS = 300  # hostile --child-path lists

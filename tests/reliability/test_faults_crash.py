@@ -6,10 +6,10 @@ import time
 from pathlib import Path
 
 import pytest
-from faultkit import REPO, next_address, report, sentiment_module, write_manifest
 
 from edgesim.agent import BACKOFF, FAILED, RUNNING, BackoffConfig, ModuleState
 from edgesim.testing import run_simulator
+from tests.support.faults import REPO, next_address, report, sentiment_module, write_manifest
 
 pytestmark = pytest.mark.integration
 

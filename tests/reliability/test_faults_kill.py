@@ -10,7 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
-from faultkit import (
+
+from edgesim.agent import BackoffConfig
+from edgesim.hub.server import IN_FLIGHT_WINDOW
+from edgesim.testing import run_simulator
+from tests.support.faults import (
     REPO,
     Tally,
     in_flight,
@@ -20,10 +24,6 @@ from faultkit import (
     wait_until,
     write_manifest,
 )
-
-from edgesim.agent import BackoffConfig
-from edgesim.hub.server import IN_FLIGHT_WINDOW
-from edgesim.testing import run_simulator
 
 pytestmark = pytest.mark.integration
 

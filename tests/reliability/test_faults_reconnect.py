@@ -11,7 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-from faultkit import (
+
+from edgesim.hub.server import IN_FLIGHT_WINDOW
+from edgesim.testing import run_simulator
+from tests.support.faults import (
     REPO,
     Tally,
     drop_connection,
@@ -24,9 +27,6 @@ from faultkit import (
     wait_until,
     write_manifest,
 )
-
-from edgesim.hub.server import IN_FLIGHT_WINDOW
-from edgesim.testing import run_simulator
 
 pytestmark = pytest.mark.integration
 

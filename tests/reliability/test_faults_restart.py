@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faultkit import REPO, module_command, next_address, plain_module, report, wait_until, write_manifest
 
 from edgesim.testing import run_simulator
+from tests.support.faults import REPO, module_command, next_address, plain_module, report, wait_until, write_manifest
 
 pytestmark = pytest.mark.integration
 

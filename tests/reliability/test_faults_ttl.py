@@ -14,7 +14,12 @@ import time
 from pathlib import Path
 
 import pytest
-from faultkit import (
+
+from edgesim.agent import BACKOFF, BackoffConfig
+from edgesim.hub.server import IN_FLIGHT_WINDOW
+from edgesim.message import Message
+from edgesim.testing import SimulatorHarness, run_simulator
+from tests.support.faults import (
     REPO,
     Tally,
     module_command,
@@ -26,11 +31,6 @@ from faultkit import (
     wait_until,
     write_manifest,
 )
-
-from edgesim.agent import BACKOFF, BackoffConfig
-from edgesim.hub.server import IN_FLIGHT_WINDOW
-from edgesim.message import Message
-from edgesim.testing import SimulatorHarness, run_simulator
 
 pytestmark = pytest.mark.integration
 

@@ -24,7 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _badinput_helpers import (
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from edgesim import sas
+from edgesim.hub import codec
+from tests.support.badinput import (
     DEVICE,
     HUB_HOSTNAME,
     RawClient,
@@ -35,12 +40,7 @@ from _badinput_helpers import (
     tls_socket,
     token,
 )
-from hubkit import Peer
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import strategies as st
-
-from edgesim import sas
-from edgesim.hub import codec
+from tests.support.hub import Peer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300),
               pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")]

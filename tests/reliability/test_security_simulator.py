@@ -27,11 +27,11 @@ from pathlib import Path
 
 import pytest
 import requests
-from _badinput_helpers import EDGESHIP, TESTS, closed_by_server, connect_frame, next_address, read_connack, token
 
 from edgesim.agent import BackoffConfig
 from edgesim.hub import codec
 from edgesim.testing import SimulatorHarness, run_simulator
+from tests.support.badinput import EDGESHIP, TESTS, closed_by_server, connect_frame, next_address, read_connack, token
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 MODULES = TESTS / "simulator" / "runtime" / "modules"

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "modules"))
-from model_update_kit import int8_copy
+from tests.support.model_update import int8_copy
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

@@ -1,11 +1,12 @@
-"""Fixtures for the hub tests (helpers live in hubkit.py)."""
+"""Fixtures for the hub tests (helpers live in tests.support.hub)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-from hubkit import Peer
+
+from tests.support.hub import Peer
 
 
 @pytest.fixture

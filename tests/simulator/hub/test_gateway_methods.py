@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from hubkit import DEVICE, HUB_HOSTNAME, HubThread, Peer, module_peer
 
 from edgesim import sas
+from tests.support.hub import DEVICE, HUB_HOSTNAME, HubThread, Peer, module_peer
 
 pytestmark = pytest.mark.integration
 
@@ -141,7 +141,7 @@ def test_bad_requests_get_an_error_reply_and_the_listener_carries_on(hub: HubThr
 def test_a_taken_443_turns_the_gateway_off_and_says_why(tmp_path: Path, peers: list[Peer]) -> None:
     import socket
 
-    from hubkit import next_address
+    from tests.support.hub import next_address
 
     host = next_address()
     with socket.socket() as squatter:

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hubkit import HubThread, Peer, module_peer
+
+from tests.support.hub import HubThread, Peer, module_peer
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from hubkit import HubThread, Peer
+
+from tests.support.hub import HubThread, Peer
 
 pytestmark = pytest.mark.integration
 

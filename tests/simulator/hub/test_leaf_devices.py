@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hubkit import DEVICE, HubThread, Peer, device_peer, module_peer
 
 from edgesim import sas
 from edgesim.message import Message
+from tests.support.hub import DEVICE, HubThread, Peer, device_peer, module_peer
 
 pytestmark = pytest.mark.integration
 
@@ -110,7 +110,7 @@ def test_no_identity_acts_as_another(hub: HubThread, peers: list[Peer], case: st
     elif case == "module key as a device":
         peer = device_peer(hub, "d1", "no-retry", key=module_key)
     else:
-        from hubkit import EdgePeer
+        from tests.support.hub import EdgePeer
 
         connection_string = hub.device_connection_string("d1", module_key).replace("DeviceId=d1", f"DeviceId={DEVICE}")
         peer = EdgePeer("device", connection_string, hub.certs.ca_cert, DEVICE, "no-retry")

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from test_upstream_outage import burst, manifest, start, wait_until
+
+from tests.support.upstream import burst, manifest, start, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -10,59 +10,16 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from edgesim.agent import BackoffConfig
-from edgesim.testing import SimulatorHarness, run_simulator
+from edgesim.testing import SimulatorHarness
+from tests.support.upstream import burst, manifest, start, wait_until
 
 pytestmark = pytest.mark.integration
-
-MODULES = Path(__file__).parent / "modules"
-
-
-def manifest(path: Path, ttl_secs: int) -> Path:
-    agent = {
-        "schemaVersion": "1.1",
-        "runtime": {"type": "docker", "settings": {"minDockerVersion": "v1.25"}},
-        "systemModules": {
-            "edgeAgent": {"type": "docker", "settings": {"image": "mcr.microsoft.com/azureiotedge-agent:1.5"}},
-            "edgeHub": {"type": "docker", "status": "running", "restartPolicy": "always",
-                        "settings": {"image": "mcr.microsoft.com/azureiotedge-hub:1.5"}}},
-        "modules": {"sender": {"version": "1.0", "type": "docker", "status": "running", "restartPolicy": "always",
-                               "settings": {"image": "localhost:5000/sender:0.1.0-amd64"}}},
-    }
-    hub = {"schemaVersion": "1.1",
-           "routes": {"toCloud": "FROM /messages/modules/sender/outputs/telemetry INTO $upstream"},
-           "storeAndForwardConfiguration": {"timeToLiveSecs": ttl_secs}}
-    path.write_text(json.dumps({"modulesContent": {"$edgeAgent": {"properties.desired": agent},
-                                                   "$edgeHub": {"properties.desired": hub}}}))
-    return path
-
-
-def start(deployment: Path, state: Path, host: str) -> AbstractContextManager[SimulatorHarness]:
-    return run_simulator(deployment, state_dir=state, host=host, modules_dir=MODULES, gateway_port=None,
-                         backoff=BackoffConfig(cool_off_unit_secs=0.1), stop_grace_secs=5)
-
-
-def wait_until(what: str, condition: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:g} s: {what}")
-        time.sleep(0.05)  # polling a condition with a deadline
-
-
-def burst(sim: SimulatorHarness, start_at: int, count: int, interval: float) -> None:
-    sim.wait_connected("sender", timeout=60)
-    status, payload = sim.invoke("sender", "burst", {"start": start_at, "count": count, "interval": interval})
-    assert (status, payload) == (200, {"started": True})
-
 
 def metric(sim: SimulatorHarness, name: str, **labels: str) -> float:
     """The sum of the samples of ``name`` with ``labels``, as a Prometheus scrape of ``metrics_url`` shows it."""

@@ -4,15 +4,13 @@ the simulator's hub. Each route must deliver exactly the messages it should, no 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hub"))
-from hubkit import HubThread, Peer
+from tests.support.hub import HubThread, Peer
 
 pytestmark = pytest.mark.integration
 

@@ -12,11 +12,11 @@ import pytest
 import requests
 from azure.iot.device import IoTHubModuleClient
 from azure.iot.device.iothub.edge_hsm import IoTEdgeError, IoTEdgeHsm
-from simrt_helpers import LoopThread
 
 from edgesim import sas
 from edgesim.certs import ensure_certificates
 from edgesim.workload import WorkloadApi, WorkloadIdentity
+from tests.support.loop import LoopThread
 
 API_VERSION = "2019-01-30"
 

@@ -1,6 +1,6 @@
 """Random and mutated pickles through the restricted unpickler, in a child process with a memory cap.
 
-Run by test_badinput_pickles.py as ``python _badinput_pickle_fuzz.py RANDOM MUTATED``: a pickle that
+Run by test_badinput_pickles.py as ``python pickle_fuzz.py RANDOM MUTATED``: a pickle that
 crashes the interpreter (exit by a signal) or asks for gigabytes (MemoryError under the cap)
 must fail the test, not take the test runner down with it. Prints one JSON line of counts.
 """

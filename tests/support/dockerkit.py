@@ -1,9 +1,8 @@
-"""Helpers for the docker tests: a free loopback port, the registry's address, polling the engine."""
+"""Helpers for the docker tests: the registry's address, polling the engine, qemu for arm64."""
 
 from __future__ import annotations
 
 import base64
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,12 +13,6 @@ import requests
 
 T = TypeVar("T")
 USER, PASSWORD = "edgeship", "s3cret-pass"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass(frozen=True)

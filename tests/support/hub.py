@@ -1,4 +1,4 @@
-"""Test helpers: a hub on a background event loop, and real SDK modules as separate processes."""
+"""The hub on a background event loop, and real SDK modules (``programs/``) as separate processes."""
 
 from __future__ import annotations
 
@@ -21,8 +21,10 @@ from edgesim.certs import ensure_certificates
 from edgesim.hub import Hub, HubConfig
 
 T = TypeVar("T")
-PEER = Path(__file__).parent / "peer.py"
-EDGE_PEER = Path(__file__).parent / "edgepeer.py"
+PROGRAMS = Path(__file__).resolve().parent / "programs"
+PEER = PROGRAMS / "peer.py"
+EDGE_PEER = PROGRAMS / "edgepeer.py"
+RETRY_PEER = PROGRAMS / "retrypeer.py"
 HUB_HOSTNAME = "edgesim-test.azure-devices.net"
 DEVICE = "testdevice"
 _addresses = itertools.count(1)
@@ -86,7 +88,7 @@ class HubThread:
         self.call(poll(), timeout + 5)
 
 
-SENTIMENT_MODULE = Path(__file__).resolve().parents[3] / "modules" / "sentiment"
+SENTIMENT_MODULE = Path(__file__).resolve().parents[2] / "modules" / "sentiment"
 
 
 @contextmanager

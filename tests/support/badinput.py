@@ -1,8 +1,7 @@
-"""Helpers of the bad-input and security tests (issue #9): reuse of the hub and module test kits.
+"""Helpers of the bad-input and security tests (issue #9): a watched hub, raw CONNECT frames, the module's contract.
 
-The hub kit (``tests/simulator/hub/hubkit.py``: ``HubThread``, ``Peer``; ``test_hub_raw.RawClient``)
-and the module kit (``tests/modules/test_iothub_face.py``: ``InMemoryModuleClient``) are imported
-from their folders rather than copied.
+The hub kit (``tests.support.hub``: ``HubThread``), the raw MQTT client (``tests.support.rawmqtt``) and
+the module kit (``tests.support.module_client``: ``InMemoryModuleClient``) are re-exported, not copied.
 """
 
 from __future__ import annotations
@@ -12,25 +11,20 @@ import json
 import os
 import socket
 import ssl
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from edgeship_sentiment.payloads import MAX_BODY_BYTES, MAX_TEXTS
+from edgesim import sas
+from edgesim.hub import codec
+from tests.support import hub as hubkit
+from tests.support.module_client import InMemoryModuleClient, input_message
+from tests.support.pickles import fake_class  # a class pickled under Keras' name
+from tests.support.rawmqtt import RawClient
+
 TESTS = Path(__file__).resolve().parent.parent
 REPO_ROOT = TESTS.parent
-for _folder in (TESTS / "simulator" / "hub", TESTS / "modules", TESTS / "tools" / "packager"):
-    if str(_folder) not in sys.path:
-        sys.path.insert(0, str(_folder))
-
-import hubkit  # noqa: E402
-from test_hub_raw import RawClient  # noqa: E402
-from test_iothub_face import InMemoryModuleClient, input_message  # noqa: E402
-from test_safe_pickle import _fake_class as fake_class  # noqa: E402 -- a class pickled under Keras' name
-
-from edgeship_sentiment.payloads import MAX_BODY_BYTES, MAX_TEXTS  # noqa: E402
-from edgesim import sas  # noqa: E402
-from edgesim.hub import codec  # noqa: E402
 
 DEVICE = hubkit.DEVICE
 HUB_HOSTNAME = hubkit.HUB_HOSTNAME

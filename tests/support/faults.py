@@ -1,7 +1,7 @@
 """Helpers of the fault tests: deployments of the real sentiment module and test modules, tallies.
 
 The simulator runs in-process through ``edgesim.testing`` (``run_simulator``); loopback addresses
-come from ``hubkit.next_address``; the test modules in ``fault_modules/`` use the real
+come from ``tests.support.hub.next_address``; the test modules in ``fault_modules/`` use the real
 azure-iot-device SDK, as the sentiment module does.
 """
 
@@ -17,15 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
-FAULT_MODULES = Path(__file__).resolve().parent / "fault_modules"
-sys.path.insert(0, str(REPO / "tests" / "simulator" / "hub"))
-from hubkit import next_address  # noqa: E402
+from edgesim.testing import SimulatorHarness
+from tests.support.hub import next_address
 
-from edgesim.testing import SimulatorHarness  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
+FAULT_MODULES = REPO / "tests" / "reliability" / "fault_modules"
 
 __all__ = ["FAULT_MODULES", "REPO", "Tally", "drop_connection", "hub_connection", "in_flight", "module_command",
-           "next_address", "on_loop", "plain_module", "report", "rss_kb", "sentiment_module", "wait_until",
+           "next_address", "on_loop", "plain_module", "report", "sentiment_module", "wait_until",
            "write_manifest"]
 
 
@@ -83,14 +82,6 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str, interva
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(interval)  # polling with a deadline, not synchronisation
-
-
-def rss_kb(pid: int | str = "self") -> int:
-    """VmRSS of a process in kB, from /proc/<pid>/status."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError(f"no VmRSS for {pid}")
 
 
 def on_loop(sim: SimulatorHarness, fn: Callable[[], Any]) -> Any:
