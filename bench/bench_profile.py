@@ -1,6 +1,6 @@
 """Where the module's scoring time goes, and what folding the embedding would buy.
 
-    python bench/bench_profile.py PACKAGED_FP32 TWEETS_JSONL [--repeat 30] [--json OUT]
+    python -m bench.bench_profile PACKAGED_FP32 TWEETS_JSONL [--repeat 30] [--json OUT]
 
 1. The parts of one batch-1 score (tokenize, build the window, onnxruntime run, decode).
 2. onnxruntime's LSTM op alone on the model's shapes (hidden 100) at batch 1, 16 (a bucket) and

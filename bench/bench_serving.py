@@ -1,6 +1,6 @@
 """Serving benchmark: the scoring URI under a real load generator, beside Azure ML's own server.
 
-    python bench/bench_serving.py FIXTURE_DIR PACKAGED_FP32 [--duration 8] [--keras-requests 30]
+    python -m bench.bench_serving FIXTURE_DIR PACKAGED_FP32 [--duration 8] [--keras-requests 30]
                                   [--results bench/results.md] [--skip-peer] [--json OUT]
 
 FIXTURE_DIR holds the seed's files (model.h5, model.w2v, tokenizer.pkl, encoder.pkl,
@@ -371,7 +371,6 @@ def main() -> None:
         parser.error("FIXTURE_DIR and PACKAGED_FP32 are required")
     # The servers run in temporary folders: relative paths would point nowhere there.
     args.fixture, args.model_dir = args.fixture.resolve(), args.model_dir.resolve()
-    sys.path.insert(0, str(REPO / "tools"))
     from edgeship.services import peer
 
     hey_binary()
