@@ -58,14 +58,14 @@ def _ms(times: list[float]) -> dict[str, float]:
 
 def bench_methods(calls: int, host: str) -> tuple[dict[str, float], dict[str, float]]:
     """(module -> module over HTTPS, control side -> module), both to the same callee process."""
-    from tests.support.hub import DEVICE, HubThread
+    from tests.support.hub import DEVICE, HubThread, listens_for_methods
 
     with tempfile.TemporaryDirectory() as tmp:
         hub = HubThread(Path(tmp), ["caller", "callee"], {}, host=host, gateway_port=443).start()
         try:
             ca = str(hub.certs.ca_cert)
             callee = start_worker("gateway_module", "callee", hub.connection_string("callee"), ca, "mqtt")
-            hub.wait_for(lambda: hub.hub._listens_for_methods("callee"))
+            hub.wait_for(lambda: listens_for_methods(hub.hub, "callee"))
             caller = start_worker("gateway_module", "caller", hub.connection_string("caller"), ca, "mqtt", DEVICE,
                                   str(calls))
             assert caller.stdin is not None

@@ -77,7 +77,8 @@ def bench_hub(messages: int, rate: float) -> dict[str, float]:
 
 
 async def _collect_upstream(hub: Any, n: int, timeout: float) -> dict[str, Any]:
-    seq, latencies, first, last = 0, [], None, None
+    latencies: list[float] = []
+    seq, first, last = 0, None, None
     deadline = time.monotonic() + timeout
     while len(latencies) < n and time.monotonic() < deadline:
         fresh = await hub.wait_upstream(seq, timeout=max(0.1, deadline - time.monotonic()))

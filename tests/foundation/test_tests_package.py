@@ -54,11 +54,15 @@ def _is_test_module(name: str) -> bool:
 def _path_edits(path: Path) -> Iterator[int]:
     """Lines that change ``sys.path`` (``sys.path.insert/append/extend``, assignments to it)."""
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
-        target: ast.expr | None = None
+        target: ast.expr
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             target = node.func.value
-        elif isinstance(node, ast.Assign | ast.AugAssign):
-            target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+        elif isinstance(node, ast.Assign):
+            target = node.targets[0]
+        elif isinstance(node, ast.AugAssign):
+            target = node.target
+        else:
+            continue
         if (isinstance(target, ast.Attribute) and target.attr == "path"
                 and isinstance(target.value, ast.Name) and target.value.id == "sys"):
             yield node.lineno
@@ -103,3 +107,18 @@ def test_every_folder_of_tests_with_python_is_a_package() -> None:
                      if not (folder / "__init__.py").is_file()
                      and not any(folder.is_relative_to(data) for data in LAUNCHED_BY_PATH))
     assert missing == []
+
+
+def _python_dash_c(path: Path) -> Iterator[int]:
+    """Lines with a ``[sys.executable, ..., "-c", ...]`` command: a program passed as a string."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if (isinstance(node, ast.List) and node.elts and ast.unparse(node.elts[0]) == "sys.executable"
+                and any(isinstance(e, ast.Constant) and e.value == "-c" for e in node.elts[1:])):
+            yield node.lineno
+
+
+def test_bench_child_programs_are_files() -> None:
+    sample = REPO / "bench" / "programs" / "__init__.py"
+    assert sample.is_file()
+    found = [f"{path.relative_to(REPO)}:{line}" for path in _sources("bench") for line in _python_dash_c(path)]
+    assert found == []

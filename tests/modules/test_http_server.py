@@ -29,7 +29,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def server(service: SentimentService) -> Iterator[SentimentHTTPServer]:
-    srv = SentimentHTTPServer(service, "127.0.0.1", 0).start_background()
+    srv = SentimentHTTPServer(service, "127.0.0.1", 0)
+    srv.start_background()
     yield srv
     srv.shutdown()
     srv.server_close()

@@ -164,7 +164,7 @@ def test_send_window_bounds_results_in_flight(service: SentimentService, window:
         client.gate.set()
         face.stop()
     assert client.most_in_flight == window
-    assert sorted(m.correlation_id for _, m in got) == sorted(f"m{i}" for i in range(12))
+    assert sorted(str(m.correlation_id) for _, m in got) == sorted(f"m{i}" for i in range(12))
     assert {name for name, _ in got} == {"output1"}
     assert face.sent == 12
     if window == 1:  # one sender keeps the handlers' order

@@ -11,6 +11,7 @@ import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,7 +45,7 @@ def peers() -> Iterator[list[Peer]]:
         peer.close()
 
 
-def upstream(hub: HubThread, count: int) -> list[dict[str, object]]:
+def upstream(hub: HubThread, count: int) -> list[dict[str, Any]]:
     hub.wait_for(lambda: hub.hub.stats()["upstream"] >= count, timeout=60)
     return [r.to_json() for r in hub.run(lambda: hub.hub.upstream_since(0))]
 

@@ -60,7 +60,7 @@ def test_every_request_is_scored_by_the_one_engine_its_reply_names(
     for texts, reply in zip(requests, replies, strict=True):
         assert reply.status == 200, reply.payload
         assert reply.model in named
-        named[reply.model] += 1  # type: ignore[index]
+        named[reply.model] += 1
         scores = [item["score"] for item in reply.payload]
         as_v1 = [alone[text] for text in texts]
         if reply.model == "sentiment:1":

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.timeout(300)  # a hang fails the test
 VALIDATE = 300  # hypothesis examples: manifests for `manifest validate`
 GENERATE = 200  # templates + .env files for `manifest generate`
 SIM_READER = 400  # manifests for the simulator's reader
-SETTINGS = {"deadline": None, "suppress_health_check": list(HealthCheck)}
+SETTINGS: dict[str, Any] = {"deadline": None, "suppress_health_check": list(HealthCheck)}
 TEMPLATE = REPO_ROOT / "manifests" / "deployment.template.json"
 # A generated, valid manifest that is in the repository (manifests/deployment.amd64.json is only
 # there after `make demo`, never in CI's fresh clone).

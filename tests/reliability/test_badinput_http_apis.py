@@ -11,6 +11,7 @@ import socket
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -26,7 +27,7 @@ MODULES = TESTS / "simulator" / "runtime" / "modules"
 RAW_CONTROL = 250  # hypothesis examples: raw bytes as an HTTP request to the control API
 BODIES = 250  # JSON (and not) bodies to the control API's endpoints
 RAW_WORKLOAD = 200  # raw requests to the workload socket
-SETTINGS = {"deadline": None, "suppress_health_check": list(HealthCheck)}
+SETTINGS: dict[str, Any] = {"deadline": None, "suppress_health_check": list(HealthCheck)}
 ANSWERS = {200, 202, 400, 403, 404, 405, 411, 413, 504}
 
 

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from edgesim.hub import codec
-from tests.support.badinput import DEVICE, RawClient, WatchedHub, is_valid_request
-from tests.support.hub import sentiment_module
+from tests.support.badinput import WatchedHub, is_valid_request
+from tests.support.hub import DEVICE, sentiment_module
+from tests.support.rawmqtt import RawClient
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(300)]
 BAD = 120  # bad bodies sent through the hub, each followed by a good one

@@ -28,7 +28,8 @@ import pytest
 
 from edgeship.errors import UnsafePickleError
 from edgeship.packager.safe_pickle import load_label_classes, load_tokenizer_state, safe_load
-from tests.support.badinput import EDGESHIP, fake_class
+from tests.support.badinput import EDGESHIP
+from tests.support.pickles import fake_class
 
 PICKLE_FUZZ = Path(__file__).resolve().parents[1] / "support" / "programs" / "pickle_fuzz.py"
 RANDOM = 3000  # hypothesis examples: random bytes as a pickle (in tests/support/programs/pickle_fuzz.py)

@@ -16,6 +16,7 @@ import re
 import sqlite3
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -27,7 +28,7 @@ from tests.support.badinput import EDGESHIP
 
 NAMES = 400  # hypothesis examples: hostile model names through the API
 CHILD_PATHS = 300  # hostile --child-path lists
-SETTINGS = {"deadline": None, "suppress_health_check": list(HealthCheck)}
+SETTINGS: dict[str, Any] = {"deadline": None, "suppress_health_check": list(HealthCheck)}
 
 
 def tree(root: Path, skip: Path | None = None) -> dict[str, str]:

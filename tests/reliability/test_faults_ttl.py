@@ -31,6 +31,7 @@ from tests.support.faults import (
     wait_until,
     write_manifest,
 )
+from tests.support.hub import hub_session
 
 pytestmark = pytest.mark.integration
 
@@ -122,7 +123,7 @@ def test_a_window_of_expired_messages_does_not_hold_back_the_rest(tmp_path: Path
                        module_commands={"sink": module_command("sink.py")}, stop_grace_secs=10) as sim:
         sim.wait_connected(timeout=60)
         hub = sim.simulator.hub
-        wait_until(lambda: on_loop(sim, lambda: "inputs" in hub._sessions["sink"].subscriptions), timeout=30,
+        wait_until(lambda: on_loop(sim, lambda: "inputs" in hub_session(hub, "sink").subscriptions), timeout=30,
                    what="the sink to subscribe to its inputs")
 
         def enqueue() -> None:  # one step of the hub's loop: the sweep cannot run in between

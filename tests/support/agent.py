@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import textwrap
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from edgesim.agent import Agent, BackoffConfig, ModuleRun, ModuleState, ProcessLauncher
@@ -47,6 +48,6 @@ def make_agent(tmp_path: Path, runs: list[ModuleRun], recorder: Recorder, grace:
                  reporter=recorder, stop_grace_secs=grace)
 
 
-def settled(name: str, status: str) -> object:
+def settled(name: str, status: str) -> Callable[[Mapping[str, ModuleState]], bool]:
     return lambda states: states[name].runtime_status == status
 

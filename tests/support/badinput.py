@@ -1,7 +1,7 @@
 """Helpers of the bad-input and security tests (issue #9): a watched hub, raw CONNECT frames, the module's contract.
 
-The hub kit (``tests.support.hub``: ``HubThread``), the raw MQTT client (``tests.support.rawmqtt``) and
-the module kit (``tests.support.module_client``: ``InMemoryModuleClient``) are re-exported, not copied.
+Built on the hub kit (``tests.support.hub``); the raw MQTT client lives in ``tests.support.rawmqtt``, the
+in-memory SDK client in ``tests.support.module_client``, pickles of absent classes in ``tests.support.pickles``.
 """
 
 from __future__ import annotations
@@ -18,29 +18,24 @@ from typing import Any
 from edgeship_sentiment.payloads import MAX_BODY_BYTES, MAX_TEXTS
 from edgesim import sas
 from edgesim.hub import codec
-from tests.support import hub as hubkit
-from tests.support.module_client import InMemoryModuleClient, input_message
-from tests.support.pickles import fake_class  # a class pickled under Keras' name
-from tests.support.rawmqtt import RawClient
+from tests.support.hub import DEVICE, HUB_HOSTNAME, HubThread
 
 TESTS = Path(__file__).resolve().parent.parent
 REPO_ROOT = TESTS.parent
 
-DEVICE = hubkit.DEVICE
-HUB_HOSTNAME = hubkit.HUB_HOSTNAME
 EDGESHIP = REPO_ROOT / ".venv" / "bin" / "edgeship"
 _addresses = itertools.count(1)
 
-__all__ = ["DEVICE", "EDGESHIP", "HUB_HOSTNAME", "InMemoryModuleClient", "RawClient", "WatchedHub", "fake_class",
-           "input_message", "is_valid_request"]
+__all__ = ["EDGESHIP", "REPO_ROOT", "TESTS", "WatchedHub", "closed_by_server", "connect_frame", "is_valid_request",
+           "next_address", "read_connack", "tls_socket", "token"]
 
 
 def next_address() -> str:
-    """A distinct loopback address per hub (hubkit's pattern, in a range of its own: 127.77.x.y)."""
+    """A distinct loopback address per hub (the hub kit's pattern, in a range of its own: 127.77.x.y)."""
     return f"127.77.{os.getpid() % 250}.{next(_addresses) % 250 + 1}"
 
 
-class WatchedHub(hubkit.HubThread):
+class WatchedHub(HubThread):
     """A ``HubThread`` on its own loopback address that records every exception its loop did not handle."""
 
     def __init__(self, state_dir: Path, modules: list[str], routes: dict[str, Any], **kwargs: Any) -> None:
@@ -67,7 +62,7 @@ async def _noop() -> None:
     return None
 
 
-def tls_socket(hub: hubkit.HubThread, timeout: float = 10) -> ssl.SSLSocket:
+def tls_socket(hub: HubThread, timeout: float = 10) -> ssl.SSLSocket:
     context = ssl.create_default_context(cafile=str(hub.certs.ca_cert))
     context.check_hostname = False
     raw = socket.create_connection((hub.host, 8883), timeout=timeout)

@@ -7,7 +7,6 @@ azure-iot-device SDK, as the sentiment module does.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from edgesim.testing import SimulatorHarness
-from tests.support.hub import next_address
+from tests.support.hub import hub_session, next_address
 
 REPO = Path(__file__).resolve().parents[2]
 FAULT_MODULES = REPO / "tests" / "reliability" / "fault_modules"
@@ -86,15 +85,13 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str, interva
 
 def on_loop(sim: SimulatorHarness, fn: Callable[[], Any]) -> Any:
     """Run ``fn`` on the simulator's event loop (the hub is not thread-safe)."""
-    async def call() -> Any:
-        return fn()
-    return asyncio.run_coroutine_threadsafe(call(), sim._loop).result(30)  # the harness' loop
+    return sim.run(fn, 30)
 
 
 def drop_connection(sim: SimulatorHarness, module: str) -> None:
     """Close a module's connection from the hub's side, as a network fault would."""
     def close() -> None:
-        connection = sim.simulator.hub._sessions[module].connection  # fault injection
+        connection = hub_session(sim.simulator.hub, module).connection  # fault injection
         assert connection is not None, f"{module} is not connected"
         connection.close()
     on_loop(sim, close)
@@ -103,15 +100,16 @@ def drop_connection(sim: SimulatorHarness, module: str) -> None:
 def hub_connection(sim: SimulatorHarness, module: str) -> object | None:
     """The hub's current connection object of a module (a new one after a reconnect)."""
     def current() -> object | None:
-        session = sim.simulator.hub._sessions.get(module)
+        session = hub_session(sim.simulator.hub, module)
         return session.connection if session is not None else None
-    return on_loop(sim, current)
+    connection: object | None = on_loop(sim, current)
+    return connection
 
 
 def in_flight(sim: SimulatorHarness, module: str) -> int:
     """Input messages the hub has sent to ``module`` and not had acknowledged yet."""
     def count() -> int:
-        session = sim.simulator.hub._sessions.get(module)
+        session = hub_session(sim.simulator.hub, module)
         return 0 if session is None else sum(1 for f in session.in_flight.values() if f.seq is not None)
     return int(on_loop(sim, count))
 

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from edgesim import sas
 from edgesim.certs import ensure_certificates
@@ -61,7 +61,7 @@ class HubThread:
             return fn()
         return self.call(wrapper())
 
-    def start(self) -> HubThread:
+    def start(self) -> Self:
         self.thread.start()
         self.call(self.hub.start())
         return self
@@ -86,6 +86,18 @@ class HubThread:
                 while not predicate():
                     await asyncio.sleep(0.01)  # polled on the hub's own loop, bounded by the timeout
         self.call(poll(), timeout + 5)
+
+
+# The hub's sessions are private and it has no public event for "subscribed": these two are the one
+# place tests read them (waiting for a subscription, fault injection on a live connection).
+def hub_session(hub: Hub, key: str) -> Any:
+    """The hub's session of an identity (``None`` before it first connects): ``.connection``, ``.subscriptions``."""
+    return hub._sessions.get(key)
+
+
+def listens_for_methods(hub: Hub, key: str) -> bool:
+    """The identity is connected and subscribed to direct methods (a call to it would be delivered)."""
+    return hub._listens_for_methods(key)
 
 
 SENTIMENT_MODULE = Path(__file__).resolve().parents[2] / "modules" / "sentiment"

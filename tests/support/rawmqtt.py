@@ -9,6 +9,7 @@ import time
 from edgesim import sas
 from edgesim.hub import codec
 from tests.support.hub import DEVICE, HUB_HOSTNAME, HubThread
+from tests.support.mqttwire import FrameReader
 
 
 class RawClient:
@@ -17,7 +18,7 @@ class RawClient:
         context.check_hostname = False
         raw = socket.create_connection((hub.host, 8883), timeout=10)
         self.sock = context.wrap_socket(raw, server_hostname=hub.host)
-        self.decoder = codec.Decoder(1 << 22)
+        self.frames = FrameReader(1 << 22)
         self.pending: list[codec.Packet] = []
         self.module = module
         self.hub = hub
@@ -46,24 +47,15 @@ class RawClient:
         return self.pending.pop(0)
 
     def _decode_server(self, data: bytes) -> list[codec.Packet]:
-        # Server packets (PUBLISH, SUBACK, PUBACK) decode with the same framing; SUBACK is read raw.
+        # Server packets (PUBLISH, PUBACK) decode with the codec's body step; SUBACK is read raw.
         out: list[codec.Packet] = []
-        buffer = self.decoder._buffer
-        buffer += data
-        while True:
-            header = self.decoder._header()
-            if header is None:
-                return out
-            kind, flags, length, remaining = header
-            if len(buffer) < length + remaining:
-                return out
-            body = bytes(buffer[length:length + remaining])
-            del buffer[:length + remaining]
+        for kind, flags, body in self.frames.feed(data):
             if kind == codec.SUBACK:
                 out.append(codec.PacketId(codec.SUBACK, body[0] << 8 | body[1]))
                 self.last_suback = list(body[2:])
             else:
                 out.append(codec.decode_packet(kind, flags, body))
+        return out
 
     def subscribe(self, topic: str) -> list[int]:
         self.sock.sendall(codec.encode_subscribe(1, [(topic, 1)]))

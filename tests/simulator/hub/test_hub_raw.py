@@ -43,7 +43,7 @@ def test_stored_messages_go_out_in_order_on_the_wire(hub: HubThread) -> None:
     receiver = RawClient(hub, "b")
     assert receiver.connect() == codec.ACCEPTED
     assert receiver.subscribe(f"devices/{DEVICE}/modules/b/inputs/#") == [1]
-    seen = []
+    seen: list[int] = []
     while len(seen) < 100:
         packet = receiver.packet()
         assert isinstance(packet, codec.Publish)

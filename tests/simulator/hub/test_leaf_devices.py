@@ -15,7 +15,7 @@ import pytest
 
 from edgesim import sas
 from edgesim.message import Message
-from tests.support.hub import DEVICE, HubThread, Peer, device_peer, module_peer
+from tests.support.hub import DEVICE, HubThread, Peer, device_peer, listens_for_methods, module_peer
 
 pytestmark = pytest.mark.integration
 
@@ -74,7 +74,7 @@ def test_two_leaf_devices_telemetry_twins_methods_and_c2d(hub: HubThread, peers:
     assert "interval" not in d1.expect("twin")["twin"]["desired"]
 
     # methods: from the control side, and from a module over HTTPS (POST /twins/{device}/methods)
-    hub.wait_for(lambda: hub.hub._listens_for_methods("devices/d1") and hub.hub._listens_for_methods("devices/d2"))
+    hub.wait_for(lambda: listens_for_methods(hub.hub, "devices/d1") and listens_for_methods(hub.hub, "devices/d2"))
     assert hub.call(hub.hub.invoke_method("devices/d2", "reboot", {"now": True}, 10)) == (200, {"echo": {"now": True}})
     assert d2.expect("method")["name"] == "reboot"
     caller.command(op="invoke", device="d1", params={"methodName": "blink", "payload": 3,

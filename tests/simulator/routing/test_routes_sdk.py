@@ -50,7 +50,7 @@ def test_each_route_delivers_exactly_its_messages(hub: HubThread) -> None:
         a.expect("ready")
         b.expect("ready")
         for output, body, properties, _ in MESSAGES:
-            a.send(output, body, **properties)
+            a.send(output, body, True, **properties)
         # FROM /* takes every message, once each
         hub.wait_for(lambda: hub.hub.stats()["upstream"] == len(MESSAGES))
         upstream = hub.run(lambda: hub.hub.upstream_since(0))

@@ -59,6 +59,7 @@ async def test_on_failure_restarts_with_exponential_backoff_then_fails(tmp_path:
     for delay, exited, restarted in zip(delays, exits, starts[1:], strict=True):
         assert restarted is not None
         assert exited is not None
+        assert delay is not None
         assert restarted - exited >= delay
     log_text = agent.log_path("crasher").read_text()
     assert log_text.count("crashing now") == 4

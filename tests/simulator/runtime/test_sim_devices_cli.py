@@ -147,9 +147,9 @@ def test_leaf_device_lifecycle_through_the_cli(tmp_path: Path) -> None:
             assert removed.returncode == 0, removed.stderr
             assert json.loads(edgeship(state, "device", "list", "--json").stdout) == []
             assert sim.status()["hub"]["connected_devices"] == 0  # its connection was closed
-            refused = Device(info["connection_string"], info["ca_cert"], "no-retry")
-            devices.append(refused)
-            assert "Connection Refused" in refused.expect("error")["error"]
+            refused_device = Device(info["connection_string"], info["ca_cert"], "no-retry")
+            devices.append(refused_device)
+            assert "Connection Refused" in refused_device.expect("error")["error"]
     finally:
         for device in devices:
             if device.process.poll() is None:

@@ -152,7 +152,7 @@ def test_redeploy_restarts_only_the_changed_module_and_loses_no_message(tmp_path
         sender.start()
         try:
             assert flowing.wait(60)
-            stored, result, took = sim._call(burst_then_deploy(), timeout=120)
+            stored, result, took = sim.call(burst_then_deploy(), timeout=120)
         finally:
             deployed.set()
             sender.join(60)

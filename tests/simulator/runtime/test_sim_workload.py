@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import stat
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def test_unknown_module_and_wrong_generation_are_refused(workload: tuple[Workloa
     with pytest.raises(IoTEdgeError, match="Unable to sign"):
         IoTEdgeHsm("modA", "gen-modB", api.uri, API_VERSION).sign("x")
     # The same refusals, with their status codes, through the SDK's transport.
-    base = "http+unix://" + requests.utils.quote(str(api.socket_path), safe="") + "/"
+    base = "http+unix://" + urllib.parse.quote(str(api.socket_path), safe="") + "/"
     body = {"keyId": "primary", "algo": "HMACSHA256", "data": base64.b64encode(b"x").decode()}
     ghost = requests.post(base + "modules/ghost/genid/gen-modA/sign", params={"api-version": API_VERSION}, json=body)
     assert (ghost.status_code, ghost.json()) == (404, {"message": "module not found: ghost"})

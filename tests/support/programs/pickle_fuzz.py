@@ -14,6 +14,7 @@ import tempfile
 import types
 from collections import OrderedDict, defaultdict
 from pathlib import Path
+from typing import Any
 
 MEMORY_CAP = 2 * 1024**3
 
@@ -67,7 +68,7 @@ def main(random_examples: int, mutated_examples: int) -> None:
             else:
                 counts["loaded"] += 1
 
-    common = {"deadline": None, "suppress_health_check": list(HealthCheck), "database": None}
+    common: dict[str, Any] = {"deadline": None, "suppress_health_check": list(HealthCheck), "database": None}
 
     @settings(max_examples=random_examples, **common)
     @given(data=st.one_of(st.binary(max_size=200), st.binary(max_size=60).map(lambda b: b"\x80\x04" + b),
