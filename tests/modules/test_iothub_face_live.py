@@ -37,14 +37,6 @@ def deployment(tmp_path: Path, packaged_model_dir: Path) -> Iterator[tuple[HubTh
         hub.stop()
 
 
-@pytest.fixture
-def peers() -> Iterator[list[Peer]]:
-    started: list[Peer] = []
-    yield started
-    for peer in started:
-        peer.close()
-
-
 def upstream(hub: HubThread, count: int) -> list[dict[str, Any]]:
     hub.wait_for(lambda: hub.hub.stats()["upstream"] >= count, timeout=60)
     return [r.to_json() for r in hub.run(lambda: hub.hub.upstream_since(0))]

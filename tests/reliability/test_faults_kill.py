@@ -21,9 +21,9 @@ from tests.support.faults import (
     next_address,
     report,
     sentiment_module,
-    wait_until,
     write_manifest,
 )
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

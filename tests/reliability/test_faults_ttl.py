@@ -28,10 +28,10 @@ from tests.support.faults import (
     plain_module,
     report,
     sentiment_module,
-    wait_until,
     write_manifest,
 )
 from tests.support.hub import hub_session
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -23,8 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 FAULT_MODULES = REPO / "tests" / "reliability" / "fault_modules"
 
 __all__ = ["FAULT_MODULES", "REPO", "Tally", "drop_connection", "hub_connection", "in_flight", "module_command",
-           "next_address", "on_loop", "plain_module", "report", "sentiment_module", "wait_until",
-           "write_manifest"]
+           "next_address", "on_loop", "plain_module", "report", "sentiment_module", "write_manifest"]
 
 
 def write_manifest(path: Path, modules: Mapping[str, Mapping[str, Any]], routes: Mapping[str, Any],
@@ -72,15 +71,6 @@ def plain_module(env: Mapping[str, Any] | None = None, restart_policy: str = "al
 def module_command(script: str) -> str:
     """The command line that runs a module of ``fault_modules/`` with this interpreter."""
     return f"{sys.executable} -u {FAULT_MODULES / script}"
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.05) -> None:
-    """Poll a condition that has no event to wait on (another process's file or twin), with a deadline."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(interval)  # polling with a deadline, not synchronisation
 
 
 def on_loop(sim: SimulatorHarness, fn: Callable[[], Any]) -> Any:

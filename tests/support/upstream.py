@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
@@ -36,14 +34,6 @@ def manifest(path: Path, ttl_secs: int) -> Path:
 def start(deployment: Path, state: Path, host: str) -> AbstractContextManager[SimulatorHarness]:
     return run_simulator(deployment, state_dir=state, host=host, modules_dir=MODULES, gateway_port=None,
                          backoff=BackoffConfig(cool_off_unit_secs=0.1), stop_grace_secs=5)
-
-
-def wait_until(what: str, condition: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:g} s: {what}")
-        time.sleep(0.05)  # polling a condition with a deadline
 
 
 def burst(sim: SimulatorHarness, start_at: int, count: int, interval: float) -> None:

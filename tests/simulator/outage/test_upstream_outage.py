@@ -17,7 +17,8 @@ import pytest
 import requests
 
 from edgesim.testing import SimulatorHarness
-from tests.support.upstream import burst, manifest, start, wait_until
+from tests.support.upstream import burst, manifest, start
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -43,13 +44,13 @@ def test_sixty_second_outage_with_a_restart_loses_nothing_and_keeps_order(tmp_pa
         assert sim.upstream_offline()["link"] == "offline"
         began = time.monotonic()
         burst(sim, 0, 500, 0.05)
-        wait_until("500 messages waiting for the link", lambda: sim.upstream_link()["pending"] == 500, 90)
+        wait_until(lambda: sim.upstream_link()["pending"] == 500, 90, "500 messages waiting for the link")
         assert sim.upstream() == []  # the cloud saw nothing
     with start(deployment, state, host) as sim:
         # The outage and the queue outlived the restart.
         assert sim.upstream_link() == {"link": "offline", "pending": 500, "expired": 0, "delivered_after_outage": 0}
         burst(sim, 500, 500, 0.05)
-        wait_until("1,000 messages waiting for the link", lambda: sim.upstream_link()["pending"] == 1000, 90)
+        wait_until(lambda: sim.upstream_link()["pending"] == 1000, 90, "1,000 messages waiting for the link")
         # The outage is 60 s long, whatever this machine's speed made of the sending.
         threading.Event().wait(max(0.0, 60 - (time.monotonic() - began)))
         assert sim.upstream() == []
@@ -58,7 +59,7 @@ def test_sixty_second_outage_with_a_restart_loses_nothing_and_keeps_order(tmp_pa
         records = sim.wait_upstream(1000, timeout=60)
         assert numbers(records) == list(range(1000))
         assert [r.seq for r in records] == sorted(r.seq for r in records)
-        wait_until("the queue is empty", lambda: sim.upstream_link()["pending"] == 0, 10)
+        wait_until(lambda: sim.upstream_link()["pending"] == 0, 10, "the queue is empty")
         assert len(sim.upstream()) == 1000  # once each: no duplicates behind them
         status = sim.status()
         assert status["upstream"] == {"link": "online", "pending": 0, "expired": 0, "delivered_after_outage": 1000}
@@ -72,15 +73,15 @@ def test_what_outlives_the_ttl_is_counted_never_delivered(tmp_path: Path) -> Non
         sim.wait_connected("sender", timeout=60)
         sim.upstream_offline()
         burst(sim, 0, 5, 0)
-        wait_until("5 expired", lambda: sim.upstream_link()["expired"] == 5, 30)
+        wait_until(lambda: sim.upstream_link()["expired"] == 5, 30, "5 expired")
         burst(sim, 5, 3, 0)
-        wait_until("3 waiting", lambda: sim.upstream_link()["pending"] == 3, 30)
+        wait_until(lambda: sim.upstream_link()["pending"] == 3, 30, "3 waiting")
         assert metric(sim, "edgehub_queue_length", endpoint="iothub") == 3
         assert metric(sim, "edgehub_messages_dropped_total", reason="ttl_expiry") == 5
         sim.upstream_online()
         records = sim.wait_upstream(3, timeout=30)
         assert numbers(records) == [5, 6, 7]
-        wait_until("the queue is empty", lambda: sim.upstream_link()["pending"] == 0, 10)
+        wait_until(lambda: sim.upstream_link()["pending"] == 0, 10, "the queue is empty")
         assert numbers(sim.upstream()) == [5, 6, 7]  # monitor shows only what reached the cloud
         link = sim.upstream_link()
         assert (link["expired"], link["delivered_after_outage"]) == (5, 3)
