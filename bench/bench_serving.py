@@ -186,7 +186,7 @@ def serve_fixed_wait(model_dir: Path, port: int) -> None:
     from edgeship_sentiment.service import SentimentService
 
     class FixedWait(batcher_module.MicroBatcher):
-        def _gather(self, first: Any) -> Any:
+        def _gather(self, first: Any, idle: bool = True) -> Any:
             batch, texts = [first], len(first.texts)
             deadline = time.perf_counter() + self.settings.max_batch_delay_ms / 1000
             while texts < self.settings.max_batch:

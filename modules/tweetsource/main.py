@@ -24,7 +24,7 @@ log = logging.getLogger("tweetsource")
 
 
 def to_message(tweet: Tweet) -> Message:
-    message = Message(json.dumps(tweet.body()), message_id=tweet.id, content_encoding="utf-8",
+    message = Message(json.dumps(tweet.body()), message_id=tweet.id, content_encoding="utf-8",  # type: ignore[no-untyped-call]
                       content_type="application/json", output_name=OUTPUT)
     message.custom_properties["source"] = "tweetsource"
     return message

@@ -1,7 +1,8 @@
 """``python -m edgesim MANIFEST [options]``: run a deployment without the edgeship CLI.
 
 The same simulator as ``edgeship sim start`` (which adds live status and the other commands),
-for environments that install only ``edgesim``. Stops on SIGINT/SIGTERM.
+for environments that install only ``edgesim``. Stops on SIGINT/SIGTERM. The options and their
+defaults are ``sim start``'s; both read the defaults from ``edgesim.defaults``.
 """
 
 from __future__ import annotations
@@ -14,20 +15,29 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edgesim.agent import BackoffConfig, split_assignments
+from edgesim.defaults import (
+    DEFAULT_BACKOFF_UNIT_SECS,
+    DEFAULT_HOST,
+    DEFAULT_MODULES_DIR,
+    DEFAULT_RUNTIME,
+    DEFAULT_STATE_DIR,
+    DEFAULT_STOP_GRACE_SECS,
+    RUNTIMES,
+)
 from edgesim.errors import SimulatorError
-from edgesim.runtime import RUNTIMES, Simulator, SimulatorConfig
+from edgesim.runtime import Simulator, SimulatorConfig
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m edgesim", description=__doc__.splitlines()[0])
     parser.add_argument("manifest", type=Path)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--state", type=Path, default=Path(".edgeship/sim"))
-    parser.add_argument("--modules-dir", type=Path, default=Path("modules"))
+    parser.add_argument("--host", default=DEFAULT_HOST)
+    parser.add_argument("--state", type=Path, default=DEFAULT_STATE_DIR)
+    parser.add_argument("--modules-dir", type=Path, default=DEFAULT_MODULES_DIR)
     parser.add_argument("--module", action="append", default=[], metavar="NAME=COMMAND")
-    parser.add_argument("--runtime", choices=RUNTIMES, default="process")
-    parser.add_argument("--backoff-unit", type=float, default=10.0)
-    parser.add_argument("--stop-grace", type=float, default=10.0)
+    parser.add_argument("--runtime", choices=RUNTIMES, default=DEFAULT_RUNTIME)
+    parser.add_argument("--backoff-unit", type=float, default=DEFAULT_BACKOFF_UNIT_SECS)
+    parser.add_argument("--stop-grace", type=float, default=DEFAULT_STOP_GRACE_SECS)
     return parser.parse_args(argv)
 
 

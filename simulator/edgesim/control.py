@@ -36,15 +36,18 @@ import asyncio
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
 from edgesim.agent.launcher import ModuleLaunchError
-from edgesim.errors import SimulatorError
+from edgesim.errors import SimulatorError, UnknownModuleError
+from edgesim.httpserver import HttpError, HttpRequest, HttpResponse, HttpServer
+from edgesim.jsontypes import JSONValue
 from edgesim.message import MAX_MESSAGE_BYTES, Message
-from edgesim.workload import HttpError, HttpRequest, HttpResponse, HttpServer
 
 if TYPE_CHECKING:
-    from edgesim.runtime import Simulator
+    from edgesim.agent import ModuleState
+    from edgesim.agent.reconcile import Plan
+    from edgesim.hub import Hub
 
 MAX_WAIT_SECS = 60.0
 DEFAULT_C2D_TTL_SECS = 3600.0  # IoT Hub's default time to live for cloud-to-device messages
@@ -54,17 +57,50 @@ MESSAGE_FIELDS = {"messageId": "messageId", "correlationId": "correlationId", "u
                   "contentType": "contentType", "contentEncoding": "contentEncoding"}
 
 
-class UnknownModuleError(SimulatorError):
-    """A control request named a module the deployment does not have."""
+__all__ = ["ControlApi", "ControlTarget", "UnknownModuleError", "build_message"]
 
 
-def _object(value: Any, what: str) -> Mapping[str, Any]:
+class ControlTarget(Protocol):
+    """What the control API needs of the simulator it controls (``edgesim.runtime.Simulator``)."""
+
+    @property
+    def hub(self) -> Hub: ...
+
+    def require_module(self, name: str) -> None:
+        """``UnknownModuleError`` when the deployment has no module ``name``."""
+
+    def running_modules(self) -> list[str]: ...
+
+    def status(self) -> object: ...
+
+    def request_stop(self) -> None: ...
+
+    async def send(self, module: str, input_name: str, message: Message) -> None: ...
+
+    def log_text(self, module: str, tail: int | None = None) -> str: ...
+
+    def device_names(self) -> list[str]: ...
+
+    def list_devices(self) -> list[dict[str, str | bool]]: ...
+
+    def device_info(self, name: str) -> dict[str, str]: ...
+
+    def add_device(self, name: str) -> dict[str, str]: ...
+
+    def remove_device(self, name: str) -> None: ...
+
+    async def deploy(self, manifest: Path) -> Plan: ...
+
+    async def restart_module(self, name: str) -> ModuleState: ...
+
+
+def _object(value: object, what: str) -> Mapping[str, JSONValue]:
     if not isinstance(value, Mapping):
         raise HttpError(400, f"{what} must be a JSON object")
     return value
 
 
-def _string_map(value: Any, what: str) -> dict[str, str]:
+def _string_map(value: object, what: str) -> dict[str, str]:
     result: dict[str, str] = {}
     for key, item in _object(value, what).items():
         if not isinstance(item, (str, int, float)) or isinstance(item, bool):
@@ -73,7 +109,7 @@ def _string_map(value: Any, what: str) -> dict[str, str]:
     return result
 
 
-def build_message(request: Mapping[str, Any]) -> Message:
+def build_message(request: Mapping[str, JSONValue]) -> Message:
     """A ``Message`` from a control API send body (ours or iotedgehubdev's)."""
     system: dict[str, str] = {}
     if "body" in request:
@@ -123,7 +159,7 @@ def _int(query: Mapping[str, str], name: str, default: int) -> int:
 class ControlApi:
     """Serves the control API for one ``Simulator`` on ``host`` (a loopback address)."""
 
-    def __init__(self, simulator: Simulator, host: str) -> None:
+    def __init__(self, simulator: ControlTarget, host: str) -> None:
         self._sim = simulator
         self._host = host
         self._server = HttpServer(self.handle, "control API")
@@ -204,7 +240,7 @@ class ControlApi:
             raise HttpError(400, "inputName is required")
         module = request.query.get("module")
         if module is None:
-            running = [spec.name for spec in self._sim.deployment.modules if spec.status.value == "running"]
+            running = self._sim.running_modules()
             if len(running) != 1:
                 raise HttpError(400, "several modules run; name one with ?module=NAME")
             module = running[0]
@@ -236,8 +272,8 @@ class ControlApi:
     async def _invoke(self, module: str, method_name: str, request: HttpRequest) -> HttpResponse:
         body = _object(request.json() or {}, "request body")
         timeout = body.get("timeout", 30)
-        valid = isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
-        if not valid or not 0 < timeout <= MAX_METHOD_TIMEOUT_SECS:
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) \
+                or not 0 < timeout <= MAX_METHOD_TIMEOUT_SECS:
             raise HttpError(400, f"timeout must be a number of seconds in (0, {MAX_METHOD_TIMEOUT_SECS:g}]")
         status, payload = await self._sim.hub.invoke_method(module, method_name, body.get("payload"), float(timeout))
         return HttpResponse.json(200, {"status": status, "payload": payload})
@@ -252,7 +288,7 @@ class ControlApi:
                 raise HttpError(400, "device_id must be a string")
             return HttpResponse.json(201, self._sim.add_device(name))
         name = rest[0]
-        if name not in self._sim.devices.names():
+        if name not in self._sim.device_names():
             raise HttpError(404, f"no device named {name!r}")
         key = f"devices/{name}"
         if len(rest) == 1:

@@ -15,10 +15,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from edgesim.errors import SimulatorError
 from edgesim.jsondepth import TwinPatchError, check_depth
+from edgesim.jsontypes import JSONObject, JSONValue
 
 MODULE_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
 DEFAULT_STORE_TTL_SECS = 7200
@@ -54,7 +55,7 @@ class ModuleSpec:
     startup_order: int | None = None  # None: after every module that has one (edgeAgent: uint max)
     version: str = ""
     env: Mapping[str, str] = field(default_factory=dict)
-    create_options: Mapping[str, Any] = field(default_factory=dict)
+    create_options: Mapping[str, JSONValue] = field(default_factory=dict)
     image_pull_policy: str = "on-create"  # edgeAgent's: "on-create" (pull when creating) or "never"
 
 
@@ -75,7 +76,7 @@ class SystemModuleSpec:
     name: str
     image: str
     env: Mapping[str, str]
-    create_options: Mapping[str, Any]
+    create_options: Mapping[str, JSONValue]
 
 
 @dataclass(frozen=True)
@@ -84,9 +85,9 @@ class Deployment:
     hub_schema_version: str
     modules: tuple[ModuleSpec, ...]
     system_modules: tuple[SystemModuleSpec, ...]
-    routes: Mapping[str, str | Mapping[str, Any]]
+    routes: Mapping[str, str | Mapping[str, JSONValue]]
     store_ttl_secs: int
-    desired: Mapping[str, Mapping[str, Any]]  # module name -> properties.desired of its twin
+    desired: Mapping[str, JSONObject]  # module name -> properties.desired of its twin
     registry_credentials: tuple[RegistryCredential, ...] = ()
     store_max_bytes: int | None = None  # storeAndForwardConfiguration.storeLimits.maxSizeBytes; None: no limit
 
@@ -105,32 +106,32 @@ def _fail(path: str, problem: str) -> DeploymentError:
     return DeploymentError(f"{path}: {problem}")
 
 
-def _object(value: Any, path: str) -> Mapping[str, Any]:
+def _object(value: object, path: str) -> Mapping[str, JSONValue]:
     if not isinstance(value, Mapping):
         raise _fail(path, f"expected an object, got {type(value).__name__}")
     return value
 
 
-def _member(obj: Mapping[str, Any], key: str, path: str) -> Any:
+def _member(obj: Mapping[str, JSONValue], key: str, path: str) -> JSONValue:
     if key not in obj:
         raise _fail(f"{path}.{key}", "missing")
     return obj[key]
 
 
-def _string(value: Any, path: str) -> str:
+def _string(value: object, path: str) -> str:
     if not isinstance(value, str):
         raise _fail(path, f"expected a string, got {type(value).__name__}")
     return value
 
 
-def _enum(kind: type[E], value: Any, path: str) -> E:
+def _enum(kind: type[E], value: object, path: str) -> E:
     choices = [member.value for member in kind]
     if value not in choices:
         raise _fail(path, f"expected one of {', '.join(choices)}, got {value!r}")
     return kind(value)
 
 
-def _create_options(settings: Mapping[str, Any], path: str) -> Mapping[str, Any]:
+def _create_options(settings: Mapping[str, JSONValue], path: str) -> Mapping[str, JSONValue]:
     # Long createOptions are split into createOptions, createOptions01..07 (IoT Edge's chunking).
     chunks: list[str] = []
     for key in CREATE_OPTION_CHUNKS:
@@ -149,7 +150,7 @@ def _create_options(settings: Mapping[str, Any], path: str) -> Mapping[str, Any]
     return _object(options, f"{path}.createOptions")
 
 
-def _env(value: Any, path: str) -> dict[str, str]:
+def _env(value: object, path: str) -> dict[str, str]:
     env: dict[str, str] = {}
     for name, entry in _object(value, path).items():
         entry_path = f"{path}.{name}"
@@ -166,13 +167,13 @@ def _env(value: Any, path: str) -> dict[str, str]:
     return env
 
 
-def _image(module: Mapping[str, Any], path: str) -> tuple[str, Mapping[str, Any]]:
+def _image(module: Mapping[str, JSONValue], path: str) -> tuple[str, Mapping[str, JSONValue]]:
     settings = _object(_member(module, "settings", path), f"{path}.settings")
     image = _string(_member(settings, "image", f"{path}.settings"), f"{path}.settings.image")
     return image, _create_options(settings, f"{path}.settings")
 
 
-def _module(name: str, module: Any, path: str) -> ModuleSpec:
+def _module(name: str, module: object, path: str) -> ModuleSpec:
     if not MODULE_NAME.match(name):
         raise _fail(path, "module names may only hold letters, digits, '_' and '-'")
     obj = _object(module, path)
@@ -194,13 +195,13 @@ def _module(name: str, module: Any, path: str) -> ModuleSpec:
     )
 
 
-def _pull_policy(value: Any, path: str) -> str:
+def _pull_policy(value: object, path: str) -> str:
     if value not in PULL_POLICIES:
         raise _fail(path, f"expected one of {', '.join(PULL_POLICIES)}, got {value!r}")
     return str(value)
 
 
-def _registry_credentials(agent: Mapping[str, Any], path: str) -> tuple[RegistryCredential, ...]:
+def _registry_credentials(agent: Mapping[str, JSONValue], path: str) -> tuple[RegistryCredential, ...]:
     runtime = agent.get("runtime", {})
     settings = runtime.get("settings", {}) if isinstance(runtime, Mapping) else {}
     found = settings.get("registryCredentials", {}) if isinstance(settings, Mapping) else {}
@@ -215,8 +216,8 @@ def _registry_credentials(agent: Mapping[str, Any], path: str) -> tuple[Registry
     return tuple(credentials)
 
 
-def _routes(value: Any, path: str) -> dict[str, str | Mapping[str, Any]]:
-    routes: dict[str, str | Mapping[str, Any]] = {}
+def _routes(value: object, path: str) -> dict[str, str | Mapping[str, JSONValue]]:
+    routes: dict[str, str | Mapping[str, JSONValue]] = {}
     for name, route in _object(value, path).items():
         if isinstance(route, str):
             routes[name] = route
@@ -228,7 +229,7 @@ def _routes(value: Any, path: str) -> dict[str, str | Mapping[str, Any]]:
     return routes
 
 
-def _store_ttl(hub: Mapping[str, Any], path: str) -> int:
+def _store_ttl(hub: Mapping[str, JSONValue], path: str) -> int:
     config = hub.get("storeAndForwardConfiguration")
     if config is None:
         return DEFAULT_STORE_TTL_SECS
@@ -239,7 +240,7 @@ def _store_ttl(hub: Mapping[str, Any], path: str) -> int:
     return ttl
 
 
-def _store_limit(hub: Mapping[str, Any], path: str) -> int | None:
+def _store_limit(hub: Mapping[str, JSONValue], path: str) -> int | None:
     config = hub.get("storeAndForwardConfiguration")
     if config is None:
         return None
@@ -255,12 +256,13 @@ def _store_limit(hub: Mapping[str, Any], path: str) -> int | None:
     return size
 
 
-def parse_deployment(document: Any, source: str = "manifest") -> Deployment:
+def parse_deployment(document: object, source: str = "manifest") -> Deployment:
     """Read a parsed manifest document; ``source`` prefixes the JSON paths in errors."""
     root = _object(document, source)
     prefix = source
-    if "modulesContent" not in root and isinstance(root.get("content"), Mapping):
-        root, prefix = root["content"], f"{source}.content"
+    wrapped = root.get("content")
+    if "modulesContent" not in root and isinstance(wrapped, Mapping):
+        root, prefix = wrapped, f"{source}.content"
     content = _object(_member(root, "modulesContent", prefix), f"{prefix}.modulesContent")
     content_path = f"{prefix}.modulesContent"
 
@@ -287,7 +289,7 @@ def parse_deployment(document: Any, source: str = "manifest") -> Deployment:
                     for name, module in _object(agent.get("modules", {}), modules_path).items())
     names = {spec.name for spec in modules}
 
-    desired: dict[str, Mapping[str, Any]] = {}
+    desired: dict[str, JSONObject] = {}
     for twin_name, twin in content.items():
         if twin_name in ("$edgeAgent", "$edgeHub"):
             continue

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 MAX_DEPTH = 100  # nesting levels of a patch: keeps the recursive merge and copies far from Python's stack limit
 
@@ -12,9 +11,9 @@ class TwinPatchError(ValueError):
     """A patch the twin refuses (nested deeper than ``MAX_DEPTH``)."""
 
 
-def check_depth(value: Any, limit: int = MAX_DEPTH) -> None:
+def check_depth(value: object, limit: int = MAX_DEPTH) -> None:
     """Raise ``TwinPatchError`` when objects / arrays in ``value`` nest deeper than ``limit`` (iteratively)."""
-    pending: list[tuple[Any, int]] = [(value, 1)]
+    pending: list[tuple[object, int]] = [(value, 1)]
     while pending:
         item, depth = pending.pop()
         if isinstance(item, Mapping | list):

@@ -27,6 +27,7 @@ from edgesim import sas
 from edgesim.agent import ModuleRun, ModuleState
 from edgesim.agent.reconcile import Plan, plan
 from edgesim.deployment import Deployment, ModuleSpec, ModuleStatus, load_deployment
+from edgesim.jsontypes import JSONLike
 from edgesim.routing import Router
 from edgesim.workload import WorkloadIdentity
 
@@ -93,7 +94,7 @@ async def _apply(sim: Simulator, manifest: Path, new: Deployment) -> Plan:
     sim._write_state_file()
     agent_version = next_desired_version(hub, "$edgeAgent")
     hub_version = next_desired_version(hub, "$edgeHub")
-    ok = {"code": 200, "description": ""}
+    ok: dict[str, JSONLike] = {"code": 200, "description": ""}
     await hub.patch_reported("$edgeAgent", {"schemaVersion": new.agent_schema_version,
                                             "lastDesiredVersion": agent_version, "lastDesiredStatus": ok})
     await hub.patch_reported("$edgeHub", {"schemaVersion": new.hub_schema_version,

@@ -9,10 +9,8 @@ simulators from sharing a state directory.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fcntl
 import ipaddress
-import json
 import logging
 import os
 import platform
@@ -24,20 +22,34 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, TypedDict
 
 from edgesim import sas
 from edgesim.agent import Agent, BackoffConfig, ModuleRun, ModuleState, ProcessLauncher
 from edgesim.agent.docker_launcher import DockerLauncher
-from edgesim.agent.launcher import DEFAULT_STOP_GRACE_SECS, Launcher
+from edgesim.agent.launcher import Launcher
 from edgesim.agent.methods import AgentMethods
 from edgesim.agent.metrics import AgentMetrics
 from edgesim.certs import CertBundle, ensure_certificates
-from edgesim.control import ControlApi, UnknownModuleError
+from edgesim.control import ControlApi
+from edgesim.defaults import (
+    DEFAULT_HOST,
+    DEFAULT_MODULES_DIR,
+    DEFAULT_RUNTIME,
+    DEFAULT_STATE_DIR,
+    DEFAULT_STOP_GRACE_SECS,
+    RUNTIMES,
+)
 from edgesim.deployment import Deployment, load_deployment
-from edgesim.errors import SimulatorError
+from edgesim.errors import SimulatorError, UnknownModuleError
+from edgesim.hub.counters import HubStats
 from edgesim.hub.devices import DeviceRegistry
+from edgesim.hub.forwarding import ForwardingState
+from edgesim.hub.limits import LimitsState
+from edgesim.hub.twins import version_of
+from edgesim.hub.upstream import LinkState
 from edgesim.message import Message
+from edgesim.state_file import STATE_FILE, SimulatorState, remove_state, write_state
 from edgesim.workload import WorkloadApi, WorkloadIdentity
 
 if TYPE_CHECKING:
@@ -47,10 +59,36 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STATE_FILE = "sim.json"
 LOCK_FILE = "sim.lock"
 SDK_API_VERSION = "2019-01-30"  # what edgeAgent sets; the SDK passes it through to the workload API
-RUNTIMES = ("process", "docker")
+__all__ = ["RUNTIMES", "STATE_FILE", "Simulator", "SimulatorConfig", "SimulatorStateError", "SimulatorStatus"]
+
+
+class DeviceStatus(TypedDict):
+    connected: bool
+
+
+class SimulatorStatus(TypedDict):
+    """``Simulator.status()``: what ``sim status --json`` and ``GET /v1/status`` show."""
+
+    pid: int
+    host: str
+    hub_port: int
+    hub_hostname: str
+    device_id: str
+    runtime: str
+    control_url: str
+    manifest: str
+    started_at: float
+    uptime_secs: float
+    modules: dict[str, dict[str, object]]  # ModuleState.to_json() plus the deployment's view of it
+    hub: HubStats
+    metrics_url: str
+    gateway_port: int | None
+    gateway_error: str | None
+    devices: dict[str, DeviceStatus]
+    upstream: LinkState
+    store: LimitsState
 
 
 class SimulatorStateError(SimulatorError):
@@ -60,11 +98,11 @@ class SimulatorStateError(SimulatorError):
 @dataclass(frozen=True)
 class SimulatorConfig:
     manifest: Path
-    state_dir: Path = Path(".edgeship/sim")
-    host: str = "127.0.0.1"
-    modules_dir: Path = Path("modules")
+    state_dir: Path = DEFAULT_STATE_DIR
+    host: str = DEFAULT_HOST
+    modules_dir: Path = DEFAULT_MODULES_DIR
     module_commands: Mapping[str, str] = field(default_factory=dict)  # module -> command line
-    runtime: str = "process"
+    runtime: str = DEFAULT_RUNTIME
     hub_hostname: str = "edgesim.azure-devices.net"
     device_id: str = "edgesim-device"
     hub_port: int = 8883  # the SDK always dials 8883
@@ -144,6 +182,13 @@ class Simulator:
     @property
     def module_names(self) -> tuple[str, ...]:
         return self.deployment.module_names
+
+    def running_modules(self) -> list[str]:
+        """The modules the deployment wants running (``status: running``)."""
+        return [spec.name for spec in self.deployment.modules if spec.status.value == "running"]
+
+    def device_names(self) -> list[str]:
+        return self.devices.names()
 
     def require_module(self, name: str) -> None:
         if name not in self.deployment.module_names:
@@ -286,8 +331,7 @@ class Simulator:
             shutil.rmtree(self._socket_tmp, ignore_errors=True)
             self._socket_tmp = None
         if self._lock is not None:
-            with contextlib.suppress(FileNotFoundError):
-                (self.state_dir / STATE_FILE).unlink()
+            remove_state(self.state_dir)
             self._lock.close()
             self._lock = None
 
@@ -318,14 +362,11 @@ class Simulator:
                     loop.remove_signal_handler(sig)
 
     def _write_state_file(self) -> None:
-        state = {"control_url": self.control_url, "pid": os.getpid(), "host": self.config.host,
-                 "hub_port": self.config.hub_port, "hub_hostname": self.config.hub_hostname,
-                 "device_id": self.config.device_id, "manifest": str(self.config.manifest.resolve()),
-                 "started_at": self.started_at, "metrics_url": self.metrics_url,
-                 "gateway_port": self.gateway_port}
-        tmp = self.state_dir / f"{STATE_FILE}.tmp"
-        tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
-        tmp.replace(self.state_dir / STATE_FILE)  # readers never see half a file
+        write_state(self.state_dir, SimulatorState(
+            control_url=self.control_url, pid=os.getpid(), host=self.config.host, hub_port=self.config.hub_port,
+            hub_hostname=self.config.hub_hostname, device_id=self.config.device_id,
+            manifest=str(self.config.manifest.resolve()), started_at=self.started_at, metrics_url=self.metrics_url,
+            gateway_port=self.gateway_port))
 
     # ---- reported runtime state -------------------------------------------------------------
     async def _report_runtime(self) -> None:
@@ -333,7 +374,7 @@ class Simulator:
         await self.hub.patch_reported("$edgeAgent", {
             "schemaVersion": self.deployment.agent_schema_version,
             "lastDesiredStatus": {"code": 200, "description": ""},
-            "lastDesiredVersion": int(self.hub.get_twin("$edgeAgent")["desired"].get("$version", 1)),
+            "lastDesiredVersion": version_of(self.hub.get_twin("$edgeAgent")["desired"]),
             "runtime": {"type": self.config.runtime,
                         "platform": {"os": platform.system().lower(), "architecture": platform.machine()}},
             "systemModules": {"edgeAgent": dict(running), "edgeHub": dict(running)},
@@ -341,7 +382,7 @@ class Simulator:
         await self.hub.patch_reported("$edgeHub", {
             "schemaVersion": self.deployment.hub_schema_version,
             "lastDesiredStatus": {"code": 200, "description": ""},
-            "lastDesiredVersion": int(self.hub.get_twin("$edgeHub")["desired"].get("$version", 1)),
+            "lastDesiredVersion": version_of(self.hub.get_twin("$edgeHub")["desired"]),
         })
 
     async def _report_module(self, state: ModuleState) -> None:
@@ -353,15 +394,16 @@ class Simulator:
             self.agent_metrics.observe(state)
 
     # ---- what the control API and edgesim.testing use -----------------------------------------
-    def status(self) -> dict[str, Any]:
+    def status(self) -> SimulatorStatus:
         connected = self.hub.connected_modules()
-        modules: dict[str, Any] = {}
+        modules: dict[str, dict[str, object]] = {}
         for name, state in self.agent.states().items():
             spec = self.deployment.module(name)
             modules[name] = {**state.to_json(), "connected": name in connected, "status": spec.status.value,
                              "restartPolicy": spec.restart_policy.value, "startupOrder": spec.startup_order}
             if self._docker is not None:
                 modules[name]["container"] = self._docker.container_states.get(name)
+        forwarding: ForwardingState = self.hub.forwarding.state()
         return {"pid": os.getpid(), "host": self.config.host, "hub_port": self.config.hub_port,
                 "hub_hostname": self.config.hub_hostname, "device_id": self.config.device_id,
                 "runtime": self.config.runtime, "control_url": self.control_url,
@@ -370,7 +412,7 @@ class Simulator:
                 "hub": self.hub.stats(), "metrics_url": self.metrics_url, "gateway_port": self.gateway_port,
                 "gateway_error": self.hub.gateway_error,
                 "devices": {name: {"connected": name in self.hub.connected_devices()} for name in self.devices.names()},
-                **self.hub.forwarding.state()}
+                "upstream": forwarding["upstream"], "store": forwarding["store"]}
 
     async def send(self, module: str, input_name: str, message: Message) -> None:
         self.require_module(module)
@@ -416,7 +458,7 @@ class Simulator:
         self.devices.remove(name)
         self.hub.remove_device(name)
 
-    def list_devices(self) -> list[dict[str, Any]]:
+    def list_devices(self) -> list[dict[str, str | bool]]:
         connected = self.hub.connected_devices()
         return [{**self.device_info(name), "connected": name in connected} for name in self.devices.names()]
 

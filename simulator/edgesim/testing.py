@@ -41,8 +41,11 @@ from edgesim.agent import ModuleState
 from edgesim.agent.reconcile import Plan
 from edgesim.errors import SimulatorError
 from edgesim.hub import UpstreamRecord
+from edgesim.hub.twins import TwinDocument
+from edgesim.hub.upstream import LinkState
+from edgesim.jsontypes import JSONLike
 from edgesim.message import Message
-from edgesim.runtime import Simulator, SimulatorConfig
+from edgesim.runtime import Simulator, SimulatorConfig, SimulatorStatus
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 30.0
@@ -61,7 +64,7 @@ class SimulatorHarness:
         self._simulator: Simulator | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------
-    def _call(self, coro: Coroutine[Any, Any, T], timeout: float = DEFAULT_TIMEOUT) -> T:
+    def _call(self, coro: Coroutine[object, object, T], timeout: float = DEFAULT_TIMEOUT) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
     def start(self) -> SimulatorHarness:
@@ -120,7 +123,7 @@ class SimulatorHarness:
         return self.simulator.control_url
 
     # ---- messages ----------------------------------------------------------------------
-    def send(self, module: str, input_name: str, body: Any, properties: Mapping[str, str] | None = None,
+    def send(self, module: str, input_name: str, body: object, properties: Mapping[str, str] | None = None,
              message_id: str | None = None, correlation_id: str | None = None) -> None:
         """Send to a module input; ``body`` is bytes, or any JSON value (sent as application/json)."""
         message = _message(body, properties, message_id, correlation_id)
@@ -137,7 +140,7 @@ class SimulatorHarness:
     def remove_device(self, name: str) -> None:
         self._call(self._on_loop(lambda: self.simulator.remove_device(name)))
 
-    def send_c2d(self, device: str, body: Any, properties: Mapping[str, str] | None = None,
+    def send_c2d(self, device: str, body: object, properties: Mapping[str, str] | None = None,
                  ttl_secs: float = 3600.0, message_id: str | None = None) -> None:
         """A cloud-to-device message; ``body`` is bytes, or any JSON value (sent as application/json)."""
         self._call(self.simulator.hub.send_to_device(device, _message(body, properties, message_id), ttl_secs))
@@ -174,20 +177,21 @@ class SimulatorHarness:
                 await hub.wait_upstream(seq, remaining)
 
     # ---- the link to the cloud ------------------------------------------------------------
-    def upstream_offline(self) -> dict[str, Any]:
+    def upstream_offline(self) -> LinkState:
         """Take the cloud away: ``$upstream`` messages wait in the store (TTL applies) until ``upstream_online``."""
         return self._call(self._on_loop(lambda: self.simulator.hub.forwarding.link.set_online(False)))
 
-    def upstream_online(self) -> dict[str, Any]:
+    def upstream_online(self) -> LinkState:
         """Bring the cloud back: what waited drains to ``$upstream`` in order."""
         return self._call(self._on_loop(lambda: self.simulator.hub.forwarding.link.set_online(True)))
 
-    def upstream_link(self) -> dict[str, Any]:
+    def upstream_link(self) -> LinkState:
         """``{"link": "online"|"offline", "pending", "expired", "delivered_after_outage"}``."""
         return self._call(self._on_loop(self.simulator.hub.forwarding.link.state))
 
     # ---- twins and methods -------------------------------------------------------------
-    def invoke(self, module: str, method: str, payload: Any = None,
+    # The twin and a method's answer are JSON read by key in callers' tests: Any, so they need no narrowing.
+    def invoke(self, module: str, method: str, payload: JSONLike = None,
                timeout: float = DEFAULT_TIMEOUT) -> tuple[int, Any]:
         return self._call(self.simulator.hub.invoke_method(module, method, payload, timeout), timeout=timeout + 5)
 
@@ -195,16 +199,16 @@ class SimulatorHarness:
         return self._call(self._twin(module))
 
     async def _twin(self, module: str) -> dict[str, Any]:
-        return self.simulator.hub.get_twin(module)
+        return _loose(self.simulator.hub.get_twin(module))
 
-    def patch_desired(self, module: str, patch: Mapping[str, Any]) -> dict[str, Any]:
-        return self._call(self.simulator.hub.patch_desired(module, patch))
+    def patch_desired(self, module: str, patch: Mapping[str, JSONLike]) -> dict[str, Any]:
+        return _loose(self._call(self.simulator.hub.patch_desired(module, patch)))
 
     # ---- modules -----------------------------------------------------------------------
-    def status(self) -> dict[str, Any]:
+    def status(self) -> SimulatorStatus:
         return self._call(self._status())
 
-    async def _status(self) -> dict[str, Any]:
+    async def _status(self) -> SimulatorStatus:
         return self.simulator.status()
 
     def module_state(self, module: str) -> ModuleState:
@@ -263,7 +267,11 @@ def run_simulator(manifest: str | Path, **options: Any) -> Iterator[SimulatorHar
         harness.stop()
 
 
-def _message(body: Any, properties: Mapping[str, str] | None, message_id: str | None = None,
+def _loose(twin: TwinDocument) -> dict[str, Any]:
+    return {"desired": twin["desired"], "reported": twin["reported"]}
+
+
+def _message(body: object, properties: Mapping[str, str] | None, message_id: str | None = None,
              correlation_id: str | None = None) -> Message:
     """Bytes as they are; any other value as JSON with its content type and encoding set."""
     system: dict[str, str] = {}

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 import requests
@@ -84,13 +85,14 @@ def test_entry_script_hosted_unmodified(azureml_dir: Path, tmp_path: Path, packa
     script.write_text(SEED_STYLE_SCRIPT)
     service = SentimentService(azureml_dir, entry_script=script, capture_dir=tmp_path / "cap")
     reply = service.handle(json.dumps({"text": "Today is a great day!"}), "http")
+    payload: Any = reply.payload  # JSON, read by key
     assert reply.status == 200
-    assert set(reply.payload) == {"label", "score", "elapsed_time"}
+    assert set(payload) == {"label", "score", "elapsed_time"}
     onnx_service = SentimentService(packaged_model_dir, capture_dir=tmp_path / "cap2")
-    assert reply.payload["score"] == pytest.approx(onnx_service.handle(
-        json.dumps({"text": "Today is a great day!"}), "http").payload["score"], abs=1e-6)
+    assert payload["score"] == pytest.approx(cast(Any, onnx_service.handle(
+        json.dumps({"text": "Today is a great day!"}), "http").payload)["score"], abs=1e-6)
     # The seed's run() turns errors into a string: hosted as-is, that string is the reply.
-    assert service.handle("not json", "http").payload.startswith("Expecting value")
+    assert cast(str, service.handle("not json", "http").payload).startswith("Expecting value")
     assert service.handle(b"\xff", "http").status == 400
     onnx_service.close()
     service.close()

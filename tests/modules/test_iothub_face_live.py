@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.hub import HubThread, Peer, sentiment_module
+from tests.support.hub import HubThread, Peer, json_twin, sentiment_module
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 REPO = Path(__file__).resolve().parents[2]
@@ -37,7 +37,7 @@ def deployment(tmp_path: Path, packaged_model_dir: Path) -> Iterator[tuple[HubTh
         hub.stop()
 
 
-def upstream(hub: HubThread, count: int) -> list[dict[str, Any]]:
+def upstream(hub: HubThread, count: int) -> list[Any]:
     hub.wait_for(lambda: hub.hub.stats()["upstream"] >= count, timeout=60)
     return [r.to_json() for r in hub.run(lambda: hub.hub.upstream_since(0))]
 
@@ -62,18 +62,18 @@ def test_messages_methods_and_twin_through_the_hub(deployment: tuple[HubThread, 
     assert bad["output"] == "errors"
     assert "must be a string" in json.loads(bad["body"])["error"]
 
-    status, payload = hub.call(hub.hub.invoke_method("sentiment", "score", {"text": "Today is a great day!"}, 20))
+    status, payload = hub.invoke("sentiment", "score", {"text": "Today is a great day!"}, 20)
     assert status == 200
     assert set(payload) == {"label", "score", "elapsed_time"}
     assert hub.call(hub.hub.invoke_method("sentiment", "score", {"nope": 1}, 20))[0] == 400
 
-    reported = hub.run(lambda: hub.hub.get_twin("sentiment"))["reported"]
+    reported = hub.run(lambda: json_twin(hub.hub, "sentiment"))["reported"]
     assert reported["model"]["model"] == "sentiment:1"
     assert reported["settings"]["max_batch"] == 16
     hub.call(hub.hub.patch_desired("sentiment", {"thresholds": {"negative": 0.0, "positive": 1.0}}))
-    hub.wait_for(lambda: hub.hub.get_twin("sentiment")["reported"].get("settings", {}).get("thresholds")
+    hub.wait_for(lambda: json_twin(hub.hub, "sentiment")["reported"].get("settings", {}).get("thresholds")
                  == {"negative": 0.0, "positive": 1.0}, timeout=30)
-    assert hub.call(hub.hub.invoke_method("sentiment", "score", {"text": "anything"}, 20))[1]["label"] == "NEUTRAL"
+    assert hub.invoke("sentiment", "score", {"text": "anything"}, 20)[1]["label"] == "NEUTRAL"
     assert module.poll() is None
 
 
@@ -94,7 +94,8 @@ def test_the_sdk_socket_gets_tcp_nodelay_on_every_connect(tmp_path: Path) -> Non
         assert disable_nagle(client)
         for _ in range(2):  # a reconnect opens a new socket
             client.connect()
-            assert paho._sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+            assert paho._sock.getsockopt(  # type: ignore[attr-defined]  # paho's socket has no public accessor
+                socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
             client.disconnect()
     finally:
         client.shutdown()

@@ -14,9 +14,9 @@ import json
 import random
 import ssl
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -75,7 +75,7 @@ class World:
         return self.hub.run(self.counters_on_loop)
 
     def counters_on_loop(self) -> dict[str, int]:
-        stats = self.hub.hub.stats()
+        stats = cast(Mapping[str, int], self.hub.hub.stats())
         return {name: stats[name] for name in COUNTERS}
 
     def wait_counted(self, before: dict[str, int], timeout: float = 10) -> str:

@@ -94,7 +94,7 @@ def test_the_live_module_answers_every_bad_message_once_and_keeps_scoring(
             assert all(r["label"] in {"NEGATIVE", "NEUTRAL", "POSITIVE"} for r in results)
     assert seen == expected
     assert module.poll() is None  # still running
-    status, payload = hub.call(hub.hub.invoke_method("sentiment", "score", {"text": "still here"}, 30))
+    status, payload = hub.invoke("sentiment", "score", {"text": "still here"}, 30)
     assert status == 200
     assert payload["label"] in {"NEGATIVE", "NEUTRAL", "POSITIVE"}
     assert hub.unhandled_errors() == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,7 +43,7 @@ def test_crash_at_start_backs_off_then_fails(tmp_path: Path) -> None:
             runs.append(sim.wait_module("sentiment", _started(attempt + 1), timeout=60))
             state = sim.wait_module("sentiment", _backing_off_after(attempt + 1), timeout=60)
             cpu_before, wall_before = time.process_time(), time.monotonic()
-            status = sim.status()["modules"]["sentiment"]  # what `edgeship sim status` shows
+            status: Any = sim.status()["modules"]["sentiment"]  # what `edgeship sim status` shows
             assert (status["runtimeStatus"], status["restartCount"], status["nextRestartInSecs"]) == \
                 (BACKOFF, attempt, EXPECTED_DELAYS[attempt])
             assert status["exitCode"] == 1

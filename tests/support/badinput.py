@@ -18,6 +18,7 @@ from typing import Any
 from edgeship_sentiment.payloads import MAX_BODY_BYTES, MAX_TEXTS
 from edgesim import sas
 from edgesim.hub import codec
+from edgesim.hub.counters import HubStats
 from tests.support.hub import DEVICE, HUB_HOSTNAME, HubThread
 
 TESTS = Path(__file__).resolve().parent.parent
@@ -44,7 +45,7 @@ class WatchedHub(HubThread):
         self.unhandled: list[dict[str, Any]] = []
         self.loop.set_exception_handler(lambda _loop, context: self.unhandled.append(context))
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> HubStats:
         return self.run(self.hub.stats)
 
     def connected(self) -> frozenset[str]:

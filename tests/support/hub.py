@@ -80,6 +80,10 @@ class HubThread:
         return (f"HostName={HUB_HOSTNAME};DeviceId={device};SharedAccessKey={key or self.hub.devices[device]};"
                 f"GatewayHostName={self.host}")
 
+    def invoke(self, module: str, method: str, payload: Any, timeout: float) -> tuple[int, Any]:
+        """A direct method call from the control side: (status, the answer as JSON to read by key)."""
+        return self.call(self.hub.invoke_method(module, method, payload, timeout))
+
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 20) -> None:
         async def poll() -> None:
             async with asyncio.timeout(timeout):
@@ -93,6 +97,11 @@ class HubThread:
 def hub_session(hub: Hub, key: str) -> Any:
     """The hub's session of an identity (``None`` before it first connects): ``.connection``, ``.subscriptions``."""
     return hub._sessions.get(key)
+
+
+def json_twin(hub: Hub, key: str) -> Any:
+    """The twin document (``{"desired", "reported"}``), to read by key in a test (run it on the hub's loop)."""
+    return hub.get_twin(key)
 
 
 def listens_for_methods(hub: Hub, key: str) -> bool:

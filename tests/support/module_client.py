@@ -8,6 +8,8 @@ from typing import Any
 
 from azure.iot.device import Message
 
+from edgeship_sentiment.jsontypes import JSONObject, ReportedProperties
+
 
 class InMemoryModuleClient:
     """Implements the ``ModuleClient`` protocol; records what the face sends."""
@@ -19,7 +21,7 @@ class InMemoryModuleClient:
         self.desired = {"$version": 1, **(desired or {})}
         self.outputs: queue.Queue[tuple[str, Message]] = queue.Queue()
         self.method_responses: queue.Queue[Any] = queue.Queue()
-        self.reported: list[dict[str, Any]] = []
+        self.reported: list[Any] = []
         self.reported_event = threading.Event()
         self.connected = False
         self.closed = False
@@ -27,10 +29,10 @@ class InMemoryModuleClient:
     def connect(self) -> None:
         self.connected = True
 
-    def get_twin(self) -> dict[str, Any]:
+    def get_twin(self) -> dict[str, JSONObject]:
         return {"desired": dict(self.desired), "reported": {}}
 
-    def patch_twin_reported_properties(self, reported_properties_patch: dict[str, Any]) -> None:
+    def patch_twin_reported_properties(self, reported_properties_patch: ReportedProperties) -> None:
         self.reported.append(reported_properties_patch)
         self.reported_event.set()
 

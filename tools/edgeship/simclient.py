@@ -1,7 +1,8 @@
 """A small HTTP client for the simulator's control API (``edgesim.control``), used by ``edgeship sim``.
 
-It finds a running simulator through ``<state>/sim.json`` and raises ``SimulatorClientError``
-with one line for everything that goes wrong: no simulator, a simulator that died, an error reply.
+It finds a running simulator through ``<state>/sim.json`` (whose format ``edgesim.state_file`` owns)
+and raises ``SimulatorClientError`` with one line for everything that goes wrong: no simulator, a
+simulator that died, an error reply.
 """
 
 from __future__ import annotations
@@ -11,22 +12,16 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edgeship._proc import pid_alive as _pid_alive
 from edgeship.errors import SimulatorClientError
+from edgesim import state_file
+from edgesim.state_file import DEFAULT_STATE_DIR, STATE_FILE
+from edgesim.state_file import SimulatorState as SimulatorInfo
 
-DEFAULT_STATE_DIR = Path(".edgeship/sim")
-STATE_FILE = "sim.json"
-
-
-@dataclass(frozen=True)
-class SimulatorInfo:
-    control_url: str
-    pid: int
-    host: str
+__all__ = ["DEFAULT_STATE_DIR", "STATE_FILE", "SimClient", "SimulatorInfo", "decoded_body", "read_state"]
 
 
 def read_state(state_dir: Path) -> SimulatorInfo:
@@ -34,8 +29,7 @@ def read_state(state_dir: Path) -> SimulatorInfo:
     path = state_dir / STATE_FILE
     hint = "start one with `edgeship sim start MANIFEST`"
     try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-        info = SimulatorInfo(str(state["control_url"]), int(state["pid"]), str(state["host"]))
+        info = state_file.read_state(state_dir)
     except FileNotFoundError:
         raise SimulatorClientError(f"no simulator running with state directory {state_dir}; {hint}") from None
     except (OSError, ValueError, KeyError, TypeError) as exc:

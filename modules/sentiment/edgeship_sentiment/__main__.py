@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any
+from types import FrameType
 
 from edgeship_sentiment.errors import SentimentModuleError
 
@@ -34,7 +34,7 @@ def run(argv: list[str] | None = None) -> int:
                                capture_dir=config.capture_dir)
     stop = threading.Event()
 
-    def request_stop(signum: int, frame: Any) -> None:
+    def request_stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
     signal.signal(signal.SIGTERM, request_stop)

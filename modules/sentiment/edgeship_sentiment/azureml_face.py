@@ -30,7 +30,6 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qsl
 
 from edgeship_sentiment import swagger
@@ -46,6 +45,7 @@ from edgeship_sentiment.http_server import (
     respond,
     respond_json,
 )
+from edgeship_sentiment.jsontypes import JSONValue
 from edgeship_sentiment.payloads import MAX_BODY_BYTES
 from edgeship_sentiment.service import SentimentService
 
@@ -67,9 +67,10 @@ def scoring_timeout_ms() -> int:
     return int(value) if value.isdigit() and int(value) > 0 else DEFAULT_SCORING_TIMEOUT_MS
 
 
-def _query_value(text: str) -> Any:
+def _query_value(text: str) -> JSONValue:
     try:
-        return json.loads(text)
+        value: JSONValue = json.loads(text)
+        return value
     except ValueError:
         return text
 
@@ -167,13 +168,14 @@ class AzureMLApp:
         await respond_json(send, 200, document if document is not None else swagger.generated(canonical),
                            [*failed, *extra])
 
-    def _user_swagger(self, canonical: str) -> Any:
+    def _user_swagger(self, canonical: str) -> JSONValue:
         """The user's own document, from ``AML_APP_ROOT`` (default: the script's folder)."""
         root = Path(os.environ.get("AML_APP_ROOT") or self.script.path.parent)
         names = ["swagger.json", "swagger2.json"] if canonical == "2" else [f"swagger{canonical}.json"]
         for name in names:
             try:
-                return json.loads((root / name).read_text(encoding="utf-8"))
+                document: JSONValue = json.loads((root / name).read_text(encoding="utf-8"))
+                return document
             except FileNotFoundError:
                 continue
             except (OSError, ValueError):
@@ -209,7 +211,7 @@ class AzureMLApp:
             await respond_json(send, 500, {"message": f"Scoring timeout after {self.timeout_ms} ms"},
                                [("x-ms-run-function-failed", "True"), *extra])
             return
-        except Exception:  # the user's run() may raise anything: the reply says so, the server lives
+        except Exception:  # noqa: BLE001, RUF100 - the user's run() may raise anything (azmlinfsrv catches all too)
             metrics.observe_error("http", "script")
             await respond_json(send, 500, {"message": SCRIPT_FAILED}, [("x-ms-run-function-failed", "True"), *extra])
             return

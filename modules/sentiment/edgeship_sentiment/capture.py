@@ -14,9 +14,9 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from edgeship_sentiment.errors import BadRequestError
+from edgeship_sentiment.jsontypes import CaptureSettingsJSON, DriftSummary, ScoreResult
 from edgeship_sentiment.tokenizer import KerasTokenizer
 
 HISTOGRAM_BINS = 10
@@ -38,6 +38,10 @@ class CaptureSettings:
             raise BadRequestError("capture.max_files must be between 1 and 100")
         return self
 
+    def to_json(self) -> CaptureSettingsJSON:
+        return {"enabled": self.enabled, "sample_rate": self.sample_rate, "max_bytes": self.max_bytes,
+                "max_files": self.max_files}
+
 
 class InputCapture:
     def __init__(self, settings: CaptureSettings, folder: Path, tokenizer: KerasTokenizer | None) -> None:
@@ -52,7 +56,7 @@ class InputCapture:
         self.neutral = 0
         self.captured = 0
 
-    def configure(self, desired: Any) -> dict[str, Any]:
+    def configure(self, desired: object) -> CaptureSettingsJSON:
         if not isinstance(desired, dict):
             raise BadRequestError("capture must be an object")
         known = {"enabled", "sample_rate", "max_bytes", "max_files"}
@@ -62,9 +66,9 @@ class InputCapture:
         current = asdict(self.settings)
         current.update({k: v for k, v in desired.items() if k in known})
         self.settings = CaptureSettings(**current).validated()
-        return asdict(self.settings)
+        return self.settings.to_json()
 
-    def record(self, text: str, result: dict[str, Any]) -> None:
+    def record(self, text: str, result: ScoreResult) -> None:
         settings = self.settings
         if not settings.enabled or self._random.random() >= settings.sample_rate:
             return
@@ -101,7 +105,7 @@ class InputCapture:
             with current.open("ab") as handle:
                 handle.write(data)
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> DriftSummary:
         with self._lock:
             return {
                 "enabled": self.settings.enabled,

@@ -15,9 +15,9 @@ import inspect
 import os
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 from edgeship_sentiment.errors import ModelLoadError
 
@@ -33,7 +33,8 @@ class _KerasAlias(importlib.abc.MetaPathFinder):
     def __init__(self, target: str) -> None:
         self.target = target
 
-    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+    def find_spec(self, fullname: str, path: Sequence[str] | None = None,
+                  target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
         if fullname != "keras" and not fullname.startswith("keras."):
             return None
         real_name = self.target + fullname[len("keras"):]
@@ -94,15 +95,15 @@ class EntryScript:
             self.wants_headers = False
         try:
             module.init()
-        except Exception as exc:
+        except Exception as exc:  # the user's init() may raise anything; the module stops with one line
             raise ModelLoadError(f"entry script {self.path.name}: init() failed: {type(exc).__name__}: {exc}") from exc
         self._module = module
         return self
 
-    def run(self, raw: str) -> Any:
+    def run(self, raw: str) -> object:
         return self.call(raw, {})
 
-    def call(self, raw: str, headers: dict[str, str]) -> Any:
+    def call(self, raw: str, headers: dict[str, str]) -> object:
         """``run(raw)``, or ``run(raw, request_headers=...)`` where the script asks for them."""
         if self._module is None:
             raise ModelLoadError("entry script not loaded")

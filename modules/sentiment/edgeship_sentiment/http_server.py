@@ -19,15 +19,34 @@ import asyncio
 import json
 import socket
 import threading
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypedDict
 
 import uvicorn
 
 from edgeship_sentiment.errors import BadRequestError
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
+
+class Scope(TypedDict, total=False):
+    """An ASGI HTTP connection scope: the keys this package reads (uvicorn's holds more)."""
+
+    type: str
+    method: str
+    path: str
+    query_string: bytes
+    headers: Iterable[tuple[bytes, bytes]]
+
+
+class Message(TypedDict, total=False):
+    """An ASGI event: received (``http.request``, ``http.disconnect``) or sent (``http.response.*``)."""
+
+    type: str
+    body: bytes
+    more_body: bool
+    status: int
+    headers: list[tuple[bytes, bytes]]
+
+
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
@@ -94,7 +113,7 @@ async def respond(send: Send, status: int, body: bytes, content_type: str,
     await send({"type": "http.response.body", "body": body})
 
 
-async def respond_json(send: Send, status: int, payload: Any, headers: list[tuple[str, str]] | None = None) -> None:
+async def respond_json(send: Send, status: int, payload: object, headers: list[tuple[str, str]] | None = None) -> None:
     await respond(send, status, json.dumps(payload).encode("utf-8"), "application/json", headers)
 
 
@@ -127,7 +146,8 @@ class HTTPServer:
     def _serve(self) -> None:
         try:
             asyncio.run(self._server.serve(sockets=[self.sock]))
-        except BaseException as exc:  # reported to start_background's caller, not lost in a thread
+        except BaseException as exc:  # noqa: BLE001, RUF100 - uvicorn ends a failed start with sys.exit (SystemExit);
+            # whatever ends the server thread is reported to start_background's caller, not lost in the thread
             self.error = exc
             self._server.listening.set()
 

@@ -26,18 +26,24 @@ import json
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 from edgeship_sentiment.errors import BadRequestError, SentimentModuleError
 from edgeship_sentiment.hub_window import MAX_SEND_WINDOW
+from edgeship_sentiment.jsontypes import AppliedSettings, JSONObject, JSONValue, ReportedProperties
 from edgeship_sentiment.model_update import ModelStore, ModelUpdater
 from edgeship_sentiment.model_update.updater import limits_from_environment
+from edgeship_sentiment.scorer import Engine
 from edgeship_sentiment.service import Reply, SentimentService
-from edgeship_sentiment.tcp import set_tcp_nodelay
+from edgeship_sentiment.tcp import PahoMessage, Tunable, set_tcp_nodelay
+
+if TYPE_CHECKING:
+    from azure.iot.device import MethodRequest
+    from azure.iot.device.custom_typing import JSONSerializable
 
 log = logging.getLogger("edgeship_sentiment.iothub")
 
@@ -47,19 +53,45 @@ SCORE_METHOD = "score"
 SETTINGS_WAIT_SECS = 30.0
 
 
+class InputMessage(Protocol):
+    """An input message as the SDK hands it to ``on_message_received`` (``azure.iot.device.Message``)."""
+
+    data: bytes | str
+    message_id: str | None
+    correlation_id: str | None
+    input_name: str | None
+
+
 class ModuleClient(Protocol):
     """The part of ``IoTHubModuleClient`` the face uses (a test twin implements the same)."""
 
-    on_message_received: Any
-    on_method_request_received: Any
-    on_twin_desired_properties_patch_received: Any
+    on_message_received: Callable[[InputMessage], None] | None
+    on_method_request_received: Callable[[MethodRequest], None] | None
+    on_twin_desired_properties_patch_received: Callable[[JSONObject], None] | None
 
     def connect(self) -> None: ...
-    def get_twin(self) -> dict[str, Any]: ...
-    def patch_twin_reported_properties(self, reported_properties_patch: dict[str, Any]) -> None: ...
-    def send_message_to_output(self, message: Any, output_name: str) -> None: ...
-    def send_method_response(self, method_response: Any) -> None: ...
+    def get_twin(self) -> dict[str, JSONObject]: ...  # {"desired": {...}, "reported": {...}}
+    def patch_twin_reported_properties(self, reported_properties_patch: ReportedProperties) -> None: ...
+    def send_message_to_output(self, message: object, output_name: str) -> None: ...
+    def send_method_response(self, method_response: object) -> None: ...
     def shutdown(self) -> None: ...
+
+
+class PahoClient(Protocol):
+    """The paho 1.6 client inside the SDK: the callbacks the face wraps and the PUBACK it holds back."""
+
+    on_message: Callable[[object, object, PahoMessage], None]
+    on_disconnect: Callable[[object, object, int], None]
+    on_socket_open: Callable[[object, object, Tunable], None]
+    _send_puback: Callable[[int], int]
+
+
+def sdk_errors() -> tuple[type[Exception], ...]:
+    """What the SDK's operations raise: its client errors (the connection, credentials), service errors,
+    cancellations and timeouts, and ``ValueError`` for a message over the hub's size limit."""
+    from azure.iot.device.exceptions import ClientError, OperationCancelled, OperationTimeout, ServiceError
+
+    return (ClientError, ServiceError, OperationCancelled, OperationTimeout, ValueError)
 
 
 @dataclass
@@ -67,21 +99,21 @@ class _Outgoing:
     reply_future: Future[Reply]
     correlation_id: str | None
     input_name: str | None
-    message: Any = None
+    message: InputMessage | None = None
 
 
-def sdk_paho_client(client: Any) -> Any | None:
+def sdk_paho_client(client: object) -> PahoClient | None:
     """The paho client inside an azure-iot-device 2.14 ``IoTHubModuleClient`` (None if not found)."""
     stage = getattr(getattr(client, "_mqtt_pipeline", None), "_pipeline", None)
     while stage is not None:
-        paho = getattr(getattr(stage, "transport", None), "_mqtt_client", None)
+        paho: PahoClient | None = getattr(getattr(stage, "transport", None), "_mqtt_client", None)
         if paho is not None:
             return paho
         stage = getattr(stage, "next", None)
     return None
 
 
-def disable_nagle(client: Any) -> bool:
+def disable_nagle(client: object) -> bool:
     """TCP_NODELAY on the SDK's socket at every (re)connect (``tcp.set_tcp_nodelay``).
 
     Measured with ``bench_e2e.py``: at 100 messages per second the module kept up with only 49
@@ -104,7 +136,7 @@ class AckGate:
     drops, the held ones are forgotten (the hub resends those messages on the next connection).
     """
 
-    def __init__(self, paho_client: Any) -> None:
+    def __init__(self, paho_client: PahoClient) -> None:
         self._paho = paho_client
         # Re-entrant: without paho's loop thread, a PUBACK sent by release() may run paho's disconnect
         # handling (and so _on_disconnect) on the same thread.
@@ -120,7 +152,7 @@ class AckGate:
         paho_client._send_puback = self._puback
 
     @classmethod
-    def install(cls, client: Any) -> AckGate | None:
+    def install(cls, client: object) -> AckGate | None:
         """Install on an ``IoTHubModuleClient``; None (and a warning) when its internals differ."""
         paho = sdk_paho_client(client)
         if paho is not None and all(hasattr(paho, name) for name in ("_send_puback", "on_message")):
@@ -133,7 +165,7 @@ class AckGate:
         with self._lock:
             return len(self._held)
 
-    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:  # paho's network thread
+    def _on_message(self, client: object, userdata: object, message: PahoMessage) -> None:  # paho's network thread
         if message.qos == 1 and "/inputs/" in message.topic:
             with self._lock:
                 self._held[id(message.payload)] = (self._connection, message.mid, message.payload)
@@ -147,14 +179,14 @@ class AckGate:
         result: int = self._send_puback(mid)
         return result
 
-    def _on_disconnect(self, client: Any, userdata: Any, rc: int) -> None:
+    def _on_disconnect(self, client: object, userdata: object, rc: int) -> None:
         with self._lock:
             self._connection += 1
             self._held.clear()
             self._holding.clear()
         self._sdk_on_disconnect(client, userdata, rc)
 
-    def release(self, message: Any) -> None:
+    def release(self, message: InputMessage | None) -> None:
         """Acknowledge ``message`` (an SDK input ``Message``) now that its result is sent."""
         with self._lock:  # held across the send: a disconnect cannot slip in between
             entry = self._held.pop(id(getattr(message, "data", None)), None)
@@ -224,12 +256,12 @@ class IoTHubFace:
             self.updater.close()
         try:
             self._report({})
-        except Exception as exc:  # the connection may already be gone; shutdown goes on
+        except sdk_errors() as exc:  # the connection may already be gone; shutdown goes on
             log.warning("final report failed: %s", exc)
         self.client.shutdown()
 
     # ---- messages --------------------------------------------------------------------
-    def _on_message(self, message: Any) -> None:
+    def _on_message(self, message: InputMessage) -> None:
         self._settings_applied.wait(SETTINGS_WAIT_SECS)  # messages that arrive during start()
         correlation_id = message.message_id or message.correlation_id
         future = self.service.submit(message.data, "iothub", correlation_id)
@@ -262,7 +294,7 @@ class IoTHubFace:
                 self.client.send_message_to_output(out, output)
                 with self._sent_lock:
                     self.sent += 1
-            except Exception as exc:  # the SDK retries internally; count and go on
+            except sdk_errors() as exc:  # the SDK retries internally; count and go on
                 with self._sent_lock:
                     self.send_failures += 1
                 connection_lost = isinstance(exc, connection_errors)
@@ -274,10 +306,10 @@ class IoTHubFace:
                 self.acks.release(item.message)
 
     # ---- methods ---------------------------------------------------------------------
-    def _on_method(self, request: Any) -> None:
+    def _on_method(self, request: MethodRequest) -> None:
         from azure.iot.device import MethodResponse
 
-        payload: Any
+        payload: JSONSerializable
         if request.name != SCORE_METHOD:
             status, payload = 404, {"error": f"unknown method {request.name!r}; this module has 'score'"}
         else:
@@ -288,11 +320,12 @@ class IoTHubFace:
                 status, payload = 400, {"error": "the method payload cannot be read as a request (nested too deeply?)"}
             else:
                 reply = self.service.handle(body, "method")
-                status, payload = reply.status, reply.payload
+                # The result, an error body or an entry script's value, handed to the SDK as before (it encodes it).
+                status, payload = reply.status, cast("JSONSerializable", reply.payload)
         self.client.send_method_response(MethodResponse.create_from_method_request(request, status, payload))
 
     # ---- twin ------------------------------------------------------------------------
-    def _apply(self, desired: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    def _apply(self, desired: Mapping[str, JSONValue]) -> tuple[AppliedSettings, str | None]:
         if self.updater is not None and desired.get("model") is not None:
             self.updater.request(desired["model"])  # on its own thread; reports model_update itself
         try:
@@ -301,24 +334,26 @@ class IoTHubFace:
             log.error("desired properties refused: %s", exc)
             return {}, str(exc)
 
-    def _on_desired_patch(self, patch: dict[str, Any]) -> None:
+    def _on_desired_patch(self, patch: JSONObject) -> None:
         applied, error = self._apply(dict(patch))
         self._report({"settings": applied, "settings_error": error, "settings_version": patch.get("$version")})
 
-    def _report(self, extra: dict[str, Any]) -> None:
+    def _report(self, extra: ReportedProperties) -> None:
         self.client.patch_twin_reported_properties({**self.state(), **extra})
 
-    def state(self) -> dict[str, Any]:
+    def state(self) -> ReportedProperties:
         metrics = self.service.metrics
-        return {
+        state: ReportedProperties = {
             "status": self.status,
             "model": self.service.describe(),
             "messages": metrics.message_count,
             "errors": metrics.error_count,
             "latency": metrics.latency_percentiles(),
             "drift": self.service.capture.summary(),
-            **({"model_update": dict(self.updater.status)} if self.updater is not None else {}),
         }
+        if self.updater is not None:
+            state["model_update"] = self.updater.status.copy()
+        return state
 
     def _start_updater(self) -> None:
         """Model updates through the twin (ONNX backend only): the stored model first, then patches."""
@@ -327,7 +362,7 @@ class IoTHubFace:
             return
         store = ModelStore.from_environment(Path("model-store"))
 
-        def swapped(engine: Any) -> None:
+        def swapped(engine: Engine) -> None:
             self.service.model = engine.model  # describe() and reported "model" name what now serves
 
         self.updater = ModelUpdater(scorer, store, report=lambda status: self._report({"model_update": status}),
@@ -339,13 +374,17 @@ class IoTHubFace:
         while not self._stop.wait(self.report_interval):
             try:
                 self._report({})
-            except Exception as exc:  # a report lost to a reconnect is retried next interval
+            except sdk_errors() as exc:  # a report lost to a reconnect is retried next interval
                 log.warning("periodic report failed: %s", exc)
 
 
-def create_edge_client(factory: Callable[[], Any] | None = None) -> ModuleClient:
+def create_edge_client(factory: Callable[[], ModuleClient] | None = None) -> ModuleClient:
     """``IoTHubModuleClient.create_from_edge_environment()``: the IOTEDGE_* variables and workload API."""
     from azure.iot.device import IoTHubModuleClient
 
-    client: ModuleClient = (factory or IoTHubModuleClient.create_from_edge_environment)()
-    return client
+    if factory is not None:
+        return factory()
+    # The SDK's client is a ModuleClient at run time; its annotations only spell it differently: JSON that
+    # may hold tuples, handlers that may be coroutines, a twin patch as a plain dict (which a
+    # ReportedProperties TypedDict is at run time, but not to mypy).
+    return cast(ModuleClient, IoTHubModuleClient.create_from_edge_environment())

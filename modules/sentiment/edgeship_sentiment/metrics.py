@@ -7,6 +7,8 @@ from collections import deque
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
+from edgeship_sentiment.jsontypes import LatencyPercentiles
+
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
@@ -45,7 +47,7 @@ class ModuleMetrics:
     def observe_batch(self, size: int, seconds: float) -> None:
         self.batch_size.observe(size)
 
-    def latency_percentiles(self) -> dict[str, float | None]:
+    def latency_percentiles(self) -> LatencyPercentiles:
         with self._lock:
             values = sorted(self._window)
         if not values:

@@ -12,12 +12,14 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 from edgeship_sentiment.errors import ModelLoadError
+from edgeship_sentiment.jsontypes import JSONObject, JSONValue
 
 MODEL_FORMAT = "edgeship-model/1"
 INPUT_DTYPES = ("int64", "int32", "float32")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -52,20 +54,20 @@ class ModelSpec:
     encoder_classes: tuple[str, ...] = ()
     converter_versions: Mapping[str, str] = field(default_factory=dict)
     converter_seconds: float | None = None
-    parity: Mapping[str, Any] = field(default_factory=dict)
+    parity: Mapping[str, JSONValue] = field(default_factory=dict)
     sizes: Mapping[str, int] = field(default_factory=dict)
     created_at: str = ""
     # Left as read: the updater judges its shape when it checks a download (a module must still
     # start on a folder packaged before the sample existed).
-    parity_sample: Mapping[str, Any] | None = None
+    parity_sample: Mapping[str, JSONValue] | None = None
 
     @property
     def has_lstm(self) -> bool:
         return any(v is not None for v in (self.lstm_cell, self.lstm_hidden_size, self.initial_h,
                                              self.initial_c, self.final_h, self.final_c))
 
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
+    def to_json(self) -> JSONObject:
+        data: JSONObject = {
             "format": MODEL_FORMAT,
             "name": self.name,
             "version": self.version,
@@ -83,17 +85,17 @@ class ModelSpec:
             "output_name": self.output_name,
             "labels": {"negative": self.negative_label, "neutral": self.neutral_label,
                        "positive": self.positive_label},
-            "encoder_classes": list(self.encoder_classes),
-            "thresholds": list(self.thresholds),
+            "encoder_classes": [*self.encoder_classes],
+            "thresholds": [*self.thresholds],
             "include_neutral": self.include_neutral,
             "lstm": ({"cell": self.lstm_cell, "hidden_size": self.lstm_hidden_size, "initial_h": self.initial_h,
                       "initial_c": self.initial_c, "final_h": self.final_h, "final_c": self.final_c}
                      if self.has_lstm else None),
-            "converter": {"name": self.converter, "versions": dict(self.converter_versions),
+            "converter": {"name": self.converter, "versions": {**self.converter_versions},
                           "seconds": self.converter_seconds},
             "quantization": self.quantization,
             "parity": dict(self.parity),
-            "sizes": dict(self.sizes),
+            "sizes": {**self.sizes},
             "created_at": self.created_at,
         }
         if self.parity_sample is not None:
@@ -114,7 +116,7 @@ class ModelSpec:
         return cls.from_json(data, path)
 
     @classmethod
-    def from_json(cls, data: Any, path: Path) -> ModelSpec:
+    def from_json(cls, data: object, path: Path) -> ModelSpec:
         """``path`` only names the file in error messages."""
         if not isinstance(data, dict) or data.get("format") != MODEL_FORMAT:
             raise ModelLoadError(f"{path} is not an {MODEL_FORMAT} model description")
@@ -127,7 +129,7 @@ class ModelSpec:
         input_dtype = _get(data, "input_dtype", str, path)
         if input_dtype not in INPUT_DTYPES:
             raise ModelLoadError(f"{path}: input_dtype {input_dtype!r} is not one of {INPUT_DTYPES}")
-        converter: dict[str, Any] = _section(data, "converter", dict)
+        converter: dict[str, object] = _section(data, "converter", dict)
         seconds = converter.get("seconds")
         sample = data.get("parity_sample")
         return cls(
@@ -169,19 +171,19 @@ class ModelSpec:
         )
 
 
-def _get(data: dict[str, Any], key: str, kind: type | tuple[type, ...], path: Path) -> Any:
+def _get(data: Mapping[str, object], key: str, kind: type[T], path: Path) -> T:
     value = data.get(key)
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        raise ModelLoadError(f"{path}: '{key}' is missing or not a {getattr(kind, '__name__', kind)}")
+        raise ModelLoadError(f"{path}: '{key}' is missing or not a {kind.__name__}")
     return value
 
 
-def _section(data: dict[str, Any], key: str, kind: type[list[Any]] | type[dict[str, Any]]) -> Any:
+def _section(data: Mapping[str, object], key: str, kind: type[T]) -> T:
     """An optional, informational field: the wrong kind reads as empty (it never mattered for scoring)."""
     value = data.get(key)
     return value if isinstance(value, kind) else kind()
 
 
-def _opt_str(section: dict[str, Any] | None, key: str) -> str | None:
+def _opt_str(section: Mapping[str, object] | None, key: str) -> str | None:
     value = section.get(key) if section else None
     return value if isinstance(value, str) else None

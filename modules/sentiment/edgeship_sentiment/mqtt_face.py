@@ -17,14 +17,21 @@ import ssl
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
 from edgeship_sentiment.errors import SentimentModuleError
+from edgeship_sentiment.jsontypes import MQTTReply
 from edgeship_sentiment.service import Reply, SentimentService
-from edgeship_sentiment.tcp import set_tcp_nodelay
+from edgeship_sentiment.tcp import PahoMessage, set_tcp_nodelay
 
 log = logging.getLogger("edgeship_sentiment.mqtt")
+
+
+class Subscriber(Protocol):
+    """The paho client as ``on_connect`` receives it."""
+
+    def subscribe(self, topic: str, qos: int = 0) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -94,19 +101,19 @@ class MqttFace:
         self.client.disconnect()
         self.client.loop_stop()
 
-    def _on_connect(self, client: Any, userdata: Any, flags: dict[str, Any], rc: int) -> None:
+    def _on_connect(self, client: Subscriber, userdata: object, flags: dict[str, int], rc: int) -> None:
         if rc != 0:
             log.error("broker refused the connection (rc=%s)", rc)
             return
         client.subscribe(self.settings.request_topic, qos=1)
         self.connected.set()
 
-    def _on_disconnect(self, client: Any, userdata: Any, rc: int) -> None:
+    def _on_disconnect(self, client: object, userdata: object, rc: int) -> None:
         self.connected.clear()
         if rc != 0:
             log.warning("connection lost (rc=%s); paho reconnects with backoff", rc)
 
-    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+    def _on_message(self, client: object, userdata: object, message: PahoMessage) -> None:
         future = self.service.submit(message.payload, "mqtt")
         self._outgoing.put((future, None))
 
@@ -116,7 +123,7 @@ class MqttFace:
             if item is None:
                 return
             reply = item[0].result()
-            payload: dict[str, Any] = {"correlation_id": reply.correlation_id}
+            payload: MQTTReply = {"correlation_id": reply.correlation_id}
             if reply.ok:
                 payload["result"] = reply.payload
                 if reply.model:

@@ -26,10 +26,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from edgeship_sentiment.session import Array, DType, InferenceSession
 
 FloatArray = npt.NDArray[np.float32]
 BUCKET_ROWS = 16  # rows per run in a sorted batch; 8-64 measured, 16 fastest (bench/results.md)
@@ -46,7 +47,7 @@ class StateNames:
 class PadStates:
     """The state after k pad steps from the zero state, k = 0..sequence_length, computed on first use."""
 
-    def __init__(self, session: Any, names: StateNames, *, input_name: str, input_dtype: np.dtype[Any],
+    def __init__(self, session: InferenceSession, names: StateNames, *, input_name: str, input_dtype: DType,
                  sequence_length: int, pad_value: int, hidden_size: int) -> None:
         self.session = session
         self.names = names
@@ -70,7 +71,8 @@ class PadStates:
         return self._h[pad_steps], (self._c[pad_steps] if self.with_c else None)
 
     def _compute(self, pad_steps: int) -> None:
-        outputs = [self.names.final_h, self.names.final_c] if self.with_c else [self.names.final_h]
+        final_c = self.names.final_c
+        outputs = [self.names.final_h, final_c] if self.with_c and final_c is not None else [self.names.final_h]
         pads = np.full((1, pad_steps), self.pad_value, dtype=self.input_dtype)
         result = self.session.run(outputs, {self.input_name: pads})  # from the graph's zero initial state
         self._h[pad_steps] = np.asarray(result[0]).reshape(-1)
@@ -89,7 +91,7 @@ class PadStates:
 
 
 def window(sequences: Sequence[Sequence[int]], sequence_length: int, *, truncating: str, pad_value: int,
-           dtype: np.dtype[Any]) -> tuple[npt.NDArray[Any], int]:
+           dtype: DType) -> tuple[Array, int]:
     """Pre-pad the batch to its longest text only; returns the ids and the pad steps skipped.
 
     A batch of texts with no known word still runs one pad step: onnxruntime's LSTM needs at
@@ -112,22 +114,22 @@ class PaddingSkip:
     input_name: str
     truncating: str
     pad_value: int
-    dtype: np.dtype[Any]
+    dtype: DType
 
     @classmethod
-    def build(cls, session: Any, names: StateNames, *, input_name: str, input_dtype: np.dtype[Any],
+    def build(cls, session: InferenceSession, names: StateNames, *, input_name: str, input_dtype: DType,
               sequence_length: int, truncating: str, pad_value: int, hidden_size: int) -> PaddingSkip:
         states = PadStates(session, names, input_name=input_name, input_dtype=input_dtype,
                            sequence_length=sequence_length, pad_value=pad_value, hidden_size=hidden_size)
         return cls(states, input_name, truncating, pad_value, input_dtype)
 
-    def feeds(self, sequences: Sequence[Sequence[int]]) -> dict[str, npt.NDArray[Any]]:
+    def feeds(self, sequences: Sequence[Sequence[int]]) -> dict[str, Array]:
         ids, skipped = window(sequences, self.states.sequence_length, truncating=self.truncating,
                               pad_value=self.pad_value, dtype=self.dtype)
         return {self.input_name: ids, **self.states.initial(skipped)}
 
     def runs(self, sequences: Sequence[Sequence[int]],
-             bucket_rows: int = BUCKET_ROWS) -> Iterator[tuple[list[int], dict[str, npt.NDArray[Any]]]]:
+             bucket_rows: int = BUCKET_ROWS) -> Iterator[tuple[list[int], dict[str, Array]]]:
         """(row indices, feeds) per onnxruntime run: similar lengths together, each run its own window."""
         if len(sequences) <= bucket_rows:
             yield list(range(len(sequences))), self.feeds(sequences)
@@ -137,7 +139,7 @@ class PaddingSkip:
             rows = order[start:start + bucket_rows]
             yield rows, self.feeds([sequences[row] for row in rows])
 
-    def scores(self, session: Any, output_name: str, sequences: Sequence[Sequence[int]]) -> FloatArray:
+    def scores(self, session: InferenceSession, output_name: str, sequences: Sequence[Sequence[int]]) -> FloatArray:
         """The model's last output column per sequence, in the order given."""
         scores = np.empty(len(sequences), dtype=np.float32)
         for rows, feeds in self.runs(sequences):
@@ -146,7 +148,7 @@ class PaddingSkip:
         return scores
 
 
-def session_supports(session: Any, names: StateNames) -> bool:
+def session_supports(session: InferenceSession, names: StateNames) -> bool:
     """Whether the graph takes the initial state and gives the final one (direct converter graphs)."""
     # The direct graph's state inputs are initializers that a caller may override (zero default).
     inputs = {i.name for i in [*session.get_inputs(), *session.get_overridable_initializers()]}

@@ -13,15 +13,16 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from edgeship_sentiment.errors import BadRequestError, ModelLoadError
+from edgeship_sentiment.jsontypes import ScoreResult
 from edgeship_sentiment.model import ModelFolder
 from edgeship_sentiment.model_spec import ModelSpec
 from edgeship_sentiment.padskip import PaddingSkip, StateNames, session_supports
+from edgeship_sentiment.session import DType, InferenceSession, runtime_errors
 from edgeship_sentiment.tokenizer import pad_sequences
 
 MAX_TEXT_BYTES = 256 * 1024  # IoT Hub's message limit; nothing larger can arrive as one message
@@ -59,7 +60,7 @@ def decode_label(score: float, settings: ScoringSettings, labels: Labels) -> str
     return labels.negative if score < 0.5 else labels.positive
 
 
-def session_options(intra_op_threads: int | None = None) -> Any:
+def session_options(intra_op_threads: int | None = None) -> object:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -89,10 +90,10 @@ class Engine:
     """One loaded model: folder, session, padding skip. Immutable, so a swap is one assignment."""
 
     model: ModelFolder
-    session: Any
+    session: InferenceSession
     padding_skip: PaddingSkip | None
     labels: Labels
-    dtype: np.dtype[Any]
+    dtype: DType
 
     @property
     def version(self) -> str:
@@ -106,9 +107,9 @@ class Engine:
 
         spec = model.spec
         try:
-            session = ort.InferenceSession(str(model.onnx_path), session_options(intra_op_threads),
-                                           providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own exception types for corrupt models
+            session: InferenceSession = ort.InferenceSession(
+                str(model.onnx_path), session_options(intra_op_threads), providers=["CPUExecutionProvider"])
+        except runtime_errors() as exc:  # onnxruntime raises its own exception types for corrupt models
             raise ModelLoadError(f"onnxruntime cannot load {model.onnx_path}: {exc}") from None
         names = [i.name for i in session.get_inputs()]
         if spec.input_name not in names:
@@ -162,7 +163,7 @@ class Scorer:
         return self._engine.model
 
     @property
-    def session(self) -> Any:
+    def session(self) -> InferenceSession:
         return self._engine.session
 
     @property
@@ -177,9 +178,16 @@ class Scorer:
     def settings(self) -> ScoringSettings:
         return self._settings
 
-    def update_settings(self, **changes: Any) -> ScoringSettings:
+    def update_settings(self, *, thresholds: tuple[float, float] | None = None,
+                        include_neutral: bool | None = None) -> ScoringSettings:
+        """Change what is given, keep the rest; refused as a whole when the result is not valid."""
         with self._lock:
-            self._settings = replace(self._settings, **changes).validated()
+            settings = self._settings
+            if thresholds is not None:
+                settings = replace(settings, thresholds=thresholds)
+            if include_neutral is not None:
+                settings = replace(settings, include_neutral=include_neutral)
+            self._settings = settings.validated()
             return self._settings
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
@@ -193,7 +201,7 @@ class Scorer:
                 text.engine = engine
         return scores
 
-    def score_batch(self, texts: Sequence[str]) -> list[dict[str, Any]]:
+    def score_batch(self, texts: Sequence[str]) -> list[ScoreResult]:
         if not texts:
             return []
         for text in texts:
@@ -206,11 +214,11 @@ class Scorer:
         return [{"label": decode_label(float(s), settings, engine.labels), "score": float(s), "elapsed_time": elapsed}
                 for s in scores]
 
-    def score(self, text: str) -> dict[str, Any]:
+    def score(self, text: str) -> ScoreResult:
         return self.score_batch([text])[0]
 
 
-def padding_skip_for(session: Any, spec: ModelSpec) -> PaddingSkip | None:
+def padding_skip_for(session: InferenceSession, spec: ModelSpec) -> PaddingSkip | None:
     """The padding skip for this graph, or None when it cannot be exact (no state I/O, post-padding)."""
     if spec.initial_h is None or spec.final_h is None or spec.lstm_hidden_size is None or spec.padding != "pre":
         return None

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypeGuard
 
 from edgeship_sentiment.batcher import BatchSettings, MicroBatcher
 from edgeship_sentiment.capture import CaptureSettings, InputCapture
 from edgeship_sentiment.entry_script import EntryScript
-from edgeship_sentiment.errors import BadRequestError
+from edgeship_sentiment.errors import BadRequestError, SentimentModuleError
+from edgeship_sentiment.jsontypes import AppliedSettings, ErrorBody, ModelDescription, ScoreResult
 from edgeship_sentiment.metrics import ModuleMetrics
 from edgeship_sentiment.model import ModelFolder, load_model_folder
 from edgeship_sentiment.payloads import ScoreRequest, decode_body, parse_request
@@ -29,7 +31,7 @@ REQUEST_TIMEOUT = 30.0
 @dataclass(frozen=True)
 class Reply:
     status: int
-    payload: Any
+    payload: object  # ScoreResult(s), an ErrorBody, or an entry script's value (JSON-encodable or a 500)
     correlation_id: str | None = None
     model: str | None = None  # name:version of the model that scored it (ONNX backend)
 
@@ -41,8 +43,8 @@ class Reply:
         return json.dumps(self.payload).encode("utf-8")
 
 
-def error_payload(message: str, correlation_id: str | None = None) -> dict[str, Any]:
-    payload: dict[str, Any] = {"error": message}
+def error_payload(message: str, correlation_id: str | None = None) -> ErrorBody:
+    payload: ErrorBody = {"error": message}
     if correlation_id is not None:
         payload["correlation_id"] = correlation_id
     return payload
@@ -73,7 +75,7 @@ class SentimentService:
     def ready(self) -> bool:
         return self.batcher is not None or self.entry_script is not None
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> ModelDescription:
         if self.model is None:
             return {"backend": "entry-script", "entry_script": str(self.entry_script.path if self.entry_script else "")}
         spec = self.model.spec
@@ -102,14 +104,14 @@ class SentimentService:
             lambda done: result.set_result(self._collect(request, done, face, correlation, started, texts)))
         return result
 
-    def _collect(self, request: ScoreRequest, scored: Future[list[dict[str, Any]]], face: str,
-                 correlation_id: str | None, started: float, texts: list[Any] | None = None) -> Reply:
+    def _collect(self, request: ScoreRequest, scored: Future[list[ScoreResult]], face: str,
+                 correlation_id: str | None, started: float, texts: list[str] | None = None) -> Reply:
         try:
             results = scored.result()
         except BadRequestError as exc:
             self.metrics.observe_error(face, "bad_request")
             return Reply(400, error_payload(str(exc), correlation_id), correlation_id)
-        except Exception as exc:  # a failed batch is an error reply, not a lost message
+        except SentimentModuleError as exc:  # the batcher fails a batch with one (or a shutdown); a reply, not a loss
             self.metrics.observe_error(face, "internal")
             return Reply(500, error_payload(f"scoring failed: {exc}", correlation_id), correlation_id)
         self.metrics.observe_request(face, time.perf_counter() - started, len(results))
@@ -133,36 +135,36 @@ class SentimentService:
         except BadRequestError as exc:
             self.metrics.observe_error(face, "bad_request")
             return Reply(400, error_payload(str(exc), correlation_id), correlation_id)
-        except Exception as exc:  # an entry script may raise anything; the module must answer
+        except Exception as exc:  # noqa: BLE001, RUF100 - the user's run() may raise anything; the module must answer
             self.metrics.observe_error(face, "script")
             return Reply(500, error_payload(f"{type(exc).__name__}: {exc}", correlation_id), correlation_id)
         self.metrics.observe_request(face, time.perf_counter() - started, 1)
         return Reply(200, payload, correlation_id)
 
-    def apply_settings(self, desired: dict[str, Any]) -> dict[str, Any]:
+    def apply_settings(self, desired: Mapping[str, object]) -> AppliedSettings:
         """Apply twin desired properties; returns what was applied (for reported properties)."""
-        applied: dict[str, Any] = {}
+        applied: AppliedSettings = {}
         if self.scorer is not None:
-            changes: dict[str, Any] = {}
-            if "thresholds" in desired:
-                changes["thresholds"] = parse_thresholds(desired["thresholds"])
-            if "include_neutral" in desired:
-                if not isinstance(desired["include_neutral"], bool):
-                    raise BadRequestError("include_neutral must be true or false")
-                changes["include_neutral"] = desired["include_neutral"]
-            if changes:
-                settings = self.scorer.update_settings(**changes)
+            thresholds = parse_thresholds(desired["thresholds"]) if "thresholds" in desired else None
+            include_neutral = desired.get("include_neutral")
+            if "include_neutral" in desired and not isinstance(include_neutral, bool):
+                raise BadRequestError("include_neutral must be true or false")
+            if thresholds is not None or isinstance(include_neutral, bool):
+                neutral = include_neutral if isinstance(include_neutral, bool) else None
+                settings = self.scorer.update_settings(thresholds=thresholds, include_neutral=neutral)
                 applied["thresholds"] = {"negative": settings.thresholds[0], "positive": settings.thresholds[1]}
                 applied["include_neutral"] = settings.include_neutral
         if self.batcher is not None:
             batch_changes = {key: desired[key] for key in ("max_batch", "max_batch_delay_ms") if key in desired}
+            numbers: dict[str, int | float] = {}
             for key, value in batch_changes.items():
-                if not isinstance(value, int | float) or isinstance(value, bool):
+                if not _is_number(value):
                     raise BadRequestError(f"{key} must be a number")
-            if batch_changes:
-                if "max_batch" in batch_changes:
-                    batch_changes["max_batch"] = int(batch_changes["max_batch"])
-                settings_b = self.batcher.update(**batch_changes)
+                numbers[key] = value
+            if numbers:
+                max_batch = numbers.get("max_batch")
+                settings_b = self.batcher.update(max_batch=int(max_batch) if max_batch is not None else None,
+                                                 max_batch_delay_ms=numbers.get("max_batch_delay_ms"))
                 applied["max_batch"] = settings_b.max_batch
                 applied["max_batch_delay_ms"] = settings_b.max_batch_delay_ms
         if "capture" in desired:
@@ -178,7 +180,11 @@ class SentimentService:
         self.capture.close()
 
 
-def parse_thresholds(value: Any) -> tuple[float, float]:
+def _is_number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def parse_thresholds(value: object) -> tuple[float, float]:
     """Twin desired properties cannot hold arrays: ``{"negative": 0.4, "positive": 0.7}``; a list is also read."""
     if isinstance(value, dict):
         low, high = value.get("negative"), value.get("positive")
@@ -186,6 +192,6 @@ def parse_thresholds(value: Any) -> tuple[float, float]:
         low, high = value
     else:
         raise BadRequestError('thresholds must be {"negative": low, "positive": high}')
-    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high)):
+    if not (_is_number(low) and _is_number(high)):
         raise BadRequestError("thresholds must be numbers")
-    return float(low), float(high)  # type: ignore[arg-type]
+    return float(low), float(high)

@@ -10,11 +10,12 @@ returns any JSON, so both schemas are an open object. ``SERVICE_NAME``, ``SERVIC
 from __future__ import annotations
 
 import os
-from typing import Any
 
-OPEN_OBJECT: dict[str, Any] = {"type": "object", "example": {}}
-ERROR_SCHEMA: dict[str, Any] = {"type": "object", "properties": {"message": {"type": "string"}}}
-BEARER = {"type": "apiKey", "name": "Authorization", "in": "header", "description": "Bearer <key or token>"}
+from edgeship_sentiment.jsontypes import JSONObject
+
+OPEN_OBJECT: JSONObject = {"type": "object", "example": {}}
+ERROR_SCHEMA: JSONObject = {"type": "object", "properties": {"message": {"type": "string"}}}
+BEARER: JSONObject = {"type": "apiKey", "name": "Authorization", "in": "header", "description": "Bearer <key or token>"}
 FAILED = "The request failed; the body says why."
 
 
@@ -23,13 +24,14 @@ def _prefix() -> str:
     return f"/{prefix}" if prefix else ""
 
 
-def _info() -> dict[str, str]:
+def _info() -> JSONObject:
     name = os.environ.get("SERVICE_NAME", "ML service")
     return {"title": name, "description": f"Scoring API of {name}", "version": os.environ.get("SERVICE_VERSION", "1.0")}
 
 
-def swagger2() -> dict[str, Any]:
-    prefix, error = _prefix(), {"description": FAILED, "schema": {"$ref": "#/definitions/ErrorResponse"}}
+def swagger2() -> JSONObject:
+    prefix = _prefix()
+    error: JSONObject = {"description": FAILED, "schema": {"$ref": "#/definitions/ErrorResponse"}}
     return {
         "swagger": "2.0", "info": _info(), "schemes": ["https"], "consumes": ["application/json"],
         "produces": ["application/json"], "securityDefinitions": {"Bearer": BEARER},
@@ -55,15 +57,15 @@ def swagger2() -> dict[str, Any]:
     }
 
 
-def openapi3(version: str = "3.0.3") -> dict[str, Any]:
+def openapi3(version: str = "3.0.3") -> JSONObject:
     prefix = _prefix()
-    error = {"description": FAILED,
-             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
+    error: JSONObject = {"description": FAILED,
+                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
 
-    def json_of(ref: str) -> dict[str, Any]:
+    def json_of(ref: str) -> JSONObject:
         return {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}
 
-    text = {"text/plain": {"schema": {"type": "string"}}}
+    text: JSONObject = {"text/plain": {"schema": {"type": "string"}}}
     return {
         "openapi": version, "info": _info(), "security": [{"Bearer": []}],
         "paths": {
@@ -88,7 +90,7 @@ def openapi3(version: str = "3.0.3") -> dict[str, Any]:
     }
 
 
-def generated(canonical: str) -> dict[str, Any]:
+def generated(canonical: str) -> JSONObject:
     """The document for ``2``, ``3`` or ``3.1``."""
     if canonical == "2":
         return swagger2()

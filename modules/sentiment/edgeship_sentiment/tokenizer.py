@@ -17,12 +17,13 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from edgeship_sentiment.errors import ModelLoadError
+from edgeship_sentiment.jsontypes import JSONObject
 
 TOKENIZER_FORMAT = "keras-tokenizer/1"
 KERAS_DEFAULT_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
@@ -79,7 +80,7 @@ class KerasTokenizer:
     def texts_to_sequences(self, texts: Iterable[str]) -> list[list[int]]:
         return [self.text_to_sequence(text) for text in texts]
 
-    def to_json_dict(self) -> dict[str, Any]:
+    def to_json_dict(self) -> JSONObject:
         return {
             "format": TOKENIZER_FORMAT,
             "filters": self.filters,
@@ -88,11 +89,11 @@ class KerasTokenizer:
             "char_level": self.char_level,
             "num_words": self.num_words,
             "oov_token": self.oov_token,
-            "word_index": dict(self.word_index),
+            "word_index": {**self.word_index},
         }
 
     @classmethod
-    def from_json_dict(cls, data: Mapping[str, Any]) -> KerasTokenizer:
+    def from_json_dict(cls, data: Mapping[str, object]) -> KerasTokenizer:
         if data.get("format") != TOKENIZER_FORMAT:
             raise ModelLoadError(f"tokenizer format is {data.get('format')!r}, expected {TOKENIZER_FORMAT!r}")
         word_index = data.get("word_index")
@@ -134,8 +135,8 @@ def pad_sequences(
     padding: Literal["pre", "post"] = "pre",
     truncating: Literal["pre", "post"] = "pre",
     value: int = 0,
-    dtype: type[np.integer[Any]] = np.int64,
-) -> npt.NDArray[np.integer[Any]]:
+    dtype: type[np.integer] = np.int64,
+) -> npt.NDArray[np.integer]:
     """Keras' ``pad_sequences`` for integer sequences and a fixed ``maxlen``."""
     out = np.full((len(sequences), maxlen), value, dtype=dtype)
     for row, sequence in enumerate(sequences):

@@ -15,10 +15,11 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
-from typing import Any
+from types import FrameType
 
 from edgeship_sentiment.errors import SentimentModuleError
 from edgeship_sentiment.http_server import listen_socket
@@ -38,7 +39,7 @@ def run_workers(count: int, host: str, port: int, argv: list[str]) -> int:
     os.close(write_end)
     stopping = threading.Event()
 
-    def forward(signum: int, frame: Any) -> None:
+    def forward(signum: int, frame: FrameType | None) -> None:
         stopping.set()
         for worker in workers:
             if worker.poll() is None:
@@ -81,10 +82,8 @@ def _wait_all(workers: list[subprocess.Popen[bytes]], stopping: threading.Event)
     return codes
 
 
-def inherited_socket() -> Any:
+def inherited_socket() -> socket.socket | None:
     """The listening socket a parent passed down (``None`` in a module that binds its own)."""
-    import socket
-
     fd = os.environ.get(FD_VARIABLE)
     if not fd:
         return None

@@ -16,9 +16,9 @@ import copy
 import logging
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from edgesim.agent.launcher import ModuleLaunchError, ModuleRun
+from edgesim.jsontypes import JSONObject, JSONValue
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ OWNER_LABEL = "net.azure-devices.edge.owner"
 INSTANCE_LABEL = "org.edgeship.edgesim.instance"
 
 
-def _env_dict(entries: Any, name: str) -> dict[str, str]:
+def _env_dict(entries: object, name: str) -> dict[str, str]:
     if not isinstance(entries, list) or not all(isinstance(entry, str) for entry in entries):
         raise ModuleLaunchError(f"module {name}: createOptions.Env must be a list of NAME=VALUE strings")
     env: dict[str, str] = {}
@@ -37,21 +37,21 @@ def _env_dict(entries: Any, name: str) -> dict[str, str]:
     return env
 
 
-def _string_map(value: Any, what: str, name: str) -> dict[str, str]:
+def _string_map(value: object, what: str, name: str) -> dict[str, str]:
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         raise ModuleLaunchError(f"module {name}: createOptions.{what} must map names to strings")
     return dict(value)
 
 
-def _list(value: Any, what: str, name: str) -> list[Any]:
+def _list(value: object, what: str, name: str) -> list[JSONValue]:
     if not isinstance(value, list):
         raise ModuleLaunchError(f"module {name}: createOptions.HostConfig.{what} must be a list")
     return list(value)
 
 
-def container_config(run: ModuleRun, socket: Path, instance: str, dropped: Iterable[str] = ()) -> dict[str, Any]:
+def container_config(run: ModuleRun, socket: Path, instance: str, dropped: Iterable[str] = ()) -> JSONObject:
     """The create API body for ``run``; ``socket`` is the module's own workload socket on the host."""
-    options: dict[str, Any] = copy.deepcopy(dict(run.create_options))
+    options: JSONObject = copy.deepcopy(dict(run.create_options))
     env = _env_dict(options.get("Env", []), run.name)
     env.update(run.env)
     env["IOTEDGE_WORKLOADURI"] = f"unix://{CONTAINER_SOCKET}"
@@ -59,7 +59,7 @@ def container_config(run: ModuleRun, socket: Path, instance: str, dropped: Itera
     options["Image"] = run.image
     labels = _string_map(options.get("Labels", {}), "Labels", run.name)
     labels.update({OWNER_LABEL: "edgesim", INSTANCE_LABEL: instance})
-    options["Labels"] = labels
+    options["Labels"] = dict(labels)
     host = options.get("HostConfig", {})
     if not isinstance(host, dict):
         raise ModuleLaunchError(f"module {run.name}: createOptions.HostConfig must be an object")

@@ -24,8 +24,18 @@ from edgesim.agent.container_config import OWNER_LABEL, container_config
 from edgesim.agent.launcher import ModuleLaunchError, ModuleRun
 from edgesim.deployment import RegistryCredential
 from edgesim.errors import SimulatorError
+from edgesim.tasks import spawn
 
 log = logging.getLogger(__name__)
+
+
+def _engine_errors() -> tuple[type[BaseException], ...]:
+    """What a call to the engine raises: the SDK's own errors, requests' (``OSError`` subclasses:
+    no engine, a dropped connection, a read timeout) and urllib3's, which requests lets through."""
+    from docker.errors import DockerException
+    from urllib3.exceptions import HTTPError
+
+    return DockerException, OSError, HTTPError
 
 WAIT_POLL_SECS = 30  # a blocking wait is re-issued so that an engine hiccup cannot hang the agent
 SocketProvider = Callable[[str, Path], Awaitable[None]]
@@ -94,13 +104,13 @@ class ContainerHandle:
 
     def _follow_logs(self, since: int) -> None:
         # The container's own log (json-file) is the source; the module's log file is a copy.
-        with contextlib.suppress(Exception), open(self._log_path, "ab") as log_file:
+        with contextlib.suppress(*_engine_errors()), open(self._log_path, "ab") as log_file:
             for chunk in self._container.logs(stream=True, follow=True, since=since):
                 log_file.write(chunk)
                 log_file.flush()
 
     async def refresh(self) -> None:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(*_engine_errors()):
             await asyncio.to_thread(self._container.reload)
             self._record()
 
@@ -115,7 +125,7 @@ class ContainerHandle:
                 except NotFound:  # removed behind the agent's back: it is gone, like a killed process
                     result = {"StatusCode": 137}
                     break
-                except Exception as exc:  # the SDK's read timeout (requests) or a dropped connection
+                except _engine_errors() as exc:  # the SDK's read timeout (requests) or a dropped connection
                     await self.refresh()
                     if self._states.get(self._name, {}).get("status") not in ("running", "restarting", "created"):
                         log.warning("container %s: wait failed (%s)", self._name, _reason(exc))
@@ -128,7 +138,7 @@ class ContainerHandle:
         return self._exit_code
 
     async def stop(self, grace_secs: float) -> int:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(*_engine_errors()):
             await asyncio.to_thread(self._container.stop, timeout=max(1, round(grace_secs)))
         return await self.wait()
 
@@ -162,7 +172,7 @@ class DockerLauncher:
         try:
             client = docker.from_env(timeout=120)
             client.ping()
-        except Exception as exc:  # the docker SDK raises several unrelated types for "no engine"
+        except _engine_errors() as exc:  # the docker SDK raises several unrelated types for "no engine"
             raise DockerUnavailableError(f"no reachable Docker engine for --runtime docker ({_reason(exc)})") from None
         return cls(client, socket_dir, credentials, pull_policies, instance)
 
@@ -203,7 +213,7 @@ class DockerLauncher:
             await asyncio.to_thread(self._pull, run.image)
         except ModuleLaunchError as exc:
             raise ModuleLaunchError(f"module {run.name}: failed to pull image {run.image}: {exc}") from None
-        except Exception as exc:  # APIError (unauthorized, manifest unknown) or a connection error
+        except _engine_errors() as exc:  # APIError (unauthorized, manifest unknown) or a connection error
             raise ModuleLaunchError(f"module {run.name}: failed to pull image {run.image}: {_reason(exc)}") from None
 
     # ---- creating ---------------------------------------------------------------------------
@@ -218,7 +228,7 @@ class DockerLauncher:
         await asyncio.to_thread(self._remove_stale, run.name)
         try:
             created = await asyncio.to_thread(self._client.api.create_container_from_config, config, run.name)
-        except Exception as exc:
+        except _engine_errors() as exc:
             raise ModuleLaunchError(f"module {run.name}: could not create its container: {_reason(exc)}") from None
         return await asyncio.to_thread(self._client.containers.get, created["Id"])
 
@@ -250,14 +260,14 @@ class DockerLauncher:
         since = time.time()
         try:
             await asyncio.to_thread(container.start)
-        except Exception as exc:
+        except _engine_errors() as exc:
             raise ModuleLaunchError(f"module {run.name}: docker could not start its container: "
                                     f"{_reason(exc)}") from None
         handle = ContainerHandle(container, log_path, self.container_states, run.name)
         await asyncio.to_thread(handle.started, since)
         self._handles[run.name] = handle
         if self._poller is None:
-            self._poller = asyncio.create_task(self._poll(), name="edgesim-docker-poll")
+            self._poller = spawn(self._poll(), "edgesim-docker-poll")
         return handle
 
     async def _poll(self) -> None:
@@ -283,7 +293,7 @@ class DockerLauncher:
             return
         try:
             await asyncio.to_thread(container.remove, force=True)
-        except Exception as exc:  # NotFound (removed behind our back) or an engine error: never fatal here
+        except _engine_errors() as exc:  # NotFound (removed behind our back) or an engine error: never fatal here
             log.warning("could not remove the container of module %s: %s", name, _reason(exc))
 
     async def close(self) -> None:
@@ -297,5 +307,5 @@ class DockerLauncher:
         for name, container in containers.items():
             try:
                 await asyncio.to_thread(container.remove, force=True)
-            except Exception as exc:
+            except _engine_errors() as exc:
                 log.warning("could not remove the container of module %s: %s", name, _reason(exc))

@@ -20,13 +20,14 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
+from edgesim.defaults import DEFAULT_STOP_GRACE_SECS as DEFAULT_STOP_GRACE_SECS  # re-exported
 from edgesim.deployment import ModuleStatus, RestartPolicy
 from edgesim.errors import SimulatorError
+from edgesim.jsontypes import JSONValue
 
 log = logging.getLogger(__name__)
-DEFAULT_STOP_GRACE_SECS = 10.0
 # FROM python:3.7-slim, FROM --platform=$BUILDPLATFORM docker.io/library/python:3.9 AS build, ...
 _DOCKERFILE_PYTHON = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(?:\S+/)?python:(\d+\.\d+)", re.IGNORECASE | re.MULTILINE)
 # Inherited variables that would make the SDK bypass the edge environment we provide.
@@ -47,7 +48,7 @@ class ModuleRun:
     restart_policy: RestartPolicy = RestartPolicy.ALWAYS
     startup_order: int | None = None
     image: str = ""
-    create_options: Mapping[str, Any] = field(default_factory=dict)
+    create_options: Mapping[str, JSONValue] = field(default_factory=dict)
 
 
 class ModuleHandle(Protocol):

@@ -14,7 +14,6 @@ import datetime
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from edgesim.errors import SimulatorError
 
@@ -47,7 +46,7 @@ class LogFilter:
     regex: re.Pattern[str] | None = None
 
     @classmethod
-    def from_json(cls, data: Any, now: float) -> LogFilter:
+    def from_json(cls, data: object, now: float) -> LogFilter:
         if data is None:
             return cls()
         if not isinstance(data, Mapping):
@@ -84,7 +83,7 @@ class LogFilter:
         return selected
 
 
-def parse_time(value: Any, now: float, what: str) -> float | None:
+def parse_time(value: object, now: float, what: str) -> float | None:
     """Docker's ``since`` / ``until``: a UNIX timestamp, an RFC 3339 time, or a duration before now
     (``90 m``, ``1 d``, ``2 days 3 hours 2 minutes``)."""
     if value is None:

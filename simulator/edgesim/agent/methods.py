@@ -30,13 +30,14 @@ import zipfile
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote, urlparse
 
 from edgesim.agent.launcher import ModuleLaunchError
 from edgesim.agent.logfilter import LogFilter, LogFilterError, matching_ids, parse_lines
 from edgesim.agent.supervisor import RUNNING, Agent
 from edgesim.errors import SimulatorError
+from edgesim.jsontypes import JSONLike, JSONObject, JSONValue
+from edgesim.tasks import spawn
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +60,11 @@ class _Task:
     message: str = ""
 
 
-Handler = Callable[[Any], Awaitable[Any]]
+Handler = Callable[[JSONLike], Awaitable[JSONValue]]
 
 
 class AgentMethods:
-    def __init__(self, agent: Agent, hub_hostname: str, device_id: str, status: Callable[[], dict[str, Any]],
+    def __init__(self, agent: Agent, hub_hostname: str, device_id: str, status: Callable[[], object],
                  on_call: Callable[[str], None] | None = None) -> None:
         self.agent = agent
         self.hub_hostname = hub_hostname
@@ -80,7 +81,7 @@ class AgentMethods:
         self._names = ["ping", "RestartModule", "GetModuleLogs", "UploadModuleLogs", "UploadSupportBundle",
                        "GetTaskStatus"]
 
-    async def handle(self, method_name: str, payload: Any) -> tuple[int, Any]:
+    async def handle(self, method_name: str, payload: JSONLike) -> tuple[int, JSONValue]:
         handler = self._handlers.get(method_name.lower())
         if self._on_call is not None:
             self._on_call(method_name)
@@ -95,10 +96,10 @@ class AgentMethods:
             return 500, {"message": str(exc)}
 
     # ---- the methods -----------------------------------------------------------------------
-    async def _ping(self, payload: Any) -> Any:
+    async def _ping(self, payload: JSONLike) -> JSONValue:
         return None
 
-    async def _restart(self, payload: Any) -> Any:
+    async def _restart(self, payload: JSONLike) -> JSONValue:
         request = _request(payload)
         name = request.get("id")
         if not isinstance(name, str) or not name:
@@ -118,7 +119,7 @@ class AgentMethods:
             raise NotFoundError(f"Module {name} did not start again within {RESTART_WAIT_SECS:g} s") from None
         return None
 
-    def _log_items(self, request: Mapping[str, Any]) -> list[tuple[str, LogFilter]]:
+    def _log_items(self, request: Mapping[str, JSONLike]) -> list[tuple[str, LogFilter]]:
         items = request.get("items")
         if isinstance(items, Mapping):
             items = [items]  # edgeAgent takes a single item or an array
@@ -127,10 +128,11 @@ class AgentMethods:
         chosen: dict[str, LogFilter] = {}
         now = time.time()
         for index, item in enumerate(items):
-            if not isinstance(item, Mapping) or not isinstance(item.get("id"), str) or not item["id"]:
+            ident = item.get("id") if isinstance(item, Mapping) else None
+            if not isinstance(item, Mapping) or not isinstance(ident, str) or not ident:
                 raise BadRequestError(f"items[{index}].id must be a module name or a regular expression")
             log_filter = LogFilter.from_json(item.get("filter"), now)
-            for name in matching_ids(item["id"], sorted(self.agent.runs)):
+            for name in matching_ids(ident, sorted(self.agent.runs)):
                 chosen.setdefault(name, log_filter)  # the first item that names a module decides its filter
         return sorted(chosen.items())
 
@@ -145,10 +147,10 @@ class AgentMethods:
             return json.dumps(records).encode("utf-8")
         return "".join(f"{line.raw}\n" for line in lines).encode("utf-8")
 
-    async def _get_logs(self, payload: Any) -> Any:
+    async def _get_logs(self, payload: JSONLike) -> JSONValue:
         request = _request(payload)
         encoding, content_type = _formats(request, default_type="text")
-        response: list[dict[str, Any]] = []
+        response: list[JSONValue] = []
         size = 0
         for name, log_filter in self._log_items(request):
             data = self._render(name, log_filter, content_type)
@@ -167,7 +169,7 @@ class AgentMethods:
         return response
 
     # ---- uploads and their tasks -------------------------------------------------------------
-    def _start(self, operation: str, work: Callable[[], None]) -> dict[str, Any]:
+    def _start(self, operation: str, work: Callable[[], None]) -> JSONObject:
         correlation_id = str(uuid.uuid4())
         task = self._tasks[correlation_id] = _Task(operation)
 
@@ -175,16 +177,15 @@ class AgentMethods:
             try:
                 await asyncio.to_thread(work)
             except Exception as exc:  # any failure is the task's status, as in edgeAgent's BackgroundTask
+                log.warning("edgeAgent task %s failed", operation, exc_info=True)
                 task.status, task.message = "Failed", f"Task {operation} failed because of error {exc}"
             else:
                 task.status = "Completed"
 
-        running = asyncio.ensure_future(run())
-        self._running.add(running)
-        running.add_done_callback(self._running.discard)
+        spawn(run(), f"agent:{operation}", self._running)
         return {"status": task.status, "message": task.message, "correlationId": correlation_id}
 
-    async def _upload_logs(self, payload: Any) -> Any:
+    async def _upload_logs(self, payload: JSONLike) -> JSONValue:
         request = _request(payload)
         encoding, content_type = _formats(request, default_type="json")
         target = _sas_url(request)
@@ -202,7 +203,7 @@ class AgentMethods:
 
         return self._start("upload logs", work)
 
-    async def _upload_bundle(self, payload: Any) -> Any:
+    async def _upload_bundle(self, payload: JSONLike) -> JSONValue:
         request = _request(payload)
         target = _sas_url(request)
         names = sorted(self.agent.runs)
@@ -222,7 +223,7 @@ class AgentMethods:
 
         return self._start("upload support bundle", work)
 
-    async def _task_status(self, payload: Any) -> Any:
+    async def _task_status(self, payload: JSONLike) -> JSONValue:
         request = _request(payload)
         correlation_id = request.get("correlationId")
         if not isinstance(correlation_id, str) or not correlation_id:
@@ -237,7 +238,7 @@ class AgentMethods:
             task.cancel()
 
 
-def _request(payload: Any) -> Mapping[str, Any]:
+def _request(payload: JSONLike) -> Mapping[str, JSONLike]:
     if not isinstance(payload, Mapping):
         raise BadRequestError("Request payload not found: expected a JSON object")
     version = payload.get("schemaVersion")
@@ -246,7 +247,7 @@ def _request(payload: Any) -> Mapping[str, Any]:
     return payload
 
 
-def _formats(request: Mapping[str, Any], default_type: str) -> tuple[str, str]:
+def _formats(request: Mapping[str, JSONLike], default_type: str) -> tuple[str, str]:
     encoding = str(request.get("encoding", "none")).lower()
     content_type = str(request.get("contentType", default_type)).lower()
     if encoding not in ("none", "gzip"):
@@ -256,7 +257,7 @@ def _formats(request: Mapping[str, Any], default_type: str) -> tuple[str, str]:
     return encoding, content_type
 
 
-def _sas_url(request: Mapping[str, Any]) -> str:
+def _sas_url(request: Mapping[str, JSONLike]) -> str:
     url = request.get("sasUrl")
     if not isinstance(url, str) or not url:
         raise BadRequestError("sasUrl is required")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edgesim.defaults import DEFAULT_BACKOFF_UNIT_SECS
 from edgesim.deployment import RestartPolicy
 
 MAX_COOL_OFF_SECS = 300.0
@@ -24,7 +25,7 @@ MAX_COOL_OFF_SECS = 300.0
 
 @dataclass(frozen=True)
 class BackoffConfig:
-    cool_off_unit_secs: float = 10.0
+    cool_off_unit_secs: float = DEFAULT_BACKOFF_UNIT_SECS
     max_cool_off_secs: float = MAX_COOL_OFF_SECS
     max_restarts: int = 5
     intensive_care_secs: float = 600.0

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict
 
 from edgesim.deployment import Deployment, ModuleSpec
+from edgesim.jsontypes import JSONObject, JSONValue
 
 # ModuleSpec field -> the manifest's name for it, in the order they are reported.
 COMPARED_FIELDS = (
@@ -34,7 +35,7 @@ COMPARED_FIELDS = (
 )
 
 
-def _properties(desired: Mapping[str, Any]) -> dict[str, Any]:
+def _properties(desired: Mapping[str, JSONValue]) -> JSONObject:
     return {key: value for key, value in desired.items() if not key.startswith("$")}
 
 
@@ -44,6 +45,19 @@ class ModuleChange:
 
     name: str
     reasons: tuple[str, ...]
+
+
+class PlanJSON(TypedDict):
+    """``sim deploy --json`` and ``POST /v1/deploy``."""
+
+    added: list[str]
+    removed: list[str]
+    restarted: dict[str, list[str]]
+    unchanged: list[str]
+    patched: list[str]
+    routes_changed: bool
+    store_ttl_changed: bool
+    store_limits_changed: bool
 
 
 @dataclass(frozen=True)
@@ -68,7 +82,7 @@ class Plan:
         return not (self.added or self.removed or self.changed or self.patched or self.routes_changed
                     or self.store_ttl_changed or self.store_limits_changed)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> PlanJSON:
         return {"added": list(self.added), "removed": list(self.removed),
                 "restarted": {change.name: list(change.reasons) for change in self.changed},
                 "unchanged": list(self.unchanged), "patched": list(self.patched),
@@ -103,13 +117,13 @@ def plan(old: Deployment, new: Deployment) -> Plan:
                 store_limits_changed=old.store_max_bytes != new.store_max_bytes)
 
 
-def desired_patch(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> dict[str, Any]:
+def desired_patch(current: Mapping[str, JSONValue], wanted: Mapping[str, JSONValue]) -> JSONObject:
     """The JSON merge patch (``null`` deletes) that turns the desired properties ``current`` into ``wanted``.
 
     A deployment replaces a module's desired properties; a module learns of it through one patch,
     so the patch holds only what differs. ``$``-keys (``$version``, ``$metadata``) are the twin's own.
     """
-    patch: dict[str, Any] = {}
+    patch: JSONObject = {}
     for key in current:
         if not key.startswith("$") and key not in wanted:
             patch[key] = None

@@ -11,11 +11,12 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from edgesim.agent.launcher import DEFAULT_STOP_GRACE_SECS, Launcher, ModuleHandle, ModuleLaunchError, ModuleRun
 from edgesim.agent.policy import BackoffConfig, cool_off_secs, should_restart
 from edgesim.deployment import ModuleStatus
+from edgesim.jsontypes import JSONObject
+from edgesim.tasks import spawn
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class ModuleState:
     last_restart: float | None = None
     next_restart_in: float | None = None
 
-    def to_reported(self) -> dict[str, Any]:
+    def to_reported(self) -> JSONObject:
         """The shape of ``$edgeAgent`` reported ``modules.<name>`` (edgeAgent's field names)."""
         return {
             "runtimeStatus": self.runtime_status,
@@ -58,7 +59,7 @@ class ModuleState:
             "lastRestartTimeUtc": _utc(self.last_restart),
         }
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JSONObject:
         return {"name": self.name, **self.to_reported(), "pid": self.pid, "starts": self.starts,
                 "nextRestartInSecs": self.next_restart_in}
 
@@ -130,7 +131,7 @@ class Agent:
         for group in self.startup_groups():
             names = [run.name for run in group]
             for run in group:
-                self._tasks[run.name] = asyncio.create_task(self._supervise(run), name=f"agent:{run.name}")
+                self._tasks[run.name] = spawn(self._supervise(run), f"agent:{run.name}")
             await self.wait_for(_all_left_unknown(names), timeout=60)
 
     async def stop(self) -> None:
@@ -190,7 +191,7 @@ class Agent:
             self._states[run.name] = ModuleState(run.name, starts=previous.starts if previous else 0)
         for group in _groups(new):
             for run in group:
-                self._tasks[run.name] = asyncio.create_task(self._supervise(run), name=f"agent:{run.name}")
+                self._tasks[run.name] = spawn(self._supervise(run), f"agent:{run.name}")
             await self.wait_for(_all_left_unknown([run.name for run in group]), timeout=60)
 
     # ---- internals -----------------------------------------------------------------------

@@ -4,7 +4,7 @@ Why our own: the hub needs a server-side codec for the eleven packet types MQTT 
 incremental decoding over a TLS stream and no I/O of its own. amqtt 0.12 (the maintained Python
 broker) ties its packet classes to its asyncio stream adapters (each field is an awaited read)
 and brings ~10 runtime dependencies; paho-mqtt's codec is private to its client; mqtt-codec has
-not been released since 2019. This module is ~250 lines, decodes from a byte buffer, and treats
+not been released since 2019. This module is small, decodes from a byte buffer, and treats
 every malformed input as ``ProtocolError`` so only the offending connection closes.
 """
 

@@ -19,13 +19,15 @@ import contextlib
 import json
 import logging
 import ssl
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import WSMsgType, web
 
-from edgesim.hub.server import Connection, HubError, MethodTargetNotFoundError, MethodTimeoutError
+from edgesim.errors import HubError, MethodTargetNotFoundError, MethodTimeoutError
+from edgesim.hub.connection import Connection
 from edgesim.hub.topics import device_key
 from edgesim.message import MAX_MESSAGE_BYTES
+from edgesim.tasks import spawn
 
 if TYPE_CHECKING:
     from edgesim.hub.server import Hub
@@ -52,7 +54,7 @@ class _WebSocketConnection(Connection):
         self._ready = asyncio.Event()
         self._drained = asyncio.Event()
         self._drained.set()
-        self._writer = asyncio.ensure_future(self._write_loop())
+        self._writer = spawn(self._write_loop(), "hub:websocket-writer")
         self._closer: asyncio.Future[bool] | None = None
 
     def send(self, frame: bytes) -> None:
@@ -84,11 +86,27 @@ class _WebSocketConnection(Connection):
             self._writer.cancel()
             self._drained.set()  # nothing more will be written: a flush() waiting now returns
             # Closing the socket ends the reader's receive(), as closing a TCP stream ends read().
-            self._closer = asyncio.ensure_future(self.ws.close())
+            self._closer = spawn(self.ws.close(), "hub:websocket-close")
 
     async def wait_written(self) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await self._writer
+
+
+async def start_gateway(hub: Hub, tls: ssl.SSLContext, host: str, port: int) -> tuple[Gateway | None, str | None]:
+    """The listener on ``host:port``, or ``None`` and why it is off (the MQTT side works without it)."""
+    gateway = Gateway(hub, tls)
+    try:
+        await gateway.start(host, port)
+    except PermissionError:
+        return None, (f"port {port} needs root or CAP_NET_BIND_SERVICE: module-to-module methods, methods on "
+                      "leaf devices and MQTT over WebSockets are off")
+    except OSError as exc:
+        # Often a web server on *:443 of a developer's machine: the MQTT side still works, so
+        # run without these features and say why, rather than refuse to start.
+        return None, (f"cannot listen on {host}:{port} ({exc.strerror or exc}; another --host 127.x.y.z avoids "
+                      "it): module-to-module methods, methods on leaf devices and MQTT over WebSockets are off")
+    return gateway, None
 
 
 class Gateway:
@@ -114,7 +132,7 @@ class Gateway:
 
     async def stop(self) -> None:
         for ws in list(self._sockets):
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(ConnectionError, RuntimeError):  # the peer went first
                 await ws.close()
         runner, self._runner = self._runner, None
         if runner is not None:
@@ -191,7 +209,7 @@ async def _next_binary(ws: web.WebSocketResponse) -> bytes:
             return message.data
 
 
-def _method_request_problem(body: Any) -> str | None:
+def _method_request_problem(body: object) -> str | None:
     """edgeHub's ``MethodRequest`` validation, in one line; None when the request is good."""
     if not isinstance(body, dict):
         return "the request body must be a JSON object"

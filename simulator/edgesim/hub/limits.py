@@ -24,25 +24,38 @@ import json
 import logging
 import sqlite3
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Literal, TypedDict
 
 from edgesim.errors import SimulatorError
+from edgesim.hub.counters import LimitStats
+from edgesim.hub.store import HubStore
 from edgesim.message import Message
 
 log = logging.getLogger("edgesim.hub.limits")
 
 CHECK_SECS = 1.0
-SIZE_QUERY = """
-SELECT (SELECT COALESCE(SUM(LENGTH(body) + LENGTH(properties) + LENGTH(system)), 0) FROM pending)
-     + (SELECT COALESCE(SUM(LENGTH(body) + LENGTH(properties) + LENGTH(system)), 0) FROM upstream_pending)
-"""
-REASONS = ("store_limit", "disk_full", "store_error")
+RefusalReason = Literal["store_limit", "disk_full", "store_error"]
+REASONS: tuple[RefusalReason, ...] = ("store_limit", "disk_full", "store_error")
+
+
+class Refused(TypedDict):
+    store_limit: int
+    disk_full: int
+    store_error: int
+
+
+class LimitsState(TypedDict):
+    """``sim status --json``'s ``store``."""
+
+    size_bytes: int
+    max_size_bytes: int | None
+    refused: Refused
 
 
 class StoreFullError(SimulatorError):
     """The store takes no message now: over ``storeLimits.maxSizeBytes``, or the disk is full."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: RefusalReason, message: str) -> None:
         super().__init__(message)
         self.reason = reason
 
@@ -50,15 +63,15 @@ class StoreFullError(SimulatorError):
 class StoreLimits:
     """The message store's size against its limit, and a transaction that turns SQLITE_FULL into a refusal."""
 
-    def __init__(self, db: sqlite3.Connection, max_size_bytes: int | None) -> None:
-        self._db = db
+    def __init__(self, store: HubStore, max_size_bytes: int | None) -> None:
+        self._store = store
         self.max_size_bytes = max_size_bytes
         self.size_bytes = 0
-        self.refused: dict[str, int] = dict.fromkeys(REASONS, 0)
+        self.refused: Refused = {"store_limit": 0, "disk_full": 0, "store_error": 0}
         self.recompute()
 
     def recompute(self) -> int:
-        self.size_bytes = int(self._db.execute(SIZE_QUERY).fetchone()[0])
+        self.size_bytes = self._store.message_bytes()
         return self.size_bytes
 
     def check(self) -> None:
@@ -73,7 +86,7 @@ class StoreLimits:
         refusal ``on_rollback`` lets in-memory counts follow the rolled-back tables."""
         self.check()
         try:
-            # the bytes one stored copy takes, as SIZE_QUERY counts them
+            # the bytes one stored copy takes, as HubStore.message_bytes counts them
             size = len(message.body) + len(json.dumps(message.properties)) + len(json.dumps(message.system_properties))
             with self.transaction(size):
                 store()
@@ -81,36 +94,29 @@ class StoreLimits:
             on_rollback()
             raise
 
-    def refused_stats(self) -> dict[str, int]:
-        return {f"refused_{reason}": count for reason, count in self.refused.items()}
+    def refused_stats(self) -> LimitStats:
+        return {"refused_store_limit": self.refused["store_limit"], "refused_disk_full": self.refused["disk_full"],
+                "refused_store_error": self.refused["store_error"]}
 
     @contextlib.contextmanager
     def transaction(self, message_bytes: int) -> Iterator[None]:
         """Store one message (all its copies) or nothing; a disk that is full becomes ``StoreFullError``."""
-        before = self._db.total_changes
-        self._db.execute("BEGIN IMMEDIATE")
+        before = self._store.total_changes
         try:
-            yield
-            self._db.execute("COMMIT")
+            with self._store.transaction():
+                yield
         except sqlite3.OperationalError as exc:
-            if self._db.in_transaction:  # SQLite may have rolled back already
-                with contextlib.suppress(sqlite3.Error):
-                    self._db.execute("ROLLBACK")
             full = getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_FULL
-            reason = "disk_full" if full else "store_error"
+            reason: RefusalReason = "disk_full" if full else "store_error"
             self.refused[reason] += 1
             log.warning("message refused, the store cannot take it: %s", exc)
             raise StoreFullError(reason, f"the message store cannot take the message: {exc}") from None
-        except BaseException:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            raise
         # Every row written is a stored copy (or a cloud-log row, over-counted until the next check).
-        self.size_bytes += message_bytes * (self._db.total_changes - before)
+        self.size_bytes += message_bytes * (self._store.total_changes - before)
 
-    def state(self) -> dict[str, Any]:
+    def state(self) -> LimitsState:
         return {"size_bytes": self.size_bytes, "max_size_bytes": self.max_size_bytes,
-                "refused": dict(self.refused)}
+                "refused": Refused(**self.refused)}
 
     async def run(self) -> None:
         """The periodic space check (edgeHub's runs on a period too): deletions lower the size here."""

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
 
 from edgesim.agent.reconcile import desired_patch
 from edgesim.hub.server import Hub
 from edgesim.hub.twins import without_metadata
+from edgesim.jsontypes import JSONObject, JSONValue
 from edgesim.routing import Router
 
 
-def reconfigure(hub: Hub, identities: Mapping[str, str], routes: Mapping[str, str | Mapping[str, Any]],
-                store_ttl_secs: int, desired: Mapping[str, Mapping[str, Any]],
+def reconfigure(hub: Hub, identities: Mapping[str, str], routes: Mapping[str, str | Mapping[str, JSONValue]],
+                store_ttl_secs: int, desired: Mapping[str, JSONObject],
                 store_max_bytes: int | None = None) -> None:
     """Switch the hub to the new modules (name -> key), routes, TTL and store limit. Raises
     ``RouteSyntaxError`` before anything changes when a route does not compile."""
@@ -33,13 +33,10 @@ def reconfigure(hub: Hub, identities: Mapping[str, str], routes: Mapping[str, st
     hub.router = router
     hub.forwarding.limits.max_size_bytes = store_max_bytes  # checked per message: the next one sees it
     for name in removed:
-        session = hub._sessions.pop(name, None)
-        if session is not None:
-            hub._drop(session)
-        hub._twins.pop(name, None)  # the stored twin stays: see the module docstring
+        hub.forget_module(name)  # the stored twin stays: see the module docstring
 
 
-async def apply_desired(hub: Hub, desired: Mapping[str, Mapping[str, Any]]) -> list[str]:
+async def apply_desired(hub: Hub, desired: Mapping[str, JSONObject]) -> list[str]:
     """Make each module twin's desired properties the deployment's; a connected module gets one patch
     with the new ``$version`` (as ``sim twin --patch`` sends it). Returns the modules whose twin changed."""
     changed = []
@@ -54,8 +51,5 @@ async def apply_desired(hub: Hub, desired: Mapping[str, Mapping[str, Any]]) -> l
 def next_desired_version(hub: Hub, identity: str) -> int:
     """Count a new deployment in ``$edgeAgent`` / ``$edgeHub``'s desired ``$version`` (the simulator
     keeps their desired properties empty: the manifest holds them, registry passwords included)."""
-    twin = hub._twin(identity)
-    twin.replace_desired(without_metadata(twin.desired))
-    hub.store.save_twin(identity, twin.desired, twin.reported)
-    return int(twin.desired["$version"])
+    return hub.twins.next_desired_version(identity)
 

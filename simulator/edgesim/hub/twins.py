@@ -4,52 +4,85 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from typing import Any
+from typing import TypedDict, TypeVar
 
 from edgesim.jsondepth import MAX_DEPTH, TwinPatchError, check_depth
+from edgesim.jsontypes import JSONLike, JSONObject, JSONValue
 
-__all__ = ["MAX_DEPTH", "Twin", "TwinPatchError", "check_depth", "merge_patch", "without_metadata"]
+V = TypeVar("V")
+
+__all__ = ["MAX_DEPTH", "Twin", "TwinDocument", "TwinPatchError", "check_depth", "merge_patch", "to_json", "version_of",
+           "without_metadata"]
 
 
-def merge_patch(target: dict[str, Any], patch: Mapping[str, Any]) -> None:
+class TwinDocument(TypedDict):
+    """A twin as twin GET answers it; each side has its ``$version``."""
+
+    desired: JSONObject
+    reported: JSONObject
+
+
+def version_of(properties: Mapping[str, JSONValue], default: int = 1) -> int:
+    """The ``$version`` of desired or reported properties."""
+    value = properties.get("$version", default)
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise TypeError(f"$version is not a number: {value!r}")
+    return int(value)
+
+
+def to_json(value: JSONLike) -> JSONValue:
+    """A deep copy of ``value`` made of dicts and lists (what ``json.loads`` would give back)."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): to_json(v) for k, v in value.items()}
+    return [to_json(item) for item in value]
+
+
+def merge_patch(target: JSONObject, patch: Mapping[str, JSONLike]) -> None:
     """JSON merge: objects merge recursively, ``null`` deletes, anything else replaces."""
     for key, value in patch.items():
         if key.startswith("$"):
             continue
+        current = target.get(key)
         if value is None:
             target.pop(key, None)
-        elif isinstance(value, Mapping) and isinstance(target.get(key), dict):
-            merge_patch(target[key], value)
+        elif isinstance(value, Mapping) and isinstance(current, dict):
+            merge_patch(current, value)
         else:
-            target[key] = copy.deepcopy(dict(value)) if isinstance(value, Mapping) else copy.deepcopy(value)
+            target[key] = to_json(value)
 
 
-def without_metadata(properties: Mapping[str, Any]) -> dict[str, Any]:
+def without_metadata(properties: Mapping[str, V]) -> dict[str, V]:
     return {k: v for k, v in properties.items() if not k.startswith("$")}
 
 
 class Twin:
-    def __init__(self, desired: dict[str, Any] | None = None, reported: dict[str, Any] | None = None) -> None:
-        self.desired: dict[str, Any] = desired if desired is not None else {"$version": 1}
-        self.reported: dict[str, Any] = reported if reported is not None else {"$version": 1}
+    def __init__(self, desired: JSONObject | None = None, reported: JSONObject | None = None) -> None:
+        self.desired: JSONObject = desired if desired is not None else {"$version": 1}
+        self.reported: JSONObject = reported if reported is not None else {"$version": 1}
         self.desired.setdefault("$version", 1)
         self.reported.setdefault("$version", 1)
 
-    def document(self) -> dict[str, Any]:
+    @property
+    def desired_version(self) -> int:
+        return version_of(self.desired)
+
+    def document(self) -> TwinDocument:
         return {"desired": copy.deepcopy(self.desired), "reported": copy.deepcopy(self.reported)}
 
-    def patch_desired(self, patch: Mapping[str, Any]) -> int:
+    def patch_desired(self, patch: Mapping[str, JSONLike]) -> int:
         check_depth(patch)
         merge_patch(self.desired, patch)
-        self.desired["$version"] = int(self.desired["$version"]) + 1
-        return int(self.desired["$version"])
+        self.desired["$version"] = version_of(self.desired) + 1
+        return version_of(self.desired)
 
-    def replace_desired(self, desired: Mapping[str, Any]) -> None:
-        version = int(self.desired.get("$version", 0)) + 1
-        self.desired = {**copy.deepcopy(dict(desired)), "$version": version}
+    def replace_desired(self, desired: Mapping[str, JSONLike]) -> None:
+        version = version_of(self.desired, 0) + 1
+        self.desired = {**{key: to_json(value) for key, value in desired.items()}, "$version": version}
 
-    def patch_reported(self, patch: Mapping[str, Any]) -> int:
+    def patch_reported(self, patch: Mapping[str, JSONLike]) -> int:
         check_depth(patch)
         merge_patch(self.reported, patch)
-        self.reported["$version"] = int(self.reported["$version"]) + 1
-        return int(self.reported["$version"])
+        self.reported["$version"] = version_of(self.reported) + 1
+        return version_of(self.reported)

@@ -14,36 +14,47 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import json
 import logging
 import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TypedDict
 
+from edgesim.hub.counters import LinkStats
 from edgesim.hub.metrics import HubMetrics
 from edgesim.hub.store import HubStore
 from edgesim.message import Message
 
 log = logging.getLogger("edgesim.hub.upstream")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS upstream_pending (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    module TEXT NOT NULL,
-    output TEXT NOT NULL,
-    body BLOB NOT NULL,
-    properties TEXT NOT NULL,
-    system TEXT NOT NULL,
-    expires REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
 DRAIN_BATCH = 200  # messages per transaction while draining; the loop serves others between batches
 SWEEP_SECS = 1.0
 CLOUD_ENDPOINT = "iothub"  # edgeHub's id of its cloud endpoint, the queue_length label for $upstream
+
+
+LINK_SETTING = "upstream_link"
+
+
+class UpstreamRecordJSON(TypedDict, total=False):
+    """An ``UpstreamRecord`` as ``sim monitor --json`` and the control API show it."""
+
+    seq: int
+    module: str
+    output: str
+    properties: dict[str, str]
+    system_properties: dict[str, str]
+    enqueued_time: str
+    body: str
+    body_encoding: str
+
+
+class LinkState(TypedDict):
+    link: str
+    pending: int
+    expired: int
+    delivered_after_outage: int
 
 
 @dataclass(frozen=True)
@@ -56,8 +67,8 @@ class UpstreamRecord:
     system_properties: dict[str, str]
     enqueued_time: str
 
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"seq": self.seq, "module": self.module, "output": self.output,
+    def to_json(self) -> UpstreamRecordJSON:
+        data: UpstreamRecordJSON = {"seq": self.seq, "module": self.module, "output": self.output,
                                 "properties": self.properties, "system_properties": self.system_properties,
                                 "enqueued_time": self.enqueued_time}
         try:
@@ -76,7 +87,7 @@ class CloudLog:
         self._metrics = metrics
         self._on_append = on_append
         self._changed = asyncio.Event()
-        self.last_seq = int(store.db.execute("SELECT MAX(seq) FROM upstream").fetchone()[0] or 0)
+        self.last_seq = store.upstream_last_seq()
 
     def append(self, message: Message) -> None:
         system = message.system_properties
@@ -88,8 +99,8 @@ class CloudLog:
         self._changed.set()
 
     def since(self, seq: int = 0) -> list[UpstreamRecord]:
-        return [UpstreamRecord(row[0], row[1], row[2], bytes(row[3]), json.loads(row[4]), json.loads(row[5]), row[6])
-                for row in self._store.upstream_since(seq)]
+        return [UpstreamRecord(row.seq, row.module, row.output, row.body, row.properties, row.system_properties,
+                               row.enqueued) for row in self._store.upstream_since(seq)]
 
     async def wait(self, seq: int, timeout: float) -> list[UpstreamRecord]:
         """The records after ``seq``, once there is one or ``timeout`` has passed."""
@@ -111,37 +122,33 @@ class UpstreamLink:
     def __init__(self, store: HubStore, metrics: HubMetrics, to_cloud: Callable[[Message], None],
                  on_expired: Callable[[int], None]) -> None:
         self._store = store
-        self._db = store.db
-        self._db.executescript(SCHEMA)
         self._metrics = metrics
         self._to_cloud = to_cloud
         self._on_expired = on_expired
-        row = self._db.execute("SELECT value FROM settings WHERE name = 'upstream_link'").fetchone()
-        self.online = row is None or row[0] != "offline"
+        self.online = store.setting(LINK_SETTING) != "offline"
         self._pending = self._count()
         self._wake = asyncio.Event()
         if self.online and self._pending:
             self._wake.set()  # online again after a restart with messages left: drain them
 
     def _count(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM upstream_pending").fetchone()[0])
+        return self._store.upstream_waiting_count()
 
     # ---- the link ------------------------------------------------------------------------
-    def set_online(self, online: bool) -> dict[str, Any]:
-        self._db.execute("INSERT INTO settings (name, value) VALUES ('upstream_link', ?) "
-                         "ON CONFLICT(name) DO UPDATE SET value = excluded.value", ("online" if online else "offline",))
+    def set_online(self, online: bool) -> LinkState:
+        self._store.set_setting(LINK_SETTING, "online" if online else "offline")
         self.online = online
         log.info("upstream link %s (%d messages waiting)", "online" if online else "offline", self._pending)
         if online:
             self._wake.set()
         return self.state()
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> LinkStats:
         """For the hub's counters: what waits for the link, and what expired waiting."""
         return {"upstream_pending": self._pending,
                 "upstream_expired": self._store.counters().get("upstream_expired", 0)}
 
-    def state(self) -> dict[str, Any]:
+    def state(self) -> LinkState:
         counters = self._store.counters()
         return {"link": "online" if self.online else "offline", "pending": self._pending,
                 "expired": counters.get("upstream_expired", 0), "delivered_after_outage":
@@ -153,11 +160,7 @@ class UpstreamLink:
         if self.online and self._pending == 0:
             self._to_cloud(message)
             return
-        self._db.execute(
-            "INSERT INTO upstream_pending (module, output, body, properties, system, expires) VALUES (?,?,?,?,?,?)",
-            (message.system_properties.get("connectionModuleId", ""), message.system_properties.get("outputName", ""),
-             message.body, json.dumps(message.properties), json.dumps(message.system_properties),
-             time.time() + ttl_secs))
+        self._store.queue_upstream(message, time.time() + ttl_secs)
         self._pending += 1
         if self.online:
             self._wake.set()
@@ -168,28 +171,21 @@ class UpstreamLink:
 
     def drain_batch(self, now: float) -> int:
         """Move up to one batch to the cloud, in order, in one transaction; returns how many left the queue."""
-        rows = self._db.execute("SELECT seq, body, properties, system, expires FROM upstream_pending "
-                                "ORDER BY seq LIMIT ?", (DRAIN_BATCH,)).fetchall()
+        rows = self._store.upstream_waiting(DRAIN_BATCH)
         if not rows:
             return 0
         sent = expired = 0
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            for _seq, body, props, system, expires in rows:
-                message = Message(bytes(body), json.loads(props), json.loads(system))
-                if expires <= now:
+        with self._store.transaction():
+            for row in rows:
+                if row.expires <= now:
                     expired += 1
-                    self._metrics.message_dropped(message, "ttl_expiry")
+                    self._metrics.message_dropped(row.message, "ttl_expiry")
                     continue
-                self._to_cloud(message)
+                self._to_cloud(row.message)
                 sent += 1
-            self._db.execute("DELETE FROM upstream_pending WHERE seq <= ?", (rows[-1][0],))
+            self._store.delete_upstream_waiting(rows[-1].seq)
             self._store.add_counter("upstream_drained", sent)
             self._store.add_counter("upstream_expired", expired)
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
         self._pending -= len(rows)
         if expired:
             self._on_expired(expired)
@@ -198,14 +194,9 @@ class UpstreamLink:
     def expire(self, now: float) -> int:
         if not self._pending:
             return 0  # no write (and no disk use) while nothing waits
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            count = self._db.execute("DELETE FROM upstream_pending WHERE expires <= ?", (now,)).rowcount
+        with self._store.transaction():
+            count = self._store.expire_upstream_waiting(now)
             self._store.add_counter("upstream_expired", count)
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
         if count:
             self._pending -= count
             self._on_expired(count)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from edgesim.routing.values import (
     QV_UNDEFINED,
     UNDEFINED,
     QueryValue,
     StaticType,
+    TriBool,
+    Value,
     parse_dotnet_number,
 )
 
@@ -29,7 +30,7 @@ class Executor:
     kind: str  # "args": exactly these types; "any": any types, this many; "var": the last type repeats
     types: tuple[StaticType, ...]
     result: StaticType
-    run: Callable[..., Any]
+    run: Callable[..., Value]  # takes the arguments' values (QueryValues when query_values)
     query_values: bool = False
     arity: int = 0  # for "any"
 
@@ -61,7 +62,8 @@ def _string(value: QueryValue) -> str | None:
 
 
 def _number(value: QueryValue) -> float | None:
-    return float(value.value) if value.kind == "double" else None
+    number = value.value
+    return float(number) if value.kind == "double" and isinstance(number, int | float) else None
 
 
 def _math(fn: Callable[[float], float]) -> Callable[[QueryValue], float]:
@@ -118,13 +120,13 @@ def _as_number(value: QueryValue) -> float:
     return NAN if number is None else number
 
 
-def _is_bool(value: QueryValue) -> Any:
+def _is_bool(value: QueryValue) -> TriBool:
     if value.kind == "none":
         return UNDEFINED
     return value.kind == "bool" and value.value is not UNDEFINED
 
 
-def _is_null_query(value: QueryValue) -> Any:
+def _is_null_query(value: QueryValue) -> TriBool:
     from edgesim.routing.values import QV_MISSING
     if value.kind == "none":
         return UNDEFINED
@@ -141,21 +143,21 @@ def _is_string(value: QueryValue) -> bool:
     return _string(value) is not None
 
 
-def _concat(*values: QueryValue) -> Any:
+def _concat(*values: QueryValue) -> Value:
     if all(v.kind == "string" for v in values):
-        return "".join(v.value or "" for v in values)
+        return "".join(v.value if isinstance(v.value, str) else "" for v in values)
     return UNDEFINED
 
 
-def _text_fn(fn: Callable[[str], Any], undefined: Any) -> Callable[[QueryValue], Any]:
-    def run(value: QueryValue) -> Any:
+def _text_fn(fn: Callable[[str], Value], undefined: Value) -> Callable[[QueryValue], Value]:
+    def run(value: QueryValue) -> Value:
         text = _string(value)
         return undefined if text is None else fn(text)
     return run
 
 
-def _pair_fn(fn: Callable[[str, str], Any], undefined: Any) -> Callable[[QueryValue, QueryValue], Any]:
-    def run(a: QueryValue, b: QueryValue) -> Any:
+def _pair_fn(fn: Callable[[str, str], Value], undefined: Value) -> Callable[[QueryValue, QueryValue], Value]:
+    def run(a: QueryValue, b: QueryValue) -> Value:
         x, y = _string(a), _string(b)
         return undefined if x is None or y is None else fn(x, y)
     return run
@@ -165,7 +167,7 @@ def _utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def _substring(value: QueryValue, start: QueryValue, length: QueryValue | None = None) -> Any:
+def _substring(value: QueryValue, start: QueryValue, length: QueryValue | None = None) -> Value:
     text, begin = _string(value), _number(start)
     if text is None or begin is None or math.isnan(begin):
         return UNDEFINED
@@ -182,15 +184,15 @@ def _index_of(text: str, fragment: str) -> float:
     return float(text.find(fragment))
 
 
-def _false(*_: Any) -> bool:
+def _false(*_: object) -> bool:
     return False
 
 
-def _true(*_: Any) -> bool:
+def _true(*_: object) -> bool:
     return True
 
 
-def _defined_string(value: Any) -> bool:
+def _defined_string(value: object) -> bool:
     return value is not UNDEFINED
 
 
@@ -202,7 +204,7 @@ def _defined_query(value: QueryValue) -> bool:
     return value.kind != "none"
 
 
-def _one(result: StaticType, run: Callable[..., Any], *types: StaticType) -> Executor:
+def _one(result: StaticType, run: Callable[..., Value], *types: StaticType) -> Executor:
     return Executor("args", types, result, run, query_values=True)
 
 

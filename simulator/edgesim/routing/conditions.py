@@ -14,8 +14,8 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
+from edgesim.jsontypes import JSONObject, JSONValue
 from edgesim.message import Message
 from edgesim.routing.builtins import BUILTINS, TWIN_CHANGE_INCLUDES, Executor, types_match
 from edgesim.routing.errors import RouteSyntaxError
@@ -29,6 +29,12 @@ from edgesim.routing.values import (
     UNDEFINED,
     QueryValue,
     StaticType,
+    TriBool,
+    Undefined,
+    Value,
+    as_number,
+    as_query,
+    as_tribool,
     bool_rank,
     compare_doubles,
     compare_query,
@@ -50,16 +56,16 @@ class EvalContext:
         self.message = message
         self.properties = {str(k).lower(): v for k, v in message.properties.items()}
         self.system_properties = {str(k).lower(): v for k, v in message.system_properties.items()}
-        self._body: Any = UNDEFINED
+        self._body: JSONObject | Undefined = UNDEFINED
         self._body_read = False
 
-    def property(self, name: str) -> Any:
+    def property(self, name: str) -> str | Undefined:
         return self.properties.get(name.lower(), UNDEFINED)
 
-    def system(self, name: str) -> Any:
+    def system(self, name: str) -> str | Undefined:
         return self.system_properties.get(name.lower(), UNDEFINED)
 
-    def body(self) -> Any:
+    def body(self) -> JSONObject | Undefined:
         """The parsed JSON object, or UNDEFINED when edgeHub could not query the body (it logs the error
         and the query is undefined): content type not exactly application/json, no or an unknown content
         encoding, or a body that is not a JSON object."""
@@ -81,13 +87,13 @@ class EvalContext:
         body = self.body()
         if body is UNDEFINED:
             return QV_UNDEFINED
-        nodes: list[Any] = [body]
+        nodes: list[JSONValue] = [body]
         for segment in path.split("."):
             found = _PATH_SEGMENT.fullmatch(segment)
             if found is None:
                 return QV_UNDEFINED
             key, index = found.group(1), found.group(2)
-            selected: list[Any] = []
+            selected: list[JSONValue] = []
             for node in nodes:
                 if not isinstance(node, dict):
                     # BodyQueryTest: a name after a value that is not an object is undefined, not null
@@ -106,7 +112,7 @@ class EvalContext:
         return _json_value(nodes[0])
 
 
-def _json_value(value: Any) -> QueryValue:
+def _json_value(value: JSONValue) -> QueryValue:
     if value is None:
         return QueryValue("null", NULL)  # a new object: not QV_MISSING
     if isinstance(value, bool):
@@ -119,7 +125,7 @@ def _json_value(value: Any) -> QueryValue:
     return QV_UNDEFINED  # objects and arrays: BodyQuery gives undefined for them
 
 
-Evaluate = Callable[[EvalContext], Any]
+Evaluate = Callable[[EvalContext], Value]
 
 
 @dataclass(frozen=True)
@@ -129,7 +135,7 @@ class Typed:
     depth: int = 1
 
 
-def _const(static: StaticType, value: Any) -> Typed:
+def _const(static: StaticType, value: Value) -> Typed:
     return Typed(static, lambda _c: value)
 
 
@@ -208,12 +214,12 @@ class Compiler:
         own = text
         fallback = alternative.run
         if is_body:
-            def body_or_property(c: EvalContext) -> Any:
+            def body_or_property(c: EvalContext) -> Value:
                 value = c.property(own)
                 return fallback(c) if value is UNDEFINED else QueryValue("string", value)
             return Typed("query", body_or_property)
 
-        def property_or_system(c: EvalContext) -> Any:
+        def property_or_system(c: EvalContext) -> Value:
             value = c.property(own)
             return fallback(c) if value is UNDEFINED else value
         return Typed("string", property_or_system)
@@ -255,8 +261,8 @@ class Compiler:
             raise self.fail("twin_change_includes argument cannot be empty", node.name)
         query = self.body_query(node.name, path[len("$body."):] if path.lower().startswith("$body.") else path)
 
-        def includes(c: EvalContext) -> Any:
-            value = query.run(c)
+        def includes(c: EvalContext) -> Value:
+            value = as_query(query.run(c))
             if value is QV_MISSING:
                 return False
             return UNDEFINED if value.kind == "none" else True
@@ -277,15 +283,15 @@ class Compiler:
             if operand.type != "number":
                 # a $body value passes the type check but has no unary minus: edgeHub fails to build it
                 raise self.operand_error(node.op, ("number",), (operand.type,))
-            return Typed("number", lambda c: -run(c), depth)
+            return Typed("number", lambda c: -as_number(run(c)), depth)
         expected: StaticType = "null" if operand.type == "null" else "bool"
         if not types_match(expected, operand.type, True):
             raise self.operand_error(node.op, (expected,), (operand.type,))
         if operand.type == "null":
             return Typed("bool", lambda _c: True, depth)
         if operand.type == "query":
-            def not_query(c: EvalContext) -> Any:
-                value = run(c)
+            def not_query(c: EvalContext) -> Value:
+                value = as_query(run(c))
                 return (not value.value) if value.kind == "bool" else UNDEFINED
             return Typed("bool", not_query, depth)
         return Typed("bool", lambda c: _not(run(c)), depth)
@@ -319,20 +325,21 @@ class Compiler:
                 raise self.fail("operator '%' is not defined for $body values", op)
             lt, rt = left.type, right.type
 
-            def query_arith(c: EvalContext) -> Any:
+            def query_arith(c: EvalContext) -> Value:
                 x, y = to_query(lt, a(c)), to_query(rt, b(c))
-                if x.kind == "double" and y.kind == "double":
+                if x.kind == "double" and y.kind == "double" and isinstance(x.value, float) \
+                        and isinstance(y.value, float):
                     return QueryValue("double", _double_op(kind, x.value, y.value))
                 return QV_UNDEFINED
             return Typed("query", query_arith, depth)
-        return Typed("number", lambda c: _double_op(kind, a(c), b(c)), depth)
+        return Typed("number", lambda c: _double_op(kind, as_number(a(c)), as_number(b(c))), depth)
 
     def comparison(self, op: Token, left: Typed, right: Typed, depth: int) -> Typed:
         a, b = left.run, right.run
         test = _COMPARE[op.kind]
         lt, rt = left.type, right.type
         if "query" in (lt, rt):
-            def query_compare(c: EvalContext) -> Any:
+            def query_compare(c: EvalContext) -> Value:
                 x, y = to_query(lt, a(c)), to_query(rt, b(c))
                 if x.kind == "none" or y.kind == "none":
                     return UNDEFINED
@@ -343,19 +350,19 @@ class Compiler:
         if lt == "undefined":
             return UNDEFINED_NODE
         if lt == "number":
-            def number_compare(c: EvalContext) -> Any:
-                x, y = a(c), b(c)
+            def number_compare(c: EvalContext) -> Value:
+                x, y = as_number(a(c)), as_number(b(c))
                 return UNDEFINED if math.isnan(x) or math.isnan(y) else test(compare_doubles(x, y))
             return Typed("bool", number_compare, depth)
         if lt == "string":
-            def string_compare(c: EvalContext) -> Any:
+            def string_compare(c: EvalContext) -> Value:
                 x, y = a(c), b(c)
-                if x is UNDEFINED or y is UNDEFINED or x is None or y is None:
+                if not isinstance(x, str) or not isinstance(y, str):  # UNDEFINED, or a null string
                     return UNDEFINED
                 return test(compare_strings(x, y))
             return Typed("bool", string_compare, depth)
 
-        def bool_compare(c: EvalContext) -> Any:
+        def bool_compare(c: EvalContext) -> Value:
             x, y = a(c), b(c)
             return UNDEFINED if x is UNDEFINED or y is UNDEFINED else test(bool_rank(x) - bool_rank(y))
         return Typed("bool", bool_compare, depth)
@@ -373,7 +380,7 @@ class Compiler:
             if (is_and and "null" in (lt, rt)) or (not is_and and lt == rt == "null"):
                 raise self.fail(f"operator '{op.text}' cannot combine a $body value with null", op)
 
-            def query_logic(c: EvalContext) -> Any:
+            def query_logic(c: EvalContext) -> Value:
                 x, y = to_query(lt, a(c)), to_query(rt, b(c))
                 if x.kind == "bool" and y.kind == "bool":
                     return _and(x.value, y.value) if is_and else _or(x.value, y.value)
@@ -399,18 +406,18 @@ class Compiler:
         if "query" in (left.type, right.type):
             lt, rt = left.type, right.type
 
-            def query_coalesce(c: EvalContext) -> Any:
+            def query_coalesce(c: EvalContext) -> Value:
                 x = to_query(lt, a(c))
                 return x if x.kind != "none" else to_query(rt, b(c))
             return Typed("query", query_coalesce, depth)
         return Typed(left.type, lambda c: a(c) if defined(c) is True else b(c), depth)
 
 
-def _not(value: Any) -> Any:
+def _not(value: Value) -> TriBool:
     return UNDEFINED if value is UNDEFINED else not value
 
 
-def _and(x: Any, y: Any) -> Any:
+def _and(x: object, y: object) -> TriBool:
     if x is False or y is False:
         return False
     if x is UNDEFINED or y is UNDEFINED:
@@ -418,7 +425,7 @@ def _and(x: Any, y: Any) -> Any:
     return True
 
 
-def _or(x: Any, y: Any) -> Any:
+def _or(x: object, y: object) -> TriBool:
     if x is True or y is True:
         return True
     if x is UNDEFINED or y is UNDEFINED:
@@ -458,14 +465,14 @@ class Condition:
         self.type = typed.type
         self._run = typed.run
 
-    def evaluate(self, context: EvalContext) -> Any:
+    def evaluate(self, context: EvalContext) -> TriBool:
         value = self._run(context)
         if self.type == "bool":
-            return value
+            return as_tribool(value)
         if self.type == "null":
             return False  # (Bool)Null is False
         if self.type == "query":
-            return query_to_bool(value)
+            return query_to_bool(as_query(value))
         return UNDEFINED  # numbers and strings convert to Bool.Undefined
 
     def matches(self, message: Message) -> bool:

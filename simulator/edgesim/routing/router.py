@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from edgesim.message import Message
 from edgesim.routing.conditions import EvalContext
@@ -21,7 +20,7 @@ class RouteMatch:
     ttl_secs: int | None
 
 
-def _route_entry(name: str, value: str | Mapping[str, Any]) -> Route:
+def _route_entry(name: str, value: object) -> Route:
     if isinstance(value, str):
         return parse_route(value, name)
     if not isinstance(value, Mapping):
@@ -43,7 +42,8 @@ class Router:
         self.routes = routes
 
     @classmethod
-    def from_manifest(cls, routes: Mapping[str, str | Mapping[str, Any]]) -> Router:
+    def from_manifest(cls, routes: Mapping[str, object]) -> Router:
+        """``routes``: the manifest's route strings or ``{"route", "priority", "timeToLiveSecs"}`` objects."""
         return cls(tuple(_route_entry(name, value) for name, value in routes.items()))
 
     def match(self, message: Message) -> list[RouteMatch]:

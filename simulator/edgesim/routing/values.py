@@ -8,26 +8,36 @@ known when the message arrives). These classes carry the same distinctions.
 
 from __future__ import annotations
 
+import enum
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Final, Literal, TypeAlias
 
 
-class _Undefined:
-    """Undefined, whatever the static type: the undefined string, Bool.Undefined and Undefined itself."""
+class Undefined(enum.Enum):
+    """Undefined, whatever the static type: the undefined string, Bool.Undefined and Undefined itself.
+    One member, so ``value is UNDEFINED`` narrows a value's type."""
+
+    UNDEFINED = "undefined"
 
     def __repr__(self) -> str:
         return "undefined"
 
 
-class _Null:
+class Null(enum.Enum):
+    """The ``null`` literal's value (a JSON ``null`` in a ``$body`` value is another: see ``QueryValue``)."""
+
+    NULL = "null"
+
     def __repr__(self) -> str:
         return "null"
 
 
-UNDEFINED: Any = _Undefined()
-NULL: Any = _Null()
+UNDEFINED: Final = Undefined.UNDEFINED
+NULL: Final = Null.NULL
+
+TriBool: TypeAlias = "bool | Undefined"  # edgeHub's three-valued Bool
 
 StaticType = Literal["number", "string", "bool", "null", "undefined", "query"]
 TYPE_NAMES: dict[StaticType, str] = {
@@ -43,25 +53,54 @@ KIND_ORDER: dict[QueryKind, int] = {"none": 0, "bool": 1, "double": 2, "string":
 @dataclass(eq=False)
 class QueryValue:
     """A ``$body`` value. Identity matters: ``MISSING`` (a path that selects nothing) is one object,
-    a JSON ``null`` in the body is another, and edgeHub's ``is_null`` tells them apart by reference."""
+    a JSON ``null`` in the body is another, and edgeHub's ``is_null`` tells them apart by reference.
+
+    ``value`` by ``kind``: ``bool`` a bool, ``double`` a float, ``string`` a str (or None), ``null``
+    ``NULL``, ``object`` the JSON node itself, ``none`` nothing."""
 
     kind: QueryKind
-    value: Any = None
+    value: object = None
 
 
 QV_UNDEFINED = QueryValue("none")
 QV_MISSING = QueryValue("null", NULL)
 
+# What a compiled condition node evaluates to; its static type says which: number -> float (NaN is
+# undefined), string -> str / None / UNDEFINED, bool -> TriBool, null -> NULL, undefined ->
+# UNDEFINED, query -> QueryValue.
+Value: TypeAlias = "float | str | bool | Undefined | Null | QueryValue | None"
 
-def to_query(static: StaticType, value: Any) -> QueryValue:
+
+def as_number(value: Value) -> float:
+    """The value of a node of static type ``number``."""
+    if isinstance(value, float):
+        return value
+    raise TypeError(f"expected a number, got {value!r}")
+
+
+def as_tribool(value: Value) -> TriBool:
+    """The value of a node of static type ``bool``."""
+    if isinstance(value, bool | Undefined):
+        return value
+    raise TypeError(f"expected a bool, got {value!r}")
+
+
+def as_query(value: Value) -> QueryValue:
+    """The value of a node of static type ``query``."""
+    if isinstance(value, QueryValue):
+        return value
+    raise TypeError(f"expected a $body value, got {value!r}")
+
+
+def to_query(static: StaticType, value: Value) -> QueryValue:
     """The implicit conversions of a typed value to a QueryValue."""
     if static == "query":
-        assert isinstance(value, QueryValue)
-        return value
+        return as_query(value)
     if value is UNDEFINED or static == "undefined":
         return QV_UNDEFINED
     if static == "number":
-        return QV_UNDEFINED if math.isnan(value) else QueryValue("double", float(value))
+        number = as_number(value)
+        return QV_UNDEFINED if math.isnan(number) else QueryValue("double", number)
     if static == "string":
         return QueryValue("string", value)
     if static == "bool":
@@ -69,8 +108,8 @@ def to_query(static: StaticType, value: Any) -> QueryValue:
     return QueryValue("null", NULL)
 
 
-def query_to_bool(value: QueryValue) -> Any:
-    return value.value if value.kind == "bool" else UNDEFINED
+def query_to_bool(value: QueryValue) -> TriBool:
+    return value.value if value.kind == "bool" and isinstance(value.value, bool) else UNDEFINED
 
 
 def compare_doubles(a: float, b: float) -> int:
@@ -90,7 +129,7 @@ def compare_strings(a: str | None, b: str | None) -> int:
     return (ua > ub) - (ua < ub)
 
 
-def bool_rank(value: Any) -> int:
+def bool_rank(value: object) -> int:
     return 1 if value is True else -1 if value is False else 0
 
 
@@ -100,13 +139,21 @@ def compare_query(a: QueryValue, b: QueryValue) -> int:
     if a.kind == "bool":
         return bool_rank(a.value) - bool_rank(b.value)
     if a.kind == "string":
-        return compare_strings(a.value, b.value)
+        return compare_strings(_str_or_none(a.value), _str_or_none(b.value))
     if a.kind == "double":
-        return compare_doubles(a.value, b.value)
+        return compare_doubles(_float(a.value), _float(b.value))
     if a.kind == "null":
         return 0
     # Objects: equal only when they are the same JSON node (edgeHub compares references).
     return 0 if a.value is b.value else (1 if id(a.value) > id(b.value) else -1)
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _float(value: object) -> float:
+    return value if isinstance(value, float) else math.nan
 
 
 _DOTNET_NUMBER = re.compile(r"[0-9][0-9,]*(\.[0-9]*)?|\.[0-9]+")

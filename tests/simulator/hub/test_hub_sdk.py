@@ -101,7 +101,7 @@ def test_method_invoke_and_504(hub: HubThread, peers: list[Peer]) -> None:
     start(hub, peers, "a")
     b = start(hub, peers, "b")
     assert hub.call(hub.hub.invoke_method("a", "ping", {"x": 1}, 10)) == (200, {"echo": {"x": 1}})
-    status, payload = hub.call(hub.hub.invoke_method("a", "slow", {}, 1.0))
+    status, payload = hub.invoke("a", "slow", {}, 1.0)
     assert status == 504
     assert "did not answer" in payload["message"]
     assert b.idle()  # the call went to a alone

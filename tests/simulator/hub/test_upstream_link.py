@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from edgesim.hub.counters import HubCounters
 from edgesim.hub.forwarding import Forwarding
 from edgesim.hub.limits import StoreFullError
 from edgesim.hub.metrics import HubMetrics
@@ -21,7 +22,7 @@ def message(n: int) -> Message:
     return Message(json.dumps({"n": n}).encode(), {}, {"connectionModuleId": "m", "outputName": "o"})
 
 
-def opened(path: Path, counters: dict[str, int], max_bytes: int | None = None) -> Forwarding:
+def opened(path: Path, counters: HubCounters, max_bytes: int | None = None) -> Forwarding:
     return Forwarding(HubStore(path), HubMetrics("hub", "device"), max_bytes, counters)
 
 
@@ -30,7 +31,7 @@ def cloud_numbers(forwarding: Forwarding) -> list[int]:
 
 
 def test_offline_queue_drains_in_order_skipping_what_expired(tmp_path: Path) -> None:
-    counters = {"upstream": 0, "expired": 0}
+    counters = HubCounters()
     fwd = opened(tmp_path / "hub.db", counters)
     fwd.link.set_online(False)
     for n in range(5):
@@ -41,13 +42,13 @@ def test_offline_queue_drains_in_order_skipping_what_expired(tmp_path: Path) -> 
     fwd.link.drain_batch(time.time())
     assert cloud_numbers(fwd) == [0, 2, 4, 5]
     assert fwd.link.state() == {"link": "online", "pending": 0, "expired": 2, "delivered_after_outage": 4}
-    assert counters == {"upstream": 4, "expired": 2}
+    assert (counters.upstream, counters.expired) == (4, 2)
     fwd.link.accept(message(6), 3600)  # nothing waiting: straight to the cloud
     assert cloud_numbers(fwd) == [0, 2, 4, 5, 6]
 
 
 def test_a_failed_batch_is_rolled_back_whole(tmp_path: Path) -> None:
-    fwd = opened(tmp_path / "hub.db", {"upstream": 0, "expired": 0})
+    fwd = opened(tmp_path / "hub.db", HubCounters())
     fwd.link.set_online(False)
     for n in range(3):
         fwd.link.accept(message(n), 3600)
@@ -69,15 +70,15 @@ def test_a_failed_batch_is_rolled_back_whole(tmp_path: Path) -> None:
 
 
 def test_link_state_and_queue_survive_reopening(tmp_path: Path) -> None:
-    fwd = opened(tmp_path / "hub.db", {"upstream": 0, "expired": 0})
+    fwd = opened(tmp_path / "hub.db", HubCounters())
     fwd.link.set_online(False)
     fwd.link.accept(message(7), 3600)
-    again = opened(tmp_path / "hub.db", {"upstream": 0, "expired": 0})
+    again = opened(tmp_path / "hub.db", HubCounters())
     assert again.link.state() == {"link": "offline", "pending": 1, "expired": 0, "delivered_after_outage": 0}
 
 
 def test_store_limit_refuses_before_storing_and_counts(tmp_path: Path) -> None:
-    counters = {"upstream": 0, "expired": 0, "routed": 0}
+    counters = HubCounters()
     fwd = opened(tmp_path / "hub.db", counters, max_bytes=100)
     fwd.link.set_online(False)
     fwd.guarded(message(0), lambda: fwd.link.accept(message(0), 3600))  # about 80 bytes: under the limit
@@ -90,30 +91,30 @@ def test_store_limit_refuses_before_storing_and_counts(tmp_path: Path) -> None:
 
 
 def test_a_store_failure_inside_the_transaction_rolls_back_every_copy(tmp_path: Path) -> None:
-    counters = {"upstream": 0, "expired": 0, "routed": 5}
+    counters = HubCounters(routed=5)
     fwd = opened(tmp_path / "hub.db", counters)
     fwd.link.set_online(False)
 
     def fan_out_then_fail() -> None:
-        counters["routed"] += 1
+        counters.routed += 1
         fwd.link.accept(message(0), 3600)
         raise sqlite3.OperationalError("database or disk is full")
     with pytest.raises(StoreFullError) as refused:
         fwd.guarded(message(0), fan_out_then_fail)
     assert refused.value.reason == "store_error"  # a plain OperationalError carries no SQLITE_FULL code
     assert fwd.link.state()["pending"] == 0  # the first copy went with the rest
-    assert counters["routed"] == 5
+    assert counters.routed == 5
 
 
 def test_a_restart_while_online_with_messages_waiting_drains_them(tmp_path: Path) -> None:
-    first = opened(tmp_path / "hub.db", {"upstream": 0, "expired": 0})
+    first = opened(tmp_path / "hub.db", HubCounters())
     first.link.set_online(False)
     for n in range(3):
         first.link.accept(message(n), 3600)
     first.link.set_online(True)  # the hub stops before its drain loop ran
 
     async def reopen_and_run() -> list[int]:
-        again = opened(tmp_path / "hub.db", {"upstream": 0, "expired": 0})
+        again = opened(tmp_path / "hub.db", HubCounters())
         loop = asyncio.create_task(again.link.run())
         try:
             await asyncio.wait_for(again.cloud.wait(0, 10), 10)

@@ -39,7 +39,7 @@ def _wait_log(sim: SimulatorHarness, module: str, text: str, count: int = 1) -> 
         time.sleep(0.05)  # polling a file the module writes; bounded by the deadline
 
 
-def _logs(sim: SimulatorHarness, **request: object) -> list[dict[str, Any]]:
+def _logs(sim: SimulatorHarness, **request: Any) -> list[dict[str, Any]]:
     status, payload = sim.invoke("$edgeAgent", "GetModuleLogs", {"schemaVersion": "1.0", **request}, timeout=30)
     assert status == 200, payload
     assert isinstance(payload, list)

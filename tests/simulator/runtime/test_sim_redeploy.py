@@ -92,7 +92,8 @@ def write(path: Path, document: dict[str, Any]) -> Path:
 
 
 def pids(sim: SimulatorHarness) -> dict[str, int | None]:
-    return {name: module["pid"] for name, module in sim.status()["modules"].items()}
+    status: Any = sim.status()
+    return {name: module["pid"] for name, module in status["modules"].items()}
 
 
 def alive(pid: int) -> bool:

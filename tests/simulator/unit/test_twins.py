@@ -72,7 +72,7 @@ def test_a_given_document_keeps_its_version_and_gets_one_when_missing() -> None:
 
 def test_the_document_is_a_copy() -> None:
     twin = Twin(desired={"$version": 1, "nested": {"a": 1}})
-    document = twin.document()
+    document: Any = twin.document()
     document["desired"]["nested"]["a"] = 2
     assert twin.desired["nested"] == {"a": 1}
 

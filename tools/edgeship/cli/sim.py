@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from edgeship.errors import SimulatorClientError
-from edgeship.simclient import DEFAULT_STATE_DIR, SimClient, decoded_body
+from edgeship.simclient import SimClient, decoded_body
+from edgesim import defaults
 
 if TYPE_CHECKING:
     from rich.table import Table
 
 STATE_OPTION = click.option("--state", "state_dir", type=click.Path(path_type=Path, file_okay=False),
-                            default=DEFAULT_STATE_DIR, show_default=True,
+                            default=defaults.DEFAULT_STATE_DIR, show_default=True,
                             help="State directory of the simulator (certs, logs, twins, stored messages).")
 
 
@@ -88,18 +89,19 @@ def _store_lines(status: dict[str, Any]) -> list[str]:
 
 @cli.command()
 @click.argument("manifest", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--host", default="127.0.0.1", show_default=True,
+@click.option("--host", default=defaults.DEFAULT_HOST, show_default=True,
               help="Address the hub and the control API listen on (a loopback address like 127.0.0.7).")
 @STATE_OPTION
-@click.option("--modules-dir", type=click.Path(path_type=Path, file_okay=False), default=Path("modules"),
+@click.option("--modules-dir", type=click.Path(path_type=Path, file_okay=False), default=defaults.DEFAULT_MODULES_DIR,
               show_default=True, help="Folder holding one folder per module (each run as `python -u main.py`).")
 @click.option("--module", "module_commands", multiple=True, metavar="NAME=COMMAND",
               help="Run module NAME with COMMAND instead of `python -u main.py` (repeatable).")
-@click.option("--runtime", type=click.Choice(["process", "docker"]), default="process", show_default=True,
+@click.option("--runtime", type=click.Choice(defaults.RUNTIMES), default=defaults.DEFAULT_RUNTIME, show_default=True,
               help="Run modules as local processes, or their images through a reachable Docker engine.")
-@click.option("--backoff-unit", type=click.FloatRange(min=0), default=10.0, show_default=True,
+@click.option("--backoff-unit", type=click.FloatRange(min=0), default=defaults.DEFAULT_BACKOFF_UNIT_SECS,
+              show_default=True,
               help="Restart cool-off unit in seconds (edgeAgent's CoolOffTimeUnitInSeconds).")
-@click.option("--stop-grace", type=click.FloatRange(min=0), default=10.0, show_default=True,
+@click.option("--stop-grace", type=click.FloatRange(min=0), default=defaults.DEFAULT_STOP_GRACE_SECS, show_default=True,
               help="Seconds between SIGTERM and SIGKILL when stopping a module.")
 def start(manifest: Path, host: str, state_dir: Path, modules_dir: Path, module_commands: tuple[str, ...],
           runtime: str, backoff_unit: float, stop_grace: float) -> None:

@@ -13,10 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from edgeship_sentiment.errors import ModelLoadError, ModelUpdateError
+from edgeship_sentiment.jsontypes import ParitySample
 from edgeship_sentiment.model import ModelFolder, load_model_folder
 from edgeship_sentiment.model_spec import ModelSpec
 from edgeship_sentiment.model_update.desired import DesiredModel
 from edgeship_sentiment.scorer import Engine
+from edgeship_sentiment.session import runtime_errors
 
 
 def load_package(folder: Path, desired: DesiredModel, running: ModelSpec) -> ModelFolder:
@@ -47,20 +49,30 @@ def load_engine(model: ModelFolder, intra_op_threads: int | None, padding_skip: 
     return engine
 
 
-def check_parity_sample(engine: Engine) -> float:
-    """The largest |score - stored score| over the package's parity sample; rejects beyond its bound."""
-    sample = engine.model.spec.parity_sample
+def parity_sample_of(spec: ModelSpec) -> ParitySample:
+    """``model.json``'s ``parity_sample`` (left as read by ``ModelSpec``), checked and typed."""
+    sample = spec.parity_sample
     if not isinstance(sample, dict):
         raise ModelUpdateError("model.json has no parity_sample (package it with this edgeship)")
     texts, expected, bound = sample.get("texts"), sample.get("scores"), sample.get("max_abs_diff", 1e-4)
-    if (not isinstance(texts, list) or not isinstance(expected, list) or not texts or len(texts) != len(expected)
-            or not all(isinstance(t, str) for t in texts)
-            or not all(isinstance(s, int | float) and not isinstance(s, bool) for s in expected)
+    shape = "model.json: parity_sample must hold texts, as many scores and max_abs_diff <= 0.01"
+    if not isinstance(texts, list) or not isinstance(expected, list):
+        raise ModelUpdateError(shape)
+    strings = [t for t in texts if isinstance(t, str)]
+    numbers = [float(s) for s in expected if isinstance(s, int | float) and not isinstance(s, bool)]
+    if (not texts or len(texts) != len(expected) or len(strings) != len(texts) or len(numbers) != len(expected)
             or not isinstance(bound, int | float) or not 0 <= bound <= 0.01):
-        raise ModelUpdateError("model.json: parity_sample must hold texts, as many scores and max_abs_diff <= 0.01")
+        raise ModelUpdateError(shape)
+    return {"texts": strings, "scores": numbers, "max_abs_diff": float(bound)}
+
+
+def check_parity_sample(engine: Engine) -> float:
+    """The largest |score - stored score| over the package's parity sample; rejects beyond its bound."""
+    sample = parity_sample_of(engine.model.spec)
+    texts, expected, bound = sample["texts"], sample["scores"], sample["max_abs_diff"]
     try:
         scores = engine.raw_scores(texts)
-    except Exception as exc:  # onnxruntime's own errors: a graph that loads may still fail to run
+    except runtime_errors() as exc:  # onnxruntime's own errors: a graph that loads may still fail to run
         raise ModelUpdateError(f"the new model cannot score its parity sample: {exc}") from None
     worst = float(np.max(np.abs(scores.astype(np.float64) - np.asarray(expected, dtype=np.float64))))
     if not worst <= bound:  # also catches NaN

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 from edgeship_sentiment.errors import ModelUpdateError
+from edgeship_sentiment.jsontypes import DesiredModelJSON
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -25,11 +25,11 @@ class DesiredModel:
     def ref(self) -> str:
         return f"{self.name}:{self.version}"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> DesiredModelJSON:
         return {"name": self.name, "version": self.version, "sha256": self.sha256, "uri": self.uri}
 
 
-def parse_desired_model(value: Any) -> DesiredModel:
+def parse_desired_model(value: object) -> DesiredModel:
     if not isinstance(value, dict):
         raise ModelUpdateError('model must be {"name", "version", "sha256", "uri"}')
     name, version, sha256, uri = (value.get(key) for key in ("name", "version", "sha256", "uri"))

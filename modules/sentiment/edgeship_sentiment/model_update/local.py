@@ -12,31 +12,43 @@ import logging
 import os
 import signal
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import Protocol
 
+from edgeship_sentiment.jsontypes import JSONValue, ModelDescription, UpdateStatus
+from edgeship_sentiment.model import ModelFolder
 from edgeship_sentiment.model_update.state import UpdateState
 from edgeship_sentiment.model_update.store import ModelStore
 from edgeship_sentiment.model_update.updater import ModelUpdater, limits_from_environment
-from edgeship_sentiment.scorer import Engine
+from edgeship_sentiment.scorer import Engine, Scorer
 
 log = logging.getLogger("edgeship_sentiment.model_update")
 DESIRED = "desired.json"
 STATUS = "status.json"
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
+class Served(Protocol):
+    """What this needs of ``SentimentService`` (model_update does not import the service)."""
+
+    scorer: Scorer | None
+    model: ModelFolder | None
+
+    def describe(self) -> ModelDescription: ...
+
+
+def write_json_atomic(path: Path, data: object) -> None:
     temporary = path.with_name(path.name + f".{os.getpid()}.tmp")
     temporary.write_text(json.dumps(data) + "\n", encoding="utf-8")
     os.replace(temporary, path)
 
 
-def install_local_updates(service: Any) -> ModelUpdater | None:
+def install_local_updates(service: Served) -> ModelUpdater | None:
     """Restore the stored model and apply ``desired.json`` on every SIGHUP (ONNX backend only)."""
     if service.scorer is None:
         return None
     store = ModelStore.from_environment(Path("model-store"))
 
-    def report(status: dict[str, Any]) -> None:
+    def report(status: UpdateStatus) -> None:
         try:
             store.root.mkdir(parents=True, exist_ok=True)
             write_json_atomic(store.root / STATUS, {**status, "model": service.describe()})
@@ -50,10 +62,10 @@ def install_local_updates(service: Any) -> ModelUpdater | None:
     updater.restore()
     updater.start()
 
-    def on_hangup(signum: int, frame: Any) -> None:
+    def on_hangup(signum: int, frame: FrameType | None) -> None:
         path = store.root / DESIRED
         try:
-            value = json.loads(path.read_text(encoding="utf-8"))
+            value: JSONValue = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             report({**updater.status, "state": UpdateState.REJECTED, "reason": f"cannot read {path}: {exc}"})
             return

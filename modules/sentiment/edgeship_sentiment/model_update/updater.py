@@ -13,9 +13,10 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TypedDict, TypeVar
 
 from edgeship_sentiment.errors import ModelLoadError, ModelUpdateError, SentimentModuleError
+from edgeship_sentiment.jsontypes import UpdateStatus
 from edgeship_sentiment.model import load_model_folder
 from edgeship_sentiment.model_update.checks import check_parity_sample, load_engine, load_package
 from edgeship_sentiment.model_update.desired import DesiredModel, parse_desired_model
@@ -31,25 +32,48 @@ DOWNLOAD_TIMEOUT = 120.0
 UNPACK_FACTOR = 4  # an archive of model files compresses far less than this
 STATUS_KEYS = ("state", "name", "version", "sha256", "uri", "reason", "requested_at", "downloading_at",
                "verifying_at", "applied_at", "rejected_at", "seconds", "parity_max_abs_diff")
+Number = TypeVar("Number", int, float)
 
 
-def limits_from_environment() -> dict[str, Any]:
-    """``MODEL_MAX_BYTES`` and ``MODEL_DOWNLOAD_TIMEOUT`` (seconds), for a device's link and disk."""
+class Limits(TypedDict, total=False):
+    """``ModelUpdater``'s keyword arguments set from the environment."""
+
+    max_bytes: int
+    timeout: float
+
+
+def _positive(variable: str, kind: type[Number]) -> Number | None:
     import os
 
-    limits: dict[str, Any] = {}
-    for variable, key, kind in (("MODEL_MAX_BYTES", "max_bytes", int), ("MODEL_DOWNLOAD_TIMEOUT", "timeout", float)):
-        raw = os.environ.get(variable)
-        if not raw:
-            continue
-        try:
-            value = kind(raw)
-        except ValueError:
-            raise SentimentModuleError(f"{variable} must be a positive number, got {raw!r}") from None
-        if value <= 0:
-            raise SentimentModuleError(f"{variable} must be a positive number, got {raw!r}")
-        limits[key] = value
+    raw = os.environ.get(variable)
+    if not raw:
+        return None
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise SentimentModuleError(f"{variable} must be a positive number, got {raw!r}") from None
+    if value <= 0:
+        raise SentimentModuleError(f"{variable} must be a positive number, got {raw!r}")
+    return value
+
+
+def limits_from_environment() -> Limits:
+    """``MODEL_MAX_BYTES`` and ``MODEL_DOWNLOAD_TIMEOUT`` (seconds), for a device's link and disk."""
+    limits: Limits = {}
+    max_bytes = _positive("MODEL_MAX_BYTES", int)
+    if max_bytes is not None:
+        limits["max_bytes"] = max_bytes
+    timeout = _positive("MODEL_DOWNLOAD_TIMEOUT", float)
+    if timeout is not None:
+        limits["timeout"] = timeout
     return limits
+
+
+def blank_status() -> UpdateStatus:
+    """Every ``STATUS_KEYS`` key, None: a status names each step's time only once it happened."""
+    return {"state": None, "name": None, "version": None, "sha256": None, "uri": None, "reason": None,
+            "requested_at": None, "downloading_at": None, "verifying_at": None, "applied_at": None,
+            "rejected_at": None, "seconds": None, "parity_max_abs_diff": None}
 
 
 def _now() -> str:
@@ -57,7 +81,7 @@ def _now() -> str:
 
 
 class ModelUpdater:
-    def __init__(self, scorer: Scorer, store: ModelStore, *, report: Callable[[dict[str, Any]], None],
+    def __init__(self, scorer: Scorer, store: ModelStore, *, report: Callable[[UpdateStatus], None],
                  on_swap: Callable[[Engine], None] = lambda engine: None,
                  max_bytes: int = MAX_DOWNLOAD_BYTES, timeout: float = DOWNLOAD_TIMEOUT) -> None:
         self.scorer = scorer
@@ -67,7 +91,7 @@ class ModelUpdater:
         self.max_bytes = max_bytes
         self.timeout = timeout
         self.current: DesiredModel | None = None  # None: the baked-in model
-        self.status: dict[str, Any] = dict.fromkeys(STATUS_KEYS)
+        self.status: UpdateStatus = blank_status()
         self.status["state"] = UpdateState.BAKED_IN
         self._pending: DesiredModel | None = None
         self._wake = threading.Condition()
@@ -93,7 +117,7 @@ class ModelUpdater:
         self.scorer.swap(engine)
         self.on_swap(engine)
         self.current = desired
-        self.status = {**dict.fromkeys(STATUS_KEYS), **desired.to_json(), "state": UpdateState.APPLIED,
+        self.status = {**blank_status(), **desired.to_json(), "state": UpdateState.APPLIED,
                        "applied_at": _now(), "reason": "restored from the model store"}
         log.info("serving %s from %s", desired.ref, folder)
         return True
@@ -109,12 +133,12 @@ class ModelUpdater:
         self._thread.join(timeout)
 
     # ---- requests ---------------------------------------------------------------------
-    def request(self, value: Any) -> None:
+    def request(self, value: object) -> None:
         """Take a desired ``model`` value (from a twin patch); returns at once."""
         try:
             desired = parse_desired_model(value)
         except ModelUpdateError as exc:
-            self._set({**dict.fromkeys(STATUS_KEYS), "state": UpdateState.REJECTED, "reason": str(exc),
+            self._set({**blank_status(), "state": UpdateState.REJECTED, "reason": str(exc),
                        "requested_at": _now(), "rejected_at": _now()})
             return
         with self._wake:
@@ -138,7 +162,8 @@ class ModelUpdater:
             assert desired is not None
             try:
                 self._apply(desired)
-            except Exception as exc:  # the worker must outlive any update; the old model serves on
+            except Exception as exc:  # noqa: BLE001, RUF100 - the worker must outlive any update (a bug, a full disk,
+                # onnxruntime...): it is reported as rejected and the old model serves on
                 log.exception("model update %s failed", desired.ref)
                 self._set({**self.status, "state": UpdateState.REJECTED, "reason": f"internal error: {exc}",
                            "rejected_at": _now()})
@@ -149,8 +174,8 @@ class ModelUpdater:
     # ---- the steps --------------------------------------------------------------------
     def _apply(self, desired: DesiredModel) -> None:
         started = time.perf_counter()
-        status: dict[str, Any] = {**dict.fromkeys(STATUS_KEYS), **desired.to_json(), "state": UpdateState.DOWNLOADING,
-                                  "requested_at": _now()}
+        status: UpdateStatus = {**blank_status(), **desired.to_json(), "state": UpdateState.DOWNLOADING,
+                                "requested_at": _now()}
         status["downloading_at"] = status["requested_at"]
         self._set(status)
         staging = None
@@ -188,9 +213,10 @@ class ModelUpdater:
         self._set({**status, "state": UpdateState.APPLIED, "applied_at": _now(), "parity_max_abs_diff": worst,
                    "seconds": round(time.perf_counter() - started, 3)})
 
-    def _set(self, status: dict[str, Any]) -> None:
+    def _set(self, status: UpdateStatus) -> None:
         self.status = status
         try:
-            self.report(dict(status))
-        except Exception as exc:  # a report lost to a reconnect is sent again with the next one
+            self.report(status.copy())
+        except Exception as exc:  # noqa: BLE001, RUF100 - ``report`` is the face's (the SDK's errors, a file's); a report
+            # lost to a reconnect is sent again with the next one, and the update goes on
             log.warning("reporting model_update failed: %s", exc)
