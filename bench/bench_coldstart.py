@@ -1,9 +1,9 @@
 """Cold start and sizes: process start to first score, the seed's Keras path vs the module (fp32,
 int8), and what each path puts on a device (model artifacts, installed runtime).
 
-    python bench/bench_coldstart.py FIXTURE_DIR PACKAGED_FP32 PACKAGED_INT8 [--repeat 5] [--json]
+    python -m bench.bench_coldstart FIXTURE_DIR PACKAGED_FP32 PACKAGED_INT8 [--repeat 5] [--json]
 
-Each cold start is a fresh interpreter (``python -c``), timed from just before it is spawned to
+Each cold start is a fresh interpreter (``python programs/coldstart_*.py``), timed from just before it is spawned to
 the line it prints after its first score, so interpreter start, imports, model load and the first
 inference all count. The paths alternate run by run so a machine hiccup hits both. Peak RSS is the
 child's own (``ru_maxrss``). Installed footprint: the bytes of every file each distribution
@@ -23,27 +23,9 @@ from importlib import metadata
 from pathlib import Path
 
 TEXT = "I love this new phone, the battery lasts all day"
-
-KERAS_CHILD = r"""
-import os, sys, pickle, resource
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1"); os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-import tf_keras
-from tf_keras.preprocessing.sequence import pad_sequences
-folder, text = sys.argv[1], sys.argv[2]
-model = tf_keras.models.load_model(folder + "/model.h5", compile=False)
-tokenizer = pickle.load(open(folder + "/tokenizer.pkl", "rb"))  # the benchmark's own fixture, trusted here
-score = float(model.predict(pad_sequences(tokenizer.texts_to_sequences([text]), maxlen=300), verbose=0)[0][0])
-print(score, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, flush=True)
-"""
-
-MODULE_CHILD = r"""
-import sys, resource
-from pathlib import Path
-from edgeship_sentiment.model import load_model_folder
-from edgeship_sentiment.scorer import Scorer
-score = Scorer(load_model_folder(Path(sys.argv[1]))).score(sys.argv[2])["score"]
-print(score, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, flush=True)
-"""
+PROGRAMS = Path(__file__).resolve().parent / "programs"
+KERAS_CHILD = PROGRAMS / "coldstart_keras.py"
+MODULE_CHILD = PROGRAMS / "coldstart_module.py"
 
 # What each path needs installed to score: the seed's service loads the model with TensorFlow's
 # Keras 2; the module installs its requirements.txt (scoring plus its IoT Hub, MQTT, HTTP faces).
@@ -56,9 +38,9 @@ def module_runtime() -> tuple[str, ...]:
     return tuple(line.split("==")[0].strip() for line in lines if line.strip() and not line.startswith("#"))
 
 
-def cold_start(code: str, folder: Path) -> tuple[float, float, float]:
+def cold_start(program: Path, folder: Path) -> tuple[float, float, float]:
     started = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", code, str(folder), TEXT], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, str(program), str(folder), TEXT], capture_output=True, text=True,
                          check=True, timeout=300).stdout
     seconds = time.perf_counter() - started
     score, rss_kb = out.split()[-2:]

@@ -1,8 +1,8 @@
 """Conversion benchmark: each converter in its own process, wall time and peak memory (RSS), on
 the fixture and on a model of the real vocabulary size (290,419 words x 300, random weights).
 
-    python bench/bench_convert.py MODEL_DIR [--vocab 290419] [--cap-gb 12] [--json OUT]
-    python bench/bench_convert.py --vocab N       # only the random model of N words
+    python -m bench.bench_convert MODEL_DIR [--vocab 290419] [--cap-gb 12] [--json OUT]
+    python -m bench.bench_convert --vocab N  # only the random model of N words
 
 Each converter runs in a fresh subprocess so its peak RSS is its own (``ru_maxrss`` of the
 child), not inflated by whatever this process imported before. A watchdog samples the child's
@@ -23,24 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-CHILD = """
-import json, sys, time, resource
-from pathlib import Path
-started = time.perf_counter()
-h5 = Path(sys.argv[1]); converter = sys.argv[2]
-if converter == "direct":
-    from edgeship.packager.direct import convert_direct
-    from edgeship.packager.keras_h5 import read_keras_h5
-    model = convert_direct(read_keras_h5(h5)).model
-else:
-    from edgeship.packager.tf2onnx_converter import convert_tf2onnx
-    model = convert_tf2onnx(h5).model
-import onnx
-onnx.save_model(model, sys.argv[3])
-print(json.dumps({"seconds": time.perf_counter() - started,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
-"""
-
+CHILD = Path(__file__).resolve().parent / "programs" / "convert_child.py"
 
 def random_model(vocab: int, out: Path) -> Path:
     """The seed's architecture at a chosen vocabulary size, random weights (sizes are what matter)."""
@@ -76,7 +59,7 @@ def _rss_mb(pid: int) -> float:
 def measure(h5: Path, converter: str, cap_mb: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
-        child = subprocess.Popen([sys.executable, "-c", CHILD, str(h5), converter, str(Path(tmp) / "m.onnx")],
+        child = subprocess.Popen([sys.executable, str(CHILD), str(h5), converter, str(Path(tmp) / "m.onnx")],
                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         peak, capped = 0.0, False
         while child.poll() is None:

@@ -33,41 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests" / "simulator" / "hub"))
-
-SOURCE = r"""
-import json, sys, time
-from concurrent.futures import ThreadPoolExecutor
-from azure.iot.device import IoTHubModuleClient, Message
-cs, ca, tweets_file, n, batch, rate = sys.argv[1], open(sys.argv[2]).read(), sys.argv[3], int(sys.argv[4]), \
-    int(sys.argv[5]), float(sys.argv[6])
-tweets = [json.loads(line)["text"] for line in open(tweets_file, encoding="utf-8")]
-client = IoTHubModuleClient.create_from_connection_string(cs, server_verification_cert=ca)
-client.connect()
-def body(i):
-    if batch == 1:
-        return json.dumps({"text": tweets[i % len(tweets)]})
-    return json.dumps({"texts": [tweets[(i * batch + j) % len(tweets)] for j in range(batch)]})
-bodies = [body(i) for i in range(n)]
-sent_at = {}
-print("ready", flush=True); sys.stdin.readline()
-def send(i):
-    m = Message(bodies[i], message_id=str(i), content_encoding="utf-8", content_type="application/json")
-    sent_at[str(i)] = time.time()
-    client.send_message_to_output(m, "tweets")
-start = time.perf_counter()
-if rate > 0:
-    for i in range(n):
-        delay = start + i / rate - time.perf_counter()
-        if delay > 0: time.sleep(delay)  # pacing the load generator, not synchronisation
-        send(i)
-else:
-    with ThreadPoolExecutor(16) as pool: list(pool.map(send, range(n)))
-print(json.dumps({"sent": n, "seconds": time.perf_counter() - start, "sent_at": sent_at}), flush=True)
-sys.stdin.readline(); client.shutdown()
-"""
-
+SOURCE = Path(__file__).resolve().parent / "programs" / "e2e_source.py"
 
 def _start(command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
@@ -98,7 +64,7 @@ async def _collect(hub: Any, module: str, expected: int, timeout: float) -> list
 
 def run(packaged: Path, tweets: Path, *, messages: int, batch: int, rate: float, through_module: bool,
         send_window: int = 1, timeout: float = 300) -> dict[str, Any]:
-    from hubkit import HubThread, sentiment_module
+    from tests.support.hub import HubThread, sentiment_module
 
     with tempfile.TemporaryDirectory() as tmp:
         target = 'BrokeredEndpoint("/modules/sentiment/inputs/input1")' if through_module else "$upstream"
@@ -113,7 +79,7 @@ def run(packaged: Path, tweets: Path, *, messages: int, batch: int, rate: float,
                 ca = str(hub.certs.ca_cert)
                 if through_module:
                     stack.enter_context(sentiment_module(hub, packaged, Path(tmp), SEND_WINDOW=str(send_window)))
-                source = _start([sys.executable, "-c", SOURCE, hub.connection_string("source"), ca, str(tweets),
+                source = _start([sys.executable, str(SOURCE), hub.connection_string("source"), ca, str(tweets),
                                  str(messages), str(batch), str(rate)])
                 assert source.stdin is not None
                 assert source.stdout is not None

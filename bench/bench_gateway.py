@@ -1,6 +1,6 @@
 """Gateway benchmark: what the 443 listener costs against the hub's own 8883 path, in the same run.
 
-    python bench/bench_gateway.py [--messages 2000] [--rate 100] [--latency-messages 300] [--calls 200]
+    python -m bench.bench_gateway [--messages 2000] [--rate 100] [--latency-messages 300] [--calls 200]
                                   [--repeat 3] [--json OUT]
 
 1. module -> module messages with the real SDK, sender and receiver both over MQTT over WebSockets
@@ -19,91 +19,12 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "simulator" / "hub"))
-
-from bench_hub import _run_pair, _start  # bench/ is not a package: found through sys.path
-
-EDGE_ENV = r"""
-import os, sys
-os.environ.update(EdgeHubConnectionString=sys.argv[1], EdgeModuleCACertificateFile=sys.argv[2])
-for name in [n for n in os.environ if n.startswith("IOTEDGE_")]: del os.environ[name]
-from azure.iot.device import IoTHubModuleClient
-client = IoTHubModuleClient.create_from_edge_environment(websockets=sys.argv[3] == "ws")
-"""
-
-SENDER = EDGE_ENV + r"""
-import json, time
-from concurrent.futures import ThreadPoolExecutor
-from azure.iot.device import Message
-n, rate = int(sys.argv[4]), float(sys.argv[5])
-client.connect()
-print("ready", flush=True); sys.stdin.readline()
-def send(i):
-    m = Message(json.dumps({"i": i, "t": time.time()}))
-    m.content_type, m.content_encoding = "application/json", "utf-8"
-    client.send_message_to_output(m, "out")
-start = time.perf_counter()
-if rate > 0:
-    for i in range(n):
-        delay = start + i / rate - time.perf_counter()
-        if delay > 0: time.sleep(delay)  # pacing the load generator, not synchronisation
-        send(i)
-else:
-    with ThreadPoolExecutor(16) as pool: list(pool.map(send, range(n)))
-print(json.dumps({"sent": n, "seconds": time.perf_counter() - start}), flush=True)
-sys.stdin.readline(); client.shutdown()
-"""
-
-RECEIVER = EDGE_ENV + r"""
-import json, time, threading
-n = int(sys.argv[4])
-latencies, done, first = [], threading.Event(), []
-def on_message(message):
-    now = time.time()
-    if not first: first.append(time.perf_counter())
-    latencies.append(now - json.loads(message.data)["t"])
-    if len(latencies) == n: first.append(time.perf_counter()); done.set()
-client.on_message_received = on_message
-client.connect()
-print("ready", flush=True)
-done.wait(600)
-span = first[1] - first[0] if len(first) > 1 else None
-print(json.dumps({"received": len(latencies), "latencies": latencies, "span": span}), flush=True)
-client.shutdown()
-"""
-
-CALLEE = EDGE_ENV + r"""
-from azure.iot.device import MethodResponse
-def on_method(request):
-    client.send_method_response(MethodResponse.create_from_method_request(request, 200, request.payload))
-client.on_method_request_received = on_method
-client.connect()
-print("ready", flush=True)
-sys.stdin.readline(); client.shutdown()
-"""
-
-CALLER = EDGE_ENV + r"""
-import json, time
-device, calls = sys.argv[4], int(sys.argv[5])
-client.connect()
-print("ready", flush=True); sys.stdin.readline()
-times = []
-for i in range(calls):
-    began = time.perf_counter()
-    params = {"methodName": "echo", "payload": i, "responseTimeoutInSeconds": 30}
-    answer = client.invoke_method(params, device, "callee")
-    assert answer == {"status": 200, "payload": i}, answer
-    times.append(time.perf_counter() - began)
-print(json.dumps({"times": times}), flush=True)
-sys.stdin.readline(); client.shutdown()
-"""
+from bench.bench_hub import run_pair, start_worker
 
 
 def _cpu() -> tuple[int, int]:
@@ -113,16 +34,18 @@ def _cpu() -> tuple[int, int]:
 
 
 def bench_messages(transport: str, messages: int, rate: float, host: str) -> dict[str, float]:
-    from hubkit import HubThread
+    from tests.support.hub import HubThread
 
     with tempfile.TemporaryDirectory() as tmp:
         route = 'FROM /messages/modules/sender/outputs/out INTO BrokeredEndpoint("/modules/receiver/inputs/in")'
         hub = HubThread(Path(tmp), ["sender", "receiver"], {"r": route}, host=host, gateway_port=443).start()
         try:
             ca = str(hub.certs.ca_cert)
-            receiver = _start(RECEIVER, hub.connection_string("receiver"), ca, transport, str(messages))
-            sender = _start(SENDER, hub.connection_string("sender"), ca, transport, str(messages), str(rate))
-            return _run_pair(sender, receiver)
+            receiver = start_worker("gateway_module", "receiver", hub.connection_string("receiver"), ca, transport,
+                                    str(messages))
+            sender = start_worker("gateway_module", "sender", hub.connection_string("sender"), ca, transport,
+                                  str(messages), str(rate))
+            return run_pair(sender, receiver)
         finally:
             hub.stop()
 
@@ -135,15 +58,16 @@ def _ms(times: list[float]) -> dict[str, float]:
 
 def bench_methods(calls: int, host: str) -> tuple[dict[str, float], dict[str, float]]:
     """(module -> module over HTTPS, control side -> module), both to the same callee process."""
-    from hubkit import DEVICE, HubThread
+    from tests.support.hub import DEVICE, HubThread, listens_for_methods
 
     with tempfile.TemporaryDirectory() as tmp:
         hub = HubThread(Path(tmp), ["caller", "callee"], {}, host=host, gateway_port=443).start()
         try:
             ca = str(hub.certs.ca_cert)
-            callee = _start(CALLEE, hub.connection_string("callee"), ca, "mqtt")
-            hub.wait_for(lambda: hub.hub._listens_for_methods("callee"))
-            caller = _start(CALLER, hub.connection_string("caller"), ca, "mqtt", DEVICE, str(calls))
+            callee = start_worker("gateway_module", "callee", hub.connection_string("callee"), ca, "mqtt")
+            hub.wait_for(lambda: listens_for_methods(hub.hub, "callee"))
+            caller = start_worker("gateway_module", "caller", hub.connection_string("caller"), ca, "mqtt", DEVICE,
+                                  str(calls))
             assert caller.stdin is not None
             assert caller.stdout is not None
             caller.stdin.write("go\n")

@@ -2,7 +2,7 @@
 through the simulator's hub with the real azure-iot-device SDK, against a raw loopback MQTT
 baseline (paho against mosquitto) measured in the same run.
 
-    python bench/bench_hub.py [--messages 3000] [--rate 100] [--repeat 3] [--json OUT]
+    python -m bench.bench_hub [--messages 3000] [--rate 100] [--repeat 3] [--json OUT]
 
 Sender and receiver are separate processes. Throughput: the sender publishes N messages from 16
 threads as fast as QoS 1 allows; latency: one message at a time at a fixed rate (default 100/s),
@@ -24,94 +24,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-SDK_SENDER = r"""
-import json, sys, time, threading
-from concurrent.futures import ThreadPoolExecutor
-from azure.iot.device import IoTHubModuleClient, Message
-cs, ca, n, rate = sys.argv[1], open(sys.argv[2]).read(), int(sys.argv[3]), float(sys.argv[4])
-client = IoTHubModuleClient.create_from_connection_string(cs, server_verification_cert=ca)
-client.connect()
-print("ready", flush=True); sys.stdin.readline()
-def send(i):
-    m = Message(json.dumps({"i": i, "t": time.time()}))
-    m.content_type, m.content_encoding = "application/json", "utf-8"
-    client.send_message_to_output(m, "out")
-start = time.perf_counter()
-if rate > 0:
-    for i in range(n):
-        target = start + i / rate
-        delay = target - time.perf_counter()
-        if delay > 0: time.sleep(delay)  # pacing the load generator, not synchronisation
-        send(i)
-else:
-    with ThreadPoolExecutor(16) as pool: list(pool.map(send, range(n)))
-print(json.dumps({"sent": n, "seconds": time.perf_counter() - start}), flush=True)
-sys.stdin.readline(); client.shutdown()
-"""
+PROGRAMS = Path(__file__).resolve().parent / "programs"
 
-SDK_RECEIVER = r"""
-import json, sys, time, threading
-from azure.iot.device import IoTHubModuleClient
-cs, ca, n = sys.argv[1], open(sys.argv[2]).read(), int(sys.argv[3])
-client = IoTHubModuleClient.create_from_connection_string(cs, server_verification_cert=ca)
-latencies, done, lock = [], threading.Event(), threading.Lock()
-first = []
-def on_message(message):
-    now = time.time()
-    with lock:
-        if not first: first.append(time.perf_counter())
-        latencies.append(now - json.loads(message.data)["t"])
-        if len(latencies) == n: first.append(time.perf_counter()); done.set()
-client.connect(); client.on_message_received = on_message
-print("ready", flush=True)
-done.wait(600)
-span = first[1] - first[0] if len(first) > 1 else None
-print(json.dumps({"received": len(latencies), "latencies": latencies, "span": span}), flush=True)
-client.shutdown()
-"""
-
-PAHO_SENDER = r"""
-import json, sys, time
-import paho.mqtt.client as mqtt
-port, n, rate = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
-c = mqtt.Client(client_id="bench-sender"); c.max_inflight_messages_set(64); c.connect("127.0.0.1", port); c.loop_start()
-print("ready", flush=True); sys.stdin.readline()
-start = time.perf_counter(); infos = []
-for i in range(n):
-    if rate > 0:
-        delay = start + i / rate - time.perf_counter()
-        if delay > 0: time.sleep(delay)  # pacing the load generator
-    infos.append(c.publish("bench/in", json.dumps({"i": i, "t": time.time()}), qos=1))
-for info in infos: info.wait_for_publish(60)
-print(json.dumps({"sent": n, "seconds": time.perf_counter() - start}), flush=True)
-sys.stdin.readline(); c.disconnect(); c.loop_stop()
-"""
-
-PAHO_RECEIVER = r"""
-import json, sys, time, threading
-import paho.mqtt.client as mqtt
-port, n = int(sys.argv[1]), int(sys.argv[2])
-latencies, done, first = [], threading.Event(), []
-subscribed = threading.Event()
-def on_message(c, u, m):
-    now = time.time()
-    if not first: first.append(time.perf_counter())
-    latencies.append(now - json.loads(m.payload)["t"])
-    if len(latencies) == n: first.append(time.perf_counter()); done.set()
-c = mqtt.Client(client_id="bench-receiver"); c.on_message = on_message
-c.on_subscribe = lambda *a: subscribed.set()
-c.connect("127.0.0.1", port); c.loop_start(); c.subscribe("bench/in", qos=1); subscribed.wait(10)
-print("ready", flush=True)
-done.wait(600)
-span = first[1] - first[0] if len(first) > 1 else None
-print(json.dumps({"received": len(latencies), "latencies": latencies, "span": span}), flush=True)
-c.disconnect(); c.loop_stop()
-"""
-
-
-def _start(code: str, *args: str) -> subprocess.Popen[str]:
-    process = subprocess.Popen([sys.executable, "-c", code, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               text=True)
+def start_worker(program: str, *args: str) -> subprocess.Popen[str]:
+    """Start ``programs/<program>.py`` with ``args`` and wait for its ``ready`` line."""
+    process = subprocess.Popen([sys.executable, str(PROGRAMS / f"{program}.py"), *args], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     line = process.stdout.readline().strip()
     if line != "ready":
@@ -119,7 +37,7 @@ def _start(code: str, *args: str) -> subprocess.Popen[str]:
     return process
 
 
-def _run_pair(sender: subprocess.Popen[str], receiver: subprocess.Popen[str]) -> dict[str, float]:
+def run_pair(sender: subprocess.Popen[str], receiver: subprocess.Popen[str]) -> dict[str, float]:
     assert sender.stdin is not None
     assert sender.stdout is not None
     assert receiver.stdout is not None
@@ -144,23 +62,23 @@ def _summary(sent: dict[str, Any], received: dict[str, Any]) -> dict[str, float]
 
 
 def bench_hub(messages: int, rate: float) -> dict[str, float]:
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "simulator" / "hub"))
-    from hubkit import HubThread
+    from tests.support.hub import HubThread
 
     with tempfile.TemporaryDirectory() as tmp:
         route = 'FROM /messages/modules/sender/outputs/out INTO BrokeredEndpoint("/modules/receiver/inputs/in")'
         hub = HubThread(Path(tmp), ["sender", "receiver"], {"r": route}, host="127.0.0.99").start()
         try:
             ca = str(hub.certs.ca_cert)
-            receiver = _start(SDK_RECEIVER, hub.connection_string("receiver"), ca, str(messages))
-            sender = _start(SDK_SENDER, hub.connection_string("sender"), ca, str(messages), str(rate))
-            return _run_pair(sender, receiver)
+            receiver = start_worker("hub_sdk_receiver", hub.connection_string("receiver"), ca, str(messages))
+            sender = start_worker("hub_sdk_sender", hub.connection_string("sender"), ca, str(messages), str(rate))
+            return run_pair(sender, receiver)
         finally:
             hub.stop()
 
 
 async def _collect_upstream(hub: Any, n: int, timeout: float) -> dict[str, Any]:
-    seq, latencies, first, last = 0, [], None, None
+    latencies: list[float] = []
+    seq, first, last = 0, None, None
     deadline = time.monotonic() + timeout
     while len(latencies) < n and time.monotonic() < deadline:
         fresh = await hub.wait_upstream(seq, timeout=max(0.1, deadline - time.monotonic()))
@@ -177,15 +95,14 @@ async def _collect_upstream(hub: Any, n: int, timeout: float) -> dict[str, Any]:
 
 def bench_hub_upstream(messages: int, rate: float) -> dict[str, float]:
     """The same SDK sender, its output routed into $upstream; arrival timed inside the hub."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "simulator" / "hub"))
-    from hubkit import HubThread
+    from tests.support.hub import HubThread
 
     with tempfile.TemporaryDirectory() as tmp:
         hub = HubThread(Path(tmp), ["sender"], {"r": "FROM /messages/modules/sender/outputs/out INTO $upstream"},
                         host="127.0.0.97").start()
         try:
-            sender = _start(SDK_SENDER, hub.connection_string("sender"), str(hub.certs.ca_cert), str(messages),
-                            str(rate))
+            sender = start_worker("hub_sdk_sender", hub.connection_string("sender"), str(hub.certs.ca_cert),
+                                  str(messages), str(rate))
             assert sender.stdin is not None
             assert sender.stdout is not None
             collector = asyncio.run_coroutine_threadsafe(_collect_upstream(hub.hub, messages, 600), hub.loop)
@@ -220,9 +137,9 @@ def bench_mosquitto(messages: int, rate: float) -> dict[str, float] | None:
                     break
                 except OSError:
                     time.sleep(0.02)  # waiting for the broker's port to open
-            receiver = _start(PAHO_RECEIVER, str(port), str(messages))
-            sender = _start(PAHO_SENDER, str(port), str(messages), str(rate))
-            return _run_pair(sender, receiver)
+            receiver = start_worker("hub_paho_receiver", str(port), str(messages))
+            sender = start_worker("hub_paho_sender", str(port), str(messages), str(rate))
+            return run_pair(sender, receiver)
         finally:
             broker.terminate()
             broker.wait(10)

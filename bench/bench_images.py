@@ -1,6 +1,6 @@
 """Module images: sizes, build time cold and warm, and container start to first score.
 
-    python bench/bench_images.py PACKAGED_MODEL_DIR [--repeat 3] [--json]
+    python -m bench.bench_images PACKAGED_MODEL_DIR [--repeat 3] [--json]
 
 Needs a Docker engine (DOCKER_HOST) and mmdebstrap for the stand-in base (made once, then reused
 by tag; its one-time cost is printed but is not part of either build time). The sentiment module

@@ -1,6 +1,6 @@
 """Model updates through the twin: patch to first result of the new version, and the module's memory.
 
-    python bench/bench_model_update.py FP32_DIR INT8_DIR TWEETS_JSONL [--swaps 3] [--rate 100] [--json OUT]
+    python -m bench.bench_model_update FP32_DIR INT8_DIR TWEETS_JSONL [--swaps 3] [--rate 100] [--json OUT]
 
 The simulator's hub (in this process), a source module sending one tweet per message at
 ``--rate`` and the real sentiment module (``main.py``), all with the real SDK over TLS on
@@ -27,7 +27,6 @@ import json
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -36,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests" / "simulator" / "hub"))
 
 ROUTES = {
     "tweets": 'FROM /messages/modules/source/outputs/tweets INTO BrokeredEndpoint("/modules/sentiment/inputs/input1")',
@@ -151,10 +149,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
-    from hubkit import HubThread, Peer, sentiment_module
-
     from edgeship.publish import publish_folder
     from edgeship.publish.serve import PublishedServer
+    from tests.support.hub import HubThread, Peer, sentiment_module
 
     cpu_before = _cpu_times()
     tweets = [json.loads(line)["text"] for line in args.tweets.read_text(encoding="utf-8").splitlines() if line]

@@ -1,6 +1,6 @@
 """Where the module's scoring time goes, and what folding the embedding would buy.
 
-    python bench/bench_profile.py PACKAGED_FP32 TWEETS_JSONL [--repeat 30] [--json OUT]
+    python -m bench.bench_profile PACKAGED_FP32 TWEETS_JSONL [--repeat 30] [--json OUT]
 
 1. The parts of one batch-1 score (tokenize, build the window, onnxruntime run, decode).
 2. onnxruntime's LSTM op alone on the model's shapes (hidden 100) at batch 1, 16 (a bucket) and
@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import time
@@ -104,7 +105,7 @@ def main() -> None:
         times = {}
         for size, session in sessions.items():
             x = np.random.default_rng(1).random((steps, batch, size), dtype=np.float32)
-            times[size] = best_of(lambda s=session, x=x: s.run(None, {"X": x}), args.repeat)
+            times[size] = best_of(functools.partial(session.run, None, {"X": x}), args.repeat)
         share = 1 - times[small_input] / times[full_input]
         print(f"| {batch} x {steps} | {times[full_input] * 1e3:.3f} | {times[small_input] * 1e3:.3f} | {share:.0%} |")
         op_rows[f"{batch}x{steps}"] = {"input_300_ms": times[full_input] * 1e3, "input_8_ms": times[small_input] * 1e3,
@@ -149,9 +150,14 @@ def main() -> None:
         folded_rows = {}
         for batch in (1, 16):
             chunks = [sorted(sequences[:256], key=len)[i:i + batch] for i in range(0, 256, batch)]
-            op = best_of(lambda c=chunks: [skip.scores(scorer.session, spec.output_name, x) for x in c],
-                         max(3, args.repeat // 10))
-            numpy_time = best_of(lambda c=chunks: [folded(x) for x in c], max(3, args.repeat // 10))
+            def op_run(c: list[Any] = chunks) -> list[Any]:
+                return [skip.scores(scorer.session, spec.output_name, x) for x in c]
+
+            def numpy_run(c: list[Any] = chunks) -> list[Any]:
+                return [folded(x) for x in c]
+
+            op = best_of(op_run, max(3, args.repeat // 10))
+            numpy_time = best_of(numpy_run, max(3, args.repeat // 10))
             print(f"| {batch} | {256 / op:,.0f} | {256 / numpy_time:,.0f} | {op / numpy_time:.2f}x |")
             folded_rows[batch] = {"op_texts_per_s": 256 / op, "numpy_texts_per_s": 256 / numpy_time}
         results["folded_numpy"] = folded_rows

@@ -1,7 +1,7 @@
 """Scoring benchmark: the seed's score.py path (Keras tokenize, pad, model.predict) against the
 module core (pure-Python tokenizer + onnxruntime) on real tweets, in the same process and run.
 
-    python bench/bench_scoring.py FIXTURE_DIR PACKAGED_FP32 [PACKAGED_INT8] [--n 200] [--repeat 3] [--json OUT]
+    python -m bench.bench_scoring FIXTURE_DIR PACKAGED_FP32 [PACKAGED_INT8] [--n 200] [--repeat 3] [--json OUT]
 
 FIXTURE_DIR holds the seed's files (model.h5, tokenizer.pkl, heldout.jsonl); PACKAGED_* what
 `edgeship package` wrote (fp32, and with --quantize int8). Rows: the seed's path at batch 1; the
@@ -129,7 +129,10 @@ def main() -> None:
     batcher.close()
 
     def batched(scorer: Scorer, size: int) -> Callable[[], None]:
-        return lambda: [scorer.score_batch(texts[i:i + size]) for i in range(0, len(texts), size)] and None
+        def run() -> None:
+            for i in range(0, len(texts), size):
+                scorer.score_batch(texts[i:i + size])
+        return run
 
     throughput_rows.append(("full sequence fp32, batches of 256", rounds(batched(full, 256), len(texts), args.repeat),
                             None))

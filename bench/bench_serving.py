@@ -1,6 +1,6 @@
 """Serving benchmark: the scoring URI under a real load generator, beside Azure ML's own server.
 
-    python bench/bench_serving.py FIXTURE_DIR PACKAGED_FP32 [--duration 8] [--keras-requests 30]
+    python -m bench.bench_serving FIXTURE_DIR PACKAGED_FP32 [--duration 8] [--keras-requests 30]
                                   [--results bench/results.md] [--skip-peer] [--json OUT]
 
 FIXTURE_DIR holds the seed's files (model.h5, model.w2v, tokenizer.pkl, encoder.pkl,
@@ -80,7 +80,7 @@ def seed_script() -> str:
     if not SEED.is_file():
         raise SystemExit(f"error: the seed document is not at {SEED}")
     blocks = re.findall(r"```python\n(.*?)```", SEED.read_text(encoding="utf-8"), re.S)
-    script = next(block for block in blocks if "def init()" in block)
+    script = str(next(block for block in blocks if "def init()" in block))
     return script.replace("from keras.", "from tf_keras.").replace('"score": float(score)', '"score": float(score[0])')
 
 
@@ -192,7 +192,7 @@ def serve_fixed_wait(model_dir: Path, port: int) -> None:
             while texts < self.settings.max_batch:
                 remaining = deadline - time.perf_counter()
                 try:
-                    item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+                    item: Any = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if item is batcher_module._STOP:
@@ -206,7 +206,7 @@ def serve_fixed_wait(model_dir: Path, port: int) -> None:
     batcher_module.MicroBatcher = FixedWait  # type: ignore[misc]
     import edgeship_sentiment.service as service_module
 
-    service_module.MicroBatcher = FixedWait  # type: ignore[misc]
+    service_module.MicroBatcher = FixedWait  # type: ignore[attr-defined]
     service = SentimentService(model_dir, capture_dir=Path(tempfile.mkdtemp()))
     SentimentHTTPServer(service, "127.0.0.1", port).start_background()
     threading_event_forever()
@@ -371,7 +371,6 @@ def main() -> None:
         parser.error("FIXTURE_DIR and PACKAGED_FP32 are required")
     # The servers run in temporary folders: relative paths would point nowhere there.
     args.fixture, args.model_dir = args.fixture.resolve(), args.model_dir.resolve()
-    sys.path.insert(0, str(REPO / "tools"))
     from edgeship.services import peer
 
     hey_binary()

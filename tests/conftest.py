@@ -1,11 +1,16 @@
-"""Shared test settings: where built fixtures are cached, and the repository's folders."""
+"""Shared fixtures: where built fixtures are cached, the repository's folders, the SDK peers a test starts."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.support.hub import Peer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -13,6 +18,15 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+@pytest.fixture
+def peers() -> Iterator[list[Peer]]:
+    """SDK peers a test starts (``tests.support.hub.Peer``): each is closed when the test ends."""
+    started: list[Peer] = []
+    yield started
+    for peer in started:
+        peer.close()
 
 
 @pytest.fixture(scope="session")

@@ -104,6 +104,14 @@ class SimulatorHarness:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = DEFAULT_TIMEOUT) -> T:
+        """Run ``coro`` on the simulator's event loop and wait for its result."""
+        return self._call(coro, timeout)
+
+    def run(self, fn: Callable[[], T], timeout: float = DEFAULT_TIMEOUT) -> T:
+        """Call ``fn`` on the simulator's event loop (the simulator is not thread-safe) and return its result."""
+        return self._call(self._on_loop(fn), timeout)
+
     @property
     def simulator(self) -> Simulator:
         if self._simulator is None:

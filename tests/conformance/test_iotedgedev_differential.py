@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from corpus import REPO, corpus_dir, load_or_empty
-from iotedgedev_oracle import Job, Result, ensure_iotedgedev, genconfig_all
 
 from edgeship.errors import ManifestError
 from edgeship.manifest import GenerateOptions, generate
+from tests.support.corpus import REPO, corpus_dir, load_or_empty
+from tests.support.iotedgedev_oracle import Job, Result, ensure_iotedgedev, genconfig_all
 
 pytestmark = pytest.mark.integration
 

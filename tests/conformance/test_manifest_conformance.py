@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from corpus import corpus_dir, load_or_empty, params
 
 from edgeship.cli.main import main
+from tests.support.corpus import corpus_dir, load_or_empty, params
 
 CASES = load_or_empty("manifests/index.json", "")
 

@@ -10,7 +10,6 @@ import json
 from typing import Any
 
 import pytest
-from corpus import corpus_dir, load, load_or_empty, params
 
 from edgesim.message import Message
 from edgesim.routing import (
@@ -24,6 +23,7 @@ from edgesim.routing import (
     parse_route,
 )
 from edgesim.routing.model import parse_source
+from tests.support.corpus import corpus_dir, load, load_or_empty, params
 
 ROUTING = "routing/"
 OUTCOME = {True: "True", False: "False"}

@@ -18,9 +18,10 @@ from typing import Any
 
 import pytest
 import requests
-from dockerkit import PASSWORD, USER, Registry, free_port
 
 from edgeship.images.build import BuiltImage
+from tests.support.dockerkit import PASSWORD, USER, Registry
+from tests.support.ports import free_port
 
 
 @pytest.fixture(scope="session")

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dockerkit import QEMU_FOR_ONNXRUNTIME, Registry, aarch64_emulation, qemu_aarch64_version
 
 from edgeship.images.build import BuiltImage
+from tests.support.dockerkit import QEMU_FOR_ONNXRUNTIME, Registry, aarch64_emulation, qemu_aarch64_version
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 TEXT = "what a wonderful morning, I love it"

@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 import requests
-from dockerkit import Registry, free_port, wait_until
 
 from edgeship.images.build import BuiltImage
+from tests.support.dockerkit import Registry
+from tests.support.ports import free_port
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 
@@ -66,7 +68,7 @@ def test_healthcheck_reaches_healthy_on_the_manifest_port(docker_client: Any, se
             status = container.attrs["State"].get("Health", {}).get("Status")
             return status if status in ("healthy", "unhealthy") else None
 
-        assert wait_until(health, 120, "the HEALTHCHECK's verdict") == "healthy"
+        assert wait_until(health, 120, "the HEALTHCHECK's verdict", interval=0.5) == "healthy"
         answer = requests.post(f"http://127.0.0.1:{port}/score", json={"text": "what a wonderful day"}, timeout=10)
         assert answer.status_code == 200
         assert answer.json()["label"] in ("POSITIVE", "NEGATIVE", "NEUTRAL")

@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dockerkit import Registry, free_port, wait_until
 
 from edgeship.images.build import BuiltImage
 from edgeship.images.push import RegistryCredentials, push_image
 from edgesim.agent import BackoffConfig
+from tests.support.dockerkit import Registry
+from tests.support.ports import free_port
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 HELDOUT_COUNT = 240
@@ -161,7 +163,7 @@ def test_pushed_images_run_in_the_docker_runtime_like_the_process_runtime(
             reported = sim.twin("sentiment")["reported"]
             return reported.get("settings", {}).get("include_neutral") is False
 
-        wait_until(acknowledged, 60, "the module to acknowledge the twin patch")
+        wait_until(acknowledged, 60, "the module to acknowledge the twin patch", interval=0.5)
         status = json.loads(edgeship("sim", "status", "--json", "--state", str(sim_state)).stdout)
         assert status["runtime"] == "docker"
         assert status["modules"]["sentiment"]["runtimeStatus"] == "running"
@@ -231,7 +233,7 @@ def test_a_wrong_password_and_a_missing_image_fail_only_their_modules(
             done = states == {"sentiment": "failed", "ghost": "failed", "tweetsource": "running"}
             return status if done and status["modules"]["tweetsource"]["connected"] else None
 
-        status = wait_until(settled, 180, "sentiment and ghost to fail while tweetsource runs")
+        status = wait_until(settled, 180, "sentiment and ghost to fail while tweetsource runs", interval=0.5)
         sentiment = status["modules"]["sentiment"]["statusDescription"]
         assert f"failed to pull image {pushed['sentiment']}" in sentiment
         assert "unauthorized" in sentiment.lower() or "authentication" in sentiment.lower(), sentiment
@@ -244,7 +246,8 @@ def test_a_wrong_password_and_a_missing_image_fail_only_their_modules(
             lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
             return lines if len(lines) >= 20 else None
 
-        assert {line["module"] for line in wait_until(upstream, 120, "the tweet source's 20 tweets")} == {"tweetsource"}
+        tweets = wait_until(upstream, 120, "the tweet source's 20 tweets", interval=0.5)
+        assert {line["module"] for line in tweets} == {"tweetsource"}
         twin = json.loads(edgeship("sim", "twin", "$edgeAgent", "--state", str(sim_state)).stdout)
         reported = twin["reported"]["modules"]
         assert reported["sentiment"]["runtimeStatus"] == "failed"

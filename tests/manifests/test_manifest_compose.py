@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from layered_examples import SENSOR_IMAGE, docs_base, docs_layer
 
 from edgeship.errors import ManifestError
 from edgeship.manifest import AtScale, deployment_document, validate_document
@@ -18,6 +17,7 @@ from edgeship.manifest.compose import compose, explain, select
 from edgeship.manifest.deployments import Deployment, load_deployments, parse_deployment
 from edgeship.manifest.jsonpos import parse_json
 from edgesim.deployment import parse_deployment as sim_parse_deployment
+from tests.support.layered_examples import SENSOR_IMAGE, docs_base, docs_layer
 
 PROD = {"tags": {"environment": "prod"}}
 

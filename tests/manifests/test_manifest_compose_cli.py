@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from layered_examples import docs_base, docs_layer
 
 from edgesim.deployment import parse_deployment as sim_parse_deployment
+from tests.support.layered_examples import docs_base, docs_layer
 
 pytestmark = pytest.mark.integration
 

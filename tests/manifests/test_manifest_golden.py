@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jsonschema
 import pytest
@@ -59,7 +59,7 @@ def test_the_simulator_reads_the_default_manifest(default_manifest: dict[str, An
     deployment = parse_deployment(default_manifest)
     assert deployment.module_names == ("sentiment", "tweetsource")
     assert deployment.store_ttl_secs == 7200
-    assert deployment.desired["sentiment"]["thresholds"] == {"negative": 0.4, "positive": 0.7}
+    assert cast(Any, deployment.desired)["sentiment"]["thresholds"] == {"negative": 0.4, "positive": 0.7}
     sentiment = deployment.module("sentiment")
-    assert sentiment.create_options["HostConfig"]["PortBindings"] == {"5001/tcp": [{"HostPort": "5001"}]}
+    assert cast(Any, sentiment.create_options)["HostConfig"]["PortBindings"] == {"5001/tcp": [{"HostPort": "5001"}]}
     assert set(deployment.routes) == {"tweetsToSentiment", "sentimentToUpstream", "sentimentErrorsToUpstream"}

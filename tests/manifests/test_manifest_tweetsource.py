@@ -72,9 +72,9 @@ def test_paces_by_rate_with_a_fake_clock(replay: ModuleType) -> None:
 
     def wait(timeout: float | None = None) -> bool:
         now[0] += timeout or 0.0
-        return original_wait(0)
+        return bool(original_wait(0))
 
-    replayer.stop_event.wait = wait  # type: ignore[method-assign]
+    replayer.stop_event.wait = wait
     replayer.run()
     assert times == [0.0, 0.5, 1.0, 1.5]
 

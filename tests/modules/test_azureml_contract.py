@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ import requests
 
 from edgeship.errors import DeployError
 from edgeship.services import peer
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -73,12 +73,6 @@ def run(data, request_headers):
 '''
 
 USER_SWAGGER3 = {"openapi": "3.0.3", "info": {"title": "mine", "version": "7"}, "paths": {}}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -9,12 +9,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 import requests
 
 from edgeship_sentiment.errors import ModelLoadError
 from edgeship_sentiment.service import SentimentService
+from tests.support.ports import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 REPO = Path(__file__).resolve().parents[2]
@@ -83,13 +85,14 @@ def test_entry_script_hosted_unmodified(azureml_dir: Path, tmp_path: Path, packa
     script.write_text(SEED_STYLE_SCRIPT)
     service = SentimentService(azureml_dir, entry_script=script, capture_dir=tmp_path / "cap")
     reply = service.handle(json.dumps({"text": "Today is a great day!"}), "http")
+    payload: Any = reply.payload  # JSON, read by key
     assert reply.status == 200
-    assert set(reply.payload) == {"label", "score", "elapsed_time"}
+    assert set(payload) == {"label", "score", "elapsed_time"}
     onnx_service = SentimentService(packaged_model_dir, capture_dir=tmp_path / "cap2")
-    assert reply.payload["score"] == pytest.approx(onnx_service.handle(
-        json.dumps({"text": "Today is a great day!"}), "http").payload["score"], abs=1e-6)
+    assert payload["score"] == pytest.approx(cast(Any, onnx_service.handle(
+        json.dumps({"text": "Today is a great day!"}), "http").payload)["score"], abs=1e-6)
     # The seed's run() turns errors into a string: hosted as-is, that string is the reply.
-    assert service.handle("not json", "http").payload.startswith("Expecting value")
+    assert cast(str, service.handle("not json", "http").payload).startswith("Expecting value")
     assert service.handle(b"\xff", "http").status == 400
     onnx_service.close()
     service.close()
@@ -104,14 +107,6 @@ def test_entry_script_errors_are_clear(tmp_path: Path, azureml_dir: Path) -> Non
     missing_run.write_text("def init():\n    pass\n")
     with pytest.raises(ModelLoadError, match=r"has no run\(\) function"):
         SentimentService(azureml_dir, entry_script=missing_run)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_module_process_serves_and_stops_cleanly_on_sigterm(packaged_model_dir: Path, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -34,7 +35,7 @@ def test_seed_client_code_works_unchanged(server: SentimentHTTPServer) -> None:
     body = response.json()
     assert set(body) == {"label", "score", "elapsed_time"}
     assert body["label"] in {"NEGATIVE", "NEUTRAL", "POSITIVE"}
-    direct = server.service.handle(test_data, "test").payload
+    direct: Any = server.service.handle(test_data, "test").payload
     assert body["score"] == pytest.approx(direct["score"], abs=1e-6)
     assert response.headers["x-model-version"] == "sentiment:1"  # the model that scored it
 

@@ -22,13 +22,15 @@ from edgeship_sentiment.http_face import SentimentHTTPServer
 from edgeship_sentiment.http_server import BACKLOG
 from edgeship_sentiment.payloads import MAX_BODY_BYTES
 from edgeship_sentiment.service import SentimentService
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def server(service: SentimentService) -> Iterator[SentimentHTTPServer]:
-    srv = SentimentHTTPServer(service, "127.0.0.1", 0).start_background()
+    srv = SentimentHTTPServer(service, "127.0.0.1", 0)
+    srv.start_background()
     yield srv
     srv.shutdown()
     srv.server_close()
@@ -127,12 +129,6 @@ def run(data):
     time.sleep(1.0)  # a slow model: the request is in flight when SIGTERM arrives
     return {"finished": json.loads(data)["n"]}
 '''
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path) -> None:

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "simulator" / "hub"))
-from hubkit import HubThread, Peer, sentiment_module
+from tests.support.hub import HubThread, Peer, json_twin, sentiment_module
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 REPO = Path(__file__).resolve().parents[2]
@@ -38,15 +37,7 @@ def deployment(tmp_path: Path, packaged_model_dir: Path) -> Iterator[tuple[HubTh
         hub.stop()
 
 
-@pytest.fixture
-def peers() -> Iterator[list[Peer]]:
-    started: list[Peer] = []
-    yield started
-    for peer in started:
-        peer.close()
-
-
-def upstream(hub: HubThread, count: int) -> list[dict[str, object]]:
+def upstream(hub: HubThread, count: int) -> list[Any]:
     hub.wait_for(lambda: hub.hub.stats()["upstream"] >= count, timeout=60)
     return [r.to_json() for r in hub.run(lambda: hub.hub.upstream_since(0))]
 
@@ -71,18 +62,18 @@ def test_messages_methods_and_twin_through_the_hub(deployment: tuple[HubThread, 
     assert bad["output"] == "errors"
     assert "must be a string" in json.loads(bad["body"])["error"]
 
-    status, payload = hub.call(hub.hub.invoke_method("sentiment", "score", {"text": "Today is a great day!"}, 20))
+    status, payload = hub.invoke("sentiment", "score", {"text": "Today is a great day!"}, 20)
     assert status == 200
     assert set(payload) == {"label", "score", "elapsed_time"}
     assert hub.call(hub.hub.invoke_method("sentiment", "score", {"nope": 1}, 20))[0] == 400
 
-    reported = hub.run(lambda: hub.hub.get_twin("sentiment"))["reported"]
+    reported = hub.run(lambda: json_twin(hub.hub, "sentiment"))["reported"]
     assert reported["model"]["model"] == "sentiment:1"
     assert reported["settings"]["max_batch"] == 16
     hub.call(hub.hub.patch_desired("sentiment", {"thresholds": {"negative": 0.0, "positive": 1.0}}))
-    hub.wait_for(lambda: hub.hub.get_twin("sentiment")["reported"].get("settings", {}).get("thresholds")
+    hub.wait_for(lambda: json_twin(hub.hub, "sentiment")["reported"].get("settings", {}).get("thresholds")
                  == {"negative": 0.0, "positive": 1.0}, timeout=30)
-    assert hub.call(hub.hub.invoke_method("sentiment", "score", {"text": "anything"}, 20))[1]["label"] == "NEUTRAL"
+    assert hub.invoke("sentiment", "score", {"text": "anything"}, 20)[1]["label"] == "NEUTRAL"
     assert module.poll() is None
 
 
@@ -103,7 +94,8 @@ def test_the_sdk_socket_gets_tcp_nodelay_on_every_connect(tmp_path: Path) -> Non
         assert disable_nagle(client)
         for _ in range(2):  # a reconnect opens a new socket
             client.connect()
-            assert paho._sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+            assert paho._sock.getsockopt(  # type: ignore[attr-defined]  # paho's socket has no public accessor
+                socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
             client.disconnect()
     finally:
         client.shutdown()

@@ -10,19 +10,17 @@ int8 does not give (it differs from fp32 on every heldout text, by 6e-5 to 3e-2)
 from __future__ import annotations
 
 import json
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-from model_update_kit import int8_copy
 
 from edgeship_sentiment.model import load_model_folder
 from edgeship_sentiment.scorer import Engine
 from edgeship_sentiment.service import Reply, SentimentService
+from tests.support.model_update import int8_copy
 
 pytestmark = pytest.mark.slow  # the packaged fixture (TensorFlow builds it once)
 REQUESTS = 400
@@ -63,8 +61,8 @@ def test_every_request_is_scored_by_the_one_engine_its_reply_names(
     for texts, reply in zip(requests, replies, strict=True):
         assert reply.status == 200, reply.payload
         assert reply.model in named
-        named[reply.model] += 1  # type: ignore[index]
-        scores = [item["score"] for item in reply.payload]
+        named[reply.model] += 1
+        scores = [item["score"] for item in cast(Any, reply.payload)]
         as_v1 = [alone[text] for text in texts]
         if reply.model == "sentiment:1":
             assert scores == pytest.approx(as_v1, abs=1e-6)

@@ -12,12 +12,9 @@ import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-from model_update_kit import TruncatingServer, closed_port, hostile_archive, member, variant, write_archive
 
 from edgeship.publish.serve import PublishedServer
 from edgeship_sentiment.errors import ModelUpdateError
@@ -26,18 +23,19 @@ from edgeship_sentiment.model_update import ModelStore, ModelUpdater
 from edgeship_sentiment.model_update.fetch import fetch
 from edgeship_sentiment.scorer import Engine
 from edgeship_sentiment.service import SentimentService
+from tests.support.model_update import TruncatingServer, closed_port, hostile_archive, member, variant, write_archive
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]  # the packaged fixture; loopback HTTP servers
 TEXTS = ["I love this so much", "worst day ever", "meh", "the weather is fine I guess", ""]
 
 
 @pytest.fixture
-def reports() -> list[dict[str, Any]]:
+def reports() -> list[Any]:
     return []
 
 
 @pytest.fixture
-def updater(service: SentimentService, tmp_path: Path, reports: list[dict[str, Any]]) -> Iterator[ModelUpdater]:
+def updater(service: SentimentService, tmp_path: Path, reports: list[Any]) -> Iterator[ModelUpdater]:
     assert service.scorer is not None
     updater = ModelUpdater(service.scorer, ModelStore(tmp_path / "store"), report=reports.append,
                            max_bytes=5 * 1024 * 1024, timeout=20).start()
@@ -57,7 +55,7 @@ def desired(archive: Path | str, digest: str, version: int = 2) -> dict[str, Any
     return {"name": "sentiment", "version": version, "sha256": digest, "uri": uri}
 
 
-def apply(updater: ModelUpdater, value: dict[str, Any]) -> dict[str, Any]:
+def apply(updater: ModelUpdater, value: dict[str, Any]) -> Any:
     updater.request(value)
     assert updater.wait_idle(60)
     return updater.status
@@ -69,11 +67,11 @@ def serves(service: SentimentService, version: str) -> None:
         reply = service.handle(json.dumps({"text": text}), "test")
         assert reply.status == 200, reply.payload
         assert reply.model == version
-        assert 0.0 <= reply.payload["score"] <= 1.0
+        assert 0.0 <= cast(Any, reply.payload)["score"] <= 1.0
 
 
 def test_a_good_update_is_applied_reported_step_by_step_and_kept_for_a_restart(
-        service: SentimentService, updater: ModelUpdater, reports: list[dict[str, Any]],
+        service: SentimentService, updater: ModelUpdater, reports: list[Any],
         v2: tuple[Path, str, Path], tmp_path: Path, packaged_model_dir: Path) -> None:
     archive, digest, folder = v2
     serves(service, "sentiment:1")
@@ -89,7 +87,7 @@ def test_a_good_update_is_applied_reported_step_by_step_and_kept_for_a_restart(
     assert service.scorer.engine is not before
     serves(service, "sentiment:2")
     reference = Engine.load(load_model_folder(folder))
-    replies = [service.handle(json.dumps({"text": t}), "test").payload["score"] for t in TEXTS]
+    replies = [cast(Any, service.handle(json.dumps({"text": t}), "test").payload)["score"] for t in TEXTS]
     assert replies == pytest.approx(reference.raw_scores(TEXTS).tolist(), abs=1e-6)
 
     # the same desired value again (a twin resent on reconnect) changes nothing

@@ -14,6 +14,7 @@ versions are exactly reproducible.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import itertools
@@ -27,11 +28,9 @@ from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "simulator" / "hub"))
-from hubkit import HubThread, Peer, sentiment_module
-
 from edgeship_sentiment.model import load_model_folder
 from edgeship_sentiment.scorer import Engine
+from tests.support.hub import HubThread, Peer, sentiment_module
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 ROUTES = {
@@ -118,6 +117,11 @@ def wait_applied(hub: HubThread, sha256: str, timeout: float = 120) -> dict[str,
     return dict(status)
 
 
+
+def _upstream_reached(hub: HubThread, count: int) -> bool:
+    """At least ``count`` records reached $upstream (run on the hub's loop by ``wait_for``)."""
+    return bool(hub.hub.stats()["upstream"] >= count)
+
 def test_1000_tweets_while_the_twin_moves_the_model_v1_v2_v1_then_a_restart_keeps_v2(
         tmp_path: Path, small_model_dir: Path, packaged_model_dir: Path, published: dict[str, Any]) -> None:
     heldout = [json.loads(line)["text"] for line in (small_model_dir / "heldout.jsonl").read_text().splitlines()]
@@ -143,7 +147,7 @@ def test_1000_tweets_while_the_twin_moves_the_model_v1_v2_v1_then_a_restart_keep
             for i, text in enumerate(tweets):
                 if i in plan:
                     # wait for the previous phase's results so each version scores a share of the stream
-                    hub.wait_for(lambda n=i: hub.hub.stats()["upstream"] >= n - 50, timeout=120)
+                    hub.wait_for(functools.partial(_upstream_reached, hub, i - 50), timeout=120)
                     hub.call(hub.hub.patch_desired("sentiment", plan[i]["patch"]))
                 if i in (400, 800):
                     wait_applied(hub, (published["v2"] if i == 400 else published["v1"])["sha256"])

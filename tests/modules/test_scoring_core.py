@@ -7,6 +7,7 @@ import threading
 import time
 from concurrent.futures import wait as futures_wait
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -81,7 +82,7 @@ def test_settings_change_labels_live(scorer: Scorer) -> None:
 def test_micro_batching_merges_concurrent_requests(scorer: Scorer) -> None:
     batcher = MicroBatcher(scorer, BatchSettings(max_batch=16, max_batch_delay_ms=200)).start()
     barrier = threading.Barrier(8)
-    results: list[dict[str, object]] = []
+    results: list[Any] = []
     lock = threading.Lock()
 
     def client(index: int) -> None:

@@ -19,19 +19,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _badinput_helpers import EDGESHIP, REPO_ROOT, next_address
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgeship.cli.main import main
 from edgesim.deployment import load_deployment
 from edgesim.errors import SimulatorError
+from tests.support.badinput import EDGESHIP, REPO_ROOT, next_address
 
 pytestmark = pytest.mark.timeout(300)  # a hang fails the test
 VALIDATE = 300  # hypothesis examples: manifests for `manifest validate`
 GENERATE = 200  # templates + .env files for `manifest generate`
 SIM_READER = 400  # manifests for the simulator's reader
-SETTINGS = {"deadline": None, "suppress_health_check": list(HealthCheck)}
+SETTINGS: dict[str, Any] = {"deadline": None, "suppress_health_check": list(HealthCheck)}
 TEMPLATE = REPO_ROOT / "manifests" / "deployment.template.json"
 # A generated, valid manifest that is in the repository (manifests/deployment.amd64.json is only
 # there after `make demo`, never in CI's fresh clone).

@@ -11,22 +11,23 @@ import socket
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
-from _badinput_helpers import TESTS, next_address
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgesim.agent import BackoffConfig
 from edgesim.testing import SimulatorHarness, run_simulator
+from tests.support.badinput import TESTS, next_address
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 MODULES = TESTS / "simulator" / "runtime" / "modules"
 RAW_CONTROL = 250  # hypothesis examples: raw bytes as an HTTP request to the control API
 BODIES = 250  # JSON (and not) bodies to the control API's endpoints
 RAW_WORKLOAD = 200  # raw requests to the workload socket
-SETTINGS = {"deadline": None, "suppress_health_check": list(HealthCheck)}
+SETTINGS: dict[str, Any] = {"deadline": None, "suppress_health_check": list(HealthCheck)}
 ANSWERS = {200, 202, 400, 403, 404, 405, 411, 413, 504}
 
 

@@ -14,12 +14,17 @@ import json
 import random
 import ssl
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import pytest
-from _badinput_helpers import (
-    DEVICE,
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from edgesim.hub import codec
+from edgesim.hub.server import MAX_PACKET_BYTES
+from tests.support.badinput import (
     WatchedHub,
     closed_by_server,
     connect_frame,
@@ -27,12 +32,8 @@ from _badinput_helpers import (
     tls_socket,
     token,
 )
-from hubkit import Peer
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import strategies as st
-
-from edgesim.hub import codec
-from edgesim.hub.server import MAX_PACKET_BYTES
+from tests.support.hub import DEVICE, Peer
+from tests.support.mqttwire import FrameReader, frame, remaining_length, utf8
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 ROUTES = {"aToB": 'FROM /messages/modules/a/outputs/out INTO BrokeredEndpoint("/modules/b/inputs/in")'}
@@ -42,7 +43,7 @@ TOPICS = 250  # random PUBLISH topics and payloads from an authenticated module
 TRUNCATED = 24  # streams that stop in the middle of a packet (after CONNECT)
 TRUNCATED_CONNECT = 8  # ... in the middle of CONNECT
 # No shrinking: each example costs a TLS connection; a failure is reported as generated.
-SETTINGS = {"deadline": None, "suppress_health_check": list(HealthCheck),
+SETTINGS: dict[str, Any] = {"deadline": None, "suppress_health_check": list(HealthCheck),
             "phases": [Phase.explicit, Phase.reuse, Phase.generate]}
 COUNTERS = ("protocol_errors", "forbidden", "rejected", "auth_failures")
 
@@ -74,7 +75,7 @@ class World:
         return self.hub.run(self.counters_on_loop)
 
     def counters_on_loop(self) -> dict[str, int]:
-        stats = self.hub.hub.stats()
+        stats = cast(Mapping[str, int], self.hub.hub.stats())
         return {name: stats[name] for name in COUNTERS}
 
     def wait_counted(self, before: dict[str, int], timeout: float = 10) -> str:
@@ -118,12 +119,8 @@ def authenticated(world: World, keepalive: int = 60) -> ssl.SSLSocket:
     return sock
 
 
-def frame(first_byte: int, body: bytes) -> bytes:
-    return codec._frame(first_byte, body)
-
-
 def s(text: str) -> bytes:
-    return codec._string(text)
+    return utf8(text)
 
 
 # ---- generators of frames that MQTT 3.1.1 (or IoT Hub) forbids a client to send ---------------
@@ -206,7 +203,7 @@ def oversized(draw: st.DrawFn) -> bytes:
     choice = draw(st.integers(0, 2))
     if choice == 0:  # declares more than the hub accepts (checked before the body is read)
         length = draw(st.integers(MAX_PACKET_BYTES + 1, codec.MAX_REMAINING_LENGTH))
-        return bytes([codec.PUBLISH << 4 | 2]) + codec._remaining_length(length) + draw(st.binary(max_size=20))
+        return bytes([codec.PUBLISH << 4 | 2]) + remaining_length(length) + draw(st.binary(max_size=20))
     if choice == 1:  # a remaining length of five bytes
         return bytes([codec.PUBLISH << 4 | 2, 0xFF, 0xFF, 0xFF, 0xFF, draw(st.integers(0, 255))])
     # a real message over IoT Hub's 256 KB limit
@@ -317,7 +314,7 @@ def topic_connection(world: World) -> Iterator[list[ssl.SSLSocket]]:
 def publish_and_wait(sock: ssl.SSLSocket, topic: str, payload: bytes, packet_id: int) -> str:
     """'acked' when the hub acknowledged the PUBLISH, 'closed' when it closed the connection."""
     sock.sendall(codec.encode_publish(topic, payload, qos=1, packet_id=packet_id))
-    decoder = codec.Decoder(1 << 22)
+    frames = FrameReader(1 << 22)
     sock.settimeout(10)
     while True:
         try:
@@ -326,13 +323,7 @@ def publish_and_wait(sock: ssl.SSLSocket, topic: str, payload: bytes, packet_id:
             return "closed"
         if not data:
             return "closed"
-        decoder._buffer += data
-        while (header := decoder._header()) is not None:
-            kind, flags, length, remaining = header
-            if len(decoder._buffer) < length + remaining:
-                break
-            body = bytes(decoder._buffer[length:length + remaining])
-            del decoder._buffer[:length + remaining]
+        for kind, flags, body in frames.feed(data):
             if kind == codec.PUBACK:
                 assert struct.unpack("!H", body)[0] == packet_id
                 return "acked"

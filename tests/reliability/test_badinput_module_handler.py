@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _badinput_helpers import InMemoryModuleClient, input_message, is_valid_request
 from azure.iot.device import MethodRequest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -25,11 +24,13 @@ from edgeship_sentiment.iothub_face import IoTHubFace
 from edgeship_sentiment.payloads import MAX_BODY_BYTES, MAX_TEXTS
 from edgeship_sentiment.scorer import MAX_TEXT_BYTES
 from edgeship_sentiment.service import SentimentService
+from tests.support.badinput import is_valid_request
+from tests.support.module_client import InMemoryModuleClient, input_message
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]  # needs the trained fixture (cached)
 MESSAGES = 1500  # hypothesis examples: bad message bodies
 METHODS = 400  # bad ``score`` method payloads
-SETTINGS = {"deadline": None, "suppress_health_check": list(HealthCheck)}
+SETTINGS: dict[str, Any] = {"deadline": None, "suppress_health_check": list(HealthCheck)}
 LABELS = {"NEGATIVE", "NEUTRAL", "POSITIVE"}
 
 

@@ -16,10 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _badinput_helpers import DEVICE, RawClient, WatchedHub, is_valid_request
-from hubkit import sentiment_module
 
 from edgesim.hub import codec
+from tests.support.badinput import WatchedHub, is_valid_request
+from tests.support.hub import DEVICE, sentiment_module
+from tests.support.rawmqtt import RawClient
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(300)]
 BAD = 120  # bad bodies sent through the hub, each followed by a good one
@@ -93,7 +94,7 @@ def test_the_live_module_answers_every_bad_message_once_and_keeps_scoring(
             assert all(r["label"] in {"NEGATIVE", "NEUTRAL", "POSITIVE"} for r in results)
     assert seen == expected
     assert module.poll() is None  # still running
-    status, payload = hub.call(hub.hub.invoke_method("sentiment", "score", {"text": "still here"}, 30))
+    status, payload = hub.invoke("sentiment", "score", {"text": "still here"}, 30)
     assert status == 200
     assert payload["label"] in {"NEGATIVE", "NEUTRAL", "POSITIVE"}
     assert hub.unhandled_errors() == []

@@ -25,12 +25,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _badinput_helpers import EDGESHIP, fake_class
 
 from edgeship.errors import UnsafePickleError
 from edgeship.packager.safe_pickle import load_label_classes, load_tokenizer_state, safe_load
+from tests.support.badinput import EDGESHIP
+from tests.support.pickles import fake_class
 
-RANDOM = 3000  # hypothesis examples: random bytes as a pickle (in _badinput_pickle_fuzz.py)
+PICKLE_FUZZ = Path(__file__).resolve().parents[1] / "support" / "programs" / "pickle_fuzz.py"
+RANDOM = 3000  # hypothesis examples: random bytes as a pickle (in tests/support/programs/pickle_fuzz.py)
 MUTATED = 3000  # ... a valid tokenizer pickle (numpy arrays, scalars) with bytes flipped, inserted or cut
 PROTOCOLS = list(range(pickle.HIGHEST_PROTOCOL + 1))
 
@@ -159,7 +161,7 @@ def test_random_and_mutated_pickles_give_only_packaging_errors() -> None:
     Before the fix, mutated numpy state crashed the interpreter (SIGSEGV) and a memo index in a
     10-byte pickle had CPython allocate a memo table of tens of gigabytes (the OOM killer ended
     the test run)."""
-    result = subprocess.run([sys.executable, str(Path(__file__).parent / "_badinput_pickle_fuzz.py"), str(RANDOM),
+    result = subprocess.run([sys.executable, str(PICKLE_FUZZ), str(RANDOM),
                              str(MUTATED)], capture_output=True, text=True, timeout=240, check=False)
     assert result.returncode == 0, (result.returncode, result.stderr[-3000:])
     counts = json.loads(result.stdout.strip().splitlines()[-1])

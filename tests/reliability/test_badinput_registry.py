@@ -16,18 +16,19 @@ import re
 import sqlite3
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
-from _badinput_helpers import EDGESHIP
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgeship.errors import EdgeshipError, InvalidNameError, RegistryError, UnsafePathError
 from edgeship.registry import Registry, parse_model_ref
+from tests.support.badinput import EDGESHIP
 
 NAMES = 400  # hypothesis examples: hostile model names through the API
 CHILD_PATHS = 300  # hostile --child-path lists
-SETTINGS = {"deadline": None, "suppress_health_check": list(HealthCheck)}
+SETTINGS: dict[str, Any] = {"deadline": None, "suppress_health_check": list(HealthCheck)}
 
 
 def tree(root: Path, skip: Path | None = None) -> dict[str, str]:

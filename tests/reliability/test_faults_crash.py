@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
-from faultkit import REPO, next_address, report, sentiment_module, write_manifest
 
 from edgesim.agent import BACKOFF, FAILED, RUNNING, BackoffConfig, ModuleState
 from edgesim.testing import run_simulator
+from tests.support.faults import REPO, next_address, report, sentiment_module, write_manifest
 
 pytestmark = pytest.mark.integration
 
@@ -17,6 +19,16 @@ UNIT = 0.5  # edgeAgent's CoolOffTimeUnitInSeconds, scaled down from 10 s
 BACKOFF_CONFIG = BackoffConfig(cool_off_unit_secs=UNIT, max_restarts=3)
 EXPECTED_DELAYS = [UNIT, 2 * UNIT, 4 * UNIT]  # min(unit * 2^n, 300) before restart n
 
+
+
+def _started(times: int) -> Callable[[ModuleState], bool]:
+    """The module has been started ``times`` times."""
+    return lambda state: state.starts == times
+
+
+def _backing_off_after(times: int) -> Callable[[ModuleState], bool]:
+    """The module waits in back-off after its ``times``-th start."""
+    return lambda state: state.runtime_status == BACKOFF and state.starts == times
 
 def test_crash_at_start_backs_off_then_fails(tmp_path: Path) -> None:
     started = time.monotonic()
@@ -28,11 +40,10 @@ def test_crash_at_start_backs_off_then_fails(tmp_path: Path) -> None:
         runs: list[ModuleState] = []
         cpu_in_backoff: list[float] = []
         for attempt in range(len(EXPECTED_DELAYS)):
-            runs.append(sim.wait_module("sentiment", lambda s, n=attempt: s.starts == n + 1, timeout=60))
-            state = sim.wait_module("sentiment", lambda s, n=attempt: s.runtime_status == BACKOFF
-                                    and s.starts == n + 1, timeout=60)
+            runs.append(sim.wait_module("sentiment", _started(attempt + 1), timeout=60))
+            state = sim.wait_module("sentiment", _backing_off_after(attempt + 1), timeout=60)
             cpu_before, wall_before = time.process_time(), time.monotonic()
-            status = sim.status()["modules"]["sentiment"]  # what `edgeship sim status` shows
+            status: Any = sim.status()["modules"]["sentiment"]  # what `edgeship sim status` shows
             assert (status["runtimeStatus"], status["restartCount"], status["nextRestartInSecs"]) == \
                 (BACKOFF, attempt, EXPECTED_DELAYS[attempt])
             assert status["exitCode"] == 1
@@ -40,7 +51,7 @@ def test_crash_at_start_backs_off_then_fails(tmp_path: Path) -> None:
             reported = sim.twin("$edgeAgent")["reported"]["modules"]["sentiment"]
             assert (reported["runtimeStatus"], reported["restartCount"]) == (BACKOFF, attempt)
             backoffs.append(state)
-            nxt = sim.wait_module("sentiment", lambda s, n=attempt: s.starts == n + 2, timeout=60)
+            nxt = sim.wait_module("sentiment", _started(attempt + 2), timeout=60)
             # In-process agent and hub: a busy loop while waiting would burn the whole backoff in CPU.
             cpu_in_backoff.append(round((time.process_time() - cpu_before) / (time.monotonic() - wall_before), 3))
             assert nxt.runtime_status in (RUNNING, BACKOFF, FAILED)

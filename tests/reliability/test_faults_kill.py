@@ -10,20 +10,20 @@ import time
 from pathlib import Path
 
 import pytest
-from faultkit import (
+
+from edgesim.agent import BackoffConfig
+from edgesim.hub.server import IN_FLIGHT_WINDOW
+from edgesim.testing import run_simulator
+from tests.support.faults import (
     REPO,
     Tally,
     in_flight,
     next_address,
     report,
     sentiment_module,
-    wait_until,
     write_manifest,
 )
-
-from edgesim.agent import BackoffConfig
-from edgesim.hub.server import IN_FLIGHT_WINDOW
-from edgesim.testing import run_simulator
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

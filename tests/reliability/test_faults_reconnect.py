@@ -7,11 +7,15 @@ the stream flows.
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
 import pytest
-from faultkit import (
+
+from edgesim.hub.server import IN_FLIGHT_WINDOW
+from edgesim.testing import SimulatorHarness, run_simulator
+from tests.support.faults import (
     REPO,
     Tally,
     drop_connection,
@@ -21,12 +25,9 @@ from faultkit import (
     plain_module,
     report,
     sentiment_module,
-    wait_until,
     write_manifest,
 )
-
-from edgesim.hub.server import IN_FLIGHT_WINDOW
-from edgesim.testing import run_simulator
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -38,6 +39,11 @@ COUNT = 600
 RATE = 150.0  # a 4 s stream
 DROPS = [(100, ("pump",)), (220, ("sentiment",)), (340, ("pump", "sentiment"))]  # after N results, drop these
 
+
+
+def _reconnected(sim: SimulatorHarness, module: str, gone: object | None) -> bool:
+    """The module has a connection again, and not the one that was dropped."""
+    return hub_connection(sim, module) not in (None, gone)
 
 def test_dropped_connections_reconnect_and_lose_nothing(tmp_path: Path, packaged_model_dir: Path) -> None:
     started = time.monotonic()
@@ -60,7 +66,7 @@ def test_dropped_connections_reconnect_and_lose_nothing(tmp_path: Path, packaged
             for module in modules:
                 drop_connection(sim, module)
             for module in modules:
-                wait_until(lambda m=module, gone=old[module]: hub_connection(sim, m) not in (None, gone), timeout=30,
+                wait_until(functools.partial(_reconnected, sim, module, old[module]), timeout=30,
                            what=f"{module} to reconnect")
             reconnect_secs.append(round(time.monotonic() - dropped_at, 2))
         assert tally.delivered < COUNT, "the drops must land mid-stream"

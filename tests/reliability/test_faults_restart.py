@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faultkit import REPO, module_command, next_address, plain_module, report, wait_until, write_manifest
 
 from edgesim.testing import run_simulator
+from tests.support.faults import REPO, module_command, next_address, plain_module, report, write_manifest
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
-from faultkit import REPO, Tally, module_command, next_address, plain_module, report, rss_kb, write_manifest
 
 from edgesim.testing import run_simulator
+from tests.support.faults import REPO, Tally, module_command, next_address, plain_module, report, write_manifest
+from tests.support.procfs import rss_kb
 
 pytestmark = [pytest.mark.integration, pytest.mark.soak]
 

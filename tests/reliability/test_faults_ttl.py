@@ -14,7 +14,12 @@ import time
 from pathlib import Path
 
 import pytest
-from faultkit import (
+
+from edgesim.agent import BACKOFF, BackoffConfig
+from edgesim.hub.server import IN_FLIGHT_WINDOW
+from edgesim.message import Message
+from edgesim.testing import SimulatorHarness, run_simulator
+from tests.support.faults import (
     REPO,
     Tally,
     module_command,
@@ -23,14 +28,10 @@ from faultkit import (
     plain_module,
     report,
     sentiment_module,
-    wait_until,
     write_manifest,
 )
-
-from edgesim.agent import BACKOFF, BackoffConfig
-from edgesim.hub.server import IN_FLIGHT_WINDOW
-from edgesim.message import Message
-from edgesim.testing import SimulatorHarness, run_simulator
+from tests.support.hub import hub_session
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -122,7 +123,7 @@ def test_a_window_of_expired_messages_does_not_hold_back_the_rest(tmp_path: Path
                        module_commands={"sink": module_command("sink.py")}, stop_grace_secs=10) as sim:
         sim.wait_connected(timeout=60)
         hub = sim.simulator.hub
-        wait_until(lambda: on_loop(sim, lambda: "inputs" in hub._sessions["sink"].subscriptions), timeout=30,
+        wait_until(lambda: on_loop(sim, lambda: "inputs" in hub_session(hub, "sink").subscriptions), timeout=30,
                    what="the sink to subscribe to its inputs")
 
         def enqueue() -> None:  # one step of the hub's loop: the sweep cannot run in between

@@ -24,10 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _badinput_helpers import (
-    DEVICE,
-    HUB_HOSTNAME,
-    RawClient,
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from edgesim import sas
+from edgesim.hub import codec
+from tests.support.badinput import (
     WatchedHub,
     closed_by_server,
     connect_frame,
@@ -35,19 +37,15 @@ from _badinput_helpers import (
     tls_socket,
     token,
 )
-from hubkit import Peer
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import strategies as st
-
-from edgesim import sas
-from edgesim.hub import codec
+from tests.support.hub import DEVICE, HUB_HOSTNAME, Peer
+from tests.support.rawmqtt import RawClient
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300),
               pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")]
 ROUTES = {"aToB": 'FROM /messages/modules/a/outputs/out INTO BrokeredEndpoint("/modules/b/inputs/in")'}
 TOKENS = 300  # hypothesis examples: tampered SAS tokens
 FILTERS = 300  # hypothesis examples: SUBSCRIBE filters
-SETTINGS = {"deadline": None, "suppress_health_check": list(HealthCheck),
+SETTINGS: dict[str, Any] = {"deadline": None, "suppress_health_check": list(HealthCheck),
             "phases": [Phase.explicit, Phase.reuse, Phase.generate]}
 OWN_FILTERS = {f"devices/{DEVICE}/modules/a/inputs/#", "$iothub/twin/res/#", "$iothub/twin/PATCH/properties/desired/#",
                "$iothub/methods/POST/#"}  # what IoT Hub lets module a subscribe to (hub README), nothing else
@@ -118,7 +116,7 @@ def test_tls_1_2_and_1_3_work(hub: WatchedHub, version: ssl.TLSVersion) -> None:
 
 
 # ---- SAS tokens -------------------------------------------------------------------------------
-def try_connect(hub: WatchedHub, password: str | bytes, module: str = "a", **names: str) -> int | None:
+def try_connect(hub: WatchedHub, password: str | bytes, module: str = "a", **names: Any) -> int | None:
     sock = tls_socket(hub)
     try:
         sock.sendall(connect_frame(module, password, clean=True, **names))

@@ -24,14 +24,15 @@ import subprocess
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
-from _badinput_helpers import EDGESHIP, TESTS, closed_by_server, connect_frame, next_address, read_connack, token
 
 from edgesim.agent import BackoffConfig
 from edgesim.hub import codec
 from edgesim.testing import SimulatorHarness, run_simulator
+from tests.support.badinput import EDGESHIP, TESTS, closed_by_server, connect_frame, next_address, read_connack, token
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 MODULES = TESTS / "simulator" / "runtime" / "modules"
@@ -72,7 +73,7 @@ def sim(tmp_path_factory: pytest.TempPathFactory, logged: list[logging.LogRecord
 def key_forms(sim: SimulatorHarness) -> dict[str, list[bytes]]:
     """Module -> its key as text (base64, URL-safe base64, URL-quoted), raw bytes and hex."""
     forms: dict[str, list[bytes]] = {}
-    for module, key in sim.simulator._keys.items():
+    for module, key in sim.simulator.hub.config.identities.items():
         raw = base64.b64decode(key)
         forms[module] = [key.encode(), base64.urlsafe_b64encode(raw), urllib.parse.quote(key, safe="").encode(),
                          raw, raw.hex().encode()]
@@ -93,8 +94,8 @@ def test_refused_logins_with_real_signatures_are_not_logged_with_them(sim: Simul
     host = sim.simulator.config.host
     context = ssl.create_default_context(cafile=str(sim.simulator.state_dir / "certs" / "ca.pem"))
     context.check_hostname = False
-    names = {"device": sim.simulator.config.device_id, "hub": sim.simulator.config.hub_hostname}
-    for module, key in sim.simulator._keys.items():
+    names: dict[str, Any] = {"device": sim.simulator.config.device_id, "hub": sim.simulator.config.hub_hostname}
+    for module, key in sim.simulator.hub.config.identities.items():
         # A correctly signed token that has expired: the hub logs the refusal, never the token.
         expired = token(module, key, expiry=1, **names)
         with socket.create_connection((host, 8883), timeout=10) as plain, \

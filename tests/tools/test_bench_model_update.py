@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "modules"))
-from model_update_kit import int8_copy
+from tests.support.model_update import int8_copy
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -23,7 +22,7 @@ def test_bench_model_update_smoke(repo_root: Path, small_model_dir: Path, packag
                                   tmp_path: Path) -> None:
     int8 = int8_copy(packaged_model_dir, tmp_path / "int8")
     out = tmp_path / "result.json"
-    done = subprocess.run([sys.executable, str(repo_root / "bench" / "bench_model_update.py"), str(packaged_model_dir),
+    done = subprocess.run([sys.executable, "-m", "bench.bench_model_update", str(packaged_model_dir),
                            str(int8), str(small_model_dir / "heldout.jsonl"), "--swaps", "1", "--rate", "50",
                            "--json", str(out)], cwd=repo_root, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-2000:]

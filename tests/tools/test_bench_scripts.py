@@ -17,7 +17,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 
 def run_bench(repo_root: Path, script: str, *args: str, timeout: float = 300) -> str:
-    result = subprocess.run([sys.executable, str(repo_root / "bench" / script), *args], cwd=repo_root,
+    """``python -m bench.<script>`` from the repository root, as ``edgeship bench`` runs it."""
+    result = subprocess.run([sys.executable, "-m", f"bench.{script.removesuffix('.py')}", *args], cwd=repo_root,
                             capture_output=True, text=True, timeout=timeout, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from hubkit import DEVICE, HUB_HOSTNAME, HubThread, Peer, module_peer
 
 from edgesim import sas
+from tests.support.hub import DEVICE, HUB_HOSTNAME, EdgePeer, HubThread, Peer, listens_for_methods, module_peer
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +28,7 @@ def hub(tmp_path: Path) -> Iterator[HubThread]:
     thread.stop()
 
 
-def _ready(peers: list[Peer], hub: HubThread, *names: str) -> dict[str, Peer]:
+def _ready(peers: list[Peer], hub: HubThread, *names: str) -> dict[str, EdgePeer]:
     started = {name: module_peer(hub, name) for name in names}
     peers.extend(started.values())
     for peer in started.values():
@@ -50,7 +50,7 @@ def _invoke(peer: Peer, device: str, module: str | None, **params: object) -> di
 def test_a_module_calls_another_modules_method(hub: HubThread, peers: list[Peer]) -> None:
     started = _ready(peers, hub, "caller", "callee")
     # The callee subscribes to methods when its handler is set: wait until it listens.
-    hub.wait_for(lambda: hub.hub._listens_for_methods("callee"))
+    hub.wait_for(lambda: listens_for_methods(hub.hub, "callee"))
     result = _invoke(started["caller"], DEVICE, "callee", methodName="echo", payload={"n": 7},
                      responseTimeoutInSeconds=10)
     assert result == {"event": "invoked", "response": {"status": 200, "payload": {"echo": {"n": 7}}}}
@@ -60,7 +60,7 @@ def test_a_module_calls_another_modules_method(hub: HubThread, peers: list[Peer]
 
 def test_a_missing_module_is_404_and_a_silent_one_504(hub: HubThread, peers: list[Peer]) -> None:
     started = _ready(peers, hub, "caller", "callee")
-    hub.wait_for(lambda: hub.hub._listens_for_methods("callee"))
+    hub.wait_for(lambda: listens_for_methods(hub.hub, "callee"))
     missing = _invoke(started["caller"], DEVICE, "ghost", methodName="echo", payload=None)
     assert missing["event"] == "invoke_failed", missing
     assert "returned: 404" in str(missing["cause"]), missing
@@ -86,7 +86,7 @@ def _token(hub: HubThread, module: str, key: str | None = None) -> str:
 
 def test_a_module_cannot_call_as_another(hub: HubThread, peers: list[Peer]) -> None:
     _ready(peers, hub, "callee")
-    hub.wait_for(lambda: hub.hub._listens_for_methods("callee"))
+    hub.wait_for(lambda: listens_for_methods(hub.hub, "callee"))
     body = {"methodName": "echo", "payload": {"x": 1}, "responseTimeoutInSeconds": 5}
     path = f"twins/{DEVICE}/modules/callee/methods"
     own = {"x-ms-edge-moduleId": f"{DEVICE}/caller", "Authorization": _token(hub, "caller")}
@@ -114,7 +114,7 @@ def test_a_module_cannot_call_as_another(hub: HubThread, peers: list[Peer]) -> N
 
 def test_bad_requests_get_an_error_reply_and_the_listener_carries_on(hub: HubThread, peers: list[Peer]) -> None:
     _ready(peers, hub, "callee")
-    hub.wait_for(lambda: hub.hub._listens_for_methods("callee"))
+    hub.wait_for(lambda: listens_for_methods(hub.hub, "callee"))
     own = {"x-ms-edge-moduleId": f"{DEVICE}/caller", "Authorization": _token(hub, "caller")}
     url = f"https://{hub.host}:443/twins/{DEVICE}/modules/callee/methods?api-version=2019-10-01"
 
@@ -141,7 +141,7 @@ def test_bad_requests_get_an_error_reply_and_the_listener_carries_on(hub: HubThr
 def test_a_taken_443_turns_the_gateway_off_and_says_why(tmp_path: Path, peers: list[Peer]) -> None:
     import socket
 
-    from hubkit import next_address
+    from tests.support.hub import next_address
 
     host = next_address()
     with socket.socket() as squatter:
@@ -156,7 +156,7 @@ def test_a_taken_443_turns_the_gateway_off_and_says_why(tmp_path: Path, peers: l
             callee = module_peer(hub, "callee")  # 8883 serves as before
             peers.append(callee)
             callee.expect("ready")
-            hub.wait_for(lambda: hub.hub._listens_for_methods("callee"))
+            hub.wait_for(lambda: listens_for_methods(hub.hub, "callee"))
             assert hub.call(hub.hub.invoke_method("callee", "echo", 1, 10)) == (200, {"echo": 1})
         finally:
             hub.stop()

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hubkit import HubThread, Peer, module_peer
+
+from tests.support.hub import HubThread, Peer, listens_for_methods, module_peer
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +46,7 @@ def test_a_websocket_module_exchanges_messages_with_an_mqtt_module(hub: HubThrea
     ws.command(op="report", patch={"over": "websockets"})
     ws.expect("reported")
     assert hub.run(lambda: hub.hub.get_twin("wsmod"))["reported"]["over"] == "websockets"
-    hub.wait_for(lambda: hub.hub._listens_for_methods("wsmod"))
+    hub.wait_for(lambda: listens_for_methods(hub.hub, "wsmod"))
     assert hub.call(hub.hub.invoke_method("wsmod", "ping", {"a": 1}, 10)) == (200, {"echo": {"a": 1}})
     assert hub.run(lambda: hub.hub.stats())["delivered"] == 2
 
@@ -53,7 +54,7 @@ def test_a_websocket_module_exchanges_messages_with_an_mqtt_module(hub: HubThrea
 def test_the_websocket_endpoint_needs_the_mqtt_subprotocol_and_a_valid_identity(hub: HubThread) -> None:
     import aiohttp
 
-    async def handshake(protocols: tuple[str, ...]) -> str | None:
+    async def handshake(protocols: tuple[str, ...]) -> str:
         context = ssl.create_default_context(cafile=str(hub.certs.ca_cert))
         async with aiohttp.ClientSession() as session, session.ws_connect(
                 f"wss://{hub.host}:443/$iothub/websocket", protocols=protocols, ssl=context) as socket:

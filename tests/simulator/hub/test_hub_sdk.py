@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hubkit import HubThread, Peer
+
+from tests.support.hub import HubThread, Peer, hub_session
 
 pytestmark = pytest.mark.integration
 
@@ -19,7 +21,7 @@ ROUTES = {
 
 
 @pytest.fixture
-def hub(tmp_path: Path) -> HubThread:
+def hub(tmp_path: Path) -> Iterator[HubThread]:
     hub = HubThread(tmp_path, ["a", "b"], ROUTES, desired={"a": {"greeting": "for a"}, "b": {"greeting": "for b"}})
     hub.start()
     yield hub
@@ -99,7 +101,7 @@ def test_method_invoke_and_504(hub: HubThread, peers: list[Peer]) -> None:
     start(hub, peers, "a")
     b = start(hub, peers, "b")
     assert hub.call(hub.hub.invoke_method("a", "ping", {"x": 1}, 10)) == (200, {"echo": {"x": 1}})
-    status, payload = hub.call(hub.hub.invoke_method("a", "slow", {}, 1.0))
+    status, payload = hub.invoke("a", "slow", {}, 1.0)
     assert status == 504
     assert "did not answer" in payload["message"]
     assert b.idle()  # the call went to a alone
@@ -111,9 +113,9 @@ def test_method_invoke_and_504(hub: HubThread, peers: list[Peer]) -> None:
 def test_reconnect_keeps_subscriptions(hub: HubThread, peers: list[Peer]) -> None:
     a, b = start(hub, peers, "a"), start(hub, peers, "b")
     # Drop b's connection from the server side; the SDK reconnects but never subscribes again.
-    hub.run(lambda: hub.hub._sessions["b"].connection.close())  # type: ignore[union-attr]
+    hub.run(lambda: hub_session(hub.hub, "b").connection.close())
     hub.wait_for(lambda: "b" in hub.hub.connected_modules() and
-                 hub.hub._sessions["b"].connection is not None)
+                 hub_session(hub.hub, "b").connection is not None)
     a.send("out", {"after": "reconnect"})
     assert json.loads(b.expect("input")["body"]) == {"after": "reconnect"}
     assert hub.call(hub.hub.invoke_method("b", "ping", {}, 10))[0] == 200

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hubkit import DEVICE, HubThread, Peer, device_peer, module_peer
 
 from edgesim import sas
 from edgesim.message import Message
+from tests.support.hub import DEVICE, HubThread, Peer, device_peer, listens_for_methods, module_peer
 
 pytestmark = pytest.mark.integration
 
@@ -74,7 +74,7 @@ def test_two_leaf_devices_telemetry_twins_methods_and_c2d(hub: HubThread, peers:
     assert "interval" not in d1.expect("twin")["twin"]["desired"]
 
     # methods: from the control side, and from a module over HTTPS (POST /twins/{device}/methods)
-    hub.wait_for(lambda: hub.hub._listens_for_methods("devices/d1") and hub.hub._listens_for_methods("devices/d2"))
+    hub.wait_for(lambda: listens_for_methods(hub.hub, "devices/d1") and listens_for_methods(hub.hub, "devices/d2"))
     assert hub.call(hub.hub.invoke_method("devices/d2", "reboot", {"now": True}, 10)) == (200, {"echo": {"now": True}})
     assert d2.expect("method")["name"] == "reboot"
     caller.command(op="invoke", device="d1", params={"methodName": "blink", "payload": 3,
@@ -110,7 +110,7 @@ def test_no_identity_acts_as_another(hub: HubThread, peers: list[Peer], case: st
     elif case == "module key as a device":
         peer = device_peer(hub, "d1", "no-retry", key=module_key)
     else:
-        from hubkit import EdgePeer
+        from tests.support.hub import EdgePeer
 
         connection_string = hub.device_connection_string("d1", module_key).replace("DeviceId=d1", f"DeviceId={DEVICE}")
         peer = EdgePeer("device", connection_string, hub.certs.ca_cert, DEVICE, "no-retry")

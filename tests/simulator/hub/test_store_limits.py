@@ -18,16 +18,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hubkit import HubThread, Peer
 
 from edgesim.deployment import DeploymentError, parse_deployment
 from edgesim.hub import Hub
 from edgesim.hub.limits import StoreFullError
 from edgesim.message import Message
+from tests.support.hub import RETRY_PEER, HubThread, Peer
 
 pytestmark = pytest.mark.integration
 
-RETRY_PEER = Path(__file__).parent / "retrypeer.py"
+
 ROUTES = {"aToB": 'FROM /messages/modules/a/outputs/out INTO BrokeredEndpoint("/modules/b/inputs/in")'}
 PAD = "x" * 1000  # about 1 KB a message
 

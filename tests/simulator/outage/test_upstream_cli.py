@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from test_upstream_outage import burst, manifest, start, wait_until
+
+from tests.support.upstream import burst, manifest, start
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +29,7 @@ def test_cli_takes_the_link_down_and_up_and_monitor_shows_only_the_cloud(tmp_pat
         offline = sim("upstream", "offline", "--state", str(state))
         assert (offline.returncode, offline.stdout) == (0, "upstream offline: 0 pending, 0 expired\n")
         burst(harness, 0, 4, 0)
-        wait_until("4 waiting", lambda: harness.upstream_link()["pending"] == 4, 30)
+        wait_until(lambda: harness.upstream_link()["pending"] == 4, 30, "4 waiting")
         assert sim("monitor", "--json", "--state", str(state)).stdout == ""  # nothing reached the cloud
         status = sim("status", "--json", "--state", str(state))
         assert json.loads(status.stdout)["upstream"] == {"link": "offline", "pending": 4, "expired": 0,

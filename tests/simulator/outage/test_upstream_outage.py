@@ -10,59 +10,17 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from edgesim.agent import BackoffConfig
-from edgesim.testing import SimulatorHarness, run_simulator
+from edgesim.testing import SimulatorHarness
+from tests.support.upstream import burst, manifest, start
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
-
-MODULES = Path(__file__).parent / "modules"
-
-
-def manifest(path: Path, ttl_secs: int) -> Path:
-    agent = {
-        "schemaVersion": "1.1",
-        "runtime": {"type": "docker", "settings": {"minDockerVersion": "v1.25"}},
-        "systemModules": {
-            "edgeAgent": {"type": "docker", "settings": {"image": "mcr.microsoft.com/azureiotedge-agent:1.5"}},
-            "edgeHub": {"type": "docker", "status": "running", "restartPolicy": "always",
-                        "settings": {"image": "mcr.microsoft.com/azureiotedge-hub:1.5"}}},
-        "modules": {"sender": {"version": "1.0", "type": "docker", "status": "running", "restartPolicy": "always",
-                               "settings": {"image": "localhost:5000/sender:0.1.0-amd64"}}},
-    }
-    hub = {"schemaVersion": "1.1",
-           "routes": {"toCloud": "FROM /messages/modules/sender/outputs/telemetry INTO $upstream"},
-           "storeAndForwardConfiguration": {"timeToLiveSecs": ttl_secs}}
-    path.write_text(json.dumps({"modulesContent": {"$edgeAgent": {"properties.desired": agent},
-                                                   "$edgeHub": {"properties.desired": hub}}}))
-    return path
-
-
-def start(deployment: Path, state: Path, host: str) -> AbstractContextManager[SimulatorHarness]:
-    return run_simulator(deployment, state_dir=state, host=host, modules_dir=MODULES, gateway_port=None,
-                         backoff=BackoffConfig(cool_off_unit_secs=0.1), stop_grace_secs=5)
-
-
-def wait_until(what: str, condition: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:g} s: {what}")
-        time.sleep(0.05)  # polling a condition with a deadline
-
-
-def burst(sim: SimulatorHarness, start_at: int, count: int, interval: float) -> None:
-    sim.wait_connected("sender", timeout=60)
-    status, payload = sim.invoke("sender", "burst", {"start": start_at, "count": count, "interval": interval})
-    assert (status, payload) == (200, {"started": True})
-
 
 def metric(sim: SimulatorHarness, name: str, **labels: str) -> float:
     """The sum of the samples of ``name`` with ``labels``, as a Prometheus scrape of ``metrics_url`` shows it."""
@@ -86,13 +44,13 @@ def test_sixty_second_outage_with_a_restart_loses_nothing_and_keeps_order(tmp_pa
         assert sim.upstream_offline()["link"] == "offline"
         began = time.monotonic()
         burst(sim, 0, 500, 0.05)
-        wait_until("500 messages waiting for the link", lambda: sim.upstream_link()["pending"] == 500, 90)
+        wait_until(lambda: sim.upstream_link()["pending"] == 500, 90, "500 messages waiting for the link")
         assert sim.upstream() == []  # the cloud saw nothing
     with start(deployment, state, host) as sim:
         # The outage and the queue outlived the restart.
         assert sim.upstream_link() == {"link": "offline", "pending": 500, "expired": 0, "delivered_after_outage": 0}
         burst(sim, 500, 500, 0.05)
-        wait_until("1,000 messages waiting for the link", lambda: sim.upstream_link()["pending"] == 1000, 90)
+        wait_until(lambda: sim.upstream_link()["pending"] == 1000, 90, "1,000 messages waiting for the link")
         # The outage is 60 s long, whatever this machine's speed made of the sending.
         threading.Event().wait(max(0.0, 60 - (time.monotonic() - began)))
         assert sim.upstream() == []
@@ -101,7 +59,7 @@ def test_sixty_second_outage_with_a_restart_loses_nothing_and_keeps_order(tmp_pa
         records = sim.wait_upstream(1000, timeout=60)
         assert numbers(records) == list(range(1000))
         assert [r.seq for r in records] == sorted(r.seq for r in records)
-        wait_until("the queue is empty", lambda: sim.upstream_link()["pending"] == 0, 10)
+        wait_until(lambda: sim.upstream_link()["pending"] == 0, 10, "the queue is empty")
         assert len(sim.upstream()) == 1000  # once each: no duplicates behind them
         status = sim.status()
         assert status["upstream"] == {"link": "online", "pending": 0, "expired": 0, "delivered_after_outage": 1000}
@@ -115,15 +73,15 @@ def test_what_outlives_the_ttl_is_counted_never_delivered(tmp_path: Path) -> Non
         sim.wait_connected("sender", timeout=60)
         sim.upstream_offline()
         burst(sim, 0, 5, 0)
-        wait_until("5 expired", lambda: sim.upstream_link()["expired"] == 5, 30)
+        wait_until(lambda: sim.upstream_link()["expired"] == 5, 30, "5 expired")
         burst(sim, 5, 3, 0)
-        wait_until("3 waiting", lambda: sim.upstream_link()["pending"] == 3, 30)
+        wait_until(lambda: sim.upstream_link()["pending"] == 3, 30, "3 waiting")
         assert metric(sim, "edgehub_queue_length", endpoint="iothub") == 3
         assert metric(sim, "edgehub_messages_dropped_total", reason="ttl_expiry") == 5
         sim.upstream_online()
         records = sim.wait_upstream(3, timeout=30)
         assert numbers(records) == [5, 6, 7]
-        wait_until("the queue is empty", lambda: sim.upstream_link()["pending"] == 0, 10)
+        wait_until(lambda: sim.upstream_link()["pending"] == 0, 10, "the queue is empty")
         assert numbers(sim.upstream()) == [5, 6, 7]  # monitor shows only what reached the cloud
         link = sim.upstream_link()
         assert (link["expired"], link["delivered_after_outage"]) == (5, 3)

@@ -172,7 +172,7 @@ def test_router_priorities_and_ttl() -> None:
 )
 def test_router_errors_name_the_route(routes: dict[str, object], message: str) -> None:
     with pytest.raises(RouteSyntaxError, match=message):
-        Router.from_manifest(routes)  # type: ignore[arg-type]
+        Router.from_manifest(routes)
 
 
 ROUTE_PIECES = st.sampled_from([

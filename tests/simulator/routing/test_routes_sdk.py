@@ -4,15 +4,13 @@ the simulator's hub. Each route must deliver exactly the messages it should, no 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hub"))
-from hubkit import HubThread, Peer
+from tests.support.hub import HubThread, Peer
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +50,7 @@ def test_each_route_delivers_exactly_its_messages(hub: HubThread) -> None:
         a.expect("ready")
         b.expect("ready")
         for output, body, properties, _ in MESSAGES:
-            a.send(output, body, **properties)
+            a.send(output, body, True, **properties)
         # FROM /* takes every message, once each
         hub.wait_for(lambda: hub.hub.stats()["upstream"] == len(MESSAGES))
         upstream = hub.run(lambda: hub.hub.upstream_since(0))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from simrt_helpers import LoopThread
+
+from tests.support.loop import LoopThread
 
 
 @pytest.fixture

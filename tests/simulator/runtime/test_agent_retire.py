@@ -8,11 +8,12 @@ import time
 from pathlib import Path
 
 import pytest
-from simrt_helpers import run_async
-from test_sim_agent import Recorder, make_agent, pid_gone, settled, write_module
 
 from edgesim.agent import BACKOFF, RUNNING, STOPPED, BackoffConfig, ModuleLaunchError, ModuleRun
 from edgesim.deployment import RestartPolicy
+from tests.support.agent import Recorder, make_agent, settled, write_module
+from tests.support.loop import run_async
+from tests.support.procfs import pid_gone
 
 pytestmark = pytest.mark.integration
 

@@ -139,8 +139,8 @@ def test_a_module_without_desired_properties_in_the_new_manifest_keeps_its_twin(
 
 
 def test_desired_patch_holds_only_what_differs_and_nulls_what_went() -> None:
-    current = {"x": 1, "gone": "y", "nested": {"p": 1, "q": 2}, "same": [1, 2], "$version": 7}
-    wanted = {"x": 2, "nested": {"p": 1, "q": 3, "r": 4}, "same": [1, 2], "new": {"k": None}}
+    current: dict[str, Any] = {"x": 1, "gone": "y", "nested": {"p": 1, "q": 2}, "same": [1, 2], "$version": 7}
+    wanted: dict[str, Any] = {"x": 2, "nested": {"p": 1, "q": 3, "r": 4}, "same": [1, 2], "new": {"k": None}}
     assert desired_patch(current, wanted) == {"x": 2, "gone": None, "nested": {"q": 3, "r": 4}, "new": {"k": None}}
     assert desired_patch(current, {k: v for k, v in current.items() if k != "$version"}) == {}
     assert desired_patch({"a": {"b": 1}}, {"a": 5}) == {"a": 5}

@@ -5,12 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
-from simrt_helpers import run_async
 
 from edgesim.agent import (
     BACKOFF,
@@ -20,52 +18,16 @@ from edgesim.agent import (
     Agent,
     BackoffConfig,
     ModuleRun,
-    ModuleState,
     ProcessLauncher,
     cool_off_secs,
     should_restart,
 )
 from edgesim.deployment import ModuleStatus, RestartPolicy
+from tests.support.agent import FAST, Recorder, make_agent, write_module
+from tests.support.loop import run_async
+from tests.support.procfs import pid_gone
 
 pytestmark = pytest.mark.integration
-
-FAST = BackoffConfig(cool_off_unit_secs=0.05, max_cool_off_secs=0.2, max_restarts=3, intensive_care_secs=600)
-
-
-def write_module(modules_dir: Path, name: str, code: str) -> None:
-    folder = modules_dir / name
-    folder.mkdir(parents=True)
-    (folder / "main.py").write_text(textwrap.dedent(code))
-
-
-def pid_gone(pid: int) -> bool:
-    """True when the process no longer exists or is a zombie (dead, waiting to be reaped)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.reports: list[ModuleState] = []
-
-    async def __call__(self, state: ModuleState) -> None:
-        self.reports.append(state)
-
-    def statuses(self, name: str) -> list[str]:
-        return [state.runtime_status for state in self.reports if state.name == name]
-
-
-def make_agent(tmp_path: Path, runs: list[ModuleRun], recorder: Recorder, grace: float = 5.0) -> Agent:
-    return Agent(runs, ProcessLauncher(tmp_path / "modules"), tmp_path / "logs", backoff=FAST,
-                 reporter=recorder, stop_grace_secs=grace)
-
-
-def settled(name: str, status: str) -> object:
-    return lambda states: states[name].runtime_status == status
-
 
 def test_policy_table_matches_edge_agent() -> None:
     assert [should_restart(RestartPolicy.NEVER, code) for code in (0, 1)] == [False, False]
@@ -97,6 +59,7 @@ async def test_on_failure_restarts_with_exponential_backoff_then_fails(tmp_path:
     for delay, exited, restarted in zip(delays, exits, starts[1:], strict=True):
         assert restarted is not None
         assert exited is not None
+        assert delay is not None
         assert restarted - exited >= delay
     log_text = agent.log_path("crasher").read_text()
     assert log_text.count("crashing now") == 4

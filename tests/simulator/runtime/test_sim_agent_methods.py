@@ -5,36 +5,27 @@ from __future__ import annotations
 
 import base64
 import gzip
-import itertools
 import json
-import os
 import time
 import urllib.request
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from edgesim.agent import BackoffConfig
 from edgesim.testing import SimulatorHarness, run_simulator
+from tests.support.agent import AGENT_MODULES, unique_host
 
 pytestmark = pytest.mark.integration
 
-MODULES = Path(__file__).parent / "agentmods"
-_hosts = itertools.count(1)
-
-
-def unique_host() -> str:
-    # Its own loopback address per simulator (8883 and 443 are fixed ports); 127.1.x.y is ours alone.
-    return f"127.1.{os.getpid() % 250}.{next(_hosts) % 250 + 1}"
-
-
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorHarness]:
-    with run_simulator(MODULES / "deployment.json", state_dir=tmp_path_factory.mktemp("sim"), host=unique_host(),
-                       modules_dir=MODULES, backoff=BackoffConfig(cool_off_unit_secs=0.1),
+    with run_simulator(AGENT_MODULES / "deployment.json", state_dir=tmp_path_factory.mktemp("sim"), host=unique_host(),
+                       modules_dir=AGENT_MODULES, backoff=BackoffConfig(cool_off_unit_secs=0.1),
                        stop_grace_secs=5) as harness:
         harness.wait_connected()
         yield harness
@@ -48,7 +39,7 @@ def _wait_log(sim: SimulatorHarness, module: str, text: str, count: int = 1) -> 
         time.sleep(0.05)  # polling a file the module writes; bounded by the deadline
 
 
-def _logs(sim: SimulatorHarness, **request: object) -> list[dict[str, object]]:
+def _logs(sim: SimulatorHarness, **request: Any) -> list[dict[str, Any]]:
     status, payload = sim.invoke("$edgeAgent", "GetModuleLogs", {"schemaVersion": "1.0", **request}, timeout=30)
     assert status == 200, payload
     assert isinstance(payload, list)

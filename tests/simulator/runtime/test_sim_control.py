@@ -75,7 +75,7 @@ def test_methods_twins_and_no_key_in_any_answer(harness: SimulatorHarness) -> No
                requests.get(f"{url}/v1/modules/alpha/logs", timeout=10).text,
                requests.get(f"{url}/v1/modules/beta/twin", timeout=10).text]
     log_files = [path.read_text() for path in (harness.simulator.state_dir / "logs").iterdir()]
-    for key in harness.simulator._keys.values():  # the secret itself, as the test knows it
+    for key in harness.simulator.hub.config.identities.values():  # the secret itself, as the hub checks it
         assert all(key not in text for text in answers + log_files)
 
 

@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_sim_agent_methods import MODULES, unique_host
 
 from edgesim.testing import run_simulator
+from tests.support.agent import AGENT_MODULES, unique_host
+from tests.support.hub import EDGE_PEER
 
 pytestmark = pytest.mark.integration
 
 EDGESHIP = [sys.executable, "-m", "edgeship.cli.main"]
-EDGE_PEER = Path(__file__).parents[1] / "hub" / "edgepeer.py"
 
 
 def edgeship(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -76,7 +76,7 @@ def test_leaf_device_lifecycle_through_the_cli(tmp_path: Path) -> None:
     state, host = tmp_path / "sim", unique_host()
     devices: list[Device] = []
     try:
-        with run_simulator(MODULES / "deployment.json", state_dir=state, host=host, modules_dir=MODULES,
+        with run_simulator(AGENT_MODULES / "deployment.json", state_dir=state, host=host, modules_dir=AGENT_MODULES,
                            stop_grace_secs=5) as sim:
             sim.wait_connected()
             added = edgeship(state, "device", "add", "sensor-1", "--json")
@@ -136,7 +136,7 @@ def test_leaf_device_lifecycle_through_the_cli(tmp_path: Path) -> None:
             assert queued.returncode == 0, queued.stderr
 
         # a new run of the simulator: the device's identity and its queued message are still there
-        with run_simulator(MODULES / "deployment.json", state_dir=state, host=host, modules_dir=MODULES,
+        with run_simulator(AGENT_MODULES / "deployment.json", state_dir=state, host=host, modules_dir=AGENT_MODULES,
                            stop_grace_secs=5) as sim:
             again = Device(info["connection_string"], info["ca_cert"])
             devices.append(again)
@@ -147,9 +147,9 @@ def test_leaf_device_lifecycle_through_the_cli(tmp_path: Path) -> None:
             assert removed.returncode == 0, removed.stderr
             assert json.loads(edgeship(state, "device", "list", "--json").stdout) == []
             assert sim.status()["hub"]["connected_devices"] == 0  # its connection was closed
-            refused = Device(info["connection_string"], info["ca_cert"], "no-retry")
-            devices.append(refused)
-            assert "Connection Refused" in refused.expect("error")["error"]
+            refused_device = Device(info["connection_string"], info["ca_cert"], "no-retry")
+            devices.append(refused_device)
+            assert "Connection Refused" in refused_device.expect("error")["error"]
     finally:
         for device in devices:
             if device.process.poll() is None:
@@ -158,8 +158,8 @@ def test_leaf_device_lifecycle_through_the_cli(tmp_path: Path) -> None:
 
 
 def test_the_harness_adds_devices_and_sends_them_c2d(tmp_path: Path) -> None:
-    with run_simulator(MODULES / "deployment.json", state_dir=tmp_path / "sim", host=unique_host(),
-                       modules_dir=MODULES, stop_grace_secs=5) as sim:
+    with run_simulator(AGENT_MODULES / "deployment.json", state_dir=tmp_path / "sim", host=unique_host(),
+                       modules_dir=AGENT_MODULES, stop_grace_secs=5) as sim:
         info = sim.add_device("probe")
         device = Device(info["connection_string"], info["ca_cert"])
         try:

@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_sim_agent_methods import MODULES, unique_host
+
+from tests.support.agent import AGENT_MODULES, unique_host
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +23,7 @@ UNPRIVILEGED = [SETPRIV or "setpriv", "--bounding-set", "-net_bind_service", "--
 
 @pytest.mark.skipif(SETPRIV is None, reason="setpriv (util-linux) is not installed")
 def test_without_privilege_the_gateway_is_off_and_said_so(tmp_path: Path) -> None:
-    manifest = json.loads((MODULES / "deployment.json").read_text())
+    manifest = json.loads((AGENT_MODULES / "deployment.json").read_text())
     manifest["modulesContent"]["$edgeAgent"]["properties.desired"]["modules"] = {}
     (tmp_path / "deployment.json").write_text(json.dumps(manifest))
     state, host = tmp_path / "state", unique_host()

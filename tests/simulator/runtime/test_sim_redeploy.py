@@ -92,7 +92,8 @@ def write(path: Path, document: dict[str, Any]) -> Path:
 
 
 def pids(sim: SimulatorHarness) -> dict[str, int | None]:
-    return {name: module["pid"] for name, module in sim.status()["modules"].items()}
+    status: Any = sim.status()
+    return {name: module["pid"] for name, module in status["modules"].items()}
 
 
 def alive(pid: int) -> bool:
@@ -152,7 +153,7 @@ def test_redeploy_restarts_only_the_changed_module_and_loses_no_message(tmp_path
         sender.start()
         try:
             assert flowing.wait(60)
-            stored, result, took = sim._call(burst_then_deploy(), timeout=120)
+            stored, result, took = sim.call(burst_then_deploy(), timeout=120)
         finally:
             deployed.set()
             sender.join(60)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import stat
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,11 +13,11 @@ import pytest
 import requests
 from azure.iot.device import IoTHubModuleClient
 from azure.iot.device.iothub.edge_hsm import IoTEdgeError, IoTEdgeHsm
-from simrt_helpers import LoopThread
 
 from edgesim import sas
 from edgesim.certs import ensure_certificates
 from edgesim.workload import WorkloadApi, WorkloadIdentity
+from tests.support.loop import LoopThread
 
 API_VERSION = "2019-01-30"
 
@@ -56,7 +57,7 @@ def test_unknown_module_and_wrong_generation_are_refused(workload: tuple[Workloa
     with pytest.raises(IoTEdgeError, match="Unable to sign"):
         IoTEdgeHsm("modA", "gen-modB", api.uri, API_VERSION).sign("x")
     # The same refusals, with their status codes, through the SDK's transport.
-    base = "http+unix://" + requests.utils.quote(str(api.socket_path), safe="") + "/"
+    base = "http+unix://" + urllib.parse.quote(str(api.socket_path), safe="") + "/"
     body = {"keyId": "primary", "algo": "HMACSHA256", "data": base64.b64encode(b"x").decode()}
     ghost = requests.post(base + "modules/ghost/genid/gen-modA/sign", params={"api-version": API_VERSION}, json=body)
     assert (ghost.status_code, ghost.json()) == (404, {"message": "module not found: ghost"})

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import pickle
 import sys
-import types
 from collections import OrderedDict, defaultdict
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 
 from edgeship.errors import PackagingError, UnsafePickleError
 from edgeship.packager.safe_pickle import load_label_classes, load_tokenizer_state, safe_load
+from tests.support.pickles import fake_class
 
 
 class _Evil:
@@ -22,19 +22,6 @@ class _Evil:
 
     def __reduce__(self) -> tuple[object, tuple[str]]:
         return (os.system, (f"touch {self.target}",))
-
-
-def _fake_class(module: str, name: str, monkeypatch: pytest.MonkeyPatch) -> type:
-    """A class that pickles under ``module.name``, as Keras' and scikit-learn's do."""
-    fake_module = types.ModuleType(module)
-    cls = type(name, (), {"__module__": module})
-    fake_module.__dict__[name] = cls
-    parts = module.split(".")
-    for i in range(1, len(parts)):
-        parent = ".".join(parts[:i])
-        monkeypatch.setitem(sys.modules, parent, sys.modules.get(parent, types.ModuleType(parent)))
-    monkeypatch.setitem(sys.modules, module, fake_module)
-    return cls
 
 
 def test_malicious_pickle_is_refused_before_running(tmp_path: Path) -> None:
@@ -61,7 +48,7 @@ def test_eval_and_exec_globals_refused(tmp_path: Path, protocol: int) -> None:
 @pytest.mark.parametrize("protocol", [0, 2])
 def test_keras_2_2_era_tokenizer_loads_without_keras(tmp_path: Path, protocol: int,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    tokenizer_cls = _fake_class("keras_preprocessing.text", "Tokenizer", monkeypatch)
+    tokenizer_cls = fake_class("keras_preprocessing.text", "Tokenizer", monkeypatch)
     tokenizer = tokenizer_cls()
     tokenizer.__dict__.update({
         "word_counts": OrderedDict([("good", 3), ("bad", 2)]), "word_docs": defaultdict(int, {"good": 2}),
@@ -78,7 +65,7 @@ def test_keras_2_2_era_tokenizer_loads_without_keras(tmp_path: Path, protocol: i
 
 
 def test_label_encoder_with_numpy_classes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    encoder_cls = _fake_class("sklearn.preprocessing._label", "LabelEncoder", monkeypatch)
+    encoder_cls = fake_class("sklearn.preprocessing._label", "LabelEncoder", monkeypatch)
     encoder = encoder_cls()
     encoder.classes_ = np.array(["NEGATIVE", "POSITIVE"])
     encoder._sklearn_version = "0.22"

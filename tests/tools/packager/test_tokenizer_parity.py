@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 import pytest
@@ -49,7 +50,7 @@ def ours(keras: object) -> KerasTokenizer:
                           oov_token=state["oov_token"])
 
 
-CONFIGS = [
+CONFIGS: list[dict[str, Any]] = [
     {},
     {"num_words": 5},
     {"oov_token": "<OOV>"},

@@ -20,7 +20,7 @@ def test_serving_benchmark_runs_and_writes_its_section(repo_root: Path, small_mo
     results = tmp_path / "results.md"
     results.write_text("# Benchmark results\n\n## scoring\n\nkept as it is\n")
     rows_path = tmp_path / "rows.json"
-    command = [sys.executable, str(repo_root / "bench" / "bench_serving.py"), str(small_model_dir),
+    command = [sys.executable, "-m", "bench.bench_serving", str(small_model_dir),
                str(packaged_model_dir), "--skip-peer", "--duration", "1", "--rounds", "1", "--results", str(results),
                "--json", str(rows_path)]
     result = subprocess.run(command, cwd=repo_root, capture_output=True, text=True, timeout=300, check=False)

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,7 @@ def seed_score_py() -> str:
     if not SEED.is_file():
         pytest.skip("the seed document (../shared/seeds) is not beside this checkout")
     blocks = re.findall(r"```python\n(.*?)```", SEED.read_text(encoding="utf-8"), re.S)
-    return next(block for block in blocks if "def init()" in block)
+    return str(next(block for block in blocks if "def init()" in block))
 
 
 def edgeship(home: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -40,7 +41,7 @@ def edgeship(home: Path, *args: str, cwd: Path | None = None) -> subprocess.Comp
 
 
 @pytest.fixture
-def home(tmp_path: Path, small_model_dir: Path) -> Path:
+def home(tmp_path: Path, small_model_dir: Path) -> Iterator[Path]:
     home = tmp_path / "home"
     result = edgeship(home, "model", "register", str(small_model_dir), "-n", "sentiment",
                       *[arg for name in ("model.h5", "model.w2v", "tokenizer.pkl", "encoder.pkl")

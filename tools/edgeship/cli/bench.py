@@ -108,7 +108,8 @@ def cli(names: tuple[str, ...], home: Path | None, results: Path | None, quick: 
     with tempfile.TemporaryDirectory(prefix="edgeship-bench-") as tmp:
         for name in chosen:
             click.echo(f"\n## {name}\n")
-            command = [sys.executable, "-u", str(project / "bench" / f"bench_{name}.py")]
+            # bench/ is a package run from the project root (cwd): its scripts share code as bench.* and tests.support.*
+            command = [sys.executable, "-u", "-m", f"bench.bench_{name}"]
             if fixture is not None and name in ("scoring", "coldstart"):
                 command += [str(fixture), str(_package(fixture, Path(tmp) / "fp32")),
                             str(_package(fixture, Path(tmp) / "int8", "--quantize", "int8"))]

@@ -1,13 +1,12 @@
 """Helpers of the fault tests: deployments of the real sentiment module and test modules, tallies.
 
 The simulator runs in-process through ``edgesim.testing`` (``run_simulator``); loopback addresses
-come from ``hubkit.next_address``; the test modules in ``fault_modules/`` use the real
+come from ``tests.support.hub.next_address``; the test modules in ``fault_modules/`` use the real
 azure-iot-device SDK, as the sentiment module does.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import time
@@ -17,16 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
-FAULT_MODULES = Path(__file__).resolve().parent / "fault_modules"
-sys.path.insert(0, str(REPO / "tests" / "simulator" / "hub"))
-from hubkit import next_address  # noqa: E402
+from edgesim.testing import SimulatorHarness
+from tests.support.hub import hub_session, next_address
 
-from edgesim.testing import SimulatorHarness  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
+FAULT_MODULES = REPO / "tests" / "reliability" / "fault_modules"
 
 __all__ = ["FAULT_MODULES", "REPO", "Tally", "drop_connection", "hub_connection", "in_flight", "module_command",
-           "next_address", "on_loop", "plain_module", "report", "rss_kb", "sentiment_module", "wait_until",
-           "write_manifest"]
+           "next_address", "on_loop", "plain_module", "report", "sentiment_module", "write_manifest"]
 
 
 def write_manifest(path: Path, modules: Mapping[str, Mapping[str, Any]], routes: Mapping[str, Any],
@@ -76,34 +73,15 @@ def module_command(script: str) -> str:
     return f"{sys.executable} -u {FAULT_MODULES / script}"
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.05) -> None:
-    """Poll a condition that has no event to wait on (another process's file or twin), with a deadline."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(interval)  # polling with a deadline, not synchronisation
-
-
-def rss_kb(pid: int | str = "self") -> int:
-    """VmRSS of a process in kB, from /proc/<pid>/status."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError(f"no VmRSS for {pid}")
-
-
 def on_loop(sim: SimulatorHarness, fn: Callable[[], Any]) -> Any:
     """Run ``fn`` on the simulator's event loop (the hub is not thread-safe)."""
-    async def call() -> Any:
-        return fn()
-    return asyncio.run_coroutine_threadsafe(call(), sim._loop).result(30)  # the harness' loop
+    return sim.run(fn, 30)
 
 
 def drop_connection(sim: SimulatorHarness, module: str) -> None:
     """Close a module's connection from the hub's side, as a network fault would."""
     def close() -> None:
-        connection = sim.simulator.hub._sessions[module].connection  # fault injection
+        connection = hub_session(sim.simulator.hub, module).connection  # fault injection
         assert connection is not None, f"{module} is not connected"
         connection.close()
     on_loop(sim, close)
@@ -112,15 +90,16 @@ def drop_connection(sim: SimulatorHarness, module: str) -> None:
 def hub_connection(sim: SimulatorHarness, module: str) -> object | None:
     """The hub's current connection object of a module (a new one after a reconnect)."""
     def current() -> object | None:
-        session = sim.simulator.hub._sessions.get(module)
+        session = hub_session(sim.simulator.hub, module)
         return session.connection if session is not None else None
-    return on_loop(sim, current)
+    connection: object | None = on_loop(sim, current)
+    return connection
 
 
 def in_flight(sim: SimulatorHarness, module: str) -> int:
     """Input messages the hub has sent to ``module`` and not had acknowledged yet."""
     def count() -> int:
-        session = sim.simulator.hub._sessions.get(module)
+        session = hub_session(sim.simulator.hub, module)
         return 0 if session is None else sum(1 for f in session.in_flight.values() if f.seq is not None)
     return int(on_loop(sim, count))
 

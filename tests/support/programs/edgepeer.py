@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import threading
+from typing import Any
 
 from azure.iot.device import IoTHubDeviceClient, IoTHubModuleClient, Message, MethodResponse
 
@@ -45,7 +46,7 @@ def main() -> None:
         emit("message", input=getattr(message, "input_name", None), body=message.data.decode("utf-8", "replace"),
              properties=dict(message.custom_properties), message_id=message.message_id)
 
-    def on_method(request) -> None:  # type: ignore[no-untyped-def]
+    def on_method(request: Any) -> None:
         emit("method", name=request.name, payload=request.payload)
         if request.name != "slow":
             client.send_method_response(MethodResponse.create_from_method_request(request, 200,
@@ -73,7 +74,7 @@ def main() -> None:
             message.content_type = "application/json"
             message.content_encoding = "utf-8"
             message.custom_properties.update(command.get("properties", {}))
-            if kind == "module":
+            if isinstance(client, IoTHubModuleClient):
                 client.send_message_to_output(message, command["output"])
             else:
                 client.send_message(message)
@@ -84,6 +85,7 @@ def main() -> None:
             client.patch_twin_reported_properties(command["patch"])
             emit("reported")
         elif op == "invoke":
+            assert isinstance(client, IoTHubModuleClient), "only a module invokes methods"
             try:
                 response = client.invoke_method(command["params"], command["device"], command.get("module"))
             except Exception as exc:  # the SDK raises for any status >= 300: the test reads which

@@ -1,11 +1,8 @@
-"""Helpers for the docker tests: a free loopback port, the registry's address, polling the engine."""
+"""Helpers for the docker tests: the registry's address, polling the engine, qemu for arm64."""
 
 from __future__ import annotations
 
 import base64
-import socket
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -14,12 +11,6 @@ import requests
 
 T = TypeVar("T")
 USER, PASSWORD = "edgeship", "s3cret-pass"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -43,18 +34,6 @@ class Registry:
             return []
         answer.raise_for_status()
         return list(answer.json().get("tags") or [])
-
-
-def wait_until(predicate: Callable[[], T | None], timeout: float, what: str, interval: float = 0.5) -> T:
-    """Poll a condition on the engine (it has no event for it) until it holds or ``timeout`` passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 BINFMT = Path("/proc/sys/fs/binfmt_misc")

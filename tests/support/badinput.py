@@ -1,8 +1,7 @@
-"""Helpers of the bad-input and security tests (issue #9): reuse of the hub and module test kits.
+"""Helpers of the bad-input and security tests (issue #9): a watched hub, raw CONNECT frames, the module's contract.
 
-The hub kit (``tests/simulator/hub/hubkit.py``: ``HubThread``, ``Peer``; ``test_hub_raw.RawClient``)
-and the module kit (``tests/modules/test_iothub_face.py``: ``InMemoryModuleClient``) are imported
-from their folders rather than copied.
+Built on the hub kit (``tests.support.hub``); the raw MQTT client lives in ``tests.support.rawmqtt``, the
+in-memory SDK client in ``tests.support.module_client``, pickles of absent classes in ``tests.support.pickles``.
 """
 
 from __future__ import annotations
@@ -12,41 +11,32 @@ import json
 import os
 import socket
 import ssl
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from edgeship_sentiment.payloads import MAX_BODY_BYTES, MAX_TEXTS
+from edgesim import sas
+from edgesim.hub import codec
+from edgesim.hub.counters import HubStats
+from tests.support.hub import DEVICE, HUB_HOSTNAME, HubThread
+
 TESTS = Path(__file__).resolve().parent.parent
 REPO_ROOT = TESTS.parent
-for _folder in (TESTS / "simulator" / "hub", TESTS / "modules", TESTS / "tools" / "packager"):
-    if str(_folder) not in sys.path:
-        sys.path.insert(0, str(_folder))
 
-import hubkit  # noqa: E402
-from test_hub_raw import RawClient  # noqa: E402
-from test_iothub_face import InMemoryModuleClient, input_message  # noqa: E402
-from test_safe_pickle import _fake_class as fake_class  # noqa: E402 -- a class pickled under Keras' name
-
-from edgeship_sentiment.payloads import MAX_BODY_BYTES, MAX_TEXTS  # noqa: E402
-from edgesim import sas  # noqa: E402
-from edgesim.hub import codec  # noqa: E402
-
-DEVICE = hubkit.DEVICE
-HUB_HOSTNAME = hubkit.HUB_HOSTNAME
 EDGESHIP = REPO_ROOT / ".venv" / "bin" / "edgeship"
 _addresses = itertools.count(1)
 
-__all__ = ["DEVICE", "EDGESHIP", "HUB_HOSTNAME", "InMemoryModuleClient", "RawClient", "WatchedHub", "fake_class",
-           "input_message", "is_valid_request"]
+__all__ = ["EDGESHIP", "REPO_ROOT", "TESTS", "WatchedHub", "closed_by_server", "connect_frame", "is_valid_request",
+           "next_address", "read_connack", "tls_socket", "token"]
 
 
 def next_address() -> str:
-    """A distinct loopback address per hub (hubkit's pattern, in a range of its own: 127.77.x.y)."""
+    """A distinct loopback address per hub (the hub kit's pattern, in a range of its own: 127.77.x.y)."""
     return f"127.77.{os.getpid() % 250}.{next(_addresses) % 250 + 1}"
 
 
-class WatchedHub(hubkit.HubThread):
+class WatchedHub(HubThread):
     """A ``HubThread`` on its own loopback address that records every exception its loop did not handle."""
 
     def __init__(self, state_dir: Path, modules: list[str], routes: dict[str, Any], **kwargs: Any) -> None:
@@ -55,7 +45,7 @@ class WatchedHub(hubkit.HubThread):
         self.unhandled: list[dict[str, Any]] = []
         self.loop.set_exception_handler(lambda _loop, context: self.unhandled.append(context))
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> HubStats:
         return self.run(self.hub.stats)
 
     def connected(self) -> frozenset[str]:
@@ -73,7 +63,7 @@ async def _noop() -> None:
     return None
 
 
-def tls_socket(hub: hubkit.HubThread, timeout: float = 10) -> ssl.SSLSocket:
+def tls_socket(hub: HubThread, timeout: float = 10) -> ssl.SSLSocket:
     context = ssl.create_default_context(cafile=str(hub.certs.ca_cert))
     context.check_hostname = False
     raw = socket.create_connection((hub.host, 8883), timeout=timeout)

@@ -19,7 +19,7 @@ IOTEDGEDEV = "iotedgedev==3.3.9"
 REPO = Path(__file__).resolve().parents[2]
 VENV = REPO / ".cache" / "iotedgedev-3.3.9"
 STAMP = VENV / ".edgeship-installed"
-DRIVER = Path(__file__).with_name("iotedgedev_driver.py")
+DRIVER = Path(__file__).resolve().parent / "programs" / "iotedgedev_driver.py"
 
 
 def ensure_iotedgedev() -> tuple[Path | None, str]:

@@ -8,6 +8,7 @@ Commands: {"op": "send", "output", "body", "properties"}, {"op": "twin"}, {"op":
 import json
 import sys
 import threading
+from typing import Any
 
 from azure.iot.device import IoTHubModuleClient, Message, MethodResponse
 
@@ -33,7 +34,7 @@ def main() -> None:
              properties=dict(message.custom_properties), message_id=message.message_id,
              correlation_id=message.correlation_id, content_type=message.content_type)
 
-    def on_method(request) -> None:  # type: ignore[no-untyped-def]
+    def on_method(request: Any) -> None:
         emit("method", name=request.name, payload=request.payload)
         if request.name != "slow":
             client.send_method_response(MethodResponse.create_from_method_request(request, 200,

@@ -1,4 +1,4 @@
-"""Test helpers: a hub on a background event loop, and real SDK modules as separate processes."""
+"""The hub on a background event loop, and real SDK modules (``programs/``) as separate processes."""
 
 from __future__ import annotations
 
@@ -14,15 +14,17 @@ import threading
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from edgesim import sas
 from edgesim.certs import ensure_certificates
 from edgesim.hub import Hub, HubConfig
 
 T = TypeVar("T")
-PEER = Path(__file__).parent / "peer.py"
-EDGE_PEER = Path(__file__).parent / "edgepeer.py"
+PROGRAMS = Path(__file__).resolve().parent / "programs"
+PEER = PROGRAMS / "peer.py"
+EDGE_PEER = PROGRAMS / "edgepeer.py"
+RETRY_PEER = PROGRAMS / "retrypeer.py"
 HUB_HOSTNAME = "edgesim-test.azure-devices.net"
 DEVICE = "testdevice"
 _addresses = itertools.count(1)
@@ -59,7 +61,7 @@ class HubThread:
             return fn()
         return self.call(wrapper())
 
-    def start(self) -> HubThread:
+    def start(self) -> Self:
         self.thread.start()
         self.call(self.hub.start())
         return self
@@ -78,6 +80,10 @@ class HubThread:
         return (f"HostName={HUB_HOSTNAME};DeviceId={device};SharedAccessKey={key or self.hub.devices[device]};"
                 f"GatewayHostName={self.host}")
 
+    def invoke(self, module: str, method: str, payload: Any, timeout: float) -> tuple[int, Any]:
+        """A direct method call from the control side: (status, the answer as JSON to read by key)."""
+        return self.call(self.hub.invoke_method(module, method, payload, timeout))
+
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 20) -> None:
         async def poll() -> None:
             async with asyncio.timeout(timeout):
@@ -86,7 +92,24 @@ class HubThread:
         self.call(poll(), timeout + 5)
 
 
-SENTIMENT_MODULE = Path(__file__).resolve().parents[3] / "modules" / "sentiment"
+# The hub's sessions are private and it has no public event for "subscribed": these two are the one
+# place tests read them (waiting for a subscription, fault injection on a live connection).
+def hub_session(hub: Hub, key: str) -> Any:
+    """The hub's session of an identity (``None`` before it first connects): ``.connection``, ``.subscriptions``."""
+    return hub._sessions.get(key)
+
+
+def json_twin(hub: Hub, key: str) -> Any:
+    """The twin document (``{"desired", "reported"}``), to read by key in a test (run it on the hub's loop)."""
+    return hub.get_twin(key)
+
+
+def listens_for_methods(hub: Hub, key: str) -> bool:
+    """The identity is connected and subscribed to direct methods (a call to it would be delivered)."""
+    return hub._listens_for_methods(key)
+
+
+SENTIMENT_MODULE = Path(__file__).resolve().parents[2] / "modules" / "sentiment"
 
 
 @contextmanager

@@ -1,6 +1,6 @@
 """Random and mutated pickles through the restricted unpickler, in a child process with a memory cap.
 
-Run by test_badinput_pickles.py as ``python _badinput_pickle_fuzz.py RANDOM MUTATED``: a pickle that
+Run by test_badinput_pickles.py as ``python pickle_fuzz.py RANDOM MUTATED``: a pickle that
 crashes the interpreter (exit by a signal) or asks for gigabytes (MemoryError under the cap)
 must fail the test, not take the test runner down with it. Prints one JSON line of counts.
 """
@@ -14,6 +14,7 @@ import tempfile
 import types
 from collections import OrderedDict, defaultdict
 from pathlib import Path
+from typing import Any
 
 MEMORY_CAP = 2 * 1024**3
 
@@ -67,7 +68,7 @@ def main(random_examples: int, mutated_examples: int) -> None:
             else:
                 counts["loaded"] += 1
 
-    common = {"deadline": None, "suppress_health_check": list(HealthCheck), "database": None}
+    common: dict[str, Any] = {"deadline": None, "suppress_health_check": list(HealthCheck), "database": None}
 
     @settings(max_examples=random_examples, **common)
     @given(data=st.one_of(st.binary(max_size=200), st.binary(max_size=60).map(lambda b: b"\x80\x04" + b),

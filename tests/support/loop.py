@@ -1,4 +1,4 @@
-"""Helpers shared by the simulator runtime tests (a unique module name: tests have no packages)."""
+"""An event loop on a background thread, and async tests without pytest-asyncio."""
 
 from __future__ import annotations
 

@@ -43,7 +43,7 @@ def run_job(job):
 def main():
     with open(sys.argv[1]) as handle:
         jobs = json.load(handle)
-    running = []
+    running: list[int] = []
     for job in jobs:
         if len(running) >= 2:  # two cores
             os.waitpid(running.pop(0), 0)

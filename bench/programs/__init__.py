@@ -1,0 +1,1 @@
+"""The benchmarks' child programs: each runs as its own interpreter, launched by path (``python FILE ARGS``)."""
