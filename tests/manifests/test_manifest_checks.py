@@ -305,7 +305,7 @@ def test_at_scale_documents_validate(manifest: dict[str, Any], repo_modules: dic
                                      layered: bool) -> None:
     from edgeship.manifest import AtScale, deployment_document
 
-    document = deployment_document(manifest, AtScale("tags.environment='prod'", 10, "prod-1", layered))
+    document: Any = deployment_document(manifest, AtScale("tags.environment='prod'", 10, "prod-1", layered))
     report, _ = _validate(document, repo_modules)
     assert report.errors == []
     if layered:

@@ -15,6 +15,11 @@ from edgeship.manifest.createoptions import split_create_options
 AGENT_MODULES = ("modulesContent", "$edgeAgent", "properties.desired", "modules")
 
 
+def manifest_of(generated: Any) -> Any:
+    """The generated manifest, read by key (its JSON type does not narrow)."""
+    return generated.manifest
+
+
 def _template(template_path: Path, tmp_path: Path, edit: Any = None, text: str | None = None) -> Path:
     document = json.loads(template_path.read_text(encoding="utf-8"))
     if edit is not None:
@@ -42,7 +47,7 @@ def test_variables_from_env_file_and_environment(template_path: Path, tmp_path: 
     modules = _modules(generated.manifest)
     assert modules["sentiment"]["env"]["GREETING"]["value"] == 'hello and a "b" \\ c $5'
     assert modules["sentiment"]["settings"]["image"] == "localhost:5000/sentiment:0.1.0-ci7-arm32v7"
-    system = generated.manifest["modulesContent"]["$edgeAgent"]["properties.desired"]["systemModules"]
+    system = manifest_of(generated)["modulesContent"]["$edgeAgent"]["properties.desired"]["systemModules"]
     assert system["edgeHub"]["settings"]["image"] == "mcr.microsoft.com/azureiotedge-hub:1.5.3"
     # the environment wins over .env
     generated = generate(GenerateOptions(_template(template_path, tmp_path, edit), "amd64", env,
@@ -92,7 +97,7 @@ def test_iot_edge_dollar_words_and_route_conditions_are_kept(template_path: Path
         document["modulesContent"]["$edgeHub"]["properties.desired"]["routes"]["sentimentToUpstream"] = route
 
     generated = generate(GenerateOptions(_template(template_path, tmp_path, edit), "amd64", environ={}), repo_modules)
-    assert generated.manifest["modulesContent"]["$edgeHub"]["properties.desired"]["routes"][
+    assert manifest_of(generated)["modulesContent"]["$edgeHub"]["properties.desired"]["routes"][
         "sentimentToUpstream"] == route
 
 

@@ -34,7 +34,8 @@ def test_default_template_matches_golden(platform: str, template_path: Path,
         golden.write_text(text, encoding="utf-8")
     assert text == golden.read_text(encoding="utf-8"), "run with UPDATE_GOLDEN=1 to accept the change"
     assert [d for d in generated.report.diagnostics if d.severity is not Severity.INFO] == []
-    agent = generated.manifest["modulesContent"]["$edgeAgent"]["properties.desired"]
+    manifest: Any = generated.manifest
+    agent = manifest["modulesContent"]["$edgeAgent"]["properties.desired"]
     assert agent["modules"]["sentiment"]["settings"]["image"] == f"localhost:5000/sentiment:0.1.0-{platform}"
     assert agent["modules"]["tweetsource"]["settings"]["image"] == f"localhost:5000/tweetsource:0.1.0-{platform}"
     assert "$schema-template" not in generated.manifest

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 
 from edgeship.errors import PackagingError, UnsupportedModelError
+from edgeship.jsontypes import JSONValue
 from edgeship.packager.direct import convert_direct
 from edgeship.packager.keras_h5 import KerasLayer, KerasModel, read_keras_h5
 
 
-def layer(kind: str, name: str, **config: object) -> KerasLayer:
+def layer(kind: str, name: str, **config: JSONValue) -> KerasLayer:
     weights: tuple[np.ndarray, ...] = ()
     if kind == "Embedding":
         weights = (np.zeros((10, 4), np.float32),)
