@@ -47,7 +47,12 @@ def merge_patch(target: JSONObject, patch: Mapping[str, JSONLike]) -> None:
         current = target.get(key)
         if value is None:
             target.pop(key, None)
-        elif isinstance(value, Mapping) and isinstance(current, dict):
+        elif isinstance(value, Mapping):
+            # RFC 7396: an object patches an empty object where the target has none, so the nulls
+            # inside a brand-new object delete nothing and are not stored (a twin holds no nulls).
+            if not isinstance(current, dict):
+                current = {}
+                target[key] = current
             merge_patch(current, value)
         else:
             target[key] = to_json(value)

@@ -31,6 +31,12 @@ def test_nested_objects_merge_and_nested_null_deletes() -> None:
     assert merged(target, patch) == {"settings": {"rate": 5, "deep": {"x": 1, "z": 3}}, "keep": True}
 
 
+def test_nulls_inside_a_new_object_are_not_stored() -> None:
+    # RFC 7396: MergePatch({}, {"new": {"n": null, "k": 1}}) is {"new": {"k": 1}}.
+    assert merged({}, {"new": {"n": None, "k": 1}}) == {"new": {"k": 1}}
+    assert merged({"a": 1}, {"a": {"n": None}}) == {"a": {}}
+
+
 def test_scalars_arrays_and_objects_replace_what_is_not_an_object() -> None:
     assert merged({"a": [1, 2]}, {"a": [3]}) == {"a": [3]}  # arrays are values, not merged
     assert merged({"a": 1}, {"a": {"b": 1}}) == {"a": {"b": 1}}
