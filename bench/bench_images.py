@@ -143,7 +143,7 @@ def main() -> int:
     try:
         client = docker.from_env(timeout=900)
         client.ping()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the engine means: skip this benchmark
         print(f"skipped: no Docker engine reachable ({str(exc).splitlines()[0][:100]})")
         return 0
     from edgeship.images.base import ensure_base

@@ -61,7 +61,7 @@ def test_kill_9_mid_stream_loses_nothing(tmp_path: Path, packaged_model_dir: Pat
                     sim.send("sentiment", "input1", {"texts": [f"tweet {index}.{n}, what a day" for n in range(TEXTS)]},
                              message_id=message_id)
                     sent[0] = index + 1
-            except BaseException as exc:  # reported by the test thread
+            except BaseException as exc:  # noqa: BLE001 - reported by the test thread
                 failure.append(exc)
 
         sender = threading.Thread(target=stream, name="stream", daemon=True)

@@ -211,7 +211,7 @@ class AzureMLApp:
             await respond_json(send, 500, {"message": f"Scoring timeout after {self.timeout_ms} ms"},
                                [("x-ms-run-function-failed", "True"), *extra])
             return
-        except Exception:  # noqa: BLE001, RUF100 - the user's run() may raise anything (azmlinfsrv catches all too)
+        except Exception:  # noqa: BLE001 - the user's run() may raise anything (azmlinfsrv catches all too)
             metrics.observe_error("http", "script")
             await respond_json(send, 500, {"message": SCRIPT_FAILED}, [("x-ms-run-function-failed", "True"), *extra])
             return

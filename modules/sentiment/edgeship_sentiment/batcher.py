@@ -206,7 +206,7 @@ class MicroBatcher:
         texts = [text for request in batch for text in request.texts]
         try:
             scores: list[float] = self.scorer.raw_scores(texts).tolist()
-        except Exception as exc:  # noqa: BLE001, RUF100 - the worker must outlive any one batch (onnxruntime, numpy, the
+        except Exception as exc:  # noqa: BLE001 - the worker must outlive any one batch (onnxruntime, numpy, the
             # tokenizer, MemoryError...): if it died, every queued and later future would wait forever
             for request in batch:
                 if not request.future.done():

@@ -146,7 +146,7 @@ class HTTPServer:
     def _serve(self) -> None:
         try:
             asyncio.run(self._server.serve(sockets=[self.sock]))
-        except BaseException as exc:  # noqa: BLE001, RUF100 - uvicorn ends a failed start with sys.exit (SystemExit);
+        except BaseException as exc:  # noqa: BLE001 - uvicorn ends a failed start with sys.exit (SystemExit);
             # whatever ends the server thread is reported to start_background's caller, not lost in the thread
             self.error = exc
             self._server.listening.set()

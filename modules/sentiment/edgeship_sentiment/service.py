@@ -135,7 +135,7 @@ class SentimentService:
         except BadRequestError as exc:
             self.metrics.observe_error(face, "bad_request")
             return Reply(400, error_payload(str(exc), correlation_id), correlation_id)
-        except Exception as exc:  # noqa: BLE001, RUF100 - the user's run() may raise anything; the module must answer
+        except Exception as exc:  # noqa: BLE001 - the user's run() may raise anything; the module must answer
             self.metrics.observe_error(face, "script")
             return Reply(500, error_payload(f"{type(exc).__name__}: {exc}", correlation_id), correlation_id)
         self.metrics.observe_request(face, time.perf_counter() - started, 1)

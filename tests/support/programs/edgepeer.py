@@ -62,7 +62,7 @@ def main() -> None:
         client.on_method_request_received = on_method
         client.on_twin_desired_properties_patch_received = on_desired
         client.connect()
-    except Exception as exc:  # the test reads why the connection failed
+    except Exception as exc:  # noqa: BLE001 - the test reads why the connection failed
         emit("error", error=f"{type(exc).__name__}: {exc}")
         return
     emit("ready")
@@ -88,7 +88,7 @@ def main() -> None:
             assert isinstance(client, IoTHubModuleClient), "only a module invokes methods"
             try:
                 response = client.invoke_method(command["params"], command["device"], command.get("module"))
-            except Exception as exc:  # the SDK raises for any status >= 300: the test reads which
+            except Exception as exc:  # noqa: BLE001 - the SDK raises for any status >= 300: the test reads which
                 cause = exc.__cause__
                 emit("invoke_failed", error=f"{type(exc).__name__}: {exc}",
                      cause=f"{type(cause).__name__}: {cause}" if cause else None)

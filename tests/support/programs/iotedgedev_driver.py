@@ -31,7 +31,7 @@ def run_job(job):
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
-    except Exception as exc:  # the job's failure is data: report it, do not stop the others
+    except Exception as exc:  # noqa: BLE001 - the job's failure is data: report it, do not stop the others
         print(f"driver: {type(exc).__name__}: {exc}")
     sys.stdout.flush()
     sys.stderr.flush()

@@ -48,7 +48,7 @@ def main() -> None:
         client.on_message_received = on_message
         client.on_method_request_received = on_method
         client.on_twin_desired_properties_patch_received = on_desired
-    except Exception as exc:  # the test reads why the connection failed
+    except Exception as exc:  # noqa: BLE001 - the test reads why the connection failed
         emit("error", error=f"{type(exc).__name__}: {exc}")
         return
     emit("ready")

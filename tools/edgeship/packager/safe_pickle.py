@@ -226,7 +226,7 @@ def safe_load(path: Path, what: str) -> object:
     # Broad on purpose: on corrupt bytes the C unpickler and the allowed constructors can raise almost any type
     # (tests/reliability's fuzz test feeds it random ones); each becomes one PackagingError naming it, none is
     # swallowed. (RUF100: BLE is not in the project's rule selection, `ruff check --select BLE` checks it.)
-    except Exception as exc:  # noqa: BLE001, RUF100 - untrusted input: every failure is reported as PackagingError
+    except Exception as exc:  # noqa: BLE001 - untrusted input: every failure is reported as PackagingError
         raise PackagingError(f"{path.name} is not a readable pickle: {type(exc).__name__}: {exc}") from None
 
 

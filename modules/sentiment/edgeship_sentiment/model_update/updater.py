@@ -162,8 +162,9 @@ class ModelUpdater:
             assert desired is not None
             try:
                 self._apply(desired)
-            except Exception as exc:  # noqa: BLE001, RUF100 - the worker must outlive any update (a bug, a full disk,
-                # onnxruntime...): it is reported as rejected and the old model serves on
+            except Exception as exc:
+                # The worker must outlive any update (a bug, a full disk, onnxruntime...): it is
+                # reported as rejected and the old model serves on.
                 log.exception("model update %s failed", desired.ref)
                 self._set({**self.status, "state": UpdateState.REJECTED, "reason": f"internal error: {exc}",
                            "rejected_at": _now()})
@@ -217,6 +218,6 @@ class ModelUpdater:
         self.status = status
         try:
             self.report(status.copy())
-        except Exception as exc:  # noqa: BLE001, RUF100 - ``report`` is the face's (the SDK's errors, a file's); a report
+        except Exception as exc:  # noqa: BLE001 - ``report`` is the face's (the SDK's errors, a file's); a report
             # lost to a reconnect is sent again with the next one, and the update goes on
             log.warning("reporting model_update failed: %s", exc)

@@ -19,7 +19,7 @@ def main() -> None:
                                            "responseTimeoutInSeconds": 10}, os.environ["IOTEDGE_DEVICEID"],
                                           target["module"])
             status, payload = 200, answer
-        except Exception as exc:  # the caller reads what the SDK raised (404 / 504 come as errors)
+        except Exception as exc:  # noqa: BLE001 - the caller reads what the SDK raised (404 / 504 come as errors)
             status, payload = 500, {"error": str(exc.__cause__ or exc)}
         client.send_method_response(MethodResponse.create_from_method_request(request, status, payload))
 
