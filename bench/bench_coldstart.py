@@ -40,8 +40,9 @@ def module_runtime() -> tuple[str, ...]:
 
 def cold_start(program: Path, folder: Path) -> tuple[float, float, float]:
     started = time.perf_counter()
-    out = subprocess.run([sys.executable, str(program), str(folder), TEXT], capture_output=True, text=True,
-                         check=True, timeout=300).stdout
+    out = subprocess.run(
+        [sys.executable, str(program), str(folder), TEXT], capture_output=True, text=True, check=True, timeout=300
+    ).stdout
     seconds = time.perf_counter() - started
     score, rss_kb = out.split()[-2:]
     return seconds, float(score), int(rss_kb) / 1024
@@ -53,8 +54,9 @@ def _requirement_names(dist: metadata.Distribution) -> list[str]:
         if "extra ==" in requirement:
             continue
         marker = requirement.split(";", 1)
-        if len(marker) == 2 and ("platform_system" in marker[1] or "sys_platform" in marker[1]
-                                 or "python_version <" in marker[1]):
+        if len(marker) == 2 and (
+            "platform_system" in marker[1] or "sys_platform" in marker[1] or "python_version <" in marker[1]
+        ):
             continue  # Windows / macOS / old-Python only
         match = re.match(r"[A-Za-z0-9_.\-]+", requirement)
         if match:
@@ -90,9 +92,11 @@ def artifact_sizes(fixture: Path, fp32: Path, int8: Path) -> dict[str, int]:
         return sum((folder / n).stat().st_size for n in names)
 
     packaged = ("model.onnx", "tokenizer.json", "model.json")
-    return {"seed: model.h5 + tokenizer.pkl + encoder.pkl": size(fixture, ("model.h5", "tokenizer.pkl", "encoder.pkl")),
-            "module fp32: model.onnx + tokenizer.json + model.json": size(fp32, packaged),
-            "module int8: model.onnx + tokenizer.json + model.json": size(int8, packaged)}
+    return {
+        "seed: model.h5 + tokenizer.pkl + encoder.pkl": size(fixture, ("model.h5", "tokenizer.pkl", "encoder.pkl")),
+        "module fp32: model.onnx + tokenizer.json + model.json": size(fp32, packaged),
+        "module int8: model.onnx + tokenizer.json + model.json": size(int8, packaged),
+    }
 
 
 def main() -> None:
@@ -104,9 +108,11 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
 
-    paths = {"seed path: tf_keras load_model + pickle + predict": (KERAS_CHILD, args.fixture_dir),
-             "module fp32: onnxruntime + padding skip": (MODULE_CHILD, args.fp32_dir),
-             "module int8: onnxruntime + padding skip": (MODULE_CHILD, args.int8_dir)}
+    paths = {
+        "seed path: tf_keras load_model + pickle + predict": (KERAS_CHILD, args.fixture_dir),
+        "module fp32: onnxruntime + padding skip": (MODULE_CHILD, args.fp32_dir),
+        "module int8: onnxruntime + padding skip": (MODULE_CHILD, args.int8_dir),
+    }
     runs: dict[str, list[tuple[float, float, float]]] = {label: [] for label in paths}
     for _ in range(args.repeat):
         for label, (code, folder) in paths.items():
@@ -121,18 +127,28 @@ def main() -> None:
         seconds = [s[0] for s in samples]
         median = statistics.median(seconds)
         rss = statistics.median(s[2] for s in samples)
-        print(f"| {label} | {median:.2f} | {min(seconds):.2f} - {max(seconds):.2f} | {rss:,.0f} | "
-              f"{samples[0][1]:.4f} | {seed_median / median:.1f}x |")
-        results["cold_start"][label] = {"median_s": median, "min_s": min(seconds),  # type: ignore[index]
-                                        "max_s": max(seconds), "peak_rss_mb": rss, "ratio": seed_median / median}
+        print(
+            f"| {label} | {median:.2f} | {min(seconds):.2f} - {max(seconds):.2f} | {rss:,.0f} | "
+            f"{samples[0][1]:.4f} | {seed_median / median:.1f}x |"
+        )
+        results["cold_start"][label] = {  # type: ignore[index]
+            "median_s": median,
+            "min_s": min(seconds),
+            "max_s": max(seconds),
+            "peak_rss_mb": rss,
+            "ratio": seed_median / median,
+        }
 
     artifacts = artifact_sizes(args.fixture_dir, args.fp32_dir, args.int8_dir)
     print("\n| model artifacts | MB | vs seed |")
     print("|---|---|---|")
     seed_bytes = next(iter(artifacts.values()))
     for label, size in artifacts.items():
-        print(f"| {label} | {size / 1e6:.2f} | {seed_bytes / size:.1f}x smaller |" if size != seed_bytes
-              else f"| {label} | {size / 1e6:.2f} | 1x |")
+        print(
+            f"| {label} | {size / 1e6:.2f} | {seed_bytes / size:.1f}x smaller |"
+            if size != seed_bytes
+            else f"| {label} | {size / 1e6:.2f} | 1x |"
+        )
     seed = closure(SEED_RUNTIME)
     module_roots = module_runtime()
     module = closure(module_roots)
@@ -140,8 +156,10 @@ def main() -> None:
     print("\n| installed runtime (dependency closure) | distributions | MB | vs seed |")
     print("|---|---|---|---|")
     print(f"| seed: {' + '.join(SEED_RUNTIME)} | {len(seed)} | {seed_total / 1e6:,.0f} | 1x |")
-    print(f"| module: requirements.txt ({', '.join(module_roots)}) | {len(module)} | {module_total / 1e6:,.0f} | "
-          f"{seed_total / module_total:.1f}x smaller |")
+    print(
+        f"| module: requirements.txt ({', '.join(module_roots)}) | {len(module)} | {module_total / 1e6:,.0f} | "
+        f"{seed_total / module_total:.1f}x smaller |"
+    )
     largest = sorted(seed.items(), key=lambda kv: -kv[1])[:4]
     print("\nlargest in the seed's closure: " + ", ".join(f"{n} {b / 1e6:,.0f} MB" for n, b in largest))
     results["artifacts_bytes"] = artifacts

@@ -25,6 +25,7 @@ from typing import Any
 
 CHILD = Path(__file__).resolve().parent / "programs" / "convert_child.py"
 
+
 def random_model(vocab: int, out: Path) -> Path:
     """The seed's architecture at a chosen vocabulary size, random weights (sizes are what matter)."""
     import os
@@ -35,12 +36,20 @@ def random_model(vocab: int, out: Path) -> Path:
     import tf_keras
 
     layers = tf_keras.layers
-    model = tf_keras.Sequential([
-        layers.Embedding(vocab, 300, input_length=300, trainable=False,
-                         weights=[np.random.RandomState(0).normal(0, 0.1, (vocab, 300)).astype("float32")]),
-        layers.Dropout(0.5), layers.LSTM(100, dropout=0.2, recurrent_dropout=0.2),
-        layers.Dense(1, activation="sigmoid"),
-    ])
+    model = tf_keras.Sequential(
+        [
+            layers.Embedding(
+                vocab,
+                300,
+                input_length=300,
+                trainable=False,
+                weights=[np.random.RandomState(0).normal(0, 0.1, (vocab, 300)).astype("float32")],
+            ),
+            layers.Dropout(0.5),
+            layers.LSTM(100, dropout=0.2, recurrent_dropout=0.2),
+            layers.Dense(1, activation="sigmoid"),
+        ]
+    )
     path = out / f"random-{vocab}.h5"
     model.save(path)
     return path
@@ -59,8 +68,12 @@ def _rss_mb(pid: int) -> float:
 def measure(h5: Path, converter: str, cap_mb: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
-        child = subprocess.Popen([sys.executable, str(CHILD), str(h5), converter, str(Path(tmp) / "m.onnx")],
-                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        child = subprocess.Popen(
+            [sys.executable, str(CHILD), str(h5), converter, str(Path(tmp) / "m.onnx")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         peak, capped = 0.0, False
         while child.poll() is None:
             peak = max(peak, _rss_mb(child.pid))
@@ -91,8 +104,10 @@ def table(title: str, h5: Path, converters: list[str], cap_mb: float) -> dict[st
         onnx_mb = f"{row['onnx_mb']:.1f}" if row["onnx_mb"] is not None else f"over the {cap_mb / 1024:.0f} GB cap"
         time_ratio = f"{over}{row['seconds'] / direct['seconds']:.1f}x" if direct else ""
         memory_ratio = f"{over}{row['peak_rss_mb'] / direct['peak_rss_mb']:.1f}x" if direct else ""
-        print(f"| {converter} | {over}{row['seconds']:.2f} | {row['wall_seconds']:.2f} | "
-              f"{over}{row['peak_rss_mb']:,.0f} | {onnx_mb} | {time_ratio} | {memory_ratio} |")
+        print(
+            f"| {converter} | {over}{row['seconds']:.2f} | {row['wall_seconds']:.2f} | "
+            f"{over}{row['peak_rss_mb']:,.0f} | {onnx_mb} | {time_ratio} | {memory_ratio} |"
+        )
     return rows
 
 
@@ -112,8 +127,9 @@ def main() -> None:
     if args.vocab:
         with tempfile.TemporaryDirectory() as tmp:
             h5 = random_model(args.vocab, Path(tmp))
-            results["real_size"] = table(f"real vocabulary size ({args.vocab:,} words x 300, random weights)", h5,
-                                         converters, cap_mb)
+            results["real_size"] = table(
+                f"real vocabulary size ({args.vocab:,} words x 300, random weights)", h5, converters, cap_mb
+            )
     print(f"\nthis process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

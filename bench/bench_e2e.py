@@ -35,6 +35,7 @@ from typing import Any
 
 SOURCE = Path(__file__).resolve().parent / "programs" / "e2e_source.py"
 
+
 def _start(command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
     assert process.stdout is not None
@@ -62,30 +63,50 @@ async def _collect(hub: Any, module: str, expected: int, timeout: float) -> list
     return records
 
 
-def run(packaged: Path, tweets: Path, *, messages: int, batch: int, rate: float, through_module: bool,
-        send_window: int = 1, timeout: float = 300) -> dict[str, Any]:
+def run(
+    packaged: Path,
+    tweets: Path,
+    *,
+    messages: int,
+    batch: int,
+    rate: float,
+    through_module: bool,
+    send_window: int = 1,
+    timeout: float = 300,
+) -> dict[str, Any]:
     from tests.support.hub import HubThread, sentiment_module
 
     with tempfile.TemporaryDirectory() as tmp:
         target = 'BrokeredEndpoint("/modules/sentiment/inputs/input1")' if through_module else "$upstream"
-        routes = {"tweets": f"FROM /messages/modules/source/outputs/tweets INTO {target}",
-                  "scored": "FROM /messages/modules/sentiment/outputs/output1 INTO $upstream",
-                  "errors": "FROM /messages/modules/sentiment/outputs/errors INTO $upstream"}
+        routes = {
+            "tweets": f"FROM /messages/modules/source/outputs/tweets INTO {target}",
+            "scored": "FROM /messages/modules/sentiment/outputs/output1 INTO $upstream",
+            "errors": "FROM /messages/modules/sentiment/outputs/errors INTO $upstream",
+        }
         desired = {"sentiment": {"max_batch": 32, "max_batch_delay_ms": 5}}  # the default manifest's
-        hub = HubThread(Path(tmp) / "sim", ["sentiment", "source"], routes, desired=desired,
-                        host="127.0.0.98").start()
+        hub = HubThread(Path(tmp) / "sim", ["sentiment", "source"], routes, desired=desired, host="127.0.0.98").start()
         try:
             with contextlib.ExitStack() as stack:
                 ca = str(hub.certs.ca_cert)
                 if through_module:
                     stack.enter_context(sentiment_module(hub, packaged, Path(tmp), SEND_WINDOW=str(send_window)))
-                source = _start([sys.executable, str(SOURCE), hub.connection_string("source"), ca, str(tweets),
-                                 str(messages), str(batch), str(rate)])
+                source = _start(
+                    [
+                        sys.executable,
+                        str(SOURCE),
+                        hub.connection_string("source"),
+                        ca,
+                        str(tweets),
+                        str(messages),
+                        str(batch),
+                        str(rate),
+                    ]
+                )
                 assert source.stdin is not None
                 assert source.stdout is not None
                 collector = asyncio.run_coroutine_threadsafe(
-                    _collect(hub.hub, "sentiment" if through_module else "source", messages * batch, timeout),
-                    hub.loop)
+                    _collect(hub.hub, "sentiment" if through_module else "source", messages * batch, timeout), hub.loop
+                )
                 started = time.time()
                 source.stdin.write("go\n")
                 source.stdin.flush()
@@ -109,10 +130,18 @@ def run(packaged: Path, tweets: Path, *, messages: int, batch: int, rate: float,
     span = (records[-1][0] - started) if records else float("nan")
     latencies.sort()
     n = len(latencies)
-    return {"messages": messages, "batch": batch, "texts_expected": messages * batch, "texts_received": texts,
-            "errors": errors, "seconds": span, "tweets_per_s": texts / span, "msgs_per_s": len(records) / span,
-            "p50_ms": latencies[n // 2] * 1000 if n else None,
-            "p99_ms": latencies[min(n - 1, int(n * 0.99))] * 1000 if n else None}
+    return {
+        "messages": messages,
+        "batch": batch,
+        "texts_expected": messages * batch,
+        "texts_received": texts,
+        "errors": errors,
+        "seconds": span,
+        "tweets_per_s": texts / span,
+        "msgs_per_s": len(records) / span,
+        "p50_ms": latencies[n // 2] * 1000 if n else None,
+        "p99_ms": latencies[min(n - 1, int(n * 0.99))] * 1000 if n else None,
+    }
 
 
 def main() -> None:
@@ -129,24 +158,37 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="rounds of every row")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+
     def through(messages: int, batch: int, rate: float, window: int, model: Path | None = None) -> dict[str, Any]:
-        return run(model or args.packaged_dir, args.tweets, messages=messages, batch=batch, rate=rate,
-                   through_module=True, send_window=window)
+        return run(
+            model or args.packaged_dir,
+            args.tweets,
+            messages=messages,
+            batch=batch,
+            rate=rate,
+            through_module=True,
+            send_window=window,
+        )
 
     rows: dict[str, Callable[[], dict[str, Any]]] = {
-        "source -> $upstream, no module (hub baseline)":
-            lambda: run(args.packaged_dir, args.tweets, messages=args.messages, batch=1, rate=0, through_module=False),
+        "source -> $upstream, no module (hub baseline)": lambda: run(
+            args.packaged_dir, args.tweets, messages=args.messages, batch=1, rate=0, through_module=False
+        ),
         "source -> sentiment -> $upstream, 1 tweet/message, send window 1": lambda: through(args.messages, 1, 0, 1),
-        f"source -> sentiment -> $upstream, 1 tweet/message, send window {args.window}":
-            lambda: through(args.messages, 1, 0, args.window),
-        f"source -> sentiment -> $upstream, {args.batch} tweets/message, send window 1":
-            lambda: through(args.batched_messages, args.batch, 0, 1),
-        f"source -> sentiment -> $upstream, 1 tweet/message at {args.rate:g}/s, send window 1":
-            lambda: through(args.latency_messages, 1, args.rate, 1),
+        f"source -> sentiment -> $upstream, 1 tweet/message, send window {args.window}": lambda: through(
+            args.messages, 1, 0, args.window
+        ),
+        f"source -> sentiment -> $upstream, {args.batch} tweets/message, send window 1": lambda: through(
+            args.batched_messages, args.batch, 0, 1
+        ),
+        f"source -> sentiment -> $upstream, 1 tweet/message at {args.rate:g}/s, send window 1": lambda: through(
+            args.latency_messages, 1, args.rate, 1
+        ),
     }
     if args.int8_dir:
-        rows[f"source -> sentiment (int8) -> $upstream, {args.batch} tweets/message, send window 1"] = \
-            lambda: through(args.batched_messages, args.batch, 0, 1, args.int8_dir)
+        rows[f"source -> sentiment (int8) -> $upstream, {args.batch} tweets/message, send window 1"] = lambda: through(
+            args.batched_messages, args.batch, 0, 1, args.int8_dir
+        )
     samples: dict[str, list[dict[str, Any]]] = {label: [] for label in rows}
     for _ in range(args.repeat):  # rounds, not row by row: a slow spell of the machine hits every row
         for label, fn in rows.items():
@@ -158,14 +200,18 @@ def main() -> None:
     for label, r in runs.items():
         p50 = f"{r['p50_ms']:.2f}" if r["p50_ms"] is not None else "n/a"
         p99 = f"{r['p99_ms']:.2f}" if r["p99_ms"] is not None else "n/a"
-        print(f"| {label} | {r['texts_expected']:,} / {r['texts_received']:,} | {r['errors']} | "
-              f"{r['tweets_per_s']:,.0f} | {r['tweets_per_s_min']:,.0f} - {r['tweets_per_s_max']:,.0f} | "
-              f"{r['msgs_per_s']:,.0f} | {p50} | {p99} |")
+        print(
+            f"| {label} | {r['texts_expected']:,} / {r['texts_received']:,} | {r['errors']} | "
+            f"{r['tweets_per_s']:,.0f} | {r['tweets_per_s_min']:,.0f} - {r['tweets_per_s_max']:,.0f} | "
+            f"{r['msgs_per_s']:,.0f} | {p50} | {p99} |"
+        )
     values = list(runs.values())
     best = max(values[1:3], key=lambda r: r["msgs_per_s"])
-    print(f"\nsingle-tweet messages through the module: {best['msgs_per_s'] / 20:,.0f}x the ~20 msg/s reported "
-          f"for edgeHub; {best['msgs_per_s'] / values[0]['msgs_per_s']:.2f}x the same hub without the module; "
-          f"send window {args.window} vs 1: {values[2]['msgs_per_s'] / values[1]['msgs_per_s']:.2f}x")
+    print(
+        f"\nsingle-tweet messages through the module: {best['msgs_per_s'] / 20:,.0f}x the ~20 msg/s reported "
+        f"for edgeHub; {best['msgs_per_s'] / values[0]['msgs_per_s']:.2f}x the same hub without the module; "
+        f"send window {args.window} vs 1: {values[2]['msgs_per_s'] / values[1]['msgs_per_s']:.2f}x"
+    )
     if args.json:
         args.json.write_text(json.dumps({label: {**runs[label], "rounds": samples[label]} for label in runs}, indent=2))
     lost = [label for label, r in runs.items() if r["texts_received"] < r["texts_expected"] or r["errors"]]
@@ -175,15 +221,24 @@ def main() -> None:
 
 def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
     """Counts summed over the rounds; rates and latencies as medians (and the rate's min - max)."""
+
     def median(key: str) -> Any:
         values = [r[key] for r in results if r[key] is not None]
         return statistics.median(values) if values else None
 
     rates = [r["tweets_per_s"] for r in results]
-    return {"rounds": len(results), "texts_expected": sum(r["texts_expected"] for r in results),
-            "texts_received": sum(r["texts_received"] for r in results), "errors": sum(r["errors"] for r in results),
-            "tweets_per_s": statistics.median(rates), "tweets_per_s_min": min(rates), "tweets_per_s_max": max(rates),
-            "msgs_per_s": median("msgs_per_s"), "p50_ms": median("p50_ms"), "p99_ms": median("p99_ms")}
+    return {
+        "rounds": len(results),
+        "texts_expected": sum(r["texts_expected"] for r in results),
+        "texts_received": sum(r["texts_received"] for r in results),
+        "errors": sum(r["errors"] for r in results),
+        "tweets_per_s": statistics.median(rates),
+        "tweets_per_s_min": min(rates),
+        "tweets_per_s_max": max(rates),
+        "msgs_per_s": median("msgs_per_s"),
+        "p50_ms": median("p50_ms"),
+        "p99_ms": median("p99_ms"),
+    }
 
 
 if __name__ == "__main__":

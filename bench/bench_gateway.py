@@ -41,10 +41,12 @@ def bench_messages(transport: str, messages: int, rate: float, host: str) -> dic
         hub = HubThread(Path(tmp), ["sender", "receiver"], {"r": route}, host=host, gateway_port=443).start()
         try:
             ca = str(hub.certs.ca_cert)
-            receiver = start_worker("gateway_module", "receiver", hub.connection_string("receiver"), ca, transport,
-                                    str(messages))
-            sender = start_worker("gateway_module", "sender", hub.connection_string("sender"), ca, transport,
-                                  str(messages), str(rate))
+            receiver = start_worker(
+                "gateway_module", "receiver", hub.connection_string("receiver"), ca, transport, str(messages)
+            )
+            sender = start_worker(
+                "gateway_module", "sender", hub.connection_string("sender"), ca, transport, str(messages), str(rate)
+            )
             return run_pair(sender, receiver)
         finally:
             hub.stop()
@@ -52,8 +54,11 @@ def bench_messages(transport: str, messages: int, rate: float, host: str) -> dic
 
 def _ms(times: list[float]) -> dict[str, float]:
     ordered = sorted(times)
-    return {"calls": len(ordered), "p50_ms": ordered[len(ordered) // 2] * 1000,
-            "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000}
+    return {
+        "calls": len(ordered),
+        "p50_ms": ordered[len(ordered) // 2] * 1000,
+        "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
+    }
 
 
 def bench_methods(calls: int, host: str) -> tuple[dict[str, float], dict[str, float]]:
@@ -66,8 +71,9 @@ def bench_methods(calls: int, host: str) -> tuple[dict[str, float], dict[str, fl
             ca = str(hub.certs.ca_cert)
             callee = start_worker("gateway_module", "callee", hub.connection_string("callee"), ca, "mqtt")
             hub.wait_for(lambda: listens_for_methods(hub.hub, "callee"))
-            caller = start_worker("gateway_module", "caller", hub.connection_string("caller"), ca, "mqtt", DEVICE,
-                                  str(calls))
+            caller = start_worker(
+                "gateway_module", "caller", hub.connection_string("caller"), ca, "mqtt", DEVICE, str(calls)
+            )
             assert caller.stdin is not None
             assert caller.stdout is not None
             caller.stdin.write("go\n")
@@ -108,36 +114,51 @@ def main() -> None:
     rounds: dict[str, list[Any]] = {"ws": [], "mqtt": [], "methods": []}
     for _ in range(args.repeat):
         for transport in ("ws", "mqtt"):
-            rounds[transport].append((bench_messages(transport, args.messages, 0, host),
-                                      bench_messages(transport, args.latency_messages, args.rate, host)))
+            rounds[transport].append(
+                (
+                    bench_messages(transport, args.messages, 0, host),
+                    bench_messages(transport, args.latency_messages, args.rate, host),
+                )
+            )
         rounds["methods"].append(bench_methods(args.calls, host))
     cpu_after, load_after = _cpu(), os.getloadavg()[0]
     steal = (cpu_after[0] - cpu_before[0]) / max(cpu_after[1] - cpu_before[1], 1)
-    print(f"{args.repeat} rounds, medians (min - max); CPU steal {steal:.0%}, load average "
-          f"{load_before:.1f} -> {load_after:.1f}, {os.cpu_count()} CPUs\n")
+    print(
+        f"{args.repeat} rounds, medians (min - max); CPU steal {steal:.0%}, load average "
+        f"{load_before:.1f} -> {load_after:.1f}, {os.cpu_count()} CPUs\n"
+    )
     print(f"| path | received / sent | msgs/s (max) | min - max | p50 ms @ {args.rate:g}/s | p99 ms | vs 8883 |")
     print("|---|---|---|---|---|---|---|")
     base = statistics.median(t["msgs_per_s"] for t, _ in rounds["mqtt"])
-    for key, label in (("ws", "MQTT over WebSockets (443), SDK -> hub -> SDK"),
-                       ("mqtt", "MQTT over TLS (8883), SDK -> hub -> SDK (baseline)")):
+    for key, label in (
+        ("ws", "MQTT over WebSockets (443), SDK -> hub -> SDK"),
+        ("mqtt", "MQTT over TLS (8883), SDK -> hub -> SDK (baseline)"),
+    ):
         rates = [t["msgs_per_s"] for t, _ in rounds[key]]
         counts = f"{sum(t['received'] for t, _ in rounds[key]):.0f} / {sum(t['sent'] for t, _ in rounds[key]):.0f}"
         p50 = statistics.median(lat["p50_ms"] for _, lat in rounds[key])
         p99 = statistics.median(lat["p99_ms"] for _, lat in rounds[key])
-        print(f"| {label} | {counts} | {statistics.median(rates):,.0f} | {min(rates):,.0f} - {max(rates):,.0f} | "
-              f"{p50:.2f} | {p99:.2f} | {statistics.median(rates) / base:.2f}x |")
+        print(
+            f"| {label} | {counts} | {statistics.median(rates):,.0f} | {min(rates):,.0f} - {max(rates):,.0f} | "
+            f"{p50:.2f} | {p99:.2f} | {statistics.median(rates) / base:.2f}x |"
+        )
     https = [h for h, _ in rounds["methods"]]
     direct = [d for _, d in rounds["methods"]]
     h50, d50 = statistics.median(r["p50_ms"] for r in https), statistics.median(r["p50_ms"] for r in direct)
     print("\n| direct method round trip | calls | p50 ms | p99 ms | vs control side |")
     print("|---|---|---|---|---|")
-    print(f"| module -> module, invoke_method over HTTPS (443) | {sum(r['calls'] for r in https):.0f} | {h50:.2f} | "
-          f"{statistics.median(r['p99_ms'] for r in https):.2f} | {h50 / d50:.2f}x |")
-    print(f"| control side -> module (hub.invoke_method, baseline) | {sum(r['calls'] for r in direct):.0f} | "
-          f"{d50:.2f} | {statistics.median(r['p99_ms'] for r in direct):.2f} | 1.00x |")
+    print(
+        f"| module -> module, invoke_method over HTTPS (443) | {sum(r['calls'] for r in https):.0f} | {h50:.2f} | "
+        f"{statistics.median(r['p99_ms'] for r in https):.2f} | {h50 / d50:.2f}x |"
+    )
+    print(
+        f"| control side -> module (hub.invoke_method, baseline) | {sum(r['calls'] for r in direct):.0f} | "
+        f"{d50:.2f} | {statistics.median(r['p99_ms'] for r in direct):.2f} | 1.00x |"
+    )
     if args.json:
-        args.json.write_text(json.dumps({"rounds": rounds, "steal": steal, "load": [load_before, load_after]},
-                                        indent=2))
+        args.json.write_text(
+            json.dumps({"rounds": rounds, "steal": steal, "load": [load_before, load_after]}, indent=2)
+        )
 
 
 if __name__ == "__main__":

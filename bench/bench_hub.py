@@ -26,10 +26,15 @@ from typing import Any
 
 PROGRAMS = Path(__file__).resolve().parent / "programs"
 
+
 def start_worker(program: str, *args: str) -> subprocess.Popen[str]:
     """Start ``programs/<program>.py`` with ``args`` and wait for its ``ready`` line."""
-    process = subprocess.Popen([sys.executable, str(PROGRAMS / f"{program}.py"), *args], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, str(PROGRAMS / f"{program}.py"), *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert process.stdout is not None
     line = process.stdout.readline().strip()
     if line != "ready":
@@ -55,10 +60,13 @@ def run_pair(sender: subprocess.Popen[str], receiver: subprocess.Popen[str]) -> 
 def _summary(sent: dict[str, Any], received: dict[str, Any]) -> dict[str, float]:
     latencies = sorted(received["latencies"])
     n = len(latencies)
-    return {"sent": sent["sent"], "received": received["received"],
-            "msgs_per_s": received["received"] / max(sent["seconds"], received["span"] or 0, 1e-9),
-            "p50_ms": latencies[n // 2] * 1000 if n else float("nan"),
-            "p99_ms": latencies[min(n - 1, int(n * 0.99))] * 1000 if n else float("nan")}
+    return {
+        "sent": sent["sent"],
+        "received": received["received"],
+        "msgs_per_s": received["received"] / max(sent["seconds"], received["span"] or 0, 1e-9),
+        "p50_ms": latencies[n // 2] * 1000 if n else float("nan"),
+        "p99_ms": latencies[min(n - 1, int(n * 0.99))] * 1000 if n else float("nan"),
+    }
 
 
 def bench_hub(messages: int, rate: float) -> dict[str, float]:
@@ -98,11 +106,13 @@ def bench_hub_upstream(messages: int, rate: float) -> dict[str, float]:
     from tests.support.hub import HubThread
 
     with tempfile.TemporaryDirectory() as tmp:
-        hub = HubThread(Path(tmp), ["sender"], {"r": "FROM /messages/modules/sender/outputs/out INTO $upstream"},
-                        host="127.0.0.97").start()
+        hub = HubThread(
+            Path(tmp), ["sender"], {"r": "FROM /messages/modules/sender/outputs/out INTO $upstream"}, host="127.0.0.97"
+        ).start()
         try:
-            sender = start_worker("hub_sdk_sender", hub.connection_string("sender"), str(hub.certs.ca_cert),
-                                  str(messages), str(rate))
+            sender = start_worker(
+                "hub_sdk_sender", hub.connection_string("sender"), str(hub.certs.ca_cert), str(messages), str(rate)
+            )
             assert sender.stdin is not None
             assert sender.stdout is not None
             collector = asyncio.run_coroutine_threadsafe(_collect_upstream(hub.hub, messages, 600), hub.loop)
@@ -153,9 +163,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="rounds of every path")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    paths = {"edgesim hub + azure-iot-device, module -> module (TLS, SAS, store)": bench_hub,
-             "edgesim hub + azure-iot-device, module -> $upstream (TLS, SAS, log)": bench_hub_upstream,
-             "mosquitto + paho, client -> client (plain TCP, baseline)": bench_mosquitto}
+    paths = {
+        "edgesim hub + azure-iot-device, module -> module (TLS, SAS, store)": bench_hub,
+        "edgesim hub + azure-iot-device, module -> $upstream (TLS, SAS, log)": bench_hub_upstream,
+        "mosquitto + paho, client -> client (plain TCP, baseline)": bench_mosquitto,
+    }
     samples: dict[str, list[tuple[dict[str, float], dict[str, float]]]] = {label: [] for label in paths}
     for _ in range(args.repeat):  # rounds: a slow spell of the machine hits every path
         for label, fn in paths.items():
@@ -164,8 +176,10 @@ def main() -> None:
                 samples[label].append((throughput, latency))
     print(f"{args.repeat} rounds; medians, with min - max over the rounds\n")
     paced = f"{args.rate:g}/s"
-    print(f"| path | received / sent | msgs/s (max) | min - max | p50 ms @ {paced} | p99 ms @ {paced} | "
-          "p50 ms (max load) | vs baseline |")
+    print(
+        f"| path | received / sent | msgs/s (max) | min - max | p50 ms @ {paced} | p99 ms @ {paced} | "
+        "p50 ms (max load) | vs baseline |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     base_rates = [t["msgs_per_s"] for t, _ in samples[list(paths)[-1]]]
     base = statistics.median(base_rates) if base_rates else None
@@ -180,11 +194,17 @@ def main() -> None:
         p99 = statistics.median(lat["p99_ms"] for _, lat in rounds)
         loaded = statistics.median(t["p50_ms"] for t, _ in rounds)
         ratio = f"{rate / base:.2f}x" if base else "n/a"
-        print(f"| {label} | {counts} | {rate:,.0f} | {min(rates):,.0f} - {max(rates):,.0f} | {p50:.2f} | {p99:.2f} | "
-              f"{loaded:.1f} | {ratio} |")
+        print(
+            f"| {label} | {counts} | {rate:,.0f} | {min(rates):,.0f} - {max(rates):,.0f} | {p50:.2f} | {p99:.2f} | "
+            f"{loaded:.1f} | {ratio} |"
+        )
     if args.json:
-        args.json.write_text(json.dumps({label: [{"max_load": t, "paced": lat} for t, lat in rounds]
-                                         for label, rounds in samples.items()}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {label: [{"max_load": t, "paced": lat} for t, lat in rounds] for label, rounds in samples.items()},
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -120,8 +120,11 @@ def container_start(client: Any, tag: str) -> tuple[float, float]:
 def process_start(model_dir: Path) -> float:
     port = free_port()
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "edgeship_sentiment", "--http", f"127.0.0.1:{port}",
-                                "--model-dir", str(model_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "edgeship_sentiment", "--http", f"127.0.0.1:{port}", "--model-dir", str(model_dir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_score(port, 180, lambda: process.poll() is None)
         return time.perf_counter() - started
@@ -156,18 +159,30 @@ def main() -> int:
     base, made = ensure_base(client, amd64)
     base_secs = time.perf_counter() - started
     base_size = int(client.images.get(base).attrs["Size"])
-    results: dict[str, Any] = {"base": base, "base_size_bytes": base_size,
-                               "base_made_secs": round(base_secs, 1) if made else None}
+    results: dict[str, Any] = {
+        "base": base,
+        "base_size_bytes": base_size,
+        "base_made_secs": round(base_secs, 1) if made else None,
+    }
     with tempfile.TemporaryDirectory(prefix="bench-images-") as tmp:
         folder = Path(tmp) / "sentiment"
-        shutil.copytree(REPO / "modules" / "sentiment", folder,
-                        ignore=shutil.ignore_patterns("model", ".wheelhouse", "__pycache__", "capture"))
+        shutil.copytree(
+            REPO / "modules" / "sentiment",
+            folder,
+            ignore=shutil.ignore_patterns("model", ".wheelhouse", "__pycache__", "capture"),
+        )
         shutil.copytree(args.model_dir, folder / "model")
         module = read_module_json(folder, {"CONTAINER_REGISTRY_SERVER": "bench.invalid"})
         cold = build_image(client, module, amd64, base, cache=False)
         warm = build_image(client, module, amd64, base)
-        results.update({"image": cold.tag, "image_size_bytes": cold.size_bytes,
-                        "cold_build_secs": round(cold.seconds, 1), "warm_build_secs": round(warm.seconds, 1)})
+        results.update(
+            {
+                "image": cold.tag,
+                "image_size_bytes": cold.size_bytes,
+                "cold_build_secs": round(cold.seconds, 1),
+                "warm_build_secs": round(warm.seconds, 1),
+            }
+        )
         stack = closure(SEED_STACK)
         seed_files = sum(p.stat().st_size for p in (args.fixture.iterdir() if args.fixture else []) if p.is_file())
         results["tensorflow_image_size_bytes"] = base_size + installed_bytes(stack) + seed_files
@@ -180,34 +195,48 @@ def main() -> int:
             process_secs.append(process_start(args.model_dir))
         client.images.remove(cold.tag)
     steal1 = cpu_times()
-    results.update({
-        "container_create_secs": [round(s, 2) for s in create_secs],
-        "container_first_score_secs": [round(s, 2) for s in container_secs],
-        "process_first_score_secs": [round(s, 2) for s in process_secs],
-        "cpu_steal": round((steal1[0] - steal0[0]) / max(1, steal1[1] - steal0[1]), 3),
-        "load_average": os.getloadavg(),
-    })
+    results.update(
+        {
+            "container_create_secs": [round(s, 2) for s in create_secs],
+            "container_first_score_secs": [round(s, 2) for s in container_secs],
+            "process_first_score_secs": [round(s, 2) for s in process_secs],
+            "cpu_steal": round((steal1[0] - steal0[0]) / max(1, steal1[1] - steal0[1]), 3),
+            "load_average": os.getloadavg(),
+        }
+    )
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
     mb = 1e6
     module_size, tf_size = results["image_size_bytes"], results["tensorflow_image_size_bytes"]
     print("| what | figure |\n|---|---|")
-    print(f"| stand-in base `{base}` | {base_size / mb:.0f} MB"
-          f"{f' (made now in {base_secs:.0f} s)' if made else ' (reused by tag)'} |")
-    print(f"| sentiment module image | {module_size / mb:.0f} MB "
-          f"({(module_size - base_size) / mb:.0f} MB over the base) |")
-    print(f"| same base + the seed's TensorFlow stack ({results['tensorflow_stack']}), computed | "
-          f"{tf_size / mb:.0f} MB (the module image is {module_size / tf_size:.2f}x of it) |")
+    print(
+        f"| stand-in base `{base}` | {base_size / mb:.0f} MB"
+        f"{f' (made now in {base_secs:.0f} s)' if made else ' (reused by tag)'} |"
+    )
+    print(
+        f"| sentiment module image | {module_size / mb:.0f} MB "
+        f"({(module_size - base_size) / mb:.0f} MB over the base) |"
+    )
+    print(
+        f"| same base + the seed's TensorFlow stack ({results['tensorflow_stack']}), computed | "
+        f"{tf_size / mb:.0f} MB (the module image is {module_size / tf_size:.2f}x of it) |"
+    )
     print(f"| build, cold (no layer cache, fresh wheelhouse) | {cold.seconds:.0f} s |")
     print(f"| build, warm (unchanged) | {warm.seconds:.1f} s ({cold.seconds / max(warm.seconds, 0.01):.0f}x faster) |")
-    print(f"| container create (vfs copies the image; overlay2 does not) | {statistics.median(create_secs):.2f} s "
-          f"({min(create_secs):.2f} - {max(create_secs):.2f}) |")
+    print(
+        f"| container create (vfs copies the image; overlay2 does not) | {statistics.median(create_secs):.2f} s "
+        f"({min(create_secs):.2f} - {max(create_secs):.2f}) |"
+    )
     c, p = statistics.median(container_secs), statistics.median(process_secs)
-    print(f"| container start to first score (median of {args.repeat}; min - max) | {c:.2f} s "
-          f"({min(container_secs):.2f} - {max(container_secs):.2f}) |")
-    print(f"| process start to first score, same module (baseline) | {p:.2f} s "
-          f"({min(process_secs):.2f} - {max(process_secs):.2f}); container / process {c / p:.2f}x |")
+    print(
+        f"| container start to first score (median of {args.repeat}; min - max) | {c:.2f} s "
+        f"({min(container_secs):.2f} - {max(container_secs):.2f}) |"
+    )
+    print(
+        f"| process start to first score, same module (baseline) | {p:.2f} s "
+        f"({min(process_secs):.2f} - {max(process_secs):.2f}); container / process {c / p:.2f}x |"
+    )
     load = " ".join(f"{v:.1f}" for v in results["load_average"])
     print(f"\nCPU steal {results['cpu_steal']:.0%}, load average {load}")
     return 0

@@ -96,8 +96,9 @@ class Stream:
         while not self._stop.is_set():
             ident = f"t{i}"
             self.sent_at[ident] = time.perf_counter()
-            self.peer.command(op="send", output="tweets", body={"text": self.tweets[i % len(self.tweets)]},
-                              message_id=ident)
+            self.peer.command(
+                op="send", output="tweets", body={"text": self.tweets[i % len(self.tweets)]}, message_id=ident
+            )
             i += 1
             delay = started + i * interval - time.perf_counter()
             if delay > 0:
@@ -110,16 +111,23 @@ class Stream:
             with self.changed:
                 for record in records:
                     self._seq = max(self._seq, record.seq)
-                    self.arrivals.append((now, record.system_properties.get("correlationId", ""), record.output,
-                                          record.properties.get("model", "")))
+                    self.arrivals.append(
+                        (
+                            now,
+                            record.system_properties.get("correlationId", ""),
+                            record.output,
+                            record.properties.get("model", ""),
+                        )
+                    )
                 self.changed.notify_all()
             if self._stop.is_set() and not records:
                 return
 
     def first_of(self, model: str, after: float, timeout: float = 120) -> float:
         with self.changed:
-            found = self.changed.wait_for(lambda: next((t for t, _, _, m in self.arrivals if m == model and t > after),
-                                                       None), timeout)
+            found = self.changed.wait_for(
+                lambda: next((t for t, _, _, m in self.arrivals if m == model and t > after), None), timeout
+            )
         if found is None:
             raise RuntimeError(f"no result of {model} within {timeout} s")
         return float(found)
@@ -135,8 +143,11 @@ class Stream:
 
 
 def latency_ms(stream: Stream, start: float, end: float) -> list[float]:
-    return [(t - stream.sent_at[c]) * 1000 for t, c, _, _ in stream.arrivals if c in stream.sent_at
-            and start <= stream.sent_at[c] <= end]
+    return [
+        (t - stream.sent_at[c]) * 1000
+        for t, c, _, _ in stream.arrivals
+        if c in stream.sent_at and start <= stream.sent_at[c] <= end
+    ]
 
 
 def main() -> None:
@@ -163,8 +174,10 @@ def main() -> None:
         server.start_background()
         stack.callback(server.server_close)
         stack.callback(server.shutdown)
-        patches = {"sentiment:1": publish_folder(v1_dir, work / "pub", base_url=server.url).patch,
-                   "sentiment:2": publish_folder(v2_dir, work / "pub", base_url=server.url).patch}
+        patches = {
+            "sentiment:1": publish_folder(v1_dir, work / "pub", base_url=server.url).patch,
+            "sentiment:2": publish_folder(v2_dir, work / "pub", base_url=server.url).patch,
+        }
         hub = HubThread(work / "sim", ["sentiment", "source"], ROUTES, desired={"sentiment": {"max_batch": 16}}).start()
         stack.callback(hub.stop)
         module_cm = sentiment_module(hub, v1_dir, work, MODEL_STORE=str(work / "store"))
@@ -226,30 +239,54 @@ def main() -> None:
     steady = latency_ms(stream, steady_from, steady_to)
     p50 = statistics.median(steady) if steady else float("nan")
     swap_all = swaps["sentiment:2"] + swaps["sentiment:1"]
-    print(f"load average at the end {Path('/proc/loadavg').read_text().split()[0]} on {os.cpu_count()} cores; "
-          f"CPU steal over the run {steal}")
-    print(f"{len(stream.sent_at):,} tweets at {args.rate:.0f}/s, {len(lost)} lost, {len(errors)} errors; "
-          f"{args.swaps} swaps each way, {len(restarts)} restarts\n")
+    print(
+        f"load average at the end {Path('/proc/loadavg').read_text().split()[0]} on {os.cpu_count()} cores; "
+        f"CPU steal over the run {steal}"
+    )
+    print(
+        f"{len(stream.sent_at):,} tweets at {args.rate:.0f}/s, {len(lost)} lost, {len(errors)} errors; "
+        f"{args.swaps} swaps each way, {len(restarts)} restarts\n"
+    )
     print("| change the model by | to first result of the new version: median | min - max | ratio |")
     print("|---|---|---|---|")
-    print(f"| twin patch (download, verify, load, parity sample, swap) | "
-          f"{statistics.median(swap_all) * 1000:,.0f} ms | "
-          f"{min(swap_all) * 1000:,.0f} - {max(swap_all) * 1000:,.0f} ms | "
-          f"{statistics.median(restarts) / statistics.median(swap_all):.1f}x faster |")
-    print(f"| new process with the model baked in (baseline) | {statistics.median(restarts) * 1000:,.0f} ms | "
-          f"{min(restarts) * 1000:,.0f} - {max(restarts) * 1000:,.0f} ms | 1 |")
-    print(f"\nv1 -> v2 (int8) {', '.join(f'{s * 1000:.0f}' for s in swaps['sentiment:2'])} ms; "
-          f"v2 -> v1 (fp32) {', '.join(f'{s * 1000:.0f}' for s in swaps['sentiment:1'])} ms")
+    print(
+        f"| twin patch (download, verify, load, parity sample, swap) | "
+        f"{statistics.median(swap_all) * 1000:,.0f} ms | "
+        f"{min(swap_all) * 1000:,.0f} - {max(swap_all) * 1000:,.0f} ms | "
+        f"{statistics.median(restarts) / statistics.median(swap_all):.1f}x faster |"
+    )
+    print(
+        f"| new process with the model baked in (baseline) | {statistics.median(restarts) * 1000:,.0f} ms | "
+        f"{min(restarts) * 1000:,.0f} - {max(restarts) * 1000:,.0f} ms | 1 |"
+    )
+    print(
+        f"\nv1 -> v2 (int8) {', '.join(f'{s * 1000:.0f}' for s in swaps['sentiment:2'])} ms; "
+        f"v2 -> v1 (fp32) {', '.join(f'{s * 1000:.0f}' for s in swaps['sentiment:1'])} ms"
+    )
     print(f"latency: steady p50 {p50:.1f} ms; the worst message sent during a swap {max(worst):.1f} ms")
-    print(f"module memory: RSS {memory_before['VmRSS'] / 1024:.0f} MB before the swaps, peak sampled during them "
-          f"{peak_rss[0] / 1024:.0f} MB (+{(peak_rss[0] - memory_before['VmRSS']) / 1024:.0f} MB), "
-          f"after {memory_after['VmRSS'] / 1024:.0f} MB; kernel peak (VmHWM) {memory_before['VmHWM'] / 1024:.0f} MB "
-          f"before, {memory_after['VmHWM'] / 1024:.0f} MB after")
+    print(
+        f"module memory: RSS {memory_before['VmRSS'] / 1024:.0f} MB before the swaps, peak sampled during them "
+        f"{peak_rss[0] / 1024:.0f} MB (+{(peak_rss[0] - memory_before['VmRSS']) / 1024:.0f} MB), "
+        f"after {memory_after['VmRSS'] / 1024:.0f} MB; kernel peak (VmHWM) {memory_before['VmHWM'] / 1024:.0f} MB "
+        f"before, {memory_after['VmHWM'] / 1024:.0f} MB after"
+    )
     if args.json:
-        args.json.write_text(json.dumps({"swaps_s": swaps, "restarts_s": restarts, "steady_p50_ms": p50,
-                                         "worst_swap_latency_ms": max(worst), "memory_kib_before": memory_before,
-                                         "memory_kib_after": memory_after, "peak_rss_kib": peak_rss[0],
-                                         "lost": len(lost), "errors": len(errors)}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "swaps_s": swaps,
+                    "restarts_s": restarts,
+                    "steady_p50_ms": p50,
+                    "worst_swap_latency_ms": max(worst),
+                    "memory_kib_before": memory_before,
+                    "memory_kib_after": memory_after,
+                    "peak_rss_kib": peak_rss[0],
+                    "lost": len(lost),
+                    "errors": len(errors),
+                },
+                indent=2,
+            )
+        )
     if lost or errors:
         raise SystemExit(f"{len(lost)} tweets lost, {len(errors)} error replies")
 

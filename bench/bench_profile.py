@@ -45,9 +45,13 @@ def lstm_session(input_size: int, hidden: int) -> Any:
     w = numpy_helper.from_array(rng.normal(0, 0.1, (1, 4 * hidden, input_size)).astype(np.float32), "W")
     r = numpy_helper.from_array(rng.normal(0, 0.1, (1, 4 * hidden, hidden)).astype(np.float32), "R")
     node = helper.make_node("LSTM", ["X", "W", "R"], ["", "Y_h"], hidden_size=hidden)
-    graph = helper.make_graph([node], "lstm", [helper.make_tensor_value_info("X", TensorProto.FLOAT,
-                                                                             ["T", "B", input_size])],
-                              [helper.make_tensor_value_info("Y_h", TensorProto.FLOAT, [1, "B", hidden])], [w, r])
+    graph = helper.make_graph(
+        [node],
+        "lstm",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["T", "B", input_size])],
+        [helper.make_tensor_value_info("Y_h", TensorProto.FLOAT, [1, "B", hidden])],
+        [w, r],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     options = ort.SessionOptions()
@@ -80,8 +84,9 @@ def main() -> None:
     parts = {
         "tokenize": lambda: [scorer.token_ids([t]) for t in sample],
         "window + pad state": lambda: [skip.feeds(s) for s in ([q] for q in sequences[: len(sample)])],
-        "onnxruntime run": lambda: [scorer.session.run([spec.output_name], skip.feeds([q]))
-                                    for q in sequences[: len(sample)]],
+        "onnxruntime run": lambda: [
+            scorer.session.run([spec.output_name], skip.feeds([q])) for q in sequences[: len(sample)]
+        ],
         "whole score()": lambda: [scorer.score(t) for t in sample],
     }
     timings = {name: best_of(fn, max(3, args.repeat // 10)) / len(sample) * 1e6 for name, fn in parts.items()}
@@ -108,15 +113,18 @@ def main() -> None:
             times[size] = best_of(functools.partial(session.run, None, {"X": x}), args.repeat)
         share = 1 - times[small_input] / times[full_input]
         print(f"| {batch} x {steps} | {times[full_input] * 1e3:.3f} | {times[small_input] * 1e3:.3f} | {share:.0%} |")
-        op_rows[f"{batch}x{steps}"] = {"input_300_ms": times[full_input] * 1e3, "input_8_ms": times[small_input] * 1e3,
-                                       "projection_share": share}
+        op_rows[f"{batch}x{steps}"] = {
+            "input_300_ms": times[full_input] * 1e3,
+            "input_8_ms": times[small_input] * 1e3,
+            "projection_share": share,
+        }
     results["lstm_op"] = op_rows
 
     graph = onnx.load(str(scorer.model.onnx_path))
     weights = {i.name: numpy_helper.to_array(i) for i in graph.graph.initializer}
     if "W" in weights and "embedding.weight" in weights:
         w, r, b = weights["W"][0], weights["R"][0], weights["B"][0]
-        table = (weights["embedding.weight"] @ w.T + b[: 4 * hidden] + b[4 * hidden:]).astype(np.float32)
+        table = (weights["embedding.weight"] @ w.T + b[: 4 * hidden] + b[4 * hidden :]).astype(np.float32)
         r_t = np.ascontiguousarray(r.T)
         dense_w, dense_b = weights["dense.weight"], weights["dense.bias"]
         states = skip.states
@@ -133,23 +141,28 @@ def main() -> None:
             projected = table[ids]
             for t in range(width):
                 g = projected[:, t] + h @ r_t  # ONNX gate order: i, o, f, c
-                c = sigmoid(g[:, 2 * hidden:3 * hidden]) * c + sigmoid(g[:, :hidden]) * np.tanh(g[:, 3 * hidden:])
-                h = sigmoid(g[:, hidden:2 * hidden]) * np.tanh(c)
+                c = sigmoid(g[:, 2 * hidden : 3 * hidden]) * c + sigmoid(g[:, :hidden]) * np.tanh(g[:, 3 * hidden :])
+                h = sigmoid(g[:, hidden : 2 * hidden]) * np.tanh(c)
             return sigmoid(h @ dense_w + dense_b)[:, -1]
 
         check = sequences[:64]
-        got = np.concatenate([folded(check[i:i + 16]) for i in range(0, len(check), 16)])
+        got = np.concatenate([folded(check[i : i + 16]) for i in range(0, len(check), 16)])
         want = skip.scores(scorer.session, spec.output_name, check)
-        labels_equal = all(decode_label(float(a), scorer.settings, scorer.labels)
-                           == decode_label(float(b), scorer.settings, scorer.labels) for a, b in zip(got, want,
-                                                                                                    strict=True))
-        print(f"\n3. the folded recurrence in numpy (max |diff| vs the model {np.abs(got - want).max():.1e}, "
-              f"labels equal: {labels_equal}), texts per second\n")
+        labels_equal = all(
+            decode_label(float(a), scorer.settings, scorer.labels)
+            == decode_label(float(b), scorer.settings, scorer.labels)
+            for a, b in zip(got, want, strict=True)
+        )
+        print(
+            f"\n3. the folded recurrence in numpy (max |diff| vs the model {np.abs(got - want).max():.1e}, "
+            f"labels equal: {labels_equal}), texts per second\n"
+        )
         print("| batch | onnxruntime LSTM op (padding skip) | folded, numpy | folded / op |")
         print("|---|---|---|---|")
         folded_rows = {}
         for batch in (1, 16):
-            chunks = [sorted(sequences[:256], key=len)[i:i + batch] for i in range(0, 256, batch)]
+            chunks = [sorted(sequences[:256], key=len)[i : i + batch] for i in range(0, 256, batch)]
+
             def op_run(c: list[Any] = chunks) -> list[Any]:
                 return [skip.scores(scorer.session, spec.output_name, x) for x in c]
 

@@ -92,18 +92,22 @@ def main() -> None:
     for fn in (seed_predict, core(full), core(skip), *([core(int8)] if int8 else [])):
         fn(texts[0])  # warm every path once
     latency_rows: list[tuple[str, list[float], list[float]]] = []
-    for label, fn in (("seed path: Keras model.predict, batch 1", seed_predict),
-                      ("module core, full 300-step sequence, batch 1", core(full)),
-                      ("module core, padding skip, fp32, batch 1", core(skip)),
-                      *([("module core, padding skip, int8, batch 1", core(int8))] if int8 else [])):
+    for label, fn in (
+        ("seed path: Keras model.predict, batch 1", seed_predict),
+        ("module core, full 300-step sequence, batch 1", core(full)),
+        ("module core, padding skip, fp32, batch 1", core(skip)),
+        *([("module core, padding skip, int8, batch 1", core(int8))] if int8 else []),
+    ):
         latencies, scores = timed_each(fn, texts)
         latency_rows.append((label, latencies, scores))
 
     seed_scores = latency_rows[0][2]
 
     def agreement(scores: list[float]) -> int:
-        return sum(decode_label(a, settings, labels) == decode_label(b, settings, labels)
-                   for a, b in zip(seed_scores, scores, strict=True))
+        return sum(
+            decode_label(a, settings, labels) == decode_label(b, settings, labels)
+            for a, b in zip(seed_scores, scores, strict=True)
+        )
 
     throughput_rows: list[tuple[str, list[float], list[float] | None]] = []
     batcher = MicroBatcher(skip, BatchSettings(max_batch=32, max_batch_delay_ms=2)).start()
@@ -124,53 +128,86 @@ def main() -> None:
         for thread in threads:
             thread.join()
 
-    throughput_rows.append(("padding skip fp32, micro-batching, 16 concurrent clients",
-                            rounds(micro_round, len(texts), args.repeat), micro_latencies))
+    throughput_rows.append(
+        (
+            "padding skip fp32, micro-batching, 16 concurrent clients",
+            rounds(micro_round, len(texts), args.repeat),
+            micro_latencies,
+        )
+    )
     batcher.close()
 
     def batched(scorer: Scorer, size: int) -> Callable[[], None]:
         def run() -> None:
             for i in range(0, len(texts), size):
-                scorer.score_batch(texts[i:i + size])
+                scorer.score_batch(texts[i : i + size])
+
         return run
 
-    throughput_rows.append(("full sequence fp32, batches of 256", rounds(batched(full, 256), len(texts), args.repeat),
-                            None))
-    throughput_rows.append(("padding skip fp32, batches of 256", rounds(batched(skip, 256), len(texts), args.repeat),
-                            None))
-    throughput_rows.append(("padding skip fp32, batches of 256, 2 onnxruntime threads",
-                            rounds(batched(skip_two_threads, 256), len(texts), args.repeat), None))
+    throughput_rows.append(
+        ("full sequence fp32, batches of 256", rounds(batched(full, 256), len(texts), args.repeat), None)
+    )
+    throughput_rows.append(
+        ("padding skip fp32, batches of 256", rounds(batched(skip, 256), len(texts), args.repeat), None)
+    )
+    throughput_rows.append(
+        (
+            "padding skip fp32, batches of 256, 2 onnxruntime threads",
+            rounds(batched(skip_two_threads, 256), len(texts), args.repeat),
+            None,
+        )
+    )
     if int8:
-        throughput_rows.append(("padding skip int8, batches of 256",
-                                rounds(batched(int8, 256), len(texts), args.repeat), None))
+        throughput_rows.append(
+            ("padding skip int8, batches of 256", rounds(batched(int8, 256), len(texts), args.repeat), None)
+        )
 
     words = statistics.mean(len(t.split()) for t in texts)
     tokens = statistics.mean(len(s) for s in skip.token_ids(texts))
-    print(f"{len(texts)} held-out tweets, mean {words:.1f} words, {tokens:.1f} known tokens; "
-          f"labels agreeing with the seed's path per row\n")
+    print(
+        f"{len(texts)} held-out tweets, mean {words:.1f} words, {tokens:.1f} known tokens; "
+        f"labels agreeing with the seed's path per row\n"
+    )
     print("| path (batch 1) | p50 ms | p99 ms | texts/s | labels = seed | max \\|diff\\| vs seed | vs seed (p50) |")
     print("|---|---|---|---|---|---|---|")
     seed_p50 = percentile(latency_rows[0][1], 0.5)
-    results: dict[str, Any] = {"texts": len(texts), "mean_words": words, "mean_tokens": tokens, "latency": {},
-                               "throughput": {}}
+    results: dict[str, Any] = {
+        "texts": len(texts),
+        "mean_words": words,
+        "mean_tokens": tokens,
+        "latency": {},
+        "throughput": {},
+    }
     for label, latencies, scores in latency_rows:
         p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
         diff = max(abs(a - b) for a, b in zip(seed_scores, scores, strict=True))
-        print(f"| {label} | {p50 * 1000:.3f} | {p99 * 1000:.3f} | {len(texts) / sum(latencies):,.0f} | "
-              f"{agreement(scores)}/{len(texts)} | {diff:.1e} | {seed_p50 / p50:,.0f}x |")
-        results["latency"][label] = {"p50_ms": p50 * 1000, "p99_ms": p99 * 1000, "agree": agreement(scores),
-                                     "max_diff": diff, "speedup_p50": seed_p50 / p50}
+        print(
+            f"| {label} | {p50 * 1000:.3f} | {p99 * 1000:.3f} | {len(texts) / sum(latencies):,.0f} | "
+            f"{agreement(scores)}/{len(texts)} | {diff:.1e} | {seed_p50 / p50:,.0f}x |"
+        )
+        results["latency"][label] = {
+            "p50_ms": p50 * 1000,
+            "p99_ms": p99 * 1000,
+            "agree": agreement(scores),
+            "max_diff": diff,
+            "speedup_p50": seed_p50 / p50,
+        }
     seed_rate = len(texts) / sum(latency_rows[0][1])
     print(f"\n| throughput ({args.repeat} rounds) | texts/s median | min - max | p50 / p99 ms per text | vs seed |")
     print("|---|---|---|---|---|")
     for label, rates, per_text in throughput_rows:
-        extra = (f"{percentile(per_text, 0.5) * 1000:.2f} / {percentile(per_text, 0.99) * 1000:.2f}"
-                 if per_text else "")
+        extra = f"{percentile(per_text, 0.5) * 1000:.2f} / {percentile(per_text, 0.99) * 1000:.2f}" if per_text else ""
         median = statistics.median(rates)
-        print(f"| {label} | {median:,.0f} | {min(rates):,.0f} - {max(rates):,.0f} | {extra} | "
-              f"{median / seed_rate:,.0f}x |")
-        results["throughput"][label] = {"median": median, "min": min(rates), "max": max(rates),
-                                        "vs_seed": median / seed_rate}
+        print(
+            f"| {label} | {median:,.0f} | {min(rates):,.0f} - {max(rates):,.0f} | {extra} | "
+            f"{median / seed_rate:,.0f}x |"
+        )
+        results["throughput"][label] = {
+            "median": median,
+            "min": min(rates),
+            "max": max(rates),
+            "vs_seed": median / seed_rate,
+        }
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

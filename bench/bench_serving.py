@@ -97,21 +97,37 @@ def parse_hey(output: str, load: str, path: str, steal: float, loadavg: float) -
         return float(match.group(1)) if match else float("nan")
 
     statuses = {int(code): int(count) for code, count in re.findall(r"\[(\d{3})\]\s+(\d+) responses", output)}
-    error_lines = re.findall(r"^\s+\[(\d+)\]\s+(.+)$", output.split("Error distribution:", 1)[1], re.M) \
-        if "Error distribution:" in output else []
+    error_lines = (
+        re.findall(r"^\s+\[(\d+)\]\s+(.+)$", output.split("Error distribution:", 1)[1], re.M)
+        if "Error distribution:" in output
+        else []
+    )
     errors = sum(int(count) for count, _ in error_lines) + sum(c for s, c in statuses.items() if s != 200)
     kinds = sorted({re.sub(r".*: ", "", text).strip() for _, text in error_lines})
     kinds += [f"HTTP {s}" for s in statuses if s != 200]
     p99 = number(r"99% in ([\d.]+) secs")
     if p99 != p99:  # hey prints no 99th percentile under 100 requests: there it is the slowest
         p99 = number(r"Slowest:\s+([\d.]+) secs")
-    return Row(path, load, sum(statuses.values()), number(r"Requests/sec:\s+([\d.]+)"),
-               number(r"50% in ([\d.]+) secs") * 1000, p99 * 1000, errors,
-               "; ".join(kinds)[:120], steal, loadavg)
+    return Row(
+        path,
+        load,
+        sum(statuses.values()),
+        number(r"Requests/sec:\s+([\d.]+)"),
+        number(r"50% in ([\d.]+) secs") * 1000,
+        p99 * 1000,
+        errors,
+        "; ".join(kinds)[:120],
+        steal,
+        loadavg,
+    )
 
 
-LOADS = {"1 client, keep-alive": ["-c", "1"], "1 client, new connection each": ["-c", "1", "-disable-keepalive"],
-         "32 clients": ["-c", "32"], "256 clients": ["-c", "256"]}
+LOADS = {
+    "1 client, keep-alive": ["-c", "1"],
+    "1 client, new connection each": ["-c", "1", "-disable-keepalive"],
+    "32 clients": ["-c", "32"],
+    "256 clients": ["-c", "256"],
+}
 
 
 def run_load(url: str, path: str, load: str, *, duration: float | None, requests_total: int | None) -> Row:
@@ -132,8 +148,15 @@ class Server:
     def __init__(self, name: str, command: list[str], cwd: Path, env: dict[str, str], port: int, log: Path) -> None:
         self.name, self.url, self.log = name, f"http://127.0.0.1:{port}", log
         with log.open("wb") as out:
-            self.process = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True)
+            self.process = subprocess.Popen(
+                command,
+                cwd=cwd,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         self.wait_ready()
 
     def wait_ready(self) -> None:
@@ -142,11 +165,17 @@ class Server:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise SystemExit(f"error: {self.name} exited {self.process.returncode}: "
-                                 f"{self.log.read_text(errors='replace')[-1500:]}")
+                raise SystemExit(
+                    f"error: {self.name} exited {self.process.returncode}: "
+                    f"{self.log.read_text(errors='replace')[-1500:]}"
+                )
             try:
-                if requests.post(self.url + "/score", data=BODY, timeout=60,
-                                 headers={"Content-Type": "application/json"}).status_code == 200:
+                if (
+                    requests.post(
+                        self.url + "/score", data=BODY, timeout=60, headers={"Content-Type": "application/json"}
+                    ).status_code
+                    == 200
+                ):
                     return
             except requests.RequestException:
                 pass
@@ -168,8 +197,9 @@ def labels_of(url: str, texts: list[str]) -> list[tuple[str, float]]:
     session = requests.Session()
     out = []
     for text in texts:
-        body = session.post(url + "/score", data=json.dumps({"text": text}), timeout=60,
-                            headers={"Content-Type": "application/json"}).json()
+        body = session.post(
+            url + "/score", data=json.dumps({"text": text}), timeout=60, headers={"Content-Type": "application/json"}
+        ).json()
         out.append((body["label"], float(body["score"])) if isinstance(body, dict) else ("<error>", float("nan")))
     return out
 
@@ -266,21 +296,35 @@ def merge(rounds: list[Row]) -> Row:
     import statistics
 
     first = rounds[0]
-    return Row(first.path, first.load, sum(r.requests for r in rounds), statistics.median(r.rps for r in rounds),
-               statistics.median(r.p50_ms for r in rounds), statistics.median(r.p99_ms for r in rounds),
-               sum(r.errors for r in rounds), "; ".join(sorted({r.error_kinds for r in rounds if r.error_kinds})),
-               max(r.steal for r in rounds), max(r.loadavg for r in rounds), min(r.rps for r in rounds),
-               max(r.rps for r in rounds), len(rounds))
+    return Row(
+        first.path,
+        first.load,
+        sum(r.requests for r in rounds),
+        statistics.median(r.rps for r in rounds),
+        statistics.median(r.p50_ms for r in rounds),
+        statistics.median(r.p99_ms for r in rounds),
+        sum(r.errors for r in rounds),
+        "; ".join(sorted({r.error_kinds for r in rounds if r.error_kinds})),
+        max(r.steal for r in rounds),
+        max(r.loadavg for r in rounds),
+        min(r.rps for r in rounds),
+        max(r.rps for r in rounds),
+        len(rounds),
+    )
 
 
 def markdown(rows: list[Row], labels: dict[str, str], verdicts: list[str], note: str) -> str:
-    lines = ["| path | load | requests | req/s | p50 ms | p99 ms | errors | steal | load avg |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| path | load | requests | req/s | p50 ms | p99 ms | errors | steal | load avg |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         errors = f"{r.errors} ({r.error_kinds})" if r.errors else "0"
         spread = f" ({r.rps_min:,.0f} - {r.rps_max:,.0f})" if r.rounds > 1 else ""
-        lines.append(f"| {r.path} | {r.load} | {r.requests} | {r.rps:,.1f}{spread} | {r.p50_ms:.1f} | "
-                     f"{r.p99_ms:.1f} | {errors} | {r.steal:.0%} | {r.loadavg:.1f} |")
+        lines.append(
+            f"| {r.path} | {r.load} | {r.requests} | {r.rps:,.1f}{spread} | {r.p50_ms:.1f} | "
+            f"{r.p99_ms:.1f} | {errors} | {r.steal:.0%} | {r.loadavg:.1f} |"
+        )
     lines += ["", "Labels against the seed's path (azmlinfsrv + score.py) on held-out tweets:", ""]
     lines += [f"- {path}: {text}" for path, text in labels.items()]
     lines += ["", "Targets (ratios from this run):", ""] + [f"- {v}" for v in verdicts]
@@ -300,24 +344,31 @@ def verdicts(rows: list[Row]) -> list[str]:
     keep = find(rows, onnx, "1 client, keep-alive")
     if keep:
         met = keep.p50_ms < 1 and keep.rps >= 1000
-        out.append(f"ONNX, 1 keep-alive client: p50 {keep.p50_ms:.2f} ms (< 1), {keep.rps:,.0f} req/s (>= 1,000): "
-                   f"{'met' if met else 'missed'}")
+        out.append(
+            f"ONNX, 1 keep-alive client: p50 {keep.p50_ms:.2f} ms (< 1), {keep.rps:,.0f} req/s (>= 1,000): "
+            f"{'met' if met else 'missed'}"
+        )
     new, seed_new = find(rows, onnx, "1 client, new connection each"), find(rows, seed, "1 client, new connection each")
     if new and seed_new and seed_new.rps > 0:
         ratio = new.rps / seed_new.rps
-        out.append(f"ONNX, new connection per request: {ratio:.0f}x the seed's Keras path (>= 30x): "
-                   f"{'met' if ratio >= 30 else 'missed'}")
+        out.append(
+            f"ONNX, new connection per request: {ratio:.0f}x the seed's Keras path (>= 30x): "
+            f"{'met' if ratio >= 30 else 'missed'}"
+        )
     many = find(rows, onnx, "256 clients")
     if many:
         met = many.errors == 0 and many.rps >= 3000
-        out.append(f"ONNX, 256 clients: {many.errors} errors, {many.rps:,.0f} req/s (0 errors, >= 3,000): "
-                   f"{'met' if met else 'missed'}")
+        out.append(
+            f"ONNX, 256 clients: {many.errors} errors, {many.rps:,.0f} req/s (0 errors, >= 3,000): "
+            f"{'met' if met else 'missed'}"
+        )
     for load in LOADS:
         ours, theirs = find(rows, hosted, load), find(rows, seed, load)
         if ours and theirs and theirs.rps > 0:
             ratio = ours.rps / theirs.rps
-            out.append(f"hosting score.py, {load}: {ratio:.2f}x azmlinfsrv's req/s (>= 1): "
-                       f"{'met' if ratio >= 1 else 'missed'}")
+            out.append(
+                f"hosting score.py, {load}: {ratio:.2f}x azmlinfsrv's req/s (>= 1): {'met' if ratio >= 1 else 'missed'}"
+            )
     for load in ("32 clients", "256 clients"):
         adaptive, fixed = find(rows, onnx, load), find(rows, "edgeship ONNX, fixed 2 ms wait", load)
         if adaptive and fixed and fixed.rps > 0:
@@ -330,9 +381,11 @@ def verdicts(rows: list[Row]) -> list[str]:
         ours, ceiling = find(rows, onnx, load), find(rows, CEILING, load)
         if ours and ceiling and ceiling.rps > 0 and ours.rps > 0:
             cost = 1000 / ours.rps - 1000 / ceiling.rps
-            out.append(f"ONNX vs the ceiling (no scoring), {load}: {ours.rps / ceiling.rps:.2f}x its req/s "
-                       f"({ceiling.rps:,.0f} req/s, p50 {ceiling.p50_ms:.2f} ms without the scorer; "
-                       f"the scorer adds {cost:.2f} ms per request at this load)")
+            out.append(
+                f"ONNX vs the ceiling (no scoring), {load}: {ours.rps / ceiling.rps:.2f}x its req/s "
+                f"({ceiling.rps:,.0f} req/s, p50 {ceiling.p50_ms:.2f} ms without the scorer; "
+                f"the scorer adds {cost:.2f} ms per request at this load)"
+            )
     return out
 
 
@@ -341,8 +394,11 @@ def write_section(results: Path, text: str) -> None:
     old = results.read_text(encoding="utf-8") if results.is_file() else "# Benchmark results\n"
     section = "## serving\n\n" + text.strip() + "\n"
     match = re.search(r"^## serving\n.*?(?=^## |\Z)", old, re.S | re.M)
-    new = old[:match.start()] + section + ("\n" + old[match.end():] if old[match.end():] else "") if match \
+    new = (
+        old[: match.start()] + section + ("\n" + old[match.end() :] if old[match.end() :] else "")
+        if match
         else old.rstrip("\n") + "\n\n" + section
+    )
     results.write_text(new, encoding="utf-8")
 
 
@@ -352,8 +408,9 @@ def main() -> None:
     parser.add_argument("model_dir", type=Path, nargs="?")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per ONNX row and round")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the ONNX rows (median)")
-    parser.add_argument("--keras-requests", type=int, default=30,
-                        help="requests per Keras row (at least one per client)")
+    parser.add_argument(
+        "--keras-requests", type=int, default=30, help="requests per Keras row (at least one per client)"
+    )
     parser.add_argument("--labels", type=int, default=60, help="held-out tweets whose labels are compared")
     parser.add_argument("--skip-peer", action="store_true", help="no azmlinfsrv and no Keras rows")
     parser.add_argument("--results", type=Path, default=None, help="write the serving section into this file")
@@ -375,7 +432,7 @@ def main() -> None:
 
     hey_binary()
     texts = [json.loads(line)["text"] for line in (args.fixture / "heldout.jsonl").read_text().splitlines()]
-    texts = texts[:args.labels]
+    texts = texts[: args.labels]
     labels: dict[str, list[tuple[str, float]]] = {}
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("IOTEDGE_", "AZUREML_", "AML_"))}
     tf_env = {**base_env, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
@@ -393,28 +450,115 @@ def main() -> None:
         raw: dict[tuple[str, str], list[Row]] = {}
         if not args.skip_peer:
             venv = peer.ensure_venv(REPO / ".cache")
-            plan.append(("azmlinfsrv + score.py", lambda port: Server(
-                "azmlinfsrv", peer.launch_command(venv, app / "score.py", app / "azureml-models", port,
-                                                  peer.project_site_packages()), app, tf_env, port,
-                tmp / "azmlinfsrv.log")))
-            plan.append(("edgeship + score.py", lambda port: Server(
-                "edgeship + score.py", [*module, "--http", f"127.0.0.1:{port}", "--entry-script",
-                                        str(app / "score.py"), "--model-dir", str(app / "azureml-models")],
-                app, tf_env, port, tmp / "hosted.log")))
-        plan.append(("edgeship ONNX", lambda port: Server(
-            "edgeship ONNX", [*module, "--http", f"127.0.0.1:{port}", "--model-dir", str(args.model_dir)],
-            tmp, base_env, port, tmp / "onnx.log")))
-        plan.append(("edgeship ONNX, fixed 2 ms wait", lambda port: Server(
-            "fixed wait", [sys.executable, str(Path(__file__).resolve()), "--serve", "fixed-wait", "--port", str(port),
-                           "x", str(args.model_dir)], tmp, base_env, port, tmp / "fixed.log")))
-        plan.append((CEILING, lambda port: Server(
-            "ceiling", [sys.executable, str(Path(__file__).resolve()), "--serve", "ceiling", "--port", str(port)],
-            tmp, base_env, port, tmp / "ceiling.log")))
+            plan.append(
+                (
+                    "azmlinfsrv + score.py",
+                    lambda port: Server(
+                        "azmlinfsrv",
+                        peer.launch_command(
+                            venv, app / "score.py", app / "azureml-models", port, peer.project_site_packages()
+                        ),
+                        app,
+                        tf_env,
+                        port,
+                        tmp / "azmlinfsrv.log",
+                    ),
+                )
+            )
+            plan.append(
+                (
+                    "edgeship + score.py",
+                    lambda port: Server(
+                        "edgeship + score.py",
+                        [
+                            *module,
+                            "--http",
+                            f"127.0.0.1:{port}",
+                            "--entry-script",
+                            str(app / "score.py"),
+                            "--model-dir",
+                            str(app / "azureml-models"),
+                        ],
+                        app,
+                        tf_env,
+                        port,
+                        tmp / "hosted.log",
+                    ),
+                )
+            )
+        plan.append(
+            (
+                "edgeship ONNX",
+                lambda port: Server(
+                    "edgeship ONNX",
+                    [*module, "--http", f"127.0.0.1:{port}", "--model-dir", str(args.model_dir)],
+                    tmp,
+                    base_env,
+                    port,
+                    tmp / "onnx.log",
+                ),
+            )
+        )
+        plan.append(
+            (
+                "edgeship ONNX, fixed 2 ms wait",
+                lambda port: Server(
+                    "fixed wait",
+                    [
+                        sys.executable,
+                        str(Path(__file__).resolve()),
+                        "--serve",
+                        "fixed-wait",
+                        "--port",
+                        str(port),
+                        "x",
+                        str(args.model_dir),
+                    ],
+                    tmp,
+                    base_env,
+                    port,
+                    tmp / "fixed.log",
+                ),
+            )
+        )
+        plan.append(
+            (
+                CEILING,
+                lambda port: Server(
+                    "ceiling",
+                    [sys.executable, str(Path(__file__).resolve()), "--serve", "ceiling", "--port", str(port)],
+                    tmp,
+                    base_env,
+                    port,
+                    tmp / "ceiling.log",
+                ),
+            )
+        )
         try:
             import aiohttp  # noqa: F401 - only to know whether the comparison row can run
-            plan.append(("edgeship ONNX on aiohttp", lambda port: Server(
-                "aiohttp", [sys.executable, str(Path(__file__).resolve()), "--serve", "aiohttp", "--port", str(port),
-                            "x", str(args.model_dir)], tmp, base_env, port, tmp / "aiohttp.log")))
+
+            plan.append(
+                (
+                    "edgeship ONNX on aiohttp",
+                    lambda port: Server(
+                        "aiohttp",
+                        [
+                            sys.executable,
+                            str(Path(__file__).resolve()),
+                            "--serve",
+                            "aiohttp",
+                            "--port",
+                            str(port),
+                            "x",
+                            str(args.model_dir),
+                        ],
+                        tmp,
+                        base_env,
+                        port,
+                        tmp / "aiohttp.log",
+                    ),
+                )
+            )
         except ImportError:
             print("aiohttp is not installed: no server-library comparison rows", flush=True)
         # Servers of one kind run side by side and take turns under each load, round after round,
@@ -430,12 +574,19 @@ def main() -> None:
                     keras = group is keras_paths
                     for _ in range(1 if keras else args.rounds):
                         for path, server in servers:
-                            row = run_load(server.url, path, load, duration=None if keras else args.duration,
-                                           requests_total=max(args.keras_requests, clients) if keras else None)
+                            row = run_load(
+                                server.url,
+                                path,
+                                load,
+                                duration=None if keras else args.duration,
+                                requests_total=max(args.keras_requests, clients) if keras else None,
+                            )
                             raw.setdefault((path, load), []).append(row)
-                            print(f"{path:32} {load:31} {row.rps:9.1f} req/s  p50 {row.p50_ms:7.1f} ms  "
-                                  f"p99 {row.p99_ms:7.1f} ms  errors {row.errors}  steal {row.steal:.0%}",
-                                  flush=True)
+                            print(
+                                f"{path:32} {load:31} {row.rps:9.1f} req/s  p50 {row.p50_ms:7.1f} ms  "
+                                f"p99 {row.p99_ms:7.1f} ms  errors {row.errors}  steal {row.steal:.0%}",
+                                flush=True,
+                            )
                 for path, server in servers:
                     if path in ("azmlinfsrv + score.py", "edgeship + score.py", "edgeship ONNX"):
                         labels[path] = labels_of(server.url, texts)
@@ -451,15 +602,19 @@ def main() -> None:
         same = sum(a[0] == b[0] for a, b in zip(got, reference, strict=True))
         diff = max(abs(a[1] - b[1]) for a, b in zip(got, reference, strict=True))
         label_text[path] = f"{same} / {len(reference)} labels equal, max |score difference| {diff:.1e}"
-    note = (f"`hey` on the same 2 cores as the servers. Servers of a kind run side by side and take turns under "
-            f"each load: Keras rows one turn of {args.keras_requests} requests (at least one per client), ONNX rows "
-            f"{args.rounds} interleaved rounds of {args.duration:.0f} s (median req/s with min - max; p50 / p99 "
-            "medians). Steal is the hypervisor's share of CPU time during the row (/proc/stat), load avg the "
-            "1-minute average after it (both the highest round's): above 2, other work shared the cores.")
+    note = (
+        f"`hey` on the same 2 cores as the servers. Servers of a kind run side by side and take turns under "
+        f"each load: Keras rows one turn of {args.keras_requests} requests (at least one per client), ONNX rows "
+        f"{args.rounds} interleaved rounds of {args.duration:.0f} s (median req/s with min - max; p50 / p99 "
+        "medians). Steal is the hypervisor's share of CPU time during the row (/proc/stat), load avg the "
+        "1-minute average after it (both the highest round's): above 2, other work shared the cores."
+    )
     from datetime import UTC, datetime
 
-    header = (f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, `bench_serving.py {args.fixture.name} {args.model_dir.name}"
-              f" --duration {args.duration:g} --rounds {args.rounds} --keras-requests {args.keras_requests}`\n\n")
+    header = (
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, `bench_serving.py {args.fixture.name} {args.model_dir.name}"
+        f" --duration {args.duration:g} --rounds {args.rounds} --keras-requests {args.keras_requests}`\n\n"
+    )
     text = header + markdown(rows, label_text, verdicts(rows), note)
     print("\n" + text)
     if args.json:

@@ -28,8 +28,14 @@ def main() -> None:
     import onnx
 
     onnx.save_model(model, sys.argv[3])
-    print(json.dumps({"seconds": time.perf_counter() - started,
-                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    print(
+        json.dumps(
+            {
+                "seconds": time.perf_counter() - started,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -24,8 +24,13 @@ log = logging.getLogger("tweetsource")
 
 
 def to_message(tweet: Tweet) -> Message:
-    message = Message(json.dumps(tweet.body()), message_id=tweet.id, content_encoding="utf-8",  # type: ignore[no-untyped-call]
-                      content_type="application/json", output_name=OUTPUT)
+    message = Message(
+        json.dumps(tweet.body()),
+        message_id=tweet.id,
+        content_encoding="utf-8",  # type: ignore[no-untyped-call]
+        content_type="application/json",
+        output_name=OUTPUT,
+    )
     message.custom_properties["source"] = "tweetsource"
     return message
 
@@ -53,8 +58,9 @@ def main() -> int:
         log.warning("sending %s failed (%s); again in %.1f s", tweet.id, type(exc).__name__, delay)
 
     replayer = Replayer(tweets, ReplaySettings(), send)
-    replayer.send = retrying(send, (NoConnectionError, ConnectionDroppedError, OperationTimeout),
-                             replayer.stop_event, on_retry=on_retry)
+    replayer.send = retrying(
+        send, (NoConnectionError, ConnectionDroppedError, OperationTimeout), replayer.stop_event, on_retry=on_retry
+    )
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %d: stopping", signum)
@@ -70,8 +76,9 @@ def main() -> int:
             log.warning("desired properties refused: %s", exc)
             client.patch_twin_reported_properties({"status": "error", "error": str(exc)})
             return
-        client.patch_twin_reported_properties({"status": "running", "rate_per_sec": settings.rate_per_sec,
-                                               "loop": settings.loop, "tweets": len(tweets)})
+        client.patch_twin_reported_properties(
+            {"status": "running", "rate_per_sec": settings.rate_per_sec, "loop": settings.loop, "tweets": len(tweets)}
+        )
 
     try:
         client.connect()

@@ -65,8 +65,13 @@ def load_tweets(path: Path) -> list[Tweet]:
         if not isinstance(record, dict) or not isinstance(record.get("text"), str):
             raise ReplayError(f"{path}:{number}: expected an object with a string 'text'")
         label = record.get("label")
-        tweets.append(Tweet(str(record.get("id", f"{path.stem}-{number}")), record["text"],
-                            label if isinstance(label, str) else None))
+        tweets.append(
+            Tweet(
+                str(record.get("id", f"{path.stem}-{number}")),
+                record["text"],
+                label if isinstance(label, str) else None,
+            )
+        )
     if not tweets:
         raise ReplayError(f"{path}: no tweets")
     return tweets
@@ -75,8 +80,13 @@ def load_tweets(path: Path) -> list[Tweet]:
 class Replayer:
     """Sends tweets one by one, paced by ``rate_per_sec``; settings may change while it runs."""
 
-    def __init__(self, tweets: list[Tweet], settings: ReplaySettings, send: Callable[[Tweet], None],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        tweets: list[Tweet],
+        settings: ReplaySettings,
+        send: Callable[[Tweet], None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.tweets = tweets
         self.send = send
         self.clock = clock
@@ -117,9 +127,15 @@ class Replayer:
         return self.sent
 
 
-def retrying(send: Callable[[Tweet], None], retryable: tuple[type[BaseException], ...], stop: threading.Event,
-             *, first_delay: float = 0.1, max_delay: float = 5.0,
-             on_retry: Callable[[Tweet, BaseException, float], None] = lambda *_: None) -> Callable[[Tweet], None]:
+def retrying(
+    send: Callable[[Tweet], None],
+    retryable: tuple[type[BaseException], ...],
+    stop: threading.Event,
+    *,
+    first_delay: float = 0.1,
+    max_delay: float = 5.0,
+    on_retry: Callable[[Tweet, BaseException, float], None] = lambda *_: None,
+) -> Callable[[Tweet], None]:
     """Wrap ``send`` so a dropped connection delays a tweet instead of ending the replay.
 
     The SDK raises (``NoConnectionError`` ...) when a send starts while it reconnects; the wrapped

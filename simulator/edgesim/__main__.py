@@ -46,10 +46,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         commands = split_assignments(args.module, "--module")
-        config = SimulatorConfig(manifest=args.manifest, state_dir=args.state, host=args.host,
-                                 modules_dir=args.modules_dir, module_commands=commands,
-                                 runtime=args.runtime, backoff=BackoffConfig(cool_off_unit_secs=args.backoff_unit),
-                                 stop_grace_secs=args.stop_grace)
+        config = SimulatorConfig(
+            manifest=args.manifest,
+            state_dir=args.state,
+            host=args.host,
+            modules_dir=args.modules_dir,
+            module_commands=commands,
+            runtime=args.runtime,
+            backoff=BackoffConfig(cool_off_unit_secs=args.backoff_unit),
+            stop_grace_secs=args.stop_grace,
+        )
 
         async def run() -> None:
             await Simulator(config).run()

@@ -58,8 +58,9 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def _create_ca(cert_path: Path, key_path: Path) -> None:
@@ -68,14 +69,27 @@ def _create_ca(cert_path: Path, key_path: Path) -> None:
     now = _now()
     cert = (
         x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + CA_VALIDITY)
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + CA_VALIDITY)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                     content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False,
-                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
@@ -104,12 +118,22 @@ def _server_cert_is_usable(cert_path: Path, ca_cert: x509.Certificate, dns: set[
         return False
     have_dns = set(san.get_values_for_type(x509.DNSName))
     have_ips = {str(ip) for ip in san.get_values_for_type(x509.IPAddress)}
-    return (cert.issuer == ca_cert.subject and dns <= have_dns and ips <= have_ips
-            and cert.not_valid_after_utc - RENEW_BEFORE > _now())
+    return (
+        cert.issuer == ca_cert.subject
+        and dns <= have_dns
+        and ips <= have_ips
+        and cert.not_valid_after_utc - RENEW_BEFORE > _now()
+    )
 
 
-def _issue_server_cert(ca_cert: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, cert_path: Path,
-                       key_path: Path, dns: set[str], ips: set[str]) -> None:
+def _issue_server_cert(
+    ca_cert: x509.Certificate,
+    ca_key: ec.EllipticCurvePrivateKey,
+    cert_path: Path,
+    key_path: Path,
+    dns: set[str],
+    ips: set[str],
+) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     now = _now()
     alt_names: list[x509.GeneralName] = [x509.DNSName(name) for name in sorted(dns)]
@@ -117,9 +141,11 @@ def _issue_server_cert(ca_cert: x509.Certificate, ca_key: ec.EllipticCurvePrivat
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "edgesim hub")]))
-        .issuer_name(ca_cert.subject).public_key(key.public_key())
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + SERVER_VALIDITY)
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + SERVER_VALIDITY)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)

@@ -53,8 +53,13 @@ MAX_WAIT_SECS = 60.0
 DEFAULT_C2D_TTL_SECS = 3600.0  # IoT Hub's default time to live for cloud-to-device messages
 MAX_C2D_TTL_SECS = 48 * 3600.0  # and its maximum
 MAX_METHOD_TIMEOUT_SECS = 300.0
-MESSAGE_FIELDS = {"messageId": "messageId", "correlationId": "correlationId", "userId": "userId",
-                  "contentType": "contentType", "contentEncoding": "contentEncoding"}
+MESSAGE_FIELDS = {
+    "messageId": "messageId",
+    "correlationId": "correlationId",
+    "userId": "userId",
+    "contentType": "contentType",
+    "contentEncoding": "contentEncoding",
+}
 
 
 __all__ = ["ControlApi", "ControlTarget", "UnknownModuleError", "build_message"]
@@ -272,8 +277,11 @@ class ControlApi:
     async def _invoke(self, module: str, method_name: str, request: HttpRequest) -> HttpResponse:
         body = _object(request.json() or {}, "request body")
         timeout = body.get("timeout", 30)
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) \
-                or not 0 < timeout <= MAX_METHOD_TIMEOUT_SECS:
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not 0 < timeout <= MAX_METHOD_TIMEOUT_SECS
+        ):
             raise HttpError(400, f"timeout must be a number of seconds in (0, {MAX_METHOD_TIMEOUT_SECS:g}]")
         status, payload = await self._sim.hub.invoke_method(module, method_name, body.get("payload"), float(timeout))
         return HttpResponse.json(200, {"status": status, "payload": payload})
@@ -300,8 +308,9 @@ class ControlApi:
         if rest[1:] == ["messages"]:
             self._only(method, "POST")
             body = _object(request.json(), "request body")
-            ttl = _float({"ttl": str(body["ttl"])} if "ttl" in body else {}, "ttl", DEFAULT_C2D_TTL_SECS,
-                         MAX_C2D_TTL_SECS)
+            ttl = _float(
+                {"ttl": str(body["ttl"])} if "ttl" in body else {}, "ttl", DEFAULT_C2D_TTL_SECS, MAX_C2D_TTL_SECS
+            )
             message = build_message({k: v for k, v in body.items() if k != "ttl"})
             await self._sim.hub.send_to_device(name, message, ttl)
             return HttpResponse.json(202, {"message": "accepted"})

@@ -209,10 +209,14 @@ def _registry_credentials(agent: Mapping[str, JSONValue], path: str) -> tuple[Re
     for name, entry in _object(found, f"{path}.runtime.settings.registryCredentials").items():
         entry_path = f"{path}.runtime.settings.registryCredentials.{name}"
         obj = _object(entry, entry_path)
-        credentials.append(RegistryCredential(
-            name, _string(_member(obj, "address", entry_path), f"{entry_path}.address"),
-            _string(obj.get("username", ""), f"{entry_path}.username"),
-            _string(obj.get("password", ""), f"{entry_path}.password")))
+        credentials.append(
+            RegistryCredential(
+                name,
+                _string(_member(obj, "address", entry_path), f"{entry_path}.address"),
+                _string(obj.get("username", ""), f"{entry_path}.username"),
+                _string(obj.get("password", ""), f"{entry_path}.password"),
+            )
+        )
     return tuple(credentials)
 
 
@@ -285,8 +289,10 @@ def parse_deployment(document: object, source: str = "manifest") -> Deployment:
         system.append(SystemModuleSpec(name, image, _env(obj.get("env", {}), f"{module_path}.env"), create_options))
 
     modules_path = f"{agent_path}.modules"
-    modules = tuple(_module(name, module, f"{modules_path}.{name}")
-                    for name, module in _object(agent.get("modules", {}), modules_path).items())
+    modules = tuple(
+        _module(name, module, f"{modules_path}.{name}")
+        for name, module in _object(agent.get("modules", {}), modules_path).items()
+    )
     names = {spec.name for spec in modules}
 
     desired: dict[str, JSONObject] = {}
@@ -296,8 +302,11 @@ def parse_deployment(document: object, source: str = "manifest") -> Deployment:
         twin_path = f"{content_path}.{twin_name}"
         if twin_name not in names:
             raise _fail(twin_path, "desired properties for a module the deployment does not define")
-        desired[twin_name] = dict(_object(_member(_object(twin, twin_path), "properties.desired", twin_path),
-                                          f"{twin_path}.properties.desired"))
+        desired[twin_name] = dict(
+            _object(
+                _member(_object(twin, twin_path), "properties.desired", twin_path), f"{twin_path}.properties.desired"
+            )
+        )
         try:
             check_depth(desired[twin_name])  # the hub copies twins recursively
         except TwinPatchError as exc:

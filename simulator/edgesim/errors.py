@@ -1,11 +1,11 @@
 """The one exception tree of the ``edgesim`` package.
 
-    SimulatorError
-    ├── UnknownModuleError          the control side named a module the deployment does not have
-    ├── HubError                    the hub could not do what the control side asked
-    │   ├── MethodTargetNotFoundError
-    │   └── MethodTimeoutError
-    └── (parts add their own subclasses, e.g. RouteError for the route grammar, StoreFullError)
+SimulatorError
+├── UnknownModuleError          the control side named a module the deployment does not have
+├── HubError                    the hub could not do what the control side asked
+│   ├── MethodTargetNotFoundError
+│   └── MethodTimeoutError
+└── (parts add their own subclasses, e.g. RouteError for the route grammar, StoreFullError)
 """
 
 from __future__ import annotations

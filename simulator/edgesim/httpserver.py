@@ -21,10 +21,21 @@ log = logging.getLogger("edgesim.http")
 
 MAX_REQUEST_BODY = 1024 * 1024  # the largest control API body is one 256 KB message, JSON-encoded
 MAX_HEADER_LINES = 100
-REASONS = {200: "OK", 202: "Accepted", 204: "No Content", 400: "Bad Request", 403: "Forbidden",
-           404: "Not Found", 405: "Method Not Allowed", 411: "Length Required", 413: "Payload Too Large",
-           500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable",
-           504: "Gateway Timeout"}
+REASONS = {
+    200: "OK",
+    202: "Accepted",
+    204: "No Content",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    411: "Length Required",
+    413: "Payload Too Large",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
 
 
 @dataclass(frozen=True)
@@ -108,8 +119,11 @@ async def _read_request(reader: asyncio.StreamReader) -> HttpRequest | None:
 
 def _encode_response(response: HttpResponse, keep_alive: bool) -> bytes:
     reason = REASONS.get(response.status, "Unknown")
-    lines = [f"HTTP/1.1 {response.status} {reason}", f"Content-Length: {len(response.body)}",
-             f"Connection: {'keep-alive' if keep_alive else 'close'}"]
+    lines = [
+        f"HTTP/1.1 {response.status} {reason}",
+        f"Content-Length: {len(response.body)}",
+        f"Connection: {'keep-alive' if keep_alive else 'close'}",
+    ]
     if response.body or response.status != 204:
         lines.append(f"Content-Type: {response.content_type}")
     lines += [f"{name}: {value}" for name, value in response.headers.items()]

@@ -45,9 +45,15 @@ def check_manifest(manifest: Path) -> Deployment:
 
 
 def module_run(sim: Simulator, spec: ModuleSpec) -> ModuleRun:
-    return ModuleRun(name=spec.name, env=sim._module_env(spec.name, sim._workload.uri if sim._workload else ""),
-                     status=spec.status, restart_policy=spec.restart_policy, startup_order=spec.startup_order,
-                     image=spec.image, create_options=spec.create_options)
+    return ModuleRun(
+        name=spec.name,
+        env=sim._module_env(spec.name, sim._workload.uri if sim._workload else ""),
+        status=spec.status,
+        restart_policy=spec.restart_policy,
+        startup_order=spec.startup_order,
+        image=spec.image,
+        create_options=spec.create_options,
+    )
 
 
 async def redeploy(sim: Simulator, manifest: Path) -> Plan:
@@ -64,8 +70,9 @@ async def _apply(sim: Simulator, manifest: Path, new: Deployment) -> Plan:
     hub, agent = sim.hub, sim.agent
     changes = plan(sim.deployment, new)
     leaving = (*changes.removed, *changes.restarted)
-    last: dict[str, ModuleState] = dict(zip(leaving, await asyncio.gather(*(agent.retire(n) for n in leaving)),
-                                            strict=True))
+    last: dict[str, ModuleState] = dict(
+        zip(leaving, await asyncio.gather(*(agent.retire(n) for n in leaving)), strict=True)
+    )
     if sim._docker is not None:  # a changed module's container is made again from its new spec
         await asyncio.gather(*(sim._docker.discard(name) for name in leaving))
         sim._docker.reconfigure(new.registry_credentials, {spec.name: spec.image_pull_policy for spec in new.modules})
@@ -79,15 +86,18 @@ async def _apply(sim: Simulator, manifest: Path, new: Deployment) -> Plan:
 
     sim.deployment = new
     if sim._workload is not None:
-        sim._workload.set_identities({name: WorkloadIdentity(sim._keys[name], sim._generation_ids[name])
-                                      for name in new.module_names})
+        sim._workload.set_identities(
+            {name: WorkloadIdentity(sim._keys[name], sim._generation_ids[name]) for name in new.module_names}
+        )
     reconfigure(hub, dict(sim._keys), new.routes, new.store_ttl_secs, new.desired, new.store_max_bytes)
     restarting = set(changes.added) | set(changes.restarted)
     # Every twin is set (a stopped module finds it at its next start); only kept ones count as patched.
     patched = tuple(name for name in await apply_desired(hub, new.desired) if name not in restarting)
     if sim.agent_metrics is not None:
-        sim.agent_metrics.redeployed({spec.name: spec.version for spec in new.modules},
-                                     {spec.name for spec in new.modules if spec.status is ModuleStatus.RUNNING})
+        sim.agent_metrics.redeployed(
+            {spec.name: spec.version for spec in new.modules},
+            {spec.name for spec in new.modules if spec.status is ModuleStatus.RUNNING},
+        )
     await agent.launch([module_run(sim, new.module(name)) for name in sorted(restarting)], keep=last)
 
     sim.config = replace(sim.config, manifest=manifest)
@@ -95,10 +105,14 @@ async def _apply(sim: Simulator, manifest: Path, new: Deployment) -> Plan:
     agent_version = next_desired_version(hub, "$edgeAgent")
     hub_version = next_desired_version(hub, "$edgeHub")
     ok: dict[str, JSONLike] = {"code": 200, "description": ""}
-    await hub.patch_reported("$edgeAgent", {"schemaVersion": new.agent_schema_version,
-                                            "lastDesiredVersion": agent_version, "lastDesiredStatus": ok})
-    await hub.patch_reported("$edgeHub", {"schemaVersion": new.hub_schema_version,
-                                          "lastDesiredVersion": hub_version, "lastDesiredStatus": ok})
+    await hub.patch_reported(
+        "$edgeAgent",
+        {"schemaVersion": new.agent_schema_version, "lastDesiredVersion": agent_version, "lastDesiredStatus": ok},
+    )
+    await hub.patch_reported(
+        "$edgeHub",
+        {"schemaVersion": new.hub_schema_version, "lastDesiredVersion": hub_version, "lastDesiredStatus": ok},
+    )
     return replace(changes, patched=patched)
 
 

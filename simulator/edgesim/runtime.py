@@ -192,8 +192,9 @@ class Simulator:
 
     def require_module(self, name: str) -> None:
         if name not in self.deployment.module_names:
-            raise UnknownModuleError(f"no module {name!r} in the deployment "
-                                     f"(modules: {', '.join(self.deployment.module_names) or 'none'})")
+            raise UnknownModuleError(
+                f"no module {name!r} in the deployment (modules: {', '.join(self.deployment.module_names) or 'none'})"
+            )
 
     # ---- lifecycle ---------------------------------------------------------------------
     def _socket_path(self) -> Path:
@@ -221,8 +222,11 @@ class Simulator:
     def _launcher(self, socket_dir: Path) -> Launcher:
         if self.config.runtime == "docker":
             self._docker = DockerLauncher.connect(
-                socket_dir, self.deployment.registry_credentials,
-                {spec.name: spec.image_pull_policy for spec in self.deployment.modules}, instance=str(self.state_dir))
+                socket_dir,
+                self.deployment.registry_credentials,
+                {spec.name: spec.image_pull_policy for spec in self.deployment.modules},
+                instance=str(self.state_dir),
+            )
             return self._docker
         return ProcessLauncher(self.config.modules_dir.resolve(), self.config.module_commands)
 
@@ -253,46 +257,86 @@ class Simulator:
         registry = CollectorRegistry()
         instance = secrets.token_hex(16)
 
-        self._workload = WorkloadApi(socket_path, certs.trust_bundle_pem, {
-            name: WorkloadIdentity(self._keys[name], self._generation_ids[name]) for name in self.module_names})
+        self._workload = WorkloadApi(
+            socket_path,
+            certs.trust_bundle_pem,
+            {name: WorkloadIdentity(self._keys[name], self._generation_ids[name]) for name in self.module_names},
+        )
         await self._workload.start()
         if self._docker is not None:
             self._docker.attach_workload(self._workload.serve_module)
-        self._hub = Hub(HubConfig(
-            host=self.config.host, hub_hostname=self.config.hub_hostname, device_id=self.config.device_id,
-            identities=dict(self._keys), certfile=certs.server_cert, keyfile=certs.server_key,
-            state_dir=self.state_dir / "hub", routes=self.deployment.routes,
-            store_ttl_secs=self.deployment.store_ttl_secs, initial_desired=self.deployment.desired,
-            port=self.config.hub_port, devices=self.devices.keys(), gateway_port=self.config.gateway_port,
-            store_max_bytes=self.deployment.store_max_bytes),
-            metrics=HubMetrics(self.config.hub_hostname, self.config.device_id, registry, instance))
+        self._hub = Hub(
+            HubConfig(
+                host=self.config.host,
+                hub_hostname=self.config.hub_hostname,
+                device_id=self.config.device_id,
+                identities=dict(self._keys),
+                certfile=certs.server_cert,
+                keyfile=certs.server_key,
+                state_dir=self.state_dir / "hub",
+                routes=self.deployment.routes,
+                store_ttl_secs=self.deployment.store_ttl_secs,
+                initial_desired=self.deployment.desired,
+                port=self.config.hub_port,
+                devices=self.devices.keys(),
+                gateway_port=self.config.gateway_port,
+                store_max_bytes=self.deployment.store_max_bytes,
+            ),
+            metrics=HubMetrics(self.config.hub_hostname, self.config.device_id, registry, instance),
+        )
         try:
             await self._hub.start()
         except OSError as exc:  # typically: another simulator already listens on this address
-            raise SimulatorError(f"cannot start the hub on {self.config.host}:{self.config.hub_port}: "
-                                 f"{exc.strerror or exc} (use another --host 127.x.y.z)") from None
+            raise SimulatorError(
+                f"cannot start the hub on {self.config.host}:{self.config.hub_port}: "
+                f"{exc.strerror or exc} (use another --host 127.x.y.z)"
+            ) from None
         await self._report_runtime()
         # The control API has no authentication, so it never leaves loopback, whatever --host is.
         control_host = self.config.host if _is_loopback(self.config.host) else "127.0.0.1"
         self._control = ControlApi(self, control_host)
         port = await self._control.start(self.config.control_port)
         self.control_url = f"http://{control_host}:{port}"
-        runs = [ModuleRun(name=spec.name, env=self._module_env(spec.name, self._workload.uri), status=spec.status,
-                          restart_policy=spec.restart_policy, startup_order=spec.startup_order, image=spec.image,
-                          create_options=spec.create_options) for spec in self.deployment.modules]
-        self.agent_metrics = AgentMetrics(self.config.hub_hostname, self.config.device_id,
-                                          {spec.name: spec.version for spec in self.deployment.modules}, registry,
-                                          instance)
+        runs = [
+            ModuleRun(
+                name=spec.name,
+                env=self._module_env(spec.name, self._workload.uri),
+                status=spec.status,
+                restart_policy=spec.restart_policy,
+                startup_order=spec.startup_order,
+                image=spec.image,
+                create_options=spec.create_options,
+            )
+            for spec in self.deployment.modules
+        ]
+        self.agent_metrics = AgentMetrics(
+            self.config.hub_hostname,
+            self.config.device_id,
+            {spec.name: spec.version for spec in self.deployment.modules},
+            registry,
+            instance,
+        )
         for spec in self.deployment.modules:
             if spec.status.value == "running":
                 self.agent_metrics.expect_running(spec.name)
         self._metrics_server = MetricsServer(registry, [self._hub.refresh_metrics, self.agent_metrics.refresh])
         metrics_port = await self._metrics_server.start(control_host, self.config.metrics_port)
         self.metrics_url = f"http://{control_host}:{metrics_port}/metrics"
-        self._agent = Agent(runs, launcher, self.state_dir / "logs", backoff=self.config.backoff,
-                            reporter=self._report_module, stop_grace_secs=self.config.stop_grace_secs)
-        self._agent_methods = AgentMethods(self._agent, self.config.hub_hostname, self.config.device_id,
-                                           self.status, on_call=self.agent_metrics.method_called)
+        self._agent = Agent(
+            runs,
+            launcher,
+            self.state_dir / "logs",
+            backoff=self.config.backoff,
+            reporter=self._report_module,
+            stop_grace_secs=self.config.stop_grace_secs,
+        )
+        self._agent_methods = AgentMethods(
+            self._agent,
+            self.config.hub_hostname,
+            self.config.device_id,
+            self.status,
+            on_call=self.agent_metrics.method_called,
+        )
         self._hub.system_methods = self._agent_methods.handle
         await self._agent.start()
 
@@ -362,33 +406,57 @@ class Simulator:
                     loop.remove_signal_handler(sig)
 
     def _write_state_file(self) -> None:
-        write_state(self.state_dir, SimulatorState(
-            control_url=self.control_url, pid=os.getpid(), host=self.config.host, hub_port=self.config.hub_port,
-            hub_hostname=self.config.hub_hostname, device_id=self.config.device_id,
-            manifest=str(self.config.manifest.resolve()), started_at=self.started_at, metrics_url=self.metrics_url,
-            gateway_port=self.gateway_port))
+        write_state(
+            self.state_dir,
+            SimulatorState(
+                control_url=self.control_url,
+                pid=os.getpid(),
+                host=self.config.host,
+                hub_port=self.config.hub_port,
+                hub_hostname=self.config.hub_hostname,
+                device_id=self.config.device_id,
+                manifest=str(self.config.manifest.resolve()),
+                started_at=self.started_at,
+                metrics_url=self.metrics_url,
+                gateway_port=self.gateway_port,
+            ),
+        )
 
     # ---- reported runtime state -------------------------------------------------------------
     async def _report_runtime(self) -> None:
         running = {"runtimeStatus": "running", "lastStartTimeUtc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        await self.hub.patch_reported("$edgeAgent", {
-            "schemaVersion": self.deployment.agent_schema_version,
-            "lastDesiredStatus": {"code": 200, "description": ""},
-            "lastDesiredVersion": version_of(self.hub.get_twin("$edgeAgent")["desired"]),
-            "runtime": {"type": self.config.runtime,
-                        "platform": {"os": platform.system().lower(), "architecture": platform.machine()}},
-            "systemModules": {"edgeAgent": dict(running), "edgeHub": dict(running)},
-        })
-        await self.hub.patch_reported("$edgeHub", {
-            "schemaVersion": self.deployment.hub_schema_version,
-            "lastDesiredStatus": {"code": 200, "description": ""},
-            "lastDesiredVersion": version_of(self.hub.get_twin("$edgeHub")["desired"]),
-        })
+        await self.hub.patch_reported(
+            "$edgeAgent",
+            {
+                "schemaVersion": self.deployment.agent_schema_version,
+                "lastDesiredStatus": {"code": 200, "description": ""},
+                "lastDesiredVersion": version_of(self.hub.get_twin("$edgeAgent")["desired"]),
+                "runtime": {
+                    "type": self.config.runtime,
+                    "platform": {"os": platform.system().lower(), "architecture": platform.machine()},
+                },
+                "systemModules": {"edgeAgent": dict(running), "edgeHub": dict(running)},
+            },
+        )
+        await self.hub.patch_reported(
+            "$edgeHub",
+            {
+                "schemaVersion": self.deployment.hub_schema_version,
+                "lastDesiredStatus": {"code": 200, "description": ""},
+                "lastDesiredVersion": version_of(self.hub.get_twin("$edgeHub")["desired"]),
+            },
+        )
 
     async def _report_module(self, state: ModuleState) -> None:
         spec = self.deployment.module(state.name)
-        reported = {**state.to_reported(), "status": spec.status.value, "restartPolicy": spec.restart_policy.value,
-                    "version": spec.version, "type": "docker", "settings": {"image": spec.image}}
+        reported = {
+            **state.to_reported(),
+            "status": spec.status.value,
+            "restartPolicy": spec.restart_policy.value,
+            "version": spec.version,
+            "type": "docker",
+            "settings": {"image": spec.image},
+        }
         await self.hub.patch_reported("$edgeAgent", {"modules": {state.name: reported}})
         if self.agent_metrics is not None:
             self.agent_metrics.observe(state)
@@ -399,20 +467,36 @@ class Simulator:
         modules: dict[str, dict[str, object]] = {}
         for name, state in self.agent.states().items():
             spec = self.deployment.module(name)
-            modules[name] = {**state.to_json(), "connected": name in connected, "status": spec.status.value,
-                             "restartPolicy": spec.restart_policy.value, "startupOrder": spec.startup_order}
+            modules[name] = {
+                **state.to_json(),
+                "connected": name in connected,
+                "status": spec.status.value,
+                "restartPolicy": spec.restart_policy.value,
+                "startupOrder": spec.startup_order,
+            }
             if self._docker is not None:
                 modules[name]["container"] = self._docker.container_states.get(name)
         forwarding: ForwardingState = self.hub.forwarding.state()
-        return {"pid": os.getpid(), "host": self.config.host, "hub_port": self.config.hub_port,
-                "hub_hostname": self.config.hub_hostname, "device_id": self.config.device_id,
-                "runtime": self.config.runtime, "control_url": self.control_url,
-                "manifest": str(self.config.manifest), "started_at": self.started_at,
-                "uptime_secs": round(time.time() - self.started_at, 3), "modules": modules,
-                "hub": self.hub.stats(), "metrics_url": self.metrics_url, "gateway_port": self.gateway_port,
-                "gateway_error": self.hub.gateway_error,
-                "devices": {name: {"connected": name in self.hub.connected_devices()} for name in self.devices.names()},
-                "upstream": forwarding["upstream"], "store": forwarding["store"]}
+        return {
+            "pid": os.getpid(),
+            "host": self.config.host,
+            "hub_port": self.config.hub_port,
+            "hub_hostname": self.config.hub_hostname,
+            "device_id": self.config.device_id,
+            "runtime": self.config.runtime,
+            "control_url": self.control_url,
+            "manifest": str(self.config.manifest),
+            "started_at": self.started_at,
+            "uptime_secs": round(time.time() - self.started_at, 3),
+            "modules": modules,
+            "hub": self.hub.stats(),
+            "metrics_url": self.metrics_url,
+            "gateway_port": self.gateway_port,
+            "gateway_error": self.hub.gateway_error,
+            "devices": {name: {"connected": name in self.hub.connected_devices()} for name in self.devices.names()},
+            "upstream": forwarding["upstream"],
+            "store": forwarding["store"],
+        }
 
     async def send(self, module: str, input_name: str, message: Message) -> None:
         self.require_module(module)
@@ -444,10 +528,12 @@ class Simulator:
         key = self.devices.key(name)
         if self._certs is None:
             raise SimulatorError("the simulator is not running")
-        return {"device_id": name,
-                "connection_string": f"HostName={self.config.hub_hostname};DeviceId={name};SharedAccessKey={key};"
-                                     f"GatewayHostName={self.config.host}",
-                "ca_cert": str(self._certs.ca_cert)}
+        return {
+            "device_id": name,
+            "connection_string": f"HostName={self.config.hub_hostname};DeviceId={name};SharedAccessKey={key};"
+            f"GatewayHostName={self.config.host}",
+            "ca_cert": str(self._certs.ca_cert),
+        }
 
     def add_device(self, name: str) -> dict[str, str]:
         key = self.devices.add(name, {self.config.device_id, *self.module_names})

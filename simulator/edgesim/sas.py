@@ -40,8 +40,7 @@ def module_resource_uri(hub_hostname: str, device_id: str, module_id: str) -> st
 def build_token(resource_uri: str, key_b64: str, expiry: int) -> str:
     encoded_uri = urllib.parse.quote(resource_uri, safe="")
     signature = sign(key_b64, f"{encoded_uri}\n{expiry}".encode())
-    return (f"SharedAccessSignature sr={encoded_uri}"
-            f"&sig={urllib.parse.quote(signature, safe='')}&se={expiry}")
+    return f"SharedAccessSignature sr={encoded_uri}&sig={urllib.parse.quote(signature, safe='')}&se={expiry}"
 
 
 @dataclass(frozen=True)
@@ -57,7 +56,7 @@ def parse_token(token: str) -> ParsedToken:
     if not token.startswith(prefix):
         raise SasTokenError("not a SharedAccessSignature token")
     fields: dict[str, str] = {}
-    for part in token[len(prefix):].split("&"):
+    for part in token[len(prefix) :].split("&"):
         name, sep, value = part.partition("=")
         if not sep or name in fields:
             raise SasTokenError("malformed SAS token")
@@ -68,8 +67,9 @@ def parse_token(token: str) -> ParsedToken:
         raise SasTokenError(f"SAS token lacks {exc.args[0]!r}") from None
     if not (expiry_text.isascii() and expiry_text.isdigit()):  # "²".isdigit() is True, int("²") fails
         raise SasTokenError("SAS token expiry is not a number")
-    return ParsedToken(urllib.parse.unquote(encoded_uri), encoded_uri, urllib.parse.unquote(signature),
-                       int(expiry_text))
+    return ParsedToken(
+        urllib.parse.unquote(encoded_uri), encoded_uri, urllib.parse.unquote(signature), int(expiry_text)
+    )
 
 
 def verify_token(token: str, expected_resource_uri: str, key_b64: str, now: float | None = None) -> ParsedToken:

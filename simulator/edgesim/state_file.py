@@ -46,9 +46,18 @@ class SimulatorState:
     gateway_port: int | None = None
 
     def to_json(self) -> StateFileJSON:
-        return {"control_url": self.control_url, "pid": self.pid, "host": self.host, "hub_port": self.hub_port,
-                "hub_hostname": self.hub_hostname, "device_id": self.device_id, "manifest": self.manifest,
-                "started_at": self.started_at, "metrics_url": self.metrics_url, "gateway_port": self.gateway_port}
+        return {
+            "control_url": self.control_url,
+            "pid": self.pid,
+            "host": self.host,
+            "hub_port": self.hub_port,
+            "hub_hostname": self.hub_hostname,
+            "device_id": self.device_id,
+            "manifest": self.manifest,
+            "started_at": self.started_at,
+            "metrics_url": self.metrics_url,
+            "gateway_port": self.gateway_port,
+        }
 
     @classmethod
     def from_json(cls, data: object) -> SimulatorState:
@@ -60,11 +69,18 @@ class SimulatorState:
             value = data.get(name)
             return None if value is None else int(value)
 
-        return cls(control_url=str(data["control_url"]), pid=int(data["pid"]), host=str(data["host"]),
-                   hub_port=optional_int("hub_port"), hub_hostname=str(data.get("hub_hostname", "")),
-                   device_id=str(data.get("device_id", "")), manifest=str(data.get("manifest", "")),
-                   started_at=float(data.get("started_at", 0.0)), metrics_url=str(data.get("metrics_url", "")),
-                   gateway_port=optional_int("gateway_port"))
+        return cls(
+            control_url=str(data["control_url"]),
+            pid=int(data["pid"]),
+            host=str(data["host"]),
+            hub_port=optional_int("hub_port"),
+            hub_hostname=str(data.get("hub_hostname", "")),
+            device_id=str(data.get("device_id", "")),
+            manifest=str(data.get("manifest", "")),
+            started_at=float(data.get("started_at", 0.0)),
+            metrics_url=str(data.get("metrics_url", "")),
+            gateway_port=optional_int("gateway_port"),
+        )
 
 
 def write_state(state_dir: Path, state: SimulatorState) -> None:

@@ -25,8 +25,9 @@ def _log_crash(task: asyncio.Task[object]) -> None:
         log.error("background task %s crashed: %r", task.get_name(), exc, exc_info=exc)
 
 
-def spawn(coro: Coroutine[object, object, T], name: str | None = None,
-          tasks: set[asyncio.Task[T]] | None = None) -> asyncio.Task[T]:
+def spawn(
+    coro: Coroutine[object, object, T], name: str | None = None, tasks: set[asyncio.Task[T]] | None = None
+) -> asyncio.Task[T]:
     """``asyncio.create_task`` whose exception, if it ends with one, is logged (``edgesim.tasks``, ERROR).
 
     With ``tasks`` the task is kept in that set while it runs (the owner cancels them on stop).

@@ -123,8 +123,15 @@ class SimulatorHarness:
         return self.simulator.control_url
 
     # ---- messages ----------------------------------------------------------------------
-    def send(self, module: str, input_name: str, body: object, properties: Mapping[str, str] | None = None,
-             message_id: str | None = None, correlation_id: str | None = None) -> None:
+    def send(
+        self,
+        module: str,
+        input_name: str,
+        body: object,
+        properties: Mapping[str, str] | None = None,
+        message_id: str | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
         """Send to a module input; ``body`` is bytes, or any JSON value (sent as application/json)."""
         message = _message(body, properties, message_id, correlation_id)
         self._call(self.simulator.send(module, input_name, message))
@@ -140,8 +147,14 @@ class SimulatorHarness:
     def remove_device(self, name: str) -> None:
         self._call(self._on_loop(lambda: self.simulator.remove_device(name)))
 
-    def send_c2d(self, device: str, body: object, properties: Mapping[str, str] | None = None,
-                 ttl_secs: float = 3600.0, message_id: str | None = None) -> None:
+    def send_c2d(
+        self,
+        device: str,
+        body: object,
+        properties: Mapping[str, str] | None = None,
+        ttl_secs: float = 3600.0,
+        message_id: str | None = None,
+    ) -> None:
         """A cloud-to-device message; ``body`` is bytes, or any JSON value (sent as application/json)."""
         self._call(self.simulator.hub.send_to_device(device, _message(body, properties, message_id), ttl_secs))
 
@@ -152,13 +165,19 @@ class SimulatorHarness:
     async def _upstream_since(self, since: int) -> list[UpstreamRecord]:
         return self.simulator.hub.upstream_since(since)
 
-    def wait_upstream(self, count: int = 1, since: int = 0, timeout: float = DEFAULT_TIMEOUT,
-                      where: Callable[[UpstreamRecord], bool] | None = None) -> list[UpstreamRecord]:
+    def wait_upstream(
+        self,
+        count: int = 1,
+        since: int = 0,
+        timeout: float = DEFAULT_TIMEOUT,
+        where: Callable[[UpstreamRecord], bool] | None = None,
+    ) -> list[UpstreamRecord]:
         """Wait until ``count`` $upstream records (after ``since``, matching ``where``) exist; return them."""
         return self._call(self._wait_upstream(count, since, timeout, where), timeout=timeout + 5)
 
-    async def _wait_upstream(self, count: int, since: int, timeout: float,
-                             where: Callable[[UpstreamRecord], bool] | None) -> list[UpstreamRecord]:
+    async def _wait_upstream(
+        self, count: int, since: int, timeout: float, where: Callable[[UpstreamRecord], bool] | None
+    ) -> list[UpstreamRecord]:
         hub = self.simulator.hub
         found: list[UpstreamRecord] = []
         seq = since
@@ -191,8 +210,9 @@ class SimulatorHarness:
 
     # ---- twins and methods -------------------------------------------------------------
     # The twin and a method's answer are JSON read by key in callers' tests: Any, so they need no narrowing.
-    def invoke(self, module: str, method: str, payload: JSONLike = None,
-               timeout: float = DEFAULT_TIMEOUT) -> tuple[int, Any]:
+    def invoke(
+        self, module: str, method: str, payload: JSONLike = None, timeout: float = DEFAULT_TIMEOUT
+    ) -> tuple[int, Any]:
         return self._call(self.simulator.hub.invoke_method(module, method, payload, timeout), timeout=timeout + 5)
 
     def twin(self, module: str) -> dict[str, Any]:
@@ -218,8 +238,9 @@ class SimulatorHarness:
         self.simulator.require_module(module)
         return self.simulator.agent.states()[module]
 
-    def wait_module(self, module: str, predicate: Callable[[ModuleState], bool],
-                    timeout: float = DEFAULT_TIMEOUT) -> ModuleState:
+    def wait_module(
+        self, module: str, predicate: Callable[[ModuleState], bool], timeout: float = DEFAULT_TIMEOUT
+    ) -> ModuleState:
         """Wait until the agent's state of ``module`` satisfies ``predicate``."""
         self._call(self.simulator.agent.wait_for(lambda states: predicate(states[module]), timeout), timeout + 5)
         return self.module_state(module)
@@ -229,8 +250,9 @@ class SimulatorHarness:
         self._call(self._wait_connected(modules, timeout), timeout=timeout + 5)
 
     async def _wait_connected(self, modules: tuple[str, ...], timeout: float) -> None:
-        wanted = set(modules) or {spec.name for spec in self.simulator.deployment.modules
-                                  if spec.status.value == "running"}
+        wanted = set(modules) or {
+            spec.name for spec in self.simulator.deployment.modules if spec.status.value == "running"
+        }
         async with asyncio.timeout(timeout):
             # The hub API has no connection event; a short poll on the loop is cheap and bounded.
             while not wanted <= self.simulator.hub.connected_modules():
@@ -271,8 +293,9 @@ def _loose(twin: TwinDocument) -> dict[str, Any]:
     return {"desired": twin["desired"], "reported": twin["reported"]}
 
 
-def _message(body: object, properties: Mapping[str, str] | None, message_id: str | None = None,
-             correlation_id: str | None = None) -> Message:
+def _message(
+    body: object, properties: Mapping[str, str] | None, message_id: str | None = None, correlation_id: str | None = None
+) -> Message:
     """Bytes as they are; any other value as JSON with its content type and encoding set."""
     system: dict[str, str] = {}
     if isinstance(body, bytes):

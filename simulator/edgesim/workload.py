@@ -31,6 +31,7 @@ from edgesim.httpserver import HttpError, HttpRequest, HttpResponse, HttpServer
 
 log = logging.getLogger(__name__)
 
+
 class WorkloadError(SimulatorError):
     """The workload API cannot start (socket path unusable, ...)."""
 

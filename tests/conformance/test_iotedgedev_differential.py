@@ -18,24 +18,34 @@ from tests.support.iotedgedev_oracle import Job, Result, ensure_iotedgedev, genc
 pytestmark = pytest.mark.integration
 
 # case id -> why edgeship's output is not iotedgedev's; manifests/README.md lists each (checked below).
-SHELL_DEFAULTS = ("edgeship expands the shell form ${VAR:-default}; iotedgedev (os.path.expandvars) leaves it "
-                  "as written")
+SHELL_DEFAULTS = "edgeship expands the shell form ${VAR:-default}; iotedgedev (os.path.expandvars) leaves it as written"
 DIFFERENCES: dict[str, str] = {
     "iotedgedev-sharedlib-deployment.escapedpath.template": (
         "${MODULEDIR<.\\sample_module_2>} is a Windows path: iotedgedev on Linux finds no module.json and "
-        "fails; edgeship reads the backslash as '/'"),
+        "fails; edgeship reads the backslash as '/'"
+    ),
     **{f"manifests-{platform}": SHELL_DEFAULTS for platform in ("amd64", "arm64v8", "arm32v7")},
 }
 REFUSED = {  # iotedgedev writes a manifest anyway; edgeship refuses, naming the problem
-    c["id"]: c["why"] for c in load_or_empty("manifests/index.json", "")
-    if c["command"] == "generate" and c["expect"] == "invalid"}
+    c["id"]: c["why"]
+    for c in load_or_empty("manifests/index.json", "")
+    if c["command"] == "generate" and c["expect"] == "invalid"
+}
 
 
 def template_cases() -> list[dict[str, Any]]:
     cases = [c for c in load_or_empty("manifests/index.json", "") if c["command"] == "generate"]
-    ours = [{"id": f"manifests-{platform}", "folder": str(REPO / "manifests"), "file": "deployment.template.json",
-             "env": None, "platform": platform, "modules_path": "modules"}
-            for platform in ("amd64", "arm64v8", "arm32v7")]
+    ours = [
+        {
+            "id": f"manifests-{platform}",
+            "folder": str(REPO / "manifests"),
+            "file": "deployment.template.json",
+            "env": None,
+            "platform": platform,
+            "modules_path": "modules",
+        }
+        for platform in ("amd64", "arm64v8", "arm32v7")
+    ]
     return [*cases, *ours]
 
 
@@ -54,8 +64,12 @@ def oracle(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Result]:
         folder = root / case["id"]
         shutil.copytree(source, folder, ignore=shutil.ignore_patterns("config"))
         if "modules_path" in case:  # our layout: modules/ beside manifests/, one up from the template
-            shutil.copytree(REPO / "modules", folder / case["modules_path"], dirs_exist_ok=True,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.onnx", ".*"))
+            shutil.copytree(
+                REPO / "modules",
+                folder / case["modules_path"],
+                dirs_exist_ok=True,
+                ignore=shutil.ignore_patterns("__pycache__", "*.onnx", ".*"),
+            )
         jobs.append(Job(folder, case["file"], case["platform"], case.get("modules_path")))
     (root / "home").mkdir()
     results = genconfig_all(executable, jobs, root / "home")
@@ -101,8 +115,9 @@ def leaf_differences(ours: Any, theirs: Any, path: str = "") -> list[tuple[str, 
             found += leaf_differences(ours.get(key), theirs.get(key), f"{path}.{key}")
         return found
     if isinstance(ours, list) and isinstance(theirs, list) and len(ours) == len(theirs):
-        return [d for i, (a, b) in enumerate(zip(ours, theirs, strict=True))
-                for d in leaf_differences(a, b, f"{path}[{i}]")]
+        return [
+            d for i, (a, b) in enumerate(zip(ours, theirs, strict=True)) for d in leaf_differences(a, b, f"{path}[{i}]")
+        ]
     return [] if ours == theirs else [(path, ours, theirs)]
 
 

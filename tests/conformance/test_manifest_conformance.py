@@ -25,8 +25,9 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
     return code, captured.out, captured.err
 
 
-def run_case(case: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str],
-             monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
+def run_case(
+    case: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, str, str]:
     folder = corpus_dir() / "manifests" / case["id"]
     monkeypatch.chdir(folder)
     if case["command"] == "validate":
@@ -42,8 +43,9 @@ def run_case(case: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture
 
 
 @pytest.mark.parametrize("case", params(CASES), ids=lambda c: c["id"])
-def test_manifest_case(case: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_manifest_case(
+    case: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     code, stdout, stderr = run_case(case, tmp_path, capsys, monkeypatch)
     if case["expect"] == "valid":
         assert code == 0, f"{case['id']} ({case['why']}):\n{stderr}"
@@ -59,8 +61,9 @@ def test_corpus_is_complete() -> None:
 
 
 @pytest.mark.parametrize("case", params([c for c in CASES if c["expect"] == "valid"]), ids=lambda c: c["id"])
-def test_simulator_reads_every_valid_manifest(case: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_simulator_reads_every_valid_manifest(
+    case: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`sim start` reads what `validate` accepts (createOptions "", route objects, layered-free manifests)."""
     from edgesim.deployment import load_deployment
 

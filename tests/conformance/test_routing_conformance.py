@@ -47,8 +47,11 @@ def _corpus_present() -> None:
 
 
 # ---- RouteFactoryTest -----------------------------------------------------------------------------
-@pytest.mark.parametrize("case", params(load_or_empty(ROUTING + "edgehub-route-factory.json", "valid_expected")),
-                         ids=lambda c: c["route"][:60])
+@pytest.mark.parametrize(
+    "case",
+    params(load_or_empty(ROUTING + "edgehub-route-factory.json", "valid_expected")),
+    ids=lambda c: c["route"][:60],
+)
 def test_route_factory_valid(case: dict[str, Any]) -> None:
     route = parse_route(case["route"], "r", compile_condition=False)
     assert route.source.prefix == parse_source(case["source"]).prefix
@@ -78,9 +81,14 @@ def conditions_message() -> Message:
     return corpus_message(spec, b"")
 
 
-@pytest.mark.parametrize("case", params(load_or_empty(ROUTING + "edgehub-conditions.json", "success")
-                         + load_or_empty(ROUTING + "edgehub-conditions.json", "extra")),
-                         ids=lambda c: c["condition"][:70])
+@pytest.mark.parametrize(
+    "case",
+    params(
+        load_or_empty(ROUTING + "edgehub-conditions.json", "success")
+        + load_or_empty(ROUTING + "edgehub-conditions.json", "extra")
+    ),
+    ids=lambda c: c["condition"][:70],
+)
 def test_condition_success(case: dict[str, Any]) -> None:
     condition = compile_condition(case["condition"], "c", NO_BODY)
     assert outcome(condition.evaluate(EvalContext(conditions_message()))) == case["expected"]
@@ -107,15 +115,19 @@ def body_message() -> Message:
     return corpus_message(spec, spec["body_text"].encode("utf-8"))
 
 
-@pytest.mark.parametrize("case", params(load_or_empty(ROUTING + "edgehub-body-queries.json", "cases")),
-                         ids=lambda c: c["condition"][:70])
+@pytest.mark.parametrize(
+    "case", params(load_or_empty(ROUTING + "edgehub-body-queries.json", "cases")), ids=lambda c: c["condition"][:70]
+)
 def test_body_query(case: dict[str, Any]) -> None:
     condition = compile_condition(case["condition"], "c", CompileOptions())
     assert outcome(condition.evaluate(EvalContext(body_message()))) == case["expected"]
 
 
-@pytest.mark.parametrize("case", params(load_or_empty(ROUTING + "edgehub-body-queries.json", "compile_failure")),
-                         ids=lambda c: c["condition"])
+@pytest.mark.parametrize(
+    "case",
+    params(load_or_empty(ROUTING + "edgehub-body-queries.json", "compile_failure")),
+    ids=lambda c: c["condition"],
+)
 def test_body_query_compile_failure(case: dict[str, Any]) -> None:
     options = CompileOptions() if case["flags"] == "BodyQuery" else NO_BODY
     with pytest.raises(RouteSyntaxError):
@@ -127,8 +139,9 @@ def source_message(kind: str) -> Message:
     if kind == "telemetry":
         return Message(b"", {}, {"connectionDeviceId": "leaf1"})
     if kind == "twinChangeNotifications":
-        return Message(b"", {}, {"connectionDeviceId": "d", "connectionModuleId": "m",
-                                 "messageSource": "twinChangeEvents"})
+        return Message(
+            b"", {}, {"connectionDeviceId": "d", "connectionModuleId": "m", "messageSource": "twinChangeEvents"}
+        )
     if kind.startswith("module "):
         module, out = kind.split(" ", 1)[1].split("/")
         return Message(b"", {}, {"connectionDeviceId": "d", "connectionModuleId": module, "outputName": out})
@@ -136,20 +149,29 @@ def source_message(kind: str) -> Message:
     return Message(b"", {}, {"connectionDeviceId": "d", "connectionModuleId": "ModId1", "outputName": "Op1"})
 
 
-@pytest.mark.parametrize("case", params(load_or_empty(ROUTING + "edgehub-message-sources.json", "cases")),
-                         ids=lambda c: f"{c['pattern']}-{c['message_source']}")
+@pytest.mark.parametrize(
+    "case",
+    params(load_or_empty(ROUTING + "edgehub-message-sources.json", "cases")),
+    ids=lambda c: f"{c['pattern']}-{c['message_source']}",
+)
 def test_message_source_pattern(case: dict[str, Any]) -> None:
     assert parse_source(case["pattern"]).matches(source_message(case["message_source"])) is case["expected"]
 
 
-ROUTE_SOURCE_PATTERN = {"telemetry": "/messages", "twinChangeNotifications": "/twinChangeNotifications",
-                        "module": "/messages/modules/ModId1/outputs/Op1",
-                        "module ModId2/Op2": "/messages/modules/ModId2/outputs/Op2",
-                        "pattern /twinChangeNotifications": "/twinChangeNotifications"}
+ROUTE_SOURCE_PATTERN = {
+    "telemetry": "/messages",
+    "twinChangeNotifications": "/twinChangeNotifications",
+    "module": "/messages/modules/ModId1/outputs/Op1",
+    "module ModId2/Op2": "/messages/modules/ModId2/outputs/Op2",
+    "pattern /twinChangeNotifications": "/twinChangeNotifications",
+}
 
 
-@pytest.mark.parametrize("case", params(load_or_empty(ROUTING + "edgehub-message-sources.json", "type_matches")),
-                         ids=lambda c: f"{c['route_source']}-{c['message_source']}")
+@pytest.mark.parametrize(
+    "case",
+    params(load_or_empty(ROUTING + "edgehub-message-sources.json", "type_matches")),
+    ids=lambda c: f"{c['route_source']}-{c['message_source']}",
+)
 def test_message_source_types(case: dict[str, Any]) -> None:
     source = parse_source(ROUTE_SOURCE_PATTERN[case["route_source"]])
     kind = case["message_source"]
@@ -176,8 +198,12 @@ DOCS_DISAGREE = {
 
 
 def documented_cases() -> list[Any]:
-    return [pytest.param(c, marks=pytest.mark.xfail(reason=DOCS_DISAGREE[c["id"]], strict=True))
-            if c["id"] in DOCS_DISAGREE else c for c in load_or_empty(ROUTING + "docs-queries.json", "queries")]
+    return [
+        pytest.param(c, marks=pytest.mark.xfail(reason=DOCS_DISAGREE[c["id"]], strict=True))
+        if c["id"] in DOCS_DISAGREE
+        else c
+        for c in load_or_empty(ROUTING + "docs-queries.json", "queries")
+    ]
 
 
 @pytest.mark.parametrize("case", params(documented_cases()), ids=lambda c: c["id"])
@@ -212,20 +238,34 @@ def number(value: Any) -> str:
 
 def undefined_rows() -> list[tuple[str, str]]:
     table = load_or_empty(ROUTING + "edgehub-conditions.json", "undefined_semantics.arithmetic")
-    rows = [(f"is_defined({number(r['left'])} {r['op']} {number(r['right'])})", "False") if r["result"] == "Undefined"
-            else (f"{number(r['left'])} {r['op']} {number(r['right'])} = {r['result']!r}", "True") for r in table]
+    rows = [
+        (f"is_defined({number(r['left'])} {r['op']} {number(r['right'])})", "False")
+        if r["result"] == "Undefined"
+        else (f"{number(r['left'])} {r['op']} {number(r['right'])} = {r['result']!r}", "True")
+        for r in table
+    ]
     for r in load_or_empty(ROUTING + "edgehub-conditions.json", "undefined_semantics.comparison"):
         rows.append((f"{number(r['left'])} {r['op']} {number(r['right'])}", r["result"]))
-    unary = {("-", "U"): (f"is_defined(-({UNDEFINED_NUMBER}))", "False"), ("-", 3.0): ("-(3.0) = -3.0", "True"),
-             ("not", "U"): (f"NOT {UNDEFINED_BOOL}", "Undefined")}
+    unary = {
+        ("-", "U"): (f"is_defined(-({UNDEFINED_NUMBER}))", "False"),
+        ("-", 3.0): ("-(3.0) = -3.0", "True"),
+        ("not", "U"): (f"NOT {UNDEFINED_BOOL}", "Undefined"),
+    }
     for r in load_or_empty(ROUTING + "edgehub-conditions.json", "undefined_semantics.unary"):
         rows.append(unary[(r["op"], r["operand"])])
-    bools = {"U == U": f"{UNDEFINED_BOOL} = {UNDEFINED_BOOL}", "U != U": f"{UNDEFINED_BOOL} != {UNDEFINED_BOOL}",
-             "U == True": f"{UNDEFINED_BOOL} = true", "U == False": f"{UNDEFINED_BOOL} = false"}
+    bools = {
+        "U == U": f"{UNDEFINED_BOOL} = {UNDEFINED_BOOL}",
+        "U != U": f"{UNDEFINED_BOOL} != {UNDEFINED_BOOL}",
+        "U == True": f"{UNDEFINED_BOOL} = true",
+        "U == False": f"{UNDEFINED_BOOL} = false",
+    }
     for r in load_or_empty(ROUTING + "edgehub-conditions.json", "undefined_semantics.equality_with_bool"):
         rows.append((bools[r["expr"]], r["result"]))
-    rows += [("is_defined('undefined')", "True"), ("is_defined(missing)", "False"),  # the is_defined rows
-             (f"({number(3.0)} + {UNDEFINED_NUMBER}) < 4.0", "Undefined")]  # SmokeTest: not true
+    rows += [
+        ("is_defined('undefined')", "True"),
+        ("is_defined(missing)", "False"),  # the is_defined rows
+        (f"({number(3.0)} + {UNDEFINED_NUMBER}) < 4.0", "Undefined"),
+    ]  # SmokeTest: not true
     return rows
 
 

@@ -31,9 +31,27 @@ def test_demo_end_to_end(repo_root: Path, fixture_cache: Path) -> None:
     module_dirs = [repo_root / "modules" / "sentiment", repo_root / "modules" / "tweetsource"]
     before = set(processes_in(module_dirs))
     home = fixture_cache / "demo-home"  # the trained reference model is reused across runs
-    result = subprocess.run([sys.executable, "-m", "edgeship", "demo", "--home", str(home), "--host", "127.0.0.77",
-                             "--rate", "200", "--json"], cwd=repo_root, capture_output=True, text=True,
-                            timeout=900, env={**os.environ, "COLUMNS": "120"}, check=False)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edgeship",
+            "demo",
+            "--home",
+            str(home),
+            "--host",
+            "127.0.0.77",
+            "--rate",
+            "200",
+            "--json",
+        ],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "COLUMNS": "120"},
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["heldout"] > 100

@@ -32,8 +32,10 @@ def docker_client() -> Any:
         client = docker.from_env(timeout=600)
         client.ping()
     except Exception as exc:  # noqa: BLE001 - any failure to reach the engine means: skip with its reason
-        pytest.skip(f"no Docker engine reachable ({str(exc).splitlines()[0][:120] if str(exc) else exc!r}); "
-                    "make test starts a private one when run as root")
+        pytest.skip(
+            f"no Docker engine reachable ({str(exc).splitlines()[0][:120] if str(exc) else exc!r}); "
+            "make test starts a private one when run as root"
+        )
     return client
 
 
@@ -47,10 +49,13 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     users = subprocess.run([htpasswd, "-Bbn", USER, PASSWORD], capture_output=True, text=True, check=True).stdout
     (folder / "htpasswd").write_text(users, encoding="utf-8")
     port = free_port()
-    config = {"version": 0.1, "log": {"level": "warn"},
-              "storage": {"filesystem": {"rootdirectory": str(folder / "data")}},
-              "http": {"addr": f"127.0.0.1:{port}"},
-              "auth": {"htpasswd": {"realm": "edgeship-test", "path": str(folder / "htpasswd")}}}
+    config = {
+        "version": 0.1,
+        "log": {"level": "warn"},
+        "storage": {"filesystem": {"rootdirectory": str(folder / "data")}},
+        "http": {"addr": f"127.0.0.1:{port}"},
+        "auth": {"htpasswd": {"realm": "edgeship-test", "path": str(folder / "htpasswd")}},
+    }
     (folder / "config.yml").write_text(json.dumps(config), encoding="utf-8")  # YAML reads JSON
     with open(folder / "registry.log", "wb") as log:
         process = subprocess.Popen([binary, "serve", str(folder / "config.yml")], stdout=log, stderr=subprocess.STDOUT)
@@ -76,8 +81,11 @@ def modules_copy(tmp_path_factory: pytest.TempPathFactory, repo_root: Path, pack
     """modules/sentiment and modules/tweetsource copied, the packaged test model in sentiment/model."""
     root = tmp_path_factory.mktemp("modules")
     for name in ("sentiment", "tweetsource"):
-        shutil.copytree(repo_root / "modules" / name, root / name,
-                        ignore=shutil.ignore_patterns("model", ".wheelhouse", "__pycache__", "capture"))
+        shutil.copytree(
+            repo_root / "modules" / name,
+            root / name,
+            ignore=shutil.ignore_patterns("model", ".wheelhouse", "__pycache__", "capture"),
+        )
     shutil.copytree(packaged_model_dir, root / "sentiment" / "model")
     return root
 
@@ -101,16 +109,37 @@ def _build(client: Any, folder: Path, platform: str, base: str, registry: Regist
 
 
 @pytest.fixture(scope="session")
-def sentiment_amd64(docker_client: Any, modules_copy: Path, standin_amd64: str, registry: Registry,
-                    tmp_path_factory: pytest.TempPathFactory) -> BuiltImage:
+def sentiment_amd64(
+    docker_client: Any,
+    modules_copy: Path,
+    standin_amd64: str,
+    registry: Registry,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> BuiltImage:
     """Built once, by the CLI (`edgeship build --json`), which picks the stand-in base by itself."""
     import sys
 
     env_file = registry.env_file(tmp_path_factory.mktemp("build-env"))
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "edgeship", "build", "--module-dir", str(modules_copy / "sentiment"),
-                             "--platform", "amd64", "--json", "--env", str(env_file)], capture_output=True, text=True,
-                            timeout=1800, check=False)  # the registry comes from the .env only
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edgeship",
+            "build",
+            "--module-dir",
+            str(modules_copy / "sentiment"),
+            "--platform",
+            "amd64",
+            "--json",
+            "--env",
+            str(env_file),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )  # the registry comes from the .env only
     assert result.returncode == 0, result.stderr[-2000:]
     (image,) = json.loads(result.stdout)["images"]
     return BuiltImage(image["platform"], image["tag"], image["size_bytes"], time.perf_counter() - started)

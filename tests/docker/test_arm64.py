@@ -55,8 +55,9 @@ def test_arm64v8_image_builds_on_amd64(docker_client: Any, arm64_image: BuiltIma
 
 
 @pytest.mark.timeout(900)
-def test_arm64v8_image_scores_under_emulation(docker_client: Any, arm64_image: BuiltImage,
-                                              packaged_model_dir: Path) -> None:
+def test_arm64v8_image_scores_under_emulation(
+    docker_client: Any, arm64_image: BuiltImage, packaged_model_dir: Path
+) -> None:
     from edgeship_sentiment.model import load_model_folder
     from edgeship_sentiment.scorer import Scorer
 
@@ -65,14 +66,19 @@ def test_arm64v8_image_scores_under_emulation(docker_client: Any, arm64_image: B
         # Checked: Debian bookworm's qemu-user 7.2 dies with SIGSEGV inside onnxruntime 1.32's import
         # (the device discovery onnxruntime runs since 1.29) and then hangs; bookworm-backports' 10.0
         # runs it. A real arm64 device is not affected: this is the emulator.
-        pytest.skip(f"qemu-user {'.'.join(map(str, version))} crashes in onnxruntime's import; install "
-                    "qemu-user-static from bookworm-backports (10.0) to score under emulation")
-    script = ("import json, platform, sys; from pathlib import Path; import onnxruntime; "
-              "from edgeship_sentiment.model import load_model_folder; from edgeship_sentiment.scorer import Scorer; "
-              "result = Scorer(load_model_folder(Path('/app/model'))).score(sys.argv[1]); "
-              "print(json.dumps({'machine': platform.machine(), 'ort': onnxruntime.__version__, **result}))")
-    out = docker_client.containers.run(arm64_image.tag, ["python", "-c", script, TEXT], remove=True,
-                                       network_mode="none", platform="linux/arm64").decode()
+        pytest.skip(
+            f"qemu-user {'.'.join(map(str, version))} crashes in onnxruntime's import; install "
+            "qemu-user-static from bookworm-backports (10.0) to score under emulation"
+        )
+    script = (
+        "import json, platform, sys; from pathlib import Path; import onnxruntime; "
+        "from edgeship_sentiment.model import load_model_folder; from edgeship_sentiment.scorer import Scorer; "
+        "result = Scorer(load_model_folder(Path('/app/model'))).score(sys.argv[1]); "
+        "print(json.dumps({'machine': platform.machine(), 'ort': onnxruntime.__version__, **result}))"
+    )
+    out = docker_client.containers.run(
+        arm64_image.tag, ["python", "-c", script, TEXT], remove=True, network_mode="none", platform="linux/arm64"
+    ).decode()
     report = json.loads(out.strip().splitlines()[-1])
     expected = Scorer(load_model_folder(packaged_model_dir)).score(TEXT)
     assert report["machine"] == "aarch64"

@@ -22,8 +22,13 @@ def test_engine_keeps_the_arm64_architecture_of_a_loaded_base(docker_client: Any
         member.size = 3
         archive.addfile(member, io.BytesIO(b"hi\n"))
     tag = "edgeship/archive-test:arm64"
-    write_image_archive(rootfs, tmp_path / "image.tar", tag, platform_named("arm64v8"),
-                        ImageConfig({"LANG": "C.UTF-8"}, ["python3"], {"org.edgeship.test": "1"}, "test"))
+    write_image_archive(
+        rootfs,
+        tmp_path / "image.tar",
+        tag,
+        platform_named("arm64v8"),
+        ImageConfig({"LANG": "C.UTF-8"}, ["python3"], {"org.edgeship.test": "1"}, "test"),
+    )
     try:
         load_image_archive(docker_client, tmp_path / "image.tar")
         attrs = docker_client.images.get(tag).attrs

@@ -32,8 +32,14 @@ OWNER = "net.azure-devices.edge.owner=edgesim"
 
 
 def edgeship(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "edgeship", *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})}, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "edgeship", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -49,15 +55,18 @@ def heldout_tweets(tmp_path_factory: pytest.TempPathFactory, fixture_cache: Path
     folder = tmp_path_factory.mktemp("tweets")
     folder.chmod(0o755)  # bind-mounted into a container whose user is not root
     path = folder / "heldout.jsonl"
-    path.write_text("".join(json.dumps({"id": t.id, "text": t.text, "label": t.label}) + "\n"
-                            for t in heldout[:HELDOUT_COUNT]), encoding="utf-8")
+    path.write_text(
+        "".join(json.dumps({"id": t.id, "text": t.text, "label": t.label}) + "\n" for t in heldout[:HELDOUT_COUNT]),
+        encoding="utf-8",
+    )
     path.chmod(0o644)
     return path
 
 
 @pytest.fixture(scope="module")
-def pushed(docker_client: Any, registry: Registry, sentiment_amd64: BuiltImage,
-           tweetsource_amd64: BuiltImage) -> dict[str, str]:
+def pushed(
+    docker_client: Any, registry: Registry, sentiment_amd64: BuiltImage, tweetsource_amd64: BuiltImage
+) -> dict[str, str]:
     """Both images in the registry and no longer on the engine, so the simulator must pull them."""
     credentials = RegistryCredentials(registry.address, registry.username, registry.password)
     for image in (sentiment_amd64, tweetsource_amd64):
@@ -66,19 +75,36 @@ def pushed(docker_client: Any, registry: Registry, sentiment_amd64: BuiltImage,
     return {"sentiment": sentiment_amd64.tag, "tweetsource": tweetsource_amd64.tag}
 
 
-def generate_manifest(repo_root: Path, modules_copy: Path, registry: Registry, folder: Path, http_port: int,
-                      password: str | None = None) -> dict[str, Any]:
+def generate_manifest(
+    repo_root: Path, modules_copy: Path, registry: Registry, folder: Path, http_port: int, password: str | None = None
+) -> dict[str, Any]:
     template = json.loads((repo_root / "manifests" / "deployment.template.json").read_text(encoding="utf-8"))
     agent = template["modulesContent"]["$edgeAgent"]["properties.desired"]
-    agent["runtime"]["settings"]["registryCredentials"] = {"testregistry": {
-        "username": "$CONTAINER_REGISTRY_USERNAME", "password": "$CONTAINER_REGISTRY_PASSWORD",
-        "address": "$CONTAINER_REGISTRY_SERVER"}}
+    agent["runtime"]["settings"]["registryCredentials"] = {
+        "testregistry": {
+            "username": "$CONTAINER_REGISTRY_USERNAME",
+            "password": "$CONTAINER_REGISTRY_PASSWORD",
+            "address": "$CONTAINER_REGISTRY_SERVER",
+        }
+    }
     (folder / "deployment.template.json").write_text(json.dumps(template), encoding="utf-8")
     env_file = registry.env_file(folder, password)
     out = folder / "deployment.amd64.json"
-    result = edgeship("manifest", "generate", "--template", str(folder / "deployment.template.json"), "--env",
-                      str(env_file), "--platform", "amd64", "--out", str(out), "--modules-dir", str(modules_copy),
-                      env={"SENTIMENT_HTTP_BIND": f"127.0.0.1:{http_port}"})
+    result = edgeship(
+        "manifest",
+        "generate",
+        "--template",
+        str(folder / "deployment.template.json"),
+        "--env",
+        str(env_file),
+        "--platform",
+        "amd64",
+        "--out",
+        str(out),
+        "--modules-dir",
+        str(modules_copy),
+        env={"SENTIMENT_HTTP_BIND": f"127.0.0.1:{http_port}"},
+    )
     assert result.returncode == 0, result.stderr
     manifest: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
     return manifest
@@ -124,22 +150,37 @@ def sim_state(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_pushed_images_run_in_the_docker_runtime_like_the_process_runtime(
-        docker_client: Any, registry: Registry, pushed: dict[str, str], modules_copy: Path, repo_root: Path,
-        heldout_tweets: Path, tmp_path: Path, sim_state: Path) -> None:
+    docker_client: Any,
+    registry: Registry,
+    pushed: dict[str, str],
+    modules_copy: Path,
+    repo_root: Path,
+    heldout_tweets: Path,
+    tmp_path: Path,
+    sim_state: Path,
+) -> None:
     from edgesim.testing import run_simulator
 
     manifest = generate_manifest(repo_root, modules_copy, registry, tmp_path, free_port())
     modules = modules_of(manifest)
     assert modules["sentiment"]["settings"]["image"] == pushed["sentiment"]
     credentials = manifest["modulesContent"]["$edgeAgent"]["properties.desired"]["runtime"]["settings"][
-        "registryCredentials"]["testregistry"]
+        "registryCredentials"
+    ]["testregistry"]
     assert credentials == {"username": registry.username, "password": registry.password, "address": registry.address}
 
     docker_path = tmp_path / "docker.json"
-    docker_path.write_text(json.dumps(replay(manifest, "/tweets/heldout.jsonl",
-                                             [f"{heldout_tweets.parent}:/tweets:ro"])), encoding="utf-8")
-    with run_simulator(docker_path, state_dir=sim_state, host="127.0.15.1", runtime="docker",
-                       stop_grace_secs=5, backoff=BackoffConfig(cool_off_unit_secs=1.0)) as sim:
+    docker_path.write_text(
+        json.dumps(replay(manifest, "/tweets/heldout.jsonl", [f"{heldout_tweets.parent}:/tweets:ro"])), encoding="utf-8"
+    )
+    with run_simulator(
+        docker_path,
+        state_dir=sim_state,
+        host="127.0.15.1",
+        runtime="docker",
+        stop_grace_secs=5,
+        backoff=BackoffConfig(cool_off_unit_secs=1.0),
+    ) as sim:
         records = sim.wait_upstream(count=HELDOUT_COUNT, timeout=420)
         names = sorted(c.name for c in our_containers(docker_client))
         assert names == ["sentiment", "tweetsource"]  # named after the modules, as edgeAgent names them
@@ -155,8 +196,9 @@ def test_pushed_images_run_in_the_docker_runtime_like_the_process_runtime(
         status_code, payload = sim.invoke("sentiment", "score", {"text": "I love this, what a great day"})
         assert status_code == 200, payload
         assert payload["label"] in ("POSITIVE", "NEUTRAL", "NEGATIVE")
-        patched = edgeship("sim", "twin", "sentiment", "--patch", '{"include_neutral": false}', "--state",
-                           str(sim_state))
+        patched = edgeship(
+            "sim", "twin", "sentiment", "--patch", '{"include_neutral": false}', "--state", str(sim_state)
+        )
         assert patched.returncode == 0, patched.stderr
 
         def acknowledged() -> bool:
@@ -177,14 +219,18 @@ def test_pushed_images_run_in_the_docker_runtime_like_the_process_runtime(
         # A container that dies is restarted by the agent after its backoff: the same container again.
         source = docker_client.containers.get("tweetsource")
         source.kill()
-        restarted = sim.wait_module("tweetsource", lambda s: s.runtime_status == "running" and s.restart_count == 1,
-                                    timeout=60)
+        restarted = sim.wait_module(
+            "tweetsource", lambda s: s.runtime_status == "running" and s.restart_count == 1, timeout=60
+        )
         assert restarted.exit_code == 137
         assert docker_client.containers.get("tweetsource").id == source.id
     assert our_containers(docker_client) == []
 
-    docker_labels = {record.system_properties["correlationId"]: json.loads(record.body)["label"]
-                     for record in records if record.output == "output1"}
+    docker_labels = {
+        record.system_properties["correlationId"]: json.loads(record.body)["label"]
+        for record in records
+        if record.output == "output1"
+    }
     assert len(docker_labels) == HELDOUT_COUNT
 
     # The oracle: the same deployment with modules as processes.
@@ -192,36 +238,70 @@ def test_pushed_images_run_in_the_docker_runtime_like_the_process_runtime(
     modules_of(process_manifest)["sentiment"]["env"]["HTTP_BIND"] = {"value": f"127.0.0.1:{free_port()}"}
     process_path = tmp_path / "process.json"
     process_path.write_text(json.dumps(process_manifest), encoding="utf-8")
-    process_labels = labels_through(process_path, HELDOUT_COUNT, state_dir=tmp_path / "process-state",
-                                    host="127.0.15.2", modules_dir=modules_copy, stop_grace_secs=5)
+    process_labels = labels_through(
+        process_path,
+        HELDOUT_COUNT,
+        state_dir=tmp_path / "process-state",
+        host="127.0.15.2",
+        modules_dir=modules_copy,
+        stop_grace_secs=5,
+    )
     assert docker_labels == process_labels
 
 
 def test_a_wrong_password_and_a_missing_image_fail_only_their_modules(
-        docker_client: Any, registry: Registry, pushed: dict[str, str], modules_copy: Path, repo_root: Path,
-        tmp_path: Path, sim_state: Path) -> None:
+    docker_client: Any,
+    registry: Registry,
+    pushed: dict[str, str],
+    modules_copy: Path,
+    repo_root: Path,
+    tmp_path: Path,
+    sim_state: Path,
+) -> None:
     manifest = generate_manifest(repo_root, modules_copy, registry, tmp_path, free_port(), password="wrong-password")
     content = manifest["modulesContent"]
     # Docker names a registry by the host in the image, so localhost:PORT is a second registry with the
     # right password, while 127.0.0.1:PORT (the sentiment image) gets the wrong one from .env.
     by_name = f"localhost:{registry.port}"
     content["$edgeAgent"]["properties.desired"]["runtime"]["settings"]["registryCredentials"]["byname"] = {
-        "username": registry.username, "password": registry.password, "address": by_name}
+        "username": registry.username,
+        "password": registry.password,
+        "address": by_name,
+    }
     modules = modules_of(manifest)
     modules["tweetsource"]["settings"]["image"] = pushed["tweetsource"].replace(registry.address, by_name)
     modules["ghost"] = copy.deepcopy(modules["tweetsource"])
     modules["ghost"]["settings"]["image"] = f"{by_name}/ghost:0.1.0-amd64"
     content["tweetsource"]["properties.desired"].update({"rate_per_sec": 100, "loop": False})
     content["$edgeHub"]["properties.desired"]["routes"]["tweetsUp"] = (
-        "FROM /messages/modules/tweetsource/outputs/tweets INTO $upstream")
+        "FROM /messages/modules/tweetsource/outputs/tweets INTO $upstream"
+    )
     path = tmp_path / "failing.json"
     path.write_text(json.dumps(manifest), encoding="utf-8")
 
     with open(tmp_path / "sim.out", "wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "edgeship", "sim", "start", str(path), "--runtime", "docker",
-                                    "--state", str(sim_state), "--host", "127.0.15.3", "--stop-grace", "5"],
-                                   stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "edgeship",
+                "sim",
+                "start",
+                str(path),
+                "--runtime",
+                "docker",
+                "--state",
+                str(sim_state),
+                "--host",
+                "127.0.15.3",
+                "--stop-grace",
+                "5",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
+
         def settled() -> dict[str, Any] | None:
             if process.poll() is not None:
                 raise AssertionError(f"the simulator exited: {(tmp_path / 'sim.out').read_text()[-2000:]}")
@@ -265,8 +345,14 @@ def test_a_wrong_password_and_a_missing_image_fail_only_their_modules(
 
 
 def test_redeploy_recreates_only_the_changed_container(
-        docker_client: Any, registry: Registry, pushed: dict[str, str], modules_copy: Path, repo_root: Path,
-        tmp_path: Path, sim_state: Path) -> None:
+    docker_client: Any,
+    registry: Registry,
+    pushed: dict[str, str],
+    modules_copy: Path,
+    repo_root: Path,
+    tmp_path: Path,
+    sim_state: Path,
+) -> None:
     """`sim deploy` under --runtime docker: a changed module gets a new container made from its new spec,
     an unchanged one keeps its container, a removed one's container is gone."""
     from edgesim.testing import run_simulator
@@ -274,8 +360,14 @@ def test_redeploy_recreates_only_the_changed_container(
     manifest = generate_manifest(repo_root, modules_copy, registry, tmp_path, free_port())
     first = tmp_path / "first.json"
     first.write_text(json.dumps(manifest), encoding="utf-8")
-    with run_simulator(first, state_dir=sim_state, host="127.0.15.4", runtime="docker", stop_grace_secs=5,
-                       backoff=BackoffConfig(cool_off_unit_secs=1.0)) as sim:
+    with run_simulator(
+        first,
+        state_dir=sim_state,
+        host="127.0.15.4",
+        runtime="docker",
+        stop_grace_secs=5,
+        backoff=BackoffConfig(cool_off_unit_secs=1.0),
+    ) as sim:
         sim.wait_connected(timeout=180)
         before = {c.name: c.id for c in our_containers(docker_client)}
         assert sorted(before) == ["sentiment", "tweetsource"]
@@ -298,8 +390,11 @@ def test_redeploy_recreates_only_the_changed_container(
 
         removed = copy.deepcopy(changed)
         del modules_of(removed)["tweetsource"]
-        for name in [n for n, r in removed["modulesContent"]["$edgeHub"]["properties.desired"]["routes"].items()
-                     if "tweetsource" in (r if isinstance(r, str) else r["route"])]:
+        for name in [
+            n
+            for n, r in removed["modulesContent"]["$edgeHub"]["properties.desired"]["routes"].items()
+            if "tweetsource" in (r if isinstance(r, str) else r["route"])
+        ]:
             del removed["modulesContent"]["$edgeHub"]["properties.desired"]["routes"][name]
         removed["modulesContent"].pop("tweetsource", None)
         third = tmp_path / "third.json"

@@ -36,7 +36,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration]
 UNREACHABLE = re.compile(
     r"NewConnectionError|Failed to establish a new connection|Connection refused|Temporary failure in name "
     r"resolution|Name or service not known|Max retries exceeded|Retrying \(Retry\(|ConnectTimeoutError"
-    r"|ReadTimeoutError|Could not fetch URL|ProxyError|SSLError")
+    r"|ReadTimeoutError|Could not fetch URL|ProxyError|SSLError"
+)
 # The build backend: pinned in constraints.txt, and the first thing the install fetches.
 PROBE = "hatchling"
 
@@ -45,11 +46,13 @@ def clean_env(venv: Path) -> dict[str, str]:
     """The environment of a shell where only `venv` is active: nothing of the dev venv leaks in."""
     dev_bin = str(Path(sys.prefix) / "bin")
     path = [str(venv / "bin"), *(p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p != dev_bin)]
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP", "PYTHONUSERBASE")
-           and not k.startswith("PYTEST_")}
-    return {**env, "PATH": os.pathsep.join(path), "VIRTUAL_ENV": str(venv), "PYTHONNOUSERSITE": "1",
-            "COLUMNS": "120"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP", "PYTHONUSERBASE")
+        and not k.startswith("PYTEST_")
+    }
+    return {**env, "PATH": os.pathsep.join(path), "VIRTUAL_ENV": str(venv), "PYTHONNOUSERSITE": "1", "COLUMNS": "120"}
 
 
 def run(argv: list[str], env: dict[str, str], cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
@@ -58,26 +61,58 @@ def run(argv: list[str], env: dict[str, str], cwd: Path, timeout: float) -> subp
 
 def create_venv(venv: Path) -> None:
     """A fresh venv of the suite's own Python version (the base interpreter, not the dev venv), or a skip."""
-    done = subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True, timeout=300,
-                          check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True, timeout=300, check=False
+    )
     if done.returncode != 0 or not (venv / "bin" / "python").is_file():
         pytest.skip(f"cannot create a venv with {sys.executable} -m venv: {(done.stderr or done.stdout)[-800:]}")
 
 
 def probe_index(venv: Path, repo_root: Path, dest: Path) -> None:
     """Skips when pip cannot fetch even the pinned build backend from its index or cache."""
-    done = run([str(venv / "bin" / "python"), "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-                "-c", "constraints.txt", "-d", str(dest), PROBE], clean_env(venv), repo_root, timeout=600)
+    done = run(
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "-c",
+            "constraints.txt",
+            "-d",
+            str(dest),
+            PROBE,
+        ],
+        clean_env(venv),
+        repo_root,
+        timeout=600,
+    )
     if done.returncode != 0:
-        pytest.skip(f"pip cannot reach its index or cache (pip download {PROBE} failed):\n"
-                    f"{(done.stdout + done.stderr)[-1500:]}")
+        pytest.skip(
+            f"pip cannot reach its index or cache (pip download {PROBE} failed):\n{(done.stdout + done.stderr)[-1500:]}"
+        )
 
 
 def install_checkout(venv: Path, repo_root: Path) -> None:
     """`pip install --no-compile -c constraints.txt ".[convert]"`, non-editable; skips only when pip
     lost its index part way, fails on any other install error."""
-    done = run([str(venv / "bin" / "python"), "-m", "pip", "install", "--no-compile", "--disable-pip-version-check",
-                "-c", "constraints.txt", ".[convert]"], clean_env(venv), repo_root, timeout=900)
+    done = run(
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--no-compile",
+            "--disable-pip-version-check",
+            "-c",
+            "constraints.txt",
+            ".[convert]",
+        ],
+        clean_env(venv),
+        repo_root,
+        timeout=900,
+    )
     output = done.stdout + done.stderr
     if done.returncode != 0 and UNREACHABLE.search(output):
         pytest.skip(f"pip cannot reach its index or cache: {UNREACHABLE.search(output)}\n{output[-1500:]}")
@@ -120,8 +155,9 @@ def clean_venv(tmp_path: Path) -> Iterator[Path]:
 
 
 @pytest.mark.timeout(1500)
-def test_demo_passes_from_a_clean_non_editable_install(repo_root: Path, fixture_cache: Path, tmp_path: Path,
-                                                       clean_venv: Path) -> None:
+def test_demo_passes_from_a_clean_non_editable_install(
+    repo_root: Path, fixture_cache: Path, tmp_path: Path, clean_venv: Path
+) -> None:
     probe_index(clean_venv, repo_root, tmp_path / "probe")
     install_checkout(clean_venv, repo_root)
 
@@ -129,29 +165,51 @@ def test_demo_passes_from_a_clean_non_editable_install(repo_root: Path, fixture_
     no_pytest = python_in(clean_venv, "import pytest", tmp_path)
     assert no_pytest.returncode != 0, "pytest is importable in a venv with only .[convert] installed"
     assert "No module named 'pytest'" in no_pytest.stderr
-    where = python_in(clean_venv, "import edgeship, edgesim, edgeship_sentiment as s\n"
-                      "print(edgeship.__file__, edgesim.__file__, s.__file__, sep='\\n')", tmp_path)
+    where = python_in(
+        clean_venv,
+        "import edgeship, edgesim, edgeship_sentiment as s\n"
+        "print(edgeship.__file__, edgesim.__file__, s.__file__, sep='\\n')",
+        tmp_path,
+    )
     assert where.returncode == 0, where.stderr[-3000:]
-    site = Path(python_in(clean_venv, "import sysconfig; print(sysconfig.get_paths()['purelib'])",
-                          tmp_path).stdout.strip())
+    site = Path(
+        python_in(clean_venv, "import sysconfig; print(sysconfig.get_paths()['purelib'])", tmp_path).stdout.strip()
+    )
     for module_file in where.stdout.split():
         assert Path(module_file).is_relative_to(site), f"{module_file} is not from the installed wheel in {site}"
 
     home = fixture_cache / "demo-home"  # shared with tests/demo/test_demo.py: the trained model is cached there
-    demo = run([str(clean_venv / "bin" / "edgeship"), "demo", "--home", str(home), "--host", "127.0.0.78",
-                "--rate", "200", "--json"], clean_env(clean_venv), repo_root, timeout=900)
+    demo = run(
+        [
+            str(clean_venv / "bin" / "edgeship"),
+            "demo",
+            "--home",
+            str(home),
+            "--host",
+            "127.0.0.78",
+            "--rate",
+            "200",
+            "--json",
+        ],
+        clean_env(clean_venv),
+        repo_root,
+        timeout=900,
+    )
     output = demo.stdout + demo.stderr
     assert demo.returncode == 0, f"edgeship demo exited {demo.returncode}:\n{output[-5000:]}"
 
     # The printed summary, as a user reads it ...
-    assert re.fullmatch(r"(\d+) of \1", summary_row(demo.stdout, "tweets scored through the simulator")), \
-        demo.stdout[-3000:]
+    assert re.fullmatch(r"(\d+) of \1", summary_row(demo.stdout, "tweets scored through the simulator")), demo.stdout[
+        -3000:
+    ]
     assert summary_row(demo.stdout, "error replies") == "0"
     # ... and the same run's summary as JSON, for the rest of the facts test_demo.py checks.
     summary = json.loads(demo.stdout.strip().splitlines()[-1])
     assert summary["heldout"] > 100
-    assert summary_row(demo.stdout, "tweets scored through the simulator") == f"{summary['heldout']} of " \
+    assert (
+        summary_row(demo.stdout, "tweets scored through the simulator") == f"{summary['heldout']} of "
         f"{summary['heldout']}"
+    )
     assert summary["messages"] == summary["heldout"]
     assert summary["errors"] == 0
     assert summary["accuracy"] >= summary["majority_share"] + 0.05

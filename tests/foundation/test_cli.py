@@ -11,8 +11,9 @@ HEAVY = ("tensorflow", "onnxruntime", "tf_keras", "tf2onnx", "onnx")
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "edgeship", *args], capture_output=True, text=True,
-                          timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "edgeship", *args], capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def test_help_imports_no_heavy_module() -> None:

@@ -18,14 +18,17 @@ def _imported_modules(path: Path) -> set[str]:
 
 def test_only_the_cli_and_main_import_the_cli(repo_root: Path) -> None:
     package = repo_root / "tools" / "edgeship"
-    leaks = {str(path.relative_to(package)): sorted(m for m in _imported_modules(path) if m.startswith("edgeship.cli"))
-             for path in package.rglob("*.py")
-             if path.parent != package / "cli" and path.name != "__main__.py"}
+    leaks = {
+        str(path.relative_to(package)): sorted(m for m in _imported_modules(path) if m.startswith("edgeship.cli"))
+        for path in package.rglob("*.py")
+        if path.parent != package / "cli" and path.name != "__main__.py"
+    }
     assert {name: found for name, found in leaks.items() if found} == {}
 
 
 def test_find_project_lives_in_edgeship_project(repo_root: Path) -> None:
     package = repo_root / "tools" / "edgeship"
-    owners = [str(path.relative_to(package)) for path in package.rglob("*.py")
-              if "def find_project(" in path.read_text()]
+    owners = [
+        str(path.relative_to(package)) for path in package.rglob("*.py") if "def find_project(" in path.read_text()
+    ]
     assert owners == ["project.py"]

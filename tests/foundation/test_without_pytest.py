@@ -26,8 +26,15 @@ sys.meta_path.insert(0, NoPytest())
 
 
 def run_without_pytest(code: str, cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", BLOCKER + code], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "COLUMNS": "120"}, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", BLOCKER + code],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "COLUMNS": "120"},
+        check=False,
+    )
 
 
 def test_the_blocker_blocks(tmp_path: Path) -> None:
@@ -41,15 +48,19 @@ def test_the_demos_imports_need_no_pytest(tmp_path: Path) -> None:
     done = run_without_pytest(
         "import edgeship.demo.run, edgeship.project, edgeship.packager.display, edgeship.registry, "
         "edgeship.manifest, edgeship.fixture, edgesim.testing\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pytest', '_pytest')))\n", tmp_path)
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pytest', '_pytest')))\n",
+        tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize("args", [["--help"], ["demo", "--help"]])
 def test_the_cli_needs_no_pytest(tmp_path: Path, args: list[str]) -> None:
-    done = run_without_pytest(f"import runpy; sys.argv = ['edgeship', *{args!r}]\n"
-                              "runpy.run_module('edgeship', run_name='__main__')\n", tmp_path)
+    done = run_without_pytest(
+        f"import runpy; sys.argv = ['edgeship', *{args!r}]\nrunpy.run_module('edgeship', run_name='__main__')\n",
+        tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "demo" in done.stdout
     assert "Usage: edgeship" in done.stdout
@@ -63,7 +74,8 @@ def test_the_harness_runs_a_deployment_without_pytest(repo_root: Path, tmp_path:
         f"host='127.0.16.1', modules_dir={str(modules)!r}) as sim:\n"
         "    sim.wait_connected('alpha', 'beta', timeout=60)\n"
         "    print('connected; alpha desires', sim.twin('alpha')['desired']['greeting'])\n",
-        tmp_path)
+        tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "connected; alpha desires hello from the manifest" in done.stdout
 
@@ -78,14 +90,16 @@ def test_the_fixture_is_a_pytest11_plugin(repo_root: Path) -> None:
     assert edgesim.testing.pytest_plugins == ["edgesim.pytest_plugin"]  # old conftests still get it
 
 
-@pytest.mark.parametrize(("conftest", "options", "entry_point"), [
-    ('pytest_plugins = ["edgesim.testing"]\n', [], False),  # a conftest written for the old module
-    ("", ["-p", "edgesim.pytest_plugin"], False),  # by name, as this checkout's tests may load it
-    ("", [], True),  # installed: the pytest11 entry point alone
-    ('pytest_plugins = ["edgesim.testing"]\n', ["-p", "edgesim.pytest_plugin"], True),  # all three: loaded once
-])
-def test_a_test_session_gets_the_fixture(tmp_path: Path, conftest: str, options: list[str],
-                                         entry_point: bool) -> None:
+@pytest.mark.parametrize(
+    ("conftest", "options", "entry_point"),
+    [
+        ('pytest_plugins = ["edgesim.testing"]\n', [], False),  # a conftest written for the old module
+        ("", ["-p", "edgesim.pytest_plugin"], False),  # by name, as this checkout's tests may load it
+        ("", [], True),  # installed: the pytest11 entry point alone
+        ('pytest_plugins = ["edgesim.testing"]\n', ["-p", "edgesim.pytest_plugin"], True),  # all three: loaded once
+    ],
+)
+def test_a_test_session_gets_the_fixture(tmp_path: Path, conftest: str, options: list[str], entry_point: bool) -> None:
     env = dict(os.environ)
     if entry_point:
         # What pip writes for pyproject's [project.entry-points.pytest11], in a distribution of its own.
@@ -97,10 +111,26 @@ def test_a_test_session_gets_the_fixture(tmp_path: Path, conftest: str, options:
     project = tmp_path / "project"
     project.mkdir()
     (project / "conftest.py").write_text(conftest)
-    (project / "test_uses_it.py").write_text(
-        "def test_it(edgesim_factory):\n    assert callable(edgesim_factory)\n")
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(project),
-                           *options, str(project)], cwd=project, capture_output=True, text=True, timeout=180,
-                          env=env, check=False)
+    (project / "test_uses_it.py").write_text("def test_it(edgesim_factory):\n    assert callable(edgesim_factory)\n")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(project),
+            *options,
+            str(project),
+        ],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "1 passed" in done.stdout

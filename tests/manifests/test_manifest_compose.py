@@ -42,15 +42,19 @@ def test_docs_layered_properties_append_to_the_base_twin() -> None:
     layer = docs_layer({"properties.desired.layeredProperties": {"StopAfterCount": 1000}})
     result = compose(_load(docs_base(), layer), PROD)
     assert _desired(result.manifest, "SimulatedTemperatureSensor") == {
-        "SendData": True, "SendInterval": 5, "layeredProperties": {"StopAfterCount": 1000}}
+        "SendData": True,
+        "SendInterval": 5,
+        "layeredProperties": {"StopAfterCount": 1000},
+    }
     _assert_valid(result.manifest)
 
 
 def test_docs_dotted_form_is_the_same_as_the_nested_one() -> None:
     """how-to-deploy-cli-at-scale: properties.desired.layeredProperties.SendData "expresses the same"."""
     nested = docs_layer({"properties.desired.layeredProperties": {"SendData": True, "SendInterval": 5}})
-    dotted = docs_layer({"properties.desired.layeredProperties.SendData": True,
-                         "properties.desired.layeredProperties.SendInterval": 5})
+    dotted = docs_layer(
+        {"properties.desired.layeredProperties.SendData": True, "properties.desired.layeredProperties.SendInterval": 5}
+    )
     one = compose(_load(docs_base(), nested), PROD).manifest
     other = compose(_load(docs_base(), dotted), PROD).manifest
     assert one == other
@@ -76,16 +80,31 @@ def test_docs_layer_with_whole_desired_overwrites_the_base_twin() -> None:
 
 
 def _module(image: str) -> dict[str, Any]:
-    return {"version": "1.0", "type": "docker", "status": "running", "restartPolicy": "always",
-            "settings": {"image": image, "createOptions": "{}"}}
+    return {
+        "version": "1.0",
+        "type": "docker",
+        "status": "running",
+        "restartPolicy": "always",
+        "settings": {"image": image, "createOptions": "{}"},
+    }
 
 
-def _layer(deployment_id: str, priority: int, condition: str, agent: dict[str, Any] | None = None,
-           hub: dict[str, Any] | None = None, twins: dict[str, Any] | None = None,
-           created: str | None = None) -> dict[str, Any]:
+def _layer(
+    deployment_id: str,
+    priority: int,
+    condition: str,
+    agent: dict[str, Any] | None = None,
+    hub: dict[str, Any] | None = None,
+    twins: dict[str, Any] | None = None,
+    created: str | None = None,
+) -> dict[str, Any]:
     content: dict[str, Any] = {"$edgeAgent": agent or {}, "$edgeHub": hub or {}, **(twins or {})}
-    document = {"id": deployment_id, "targetCondition": condition, "priority": priority,
-                "content": {"modulesContent": content}}
+    document = {
+        "id": deployment_id,
+        "targetCondition": condition,
+        "priority": priority,
+        "content": {"modulesContent": content},
+    }
     if created:
         document["createdTimeUtc"] = created
     return document
@@ -96,19 +115,32 @@ def test_our_conflicting_priorities() -> None:
     priority, so on a module, route or desired path both set, the higher one's value stays."""
     low_base = docs_base() | {"id": "low-base", "priority": 5, "targetCondition": "tags.site = 'plant1'"}
     high_base = docs_base() | {"id": "high-base", "priority": 50}
-    camera_a = _layer("camera-a", 60, "tags.camera = true",
-                      agent={"properties.desired.modules.camera": _module("example.com/camera:1")},
-                      hub={"properties.desired.routes.camera": "FROM /messages/modules/camera/* INTO $upstream"},
-                      twins={"camera": {"properties.desired": {"fps": 10, "zoom": {"level": 1, "mode": "auto"}}}})
-    camera_b = _layer("camera-b", 70, "tags.site = 'plant1'",
-                      agent={"properties.desired.modules.camera": _module("example.com/camera:2")},
-                      hub={"properties.desired.routes.camera":
-                           "FROM /messages/modules/camera/outputs/out INTO $upstream"},
-                      twins={"camera": {"properties.desired.zoom.level": 3},
-                             "SimulatedTemperatureSensor": {"properties.desired.SendInterval": 60}})
+    camera_a = _layer(
+        "camera-a",
+        60,
+        "tags.camera = true",
+        agent={"properties.desired.modules.camera": _module("example.com/camera:1")},
+        hub={"properties.desired.routes.camera": "FROM /messages/modules/camera/* INTO $upstream"},
+        twins={"camera": {"properties.desired": {"fps": 10, "zoom": {"level": 1, "mode": "auto"}}}},
+    )
+    camera_b = _layer(
+        "camera-b",
+        70,
+        "tags.site = 'plant1'",
+        agent={"properties.desired.modules.camera": _module("example.com/camera:2")},
+        hub={"properties.desired.routes.camera": "FROM /messages/modules/camera/outputs/out INTO $upstream"},
+        twins={
+            "camera": {"properties.desired.zoom.level": 3},
+            "SimulatedTemperatureSensor": {"properties.desired.SendInterval": 60},
+        },
+    )
     too_low = _layer("too-low", 50, "*", twins={"SimulatedTemperatureSensor": {"properties.desired.SendData": False}})
-    other_site = _layer("other-site", 99, "tags.site = 'plant2'",
-                        twins={"SimulatedTemperatureSensor": {"properties.desired.SendInterval": 1}})
+    other_site = _layer(
+        "other-site",
+        99,
+        "tags.site = 'plant2'",
+        twins={"SimulatedTemperatureSensor": {"properties.desired.SendInterval": 1}},
+    )
     deployments = _load(camera_b, low_base, camera_a, high_base, too_low, other_site)
     device = {"deviceId": "d1", "tags": {"environment": "prod", "site": "plant1", "camera": True}}
     result = compose(deployments, device)
@@ -121,8 +153,10 @@ def test_our_conflicting_priorities() -> None:
     agent, hub = _desired(result.manifest, "$edgeAgent"), _desired(result.manifest, "$edgeHub")
     assert agent["modules"]["camera"]["settings"]["image"] == "example.com/camera:2"
     assert set(agent["modules"]) == {"SimulatedTemperatureSensor", "camera"}
-    assert hub["routes"] == {"upstream": "FROM /messages/* INTO $upstream",
-                             "camera": "FROM /messages/modules/camera/outputs/out INTO $upstream"}
+    assert hub["routes"] == {
+        "upstream": "FROM /messages/* INTO $upstream",
+        "camera": "FROM /messages/modules/camera/outputs/out INTO $upstream",
+    }
     assert _desired(result.manifest, "camera") == {"fps": 10, "zoom": {"level": 3, "mode": "auto"}}
     assert _desired(result.manifest, "SimulatedTemperatureSensor") == {"SendData": True, "SendInterval": 60}
     _assert_valid(result.manifest)
@@ -139,13 +173,28 @@ def test_our_conflicting_priorities() -> None:
 
 def test_a_layer_replacing_a_module_drops_the_old_settings_and_null_removes() -> None:
     base = docs_base()
-    layer = _layer("l", 20, "*", agent={"properties.desired.modules.SimulatedTemperatureSensor": {
-        "type": "docker", "status": "stopped", "restartPolicy": "never", "settings": {"image": SENSOR_IMAGE}}},
-        twins={"SimulatedTemperatureSensor": {"properties.desired.SendInterval": None}})
+    layer = _layer(
+        "l",
+        20,
+        "*",
+        agent={
+            "properties.desired.modules.SimulatedTemperatureSensor": {
+                "type": "docker",
+                "status": "stopped",
+                "restartPolicy": "never",
+                "settings": {"image": SENSOR_IMAGE},
+            }
+        },
+        twins={"SimulatedTemperatureSensor": {"properties.desired.SendInterval": None}},
+    )
     result = compose(_load(base, layer), PROD)
     module = _desired(result.manifest, "$edgeAgent")["modules"]["SimulatedTemperatureSensor"]
-    assert module == {"type": "docker", "status": "stopped", "restartPolicy": "never",
-                      "settings": {"image": SENSOR_IMAGE}}
+    assert module == {
+        "type": "docker",
+        "status": "stopped",
+        "restartPolicy": "never",
+        "settings": {"image": SENSOR_IMAGE},
+    }
     assert _desired(result.manifest, "SimulatedTemperatureSensor") == {"SendData": True}
     assert ("SendInterval",) not in result.sources["SimulatedTemperatureSensor"]
 
@@ -170,18 +219,21 @@ def test_equal_priority_bases() -> None:
 def test_layers_of_equal_priority_apply_in_input_order() -> None:
     one = _layer("one", 20, "*", twins={"SimulatedTemperatureSensor": {"properties.desired.SendInterval": 1}})
     two = _layer("two", 20, "*", twins={"SimulatedTemperatureSensor": {"properties.desired.SendInterval": 2}})
-    assert _desired(compose(_load(docs_base(), one, two), PROD).manifest, "SimulatedTemperatureSensor")[
-        "SendInterval"] == 2
-    assert _desired(compose(_load(docs_base(), two, one), PROD).manifest, "SimulatedTemperatureSensor")[
-        "SendInterval"] == 1
+    assert (
+        _desired(compose(_load(docs_base(), one, two), PROD).manifest, "SimulatedTemperatureSensor")["SendInterval"]
+        == 2
+    )
+    assert (
+        _desired(compose(_load(docs_base(), two, one), PROD).manifest, "SimulatedTemperatureSensor")["SendInterval"]
+        == 1
+    )
 
 
 def test_what_atscale_writes_composes_back(default_manifest: dict[str, Any]) -> None:
     """Our own writer's base and layered documents compose to the manifest the layer came from."""
     changed = copy.deepcopy(default_manifest)
     changed["modulesContent"]["tweetsource"]["properties.desired"]["rate_per_sec"] = 50
-    changed["modulesContent"]["$edgeAgent"]["properties.desired"]["modules"]["tweetsource"]["env"]["X"] = {
-        "value": "1"}
+    changed["modulesContent"]["$edgeAgent"]["properties.desired"]["modules"]["tweetsource"]["env"]["X"] = {"value": "1"}
     base = deployment_document(default_manifest, AtScale("tags.environment='prod'", 10, "prod"))
     layer = deployment_document(changed, AtScale("tags.fast = true", 20, "fast", layered=True))
     deployments = _load(base, layer)
@@ -189,7 +241,8 @@ def test_what_atscale_writes_composes_back(default_manifest: dict[str, Any]) -> 
     result = compose(deployments, {"tags": {"environment": "prod", "fast": True}})
     assert result.manifest == {"modulesContent": changed["modulesContent"]}
     assert compose(deployments, {"tags": {"environment": "prod"}}).manifest == {
-        "modulesContent": default_manifest["modulesContent"]}
+        "modulesContent": default_manifest["modulesContent"]
+    }
     _assert_valid(result.manifest)
 
 
@@ -203,17 +256,20 @@ def test_no_base_is_an_error() -> None:
         compose(_load(docs_base()), {"tags": {"environment": "prod"}, "capabilities": {"iotEdge": False}})
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    (lambda d: d.update(targetCondition="tags.x = "), "targetCondition 'tags.x = ' does not parse: column 10"),
-    (lambda d: d.update(colour="red"), "unknown key 'colour'"),
-    (lambda d: d.pop("priority"), "missing 'priority'"),
-    (lambda d: d.update(priority="10"), "priority must be an integer"),
-    (lambda d: d["content"].update(deviceContent={}), "content: unknown key 'deviceContent'"),
-    (lambda d: d.update(content={"deviceContent": {}}), "automatic device configuration"),
-    (lambda d: d["content"]["modulesContent"]["$edgeHub"].update(routes={}), "unknown key 'routes'"),
-    (lambda d: d["content"]["modulesContent"].pop("$edgeHub"), "a base deployment needs modulesContent.$edgeHub"),
-    (lambda d: d.update(createdTimeUtc="yesterday"), "createdTimeUtc 'yesterday' is not an ISO 8601 time"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d.update(targetCondition="tags.x = "), "targetCondition 'tags.x = ' does not parse: column 10"),
+        (lambda d: d.update(colour="red"), "unknown key 'colour'"),
+        (lambda d: d.pop("priority"), "missing 'priority'"),
+        (lambda d: d.update(priority="10"), "priority must be an integer"),
+        (lambda d: d["content"].update(deviceContent={}), "content: unknown key 'deviceContent'"),
+        (lambda d: d.update(content={"deviceContent": {}}), "automatic device configuration"),
+        (lambda d: d["content"]["modulesContent"]["$edgeHub"].update(routes={}), "unknown key 'routes'"),
+        (lambda d: d["content"]["modulesContent"].pop("$edgeHub"), "a base deployment needs modulesContent.$edgeHub"),
+        (lambda d: d.update(createdTimeUtc="yesterday"), "createdTimeUtc 'yesterday' is not an ISO 8601 time"),
+    ],
+)
 def test_bad_base_documents(change: Any, message: str) -> None:
     document = docs_base()
     change(document)
@@ -223,13 +279,18 @@ def test_bad_base_documents(change: Any, message: str) -> None:
     assert message in str(caught.value)
 
 
-@pytest.mark.parametrize(("twins", "message"), [
-    ({"$edgeHub": {"properties.desired.routes.r": "FROM /* INTO $upstream"}}, "needs an $edgeAgent object"),
-    ({"$edgeAgent": {"properties.desired.systemModules.edgeHub": {}}}, "do not configure the system modules"),
-    ({"$edgeAgent": {"properties.desired.modules.m": {}}, "$edgeHub": {"properties.desired": {}}},
-     "only through properties.desired.<path> keys"),
-    ({"$edgeAgent": {"properties.desired.modules..m": {}}}, "has an empty name in its path"),
-])
+@pytest.mark.parametrize(
+    ("twins", "message"),
+    [
+        ({"$edgeHub": {"properties.desired.routes.r": "FROM /* INTO $upstream"}}, "needs an $edgeAgent object"),
+        ({"$edgeAgent": {"properties.desired.systemModules.edgeHub": {}}}, "do not configure the system modules"),
+        (
+            {"$edgeAgent": {"properties.desired.modules.m": {}}, "$edgeHub": {"properties.desired": {}}},
+            "only through properties.desired.<path> keys",
+        ),
+        ({"$edgeAgent": {"properties.desired.modules..m": {}}}, "has an empty name in its path"),
+    ],
+)
 def test_bad_layered_documents(twins: dict[str, Any], message: str) -> None:
     document = {"id": "l", "targetCondition": "*", "priority": 1, "content": {"modulesContent": twins}}
     with pytest.raises(ManifestError, match=r"^layer\.json: ") as caught:
@@ -244,19 +305,44 @@ def test_duplicate_ids_are_refused(tmp_path: Path) -> None:
         load_deployments([tmp_path / "a.json", tmp_path / "b.json"])
 
 
-_JSON = st.recursive(st.none() | st.booleans() | st.integers(-2, 30) | st.text(max_size=4),
-                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
-                         st.sampled_from(["properties.desired", "properties.desired.modules.m",
-                                          "properties.desired.routes.r", "properties.desired.a.b", "modules",
-                                          "routes", "$edgeAgent", "$edgeHub", "m", "x", ""]), inner, max_size=3),
-                     max_leaves=10)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-2, 30) | st.text(max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "properties.desired",
+                    "properties.desired.modules.m",
+                    "properties.desired.routes.r",
+                    "properties.desired.a.b",
+                    "modules",
+                    "routes",
+                    "$edgeAgent",
+                    "$edgeHub",
+                    "m",
+                    "x",
+                    "",
+                ]
+            ),
+            inner,
+            max_size=3,
+        )
+    ),
+    max_leaves=10,
+)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(["id", "targetCondition", "priority", "content", "createdTimeUtc", "labels"]), _JSON,
-       st.sampled_from(["$edgeAgent", "$edgeHub", "SimulatedTemperatureSensor", "m"]), _JSON)
-def test_any_document_loads_and_composes_or_fails_with_a_manifest_error(key: str, value: Any, twin: str,
-                                                                        body: Any) -> None:
+@given(
+    st.sampled_from(["id", "targetCondition", "priority", "content", "createdTimeUtc", "labels"]),
+    _JSON,
+    st.sampled_from(["$edgeAgent", "$edgeHub", "SimulatedTemperatureSensor", "m"]),
+    _JSON,
+)
+def test_any_document_loads_and_composes_or_fails_with_a_manifest_error(
+    key: str, value: Any, twin: str, body: Any
+) -> None:
     """Random values in a base's fields and in a layer's twin: a ManifestError or a result, never a crash."""
     base = docs_base() | {key: value}
     layer = docs_layer({}) | {"targetCondition": "*"}

@@ -18,8 +18,14 @@ pytestmark = pytest.mark.integration
 
 
 def _edgeship(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "edgeship", "manifest", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "edgeship", "manifest", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def _write(folder: Path, name: str, document: Any) -> str:
@@ -39,13 +45,17 @@ def _one_error_line(result: subprocess.CompletedProcess[str]) -> str:
 
 def test_compose_prints_a_manifest_the_simulator_takes(tmp_path: Path) -> None:
     base = _write(tmp_path, "base.json", docs_base())
-    layer = _write(tmp_path, "layer.json",
-                   docs_layer({"properties.desired.layeredProperties": {"StopAfterCount": 1000}}))
+    layer = _write(
+        tmp_path, "layer.json", docs_layer({"properties.desired.layeredProperties": {"StopAfterCount": 1000}})
+    )
     result = _edgeship(tmp_path, "compose", base, layer, "--tags", '{"environment": "prod"}', "--explain")
     assert result.returncode == 0, result.stderr
     manifest = json.loads(result.stdout)
     assert manifest["modulesContent"]["SimulatedTemperatureSensor"]["properties.desired"] == {
-        "SendData": True, "SendInterval": 5, "layeredProperties": {"StopAfterCount": 1000}}
+        "SendData": True,
+        "SendInterval": 5,
+        "layeredProperties": {"StopAfterCount": 1000},
+    }
     sim_parse_deployment(manifest, "composed")
     explained = result.stderr.splitlines()
     assert explained[0] == f"base: docs-base ({base}, base, priority 10)"
@@ -57,32 +67,52 @@ def test_compose_prints_a_manifest_the_simulator_takes(tmp_path: Path) -> None:
 
 
 def test_compose_writes_out_and_takes_a_twin_file(tmp_path: Path) -> None:
-    base = _write(tmp_path, "base.json", docs_base() | {
-        "targetCondition": "tags.environment = 'prod' AND properties.reported.model = '4000x' AND deviceId = 'd1'"})
-    twin = _write(tmp_path, "twin.json", {"tags": {"environment": "prod"}, "properties": {"reported": {
-        "model": "4000x"}}})
+    base = _write(
+        tmp_path,
+        "base.json",
+        docs_base()
+        | {"targetCondition": "tags.environment = 'prod' AND properties.reported.model = '4000x' AND deviceId = 'd1'"},
+    )
+    twin = _write(
+        tmp_path, "twin.json", {"tags": {"environment": "prod"}, "properties": {"reported": {"model": "4000x"}}}
+    )
     out = tmp_path / "composed.json"
     result = _edgeship(tmp_path, "compose", base, "--tags", f"@{twin}", "--device-id", "d1", "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"wrote {out}\n"
     assert json.loads(out.read_text(encoding="utf-8")) == {"modulesContent": docs_base()["content"]["modulesContent"]}
-    validated = subprocess.run([sys.executable, "-m", "edgeship", "manifest", "validate", str(out)], cwd=tmp_path,
-                               capture_output=True, text=True, timeout=120, check=False)
+    validated = subprocess.run(
+        [sys.executable, "-m", "edgeship", "manifest", "validate", str(out)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert validated.returncode == 0, validated.stderr
 
 
-@pytest.mark.parametrize(("files", "tags", "pattern"), [
-    ({"base.json": docs_base() | {"targetCondition": "tags.environment = 'prod' NOT deviceId = 'x'"}}, "{}",
-     r"^error: .*base\.json: targetCondition .* does not parse: column 27: unexpected 'NOT'"),
-    ({"layer.json": docs_layer({"properties.desired.x": 1})}, '{"environment": "prod"}',
-     r"^error: no base deployment targets this device, only layered ones \(docs-layer \(.*layer\.json, layered"),
-    ({"base.json": docs_base() | {"colour": "red"}}, "{}", r"^error: .*base\.json: unknown key 'colour'"),
-    ({"base.json": "not json"}, "{}", r"^error: .*base\.json:1:1: not valid JSON"),
-    ({"base.json": {"modulesContent": {}}}, "{}", r"^error: .*base\.json: a plain manifest, not an at-scale"),
-    ({"base.json": docs_base()}, '{"environment": ', r"^error: --tags: not valid JSON"),
-    ({"base.json": docs_base()}, '["prod"]', r"^error: --tags takes a JSON object"),
-    ({"base.json": docs_base()}, '{"environment": "dev"}', r"^error: no deployment's targetCondition matches"),
-])
+@pytest.mark.parametrize(
+    ("files", "tags", "pattern"),
+    [
+        (
+            {"base.json": docs_base() | {"targetCondition": "tags.environment = 'prod' NOT deviceId = 'x'"}},
+            "{}",
+            r"^error: .*base\.json: targetCondition .* does not parse: column 27: unexpected 'NOT'",
+        ),
+        (
+            {"layer.json": docs_layer({"properties.desired.x": 1})},
+            '{"environment": "prod"}',
+            r"^error: no base deployment targets this device, only layered ones \(docs-layer \(.*layer\.json, layered",
+        ),
+        ({"base.json": docs_base() | {"colour": "red"}}, "{}", r"^error: .*base\.json: unknown key 'colour'"),
+        ({"base.json": "not json"}, "{}", r"^error: .*base\.json:1:1: not valid JSON"),
+        ({"base.json": {"modulesContent": {}}}, "{}", r"^error: .*base\.json: a plain manifest, not an at-scale"),
+        ({"base.json": docs_base()}, '{"environment": ', r"^error: --tags: not valid JSON"),
+        ({"base.json": docs_base()}, '["prod"]', r"^error: --tags takes a JSON object"),
+        ({"base.json": docs_base()}, '{"environment": "dev"}', r"^error: no deployment's targetCondition matches"),
+    ],
+)
 def test_compose_bad_input_is_one_error_line(tmp_path: Path, files: dict[str, Any], tags: str, pattern: str) -> None:
     paths = []
     for name, document in files.items():
@@ -95,10 +125,21 @@ def test_compose_bad_input_is_one_error_line(tmp_path: Path, files: dict[str, An
 
 def test_compose_refuses_an_invalid_result(tmp_path: Path) -> None:
     base = _write(tmp_path, "base.json", docs_base())
-    layer = _write(tmp_path, "layer.json", {
-        "id": "bad-route", "targetCondition": "*", "priority": 20,
-        "content": {"modulesContent": {"$edgeAgent": {},
-                                       "$edgeHub": {"properties.desired.routes.r": "FROM /messages/* INTO nowhere"}}}})
+    layer = _write(
+        tmp_path,
+        "layer.json",
+        {
+            "id": "bad-route",
+            "targetCondition": "*",
+            "priority": 20,
+            "content": {
+                "modulesContent": {
+                    "$edgeAgent": {},
+                    "$edgeHub": {"properties.desired.routes.r": "FROM /messages/* INTO nowhere"},
+                }
+            },
+        },
+    )
     result = _edgeship(tmp_path, "compose", base, layer, "--tags", '{"environment": "prod"}')
     assert result.returncode == 1
     assert result.stdout == ""
@@ -109,16 +150,25 @@ def test_compose_refuses_an_invalid_result(tmp_path: Path) -> None:
 def test_plan_cli(tmp_path: Path) -> None:
     base = _write(tmp_path, "base.json", docs_base())
     layer = _write(tmp_path, "layer.json", docs_layer({"properties.desired.x": 1}, condition="tags.camera = true"))
-    devices = _write(tmp_path, "devices.json", [
-        {"deviceId": "a", "tags": {"environment": "prod", "camera": True}},
-        {"deviceId": "b", "tags": {"environment": "prod"}},
-        {"deviceId": "c", "tags": {"camera": True}},
-        {"deviceId": "d", "tags": {}}])
+    devices = _write(
+        tmp_path,
+        "devices.json",
+        [
+            {"deviceId": "a", "tags": {"environment": "prod", "camera": True}},
+            {"deviceId": "b", "tags": {"environment": "prod"}},
+            {"deviceId": "c", "tags": {"camera": True}},
+            {"deviceId": "d", "tags": {}},
+        ],
+    )
     result = _edgeship(tmp_path, "plan", base, layer, "--devices", devices)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[:4] == ["a: docs-base + docs-layer", "b: docs-base", "c: - (targeted, not applied: docs-layer)",
-                         "d: -"]
+    assert lines[:4] == [
+        "a: docs-base + docs-layer",
+        "b: docs-base",
+        "c: - (targeted, not applied: docs-layer)",
+        "d: -",
+    ]
     assert re.fullmatch(r"docs-base\s+base\s+10\s+2\s+2", lines[5])
     assert re.fullmatch(r"docs-layer\s+layered\s+20\s+2\s+1", lines[6])
     assert re.fullmatch(r"planned 4 device\(s\) against 2 deployment\(s\) in \d+\.\d{3} s\n", result.stderr)
@@ -136,5 +186,7 @@ def test_compose_warns_of_an_equal_priority_guess(tmp_path: Path) -> None:
     result = _edgeship(tmp_path, "compose", first, second, "--tags", '{"environment": "prod"}')
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["modulesContent"]["$edgeHub"]["properties.desired"]["routes"]
-    assert result.stderr == ("warning: equal priority 10: base second wins because it comes later among the inputs "
-                             "(no createdTimeUtc tells which is newer)\n")
+    assert result.stderr == (
+        "warning: equal priority 10: base second wins because it comes later among the inputs "
+        "(no createdTimeUtc tells which is newer)\n"
+    )

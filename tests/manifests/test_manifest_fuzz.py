@@ -15,18 +15,48 @@ from hypothesis import strategies as st
 from edgeship.errors import ManifestError
 from edgeship.manifest import GenerateOptions, ModuleInfo, generate, parse_dotenv, validate_text
 
-dollar_text = st.text(st.sampled_from(list("ab$${}:-_.MODULES/ \"\\")), max_size=25)
-route_words = st.sampled_from(["FROM", "INTO", "WHERE", "SELECT", "*", "/messages/*", "/messages/modules/sentiment/*",
-                               "/messages/modules/tweetsource/outputs/tweets", "$upstream", "AND", "NOT", "(", ")",
-                               'BrokeredEndpoint("/modules/sentiment/inputs/input1")', "$body.x", "=", "'a'", "1",
-                               "/twinChangeNotifications", "IS_DEFINED($body.y)", '"', "\\", ",", "ghost"])
-valid_routes = st.sampled_from([
-    "FROM /messages/modules/tweetsource/outputs/tweets INTO BrokeredEndpoint(\"/modules/sentiment/inputs/input1\")",
-    "FROM /messages/* WHERE $body.x > 1 INTO $upstream", "FROM /messages/modules/sentiment/outputs/* INTO $upstream"])
+dollar_text = st.text(st.sampled_from(list('ab$${}:-_.MODULES/ "\\')), max_size=25)
+route_words = st.sampled_from(
+    [
+        "FROM",
+        "INTO",
+        "WHERE",
+        "SELECT",
+        "*",
+        "/messages/*",
+        "/messages/modules/sentiment/*",
+        "/messages/modules/tweetsource/outputs/tweets",
+        "$upstream",
+        "AND",
+        "NOT",
+        "(",
+        ")",
+        'BrokeredEndpoint("/modules/sentiment/inputs/input1")',
+        "$body.x",
+        "=",
+        "'a'",
+        "1",
+        "/twinChangeNotifications",
+        "IS_DEFINED($body.y)",
+        '"',
+        "\\",
+        ",",
+        "ghost",
+    ]
+)
+valid_routes = st.sampled_from(
+    [
+        'FROM /messages/modules/tweetsource/outputs/tweets INTO BrokeredEndpoint("/modules/sentiment/inputs/input1")',
+        "FROM /messages/* WHERE $body.x > 1 INTO $upstream",
+        "FROM /messages/modules/sentiment/outputs/* INTO $upstream",
+    ]
+)
 routes = valid_routes | st.lists(route_words, max_size=10).map(" ".join) | st.text(max_size=40)
-json_values = st.recursive(st.none() | st.booleans() | st.integers(-3, 99) | dollar_text,
-                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(dollar_text, inner, max_size=3),
-                           max_leaves=8)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 99) | dollar_text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(dollar_text, inner, max_size=3),
+    max_leaves=8,
+)
 pytestmark = pytest.mark.timeout(300)  # "never hangs": a hang fails the test instead of the whole run
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -47,8 +77,9 @@ def _mutate(template: dict[str, Any], data: st.DataObject) -> dict[str, Any]:
 
 @SETTINGS
 @given(data=st.data())
-def test_random_templates_never_crash(data: st.DataObject, template_path: Path, tmp_path: Path,
-                                      repo_modules: dict[str, ModuleInfo]) -> None:
+def test_random_templates_never_crash(
+    data: st.DataObject, template_path: Path, tmp_path: Path, repo_modules: dict[str, ModuleInfo]
+) -> None:
     template = json.loads(template_path.read_text(encoding="utf-8"))
     document = _mutate(template, data)
     hub = document.get("modulesContent", {})
@@ -73,8 +104,9 @@ def test_random_templates_never_crash(data: st.DataObject, template_path: Path, 
 
 @SETTINGS
 @given(route=routes)
-def test_random_routes_in_a_manifest_never_crash(route: str, default_manifest: dict[str, Any],
-                                                 repo_modules: dict[str, ModuleInfo]) -> None:
+def test_random_routes_in_a_manifest_never_crash(
+    route: str, default_manifest: dict[str, Any], repo_modules: dict[str, ModuleInfo]
+) -> None:
     document = copy.deepcopy(default_manifest)
     document["modulesContent"]["$edgeHub"]["properties.desired"]["routes"]["fuzz"] = route
     report = validate_text(json.dumps(document), "d.json", repo_modules)[1]
@@ -102,8 +134,9 @@ def test_random_text_as_a_manifest_never_crashes(text: str) -> None:
 
 @SETTINGS
 @given(data=st.data())
-def test_what_we_accept_the_public_schema_accepts(data: st.DataObject, default_manifest: dict[str, Any],
-                                                  repo_root: Path, repo_modules: dict[str, ModuleInfo]) -> None:
+def test_what_we_accept_the_public_schema_accepts(
+    data: st.DataObject, default_manifest: dict[str, Any], repo_root: Path, repo_modules: dict[str, ModuleInfo]
+) -> None:
     public = repo_root.parent / "shared" / "reference" / "azure-iot-edge-deployment-2.0.json"
     if not public.is_file():
         pytest.skip("the public schema is not beside the repository")

@@ -34,40 +34,50 @@ def _modules(document: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def test_variables_from_env_file_and_environment(template_path: Path, tmp_path: Path,
-                                                 repo_modules: dict[str, ModuleInfo]) -> None:
+def test_variables_from_env_file_and_environment(
+    template_path: Path, tmp_path: Path, repo_modules: dict[str, ModuleInfo]
+) -> None:
     def edit(document: dict[str, Any]) -> None:
         _modules(document)["sentiment"]["env"]["GREETING"] = {"value": "$GREETING and ${QUOTED} $$5"}
 
     env = tmp_path / ".env"
-    env.write_text('GREETING=hello\nQUOTED="a \\"b\\" \\\\ c"\nRUNTIME_TAG=1.5.3\nCONTAINER_TAG=ci7\n',
-                   encoding="utf-8")
-    generated = generate(GenerateOptions(_template(template_path, tmp_path, edit), "arm32v7", env, environ={}),
-                         repo_modules)
+    env.write_text(
+        'GREETING=hello\nQUOTED="a \\"b\\" \\\\ c"\nRUNTIME_TAG=1.5.3\nCONTAINER_TAG=ci7\n', encoding="utf-8"
+    )
+    generated = generate(
+        GenerateOptions(_template(template_path, tmp_path, edit), "arm32v7", env, environ={}), repo_modules
+    )
     modules = _modules(generated.manifest)
     assert modules["sentiment"]["env"]["GREETING"]["value"] == 'hello and a "b" \\ c $5'
     assert modules["sentiment"]["settings"]["image"] == "localhost:5000/sentiment:0.1.0-ci7-arm32v7"
     system = manifest_of(generated)["modulesContent"]["$edgeAgent"]["properties.desired"]["systemModules"]
     assert system["edgeHub"]["settings"]["image"] == "mcr.microsoft.com/azureiotedge-hub:1.5.3"
     # the environment wins over .env
-    generated = generate(GenerateOptions(_template(template_path, tmp_path, edit), "amd64", env,
-                                         environ={"GREETING": "hi", "CONTAINER_TAG": ""}), repo_modules)
+    generated = generate(
+        GenerateOptions(
+            _template(template_path, tmp_path, edit), "amd64", env, environ={"GREETING": "hi", "CONTAINER_TAG": ""}
+        ),
+        repo_modules,
+    )
     assert _modules(generated.manifest)["sentiment"]["env"]["GREETING"]["value"].startswith("hi and")
     assert _modules(generated.manifest)["sentiment"]["settings"]["image"].endswith(":0.1.0-amd64")
 
 
-def test_explicit_platform_placeholder(template_path: Path, tmp_path: Path,
-                                       repo_modules: dict[str, ModuleInfo]) -> None:
+def test_explicit_platform_placeholder(
+    template_path: Path, tmp_path: Path, repo_modules: dict[str, ModuleInfo]
+) -> None:
     def edit(document: dict[str, Any]) -> None:
         _modules(document)["tweetsource"]["settings"]["image"] = "${MODULES.tweetsource.arm64v8}"
 
     generated = generate(GenerateOptions(_template(template_path, tmp_path, edit), "amd64", environ={}), repo_modules)
-    assert _modules(generated.manifest)["tweetsource"]["settings"]["image"] == \
-        "localhost:5000/tweetsource:0.1.0-arm64v8"
+    assert (
+        _modules(generated.manifest)["tweetsource"]["settings"]["image"] == "localhost:5000/tweetsource:0.1.0-arm64v8"
+    )
 
 
-def test_every_unknown_variable_is_reported_with_its_position(template_path: Path, tmp_path: Path,
-                                                              repo_modules: dict[str, ModuleInfo]) -> None:
+def test_every_unknown_variable_is_reported_with_its_position(
+    template_path: Path, tmp_path: Path, repo_modules: dict[str, ModuleInfo]
+) -> None:
     text = template_path.read_text(encoding="utf-8")
     text = text.replace('"./model"', '"${MODEL_ROOT}/model"').replace('"tweets.jsonl"', '"$TWEETS_DIR/t.jsonl"')
     text = text.replace("${MODULES.tweetsource}", "${MODULES.nosuchmodule}")
@@ -82,27 +92,31 @@ def test_every_unknown_variable_is_reported_with_its_position(template_path: Pat
     for diagnostic, needle in zip(unknown, ("${MODEL_ROOT}", "$TWEETS_DIR"), strict=True):
         assert needle in diagnostic.message
         line = lines[diagnostic.position.line - 1]
-        assert line[diagnostic.position.column - 1:].startswith(needle)
+        assert line[diagnostic.position.column - 1 :].startswith(needle)
         assert diagnostic.position.file == str(path)
     placeholder = found["unknown-module-placeholder"]
     assert "no module folder 'nosuchmodule'" in placeholder.message
     assert placeholder.path == (*AGENT_MODULES, "tweetsource", "settings", "image")
 
 
-def test_iot_edge_dollar_words_and_route_conditions_are_kept(template_path: Path, tmp_path: Path,
-                                                             repo_modules: dict[str, ModuleInfo]) -> None:
+def test_iot_edge_dollar_words_and_route_conditions_are_kept(
+    template_path: Path, tmp_path: Path, repo_modules: dict[str, ModuleInfo]
+) -> None:
     route = "FROM /messages/modules/sentiment/outputs/output1 WHERE $body.label = 'NEGATIVE' INTO $upstream"
 
     def edit(document: dict[str, Any]) -> None:
         document["modulesContent"]["$edgeHub"]["properties.desired"]["routes"]["sentimentToUpstream"] = route
 
     generated = generate(GenerateOptions(_template(template_path, tmp_path, edit), "amd64", environ={}), repo_modules)
-    assert manifest_of(generated)["modulesContent"]["$edgeHub"]["properties.desired"]["routes"][
-        "sentimentToUpstream"] == route
+    assert (
+        manifest_of(generated)["modulesContent"]["$edgeHub"]["properties.desired"]["routes"]["sentimentToUpstream"]
+        == route
+    )
 
 
-def test_long_create_options_are_split_into_512_character_parts(template_path: Path, tmp_path: Path,
-                                                                repo_modules: dict[str, ModuleInfo]) -> None:
+def test_long_create_options_are_split_into_512_character_parts(
+    template_path: Path, tmp_path: Path, repo_modules: dict[str, ModuleInfo]
+) -> None:
     labels = {f"org.example.label{i:03d}": "x" * 40 for i in range(30)}
 
     def edit(document: dict[str, Any]) -> None:
@@ -119,8 +133,9 @@ def test_long_create_options_are_split_into_512_character_parts(template_path: P
     assert json.loads("".join(settings[key] for key in parts))["Labels"] == labels
 
 
-def test_create_options_beyond_eight_parts_are_refused(template_path: Path, tmp_path: Path,
-                                                       repo_modules: dict[str, ModuleInfo]) -> None:
+def test_create_options_beyond_eight_parts_are_refused(
+    template_path: Path, tmp_path: Path, repo_modules: dict[str, ModuleInfo]
+) -> None:
     def edit(document: dict[str, Any]) -> None:
         _modules(document)["sentiment"]["settings"]["createOptions"]["Labels"] = {"big": "x" * 4200}
 

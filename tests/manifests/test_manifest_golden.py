@@ -25,8 +25,9 @@ def _public_schema(repo_root: Path) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)
-def test_default_template_matches_golden(platform: str, template_path: Path,
-                                         repo_modules: dict[str, ModuleInfo]) -> None:
+def test_default_template_matches_golden(
+    platform: str, template_path: Path, repo_modules: dict[str, ModuleInfo]
+) -> None:
     generated = generate(GenerateOptions(template_path, platform, environ={}), repo_modules)
     text = json.dumps(generated.manifest, indent=2) + "\n"
     golden = GOLDEN / f"deployment.{platform}.json"
@@ -42,8 +43,9 @@ def test_default_template_matches_golden(platform: str, template_path: Path,
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)
-def test_generated_manifest_passes_the_public_schema(platform: str, repo_root: Path, template_path: Path,
-                                                     repo_modules: dict[str, ModuleInfo]) -> None:
+def test_generated_manifest_passes_the_public_schema(
+    platform: str, repo_root: Path, template_path: Path, repo_modules: dict[str, ModuleInfo]
+) -> None:
     schema = _public_schema(repo_root)
     manifest = generate(GenerateOptions(template_path, platform, environ={}), repo_modules).manifest
     errors = [e.message for e in jsonschema.Draft4Validator(schema).iter_errors(manifest)]

@@ -14,10 +14,21 @@ from edgeship.manifest import ManifestSyntaxError, parse_json
 from edgeship.manifest.problems import JsonPath
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text()
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
-                                                                                             max_size=4), max_leaves=25)
-layouts = st.sampled_from([{}, {"indent": 2}, {"indent": "\t"}, {"separators": (",", ":")},
-                           {"indent": 1, "ensure_ascii": False}, {"ensure_ascii": False}])
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=25,
+)
+layouts = st.sampled_from(
+    [
+        {},
+        {"indent": 2},
+        {"indent": "\t"},
+        {"separators": (",", ":")},
+        {"indent": 1, "ensure_ascii": False},
+        {"ensure_ascii": False},
+    ]
+)
 
 
 def _at(value: Any, path: JsonPath) -> Any:
@@ -47,8 +58,13 @@ json_alphabet = st.sampled_from(list('{}[]",:0123456789-+.eE \n\tatrufalsnNIy\\/
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.one_of(st.text(json_alphabet, max_size=30), st.text(max_size=20),
-                 values.map(json.dumps).flatmap(lambda t: st.integers(0, len(t)).map(lambda i: t[:i] + t[i + 1:]))))
+@given(
+    st.one_of(
+        st.text(json_alphabet, max_size=30),
+        st.text(max_size=20),
+        values.map(json.dumps).flatmap(lambda t: st.integers(0, len(t)).map(lambda i: t[:i] + t[i + 1 :])),
+    )
+)
 def test_accepts_exactly_what_json_loads_accepts(text: str) -> None:
     try:
         expected = json.loads(text)
@@ -81,7 +97,7 @@ def test_string_offset_counts_escapes() -> None:
     document = parse_json(text, "t.json")
     value: Any = document.value
     position = document.string_offset(("r",), value["r"].index("INTO"))
-    assert text[position.column - 1: position.column + 3] == "INTO"
+    assert text[position.column - 1 : position.column + 3] == "INTO"
 
 
 def test_deep_nesting_is_a_clean_error() -> None:

@@ -20,23 +20,45 @@ BOUND_S = 2.0
 
 
 def _base(deployment_id: str, condition: str, priority: int) -> dict[str, Any]:
-    agent = {"schemaVersion": "1.1", "runtime": {"type": "docker", "settings": {}},
-             "systemModules": {"edgeAgent": {"type": "docker", "settings": {
-                 "image": "mcr.microsoft.com/azureiotedge-agent:1.5"}},
-                 "edgeHub": {"type": "docker", "status": "running", "restartPolicy": "always",
-                             "settings": {"image": "mcr.microsoft.com/azureiotedge-hub:1.5"}}},
-             "modules": {}}
+    agent = {
+        "schemaVersion": "1.1",
+        "runtime": {"type": "docker", "settings": {}},
+        "systemModules": {
+            "edgeAgent": {"type": "docker", "settings": {"image": "mcr.microsoft.com/azureiotedge-agent:1.5"}},
+            "edgeHub": {
+                "type": "docker",
+                "status": "running",
+                "restartPolicy": "always",
+                "settings": {"image": "mcr.microsoft.com/azureiotedge-hub:1.5"},
+            },
+        },
+        "modules": {},
+    }
     hub = {"schemaVersion": "1.1", "routes": {}, "storeAndForwardConfiguration": {"timeToLiveSecs": 7200}}
-    return {"id": deployment_id, "targetCondition": condition, "priority": priority,
-            "content": {"modulesContent": {"$edgeAgent": {"properties.desired": agent},
-                                           "$edgeHub": {"properties.desired": hub}}}}
+    return {
+        "id": deployment_id,
+        "targetCondition": condition,
+        "priority": priority,
+        "content": {
+            "modulesContent": {"$edgeAgent": {"properties.desired": agent}, "$edgeHub": {"properties.desired": hub}}
+        },
+    }
 
 
 def _layered(deployment_id: str, condition: str, priority: int) -> dict[str, Any]:
-    module = {"type": "docker", "status": "running", "restartPolicy": "always", "version": "1.0",
-              "settings": {"image": f"example.com/{deployment_id}:1"}}
-    return {"id": deployment_id, "targetCondition": condition, "priority": priority,
-            "content": {"modulesContent": {"$edgeAgent": {f"properties.desired.modules.{deployment_id}": module}}}}
+    module = {
+        "type": "docker",
+        "status": "running",
+        "restartPolicy": "always",
+        "version": "1.0",
+        "settings": {"image": f"example.com/{deployment_id}:1"},
+    }
+    return {
+        "id": deployment_id,
+        "targetCondition": condition,
+        "priority": priority,
+        "content": {"modulesContent": {"$edgeAgent": {f"properties.desired.modules.{deployment_id}": module}}},
+    }
 
 
 Twin = dict[str, Any]
@@ -44,21 +66,30 @@ Twin = dict[str, Any]
 # (document, the same condition as a Python predicate: the independent oracle)
 FLEET: list[tuple[dict[str, Any], Callable[[Twin], bool]]] = [
     (_base("prod", "tags.environment = 'prod'", 10), lambda t: t["tags"]["environment"] == "prod"),
-    (_base("prod-eu", "tags.environment = 'prod' AND tags.region IN ['eu-west', 'eu-north']", 20),
-     lambda t: t["tags"]["environment"] == "prod" and t["tags"]["region"] in ("eu-west", "eu-north")),
-    (_base("test", "tags.environment = 'test' OR deviceId = 'device-00001'", 10),
-     lambda t: t["tags"]["environment"] == "test" or t["deviceId"] == "device-00001"),
+    (
+        _base("prod-eu", "tags.environment = 'prod' AND tags.region IN ['eu-west', 'eu-north']", 20),
+        lambda t: t["tags"]["environment"] == "prod" and t["tags"]["region"] in ("eu-west", "eu-north"),
+    ),
+    (
+        _base("test", "tags.environment = 'test' OR deviceId = 'device-00001'", 10),
+        lambda t: t["tags"]["environment"] == "test" or t["deviceId"] == "device-00001",
+    ),
     (_layered("camera", "tags.camera = true", 30), lambda t: t["tags"].get("camera") is True),
-    (_layered("gpu", "properties.reported.gpu.memoryGb >= 8", 40),
-     lambda t: t.get("properties", {}).get("reported", {}).get("gpu", {}).get("memoryGb", 0) >= 8),
+    (
+        _layered("gpu", "properties.reported.gpu.memoryGb >= 8", 40),
+        lambda t: t.get("properties", {}).get("reported", {}).get("gpu", {}).get("memoryGb", 0) >= 8,
+    ),
     (_layered("low", "tags.floor < 3", 5), lambda t: t["tags"]["floor"] < 3),  # below every base
     (_layered("no-tag", "NOT IS_DEFINED(tags.camera)", 50), lambda t: "camera" not in t["tags"]),
 ]
 
 
 def _device(i: int) -> Twin:
-    tags: dict[str, Any] = {"environment": ("prod", "test", "dev")[i % 3],
-                            "region": ("eu-west", "us-east", "eu-north", "asia")[i % 4], "floor": i % 10}
+    tags: dict[str, Any] = {
+        "environment": ("prod", "test", "dev")[i % 3],
+        "region": ("eu-west", "us-east", "eu-north", "asia")[i % 4],
+        "floor": i % 10,
+    }
     if i % 11:
         tags["camera"] = i % 5 == 0
     twin: Twin = {"deviceId": f"device-{i:05d}", "tags": tags}
@@ -107,8 +138,10 @@ def test_plan_10000_devices_counts_and_time(fleet_files: tuple[list[Path], Path,
         fleet = plan(load_deployments(paths), load_devices(devices_file))
         walls.append(time.perf_counter() - started)
         cpus.append(time.process_time() - cpu_started)
-    print(f"\nplan: {DEVICES} devices x {len(paths)} deployments (read, parsed, planned) in "
-          f"{min(walls):.3f} s, best of {', '.join(f'{w:.3f}' for w in walls)} (cpu {min(cpus):.3f} s)")
+    print(
+        f"\nplan: {DEVICES} devices x {len(paths)} deployments (read, parsed, planned) in "
+        f"{min(walls):.3f} s, best of {', '.join(f'{w:.3f}' for w in walls)} (cpu {min(cpus):.3f} s)"
+    )
     counts = {name: (c.targeted, c.applied) for name, c in fleet.counts.items()}
     expected = _expected(twins)
     assert counts == expected
@@ -141,15 +174,18 @@ def test_plan_per_device(fleet_files: tuple[list[Path], Path, list[Twin]]) -> No
     assert by_id["device-00033"].applied == ("prod", "no-tag")
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ('[{"tags": {}}]', "device [0] is not an object with a string deviceId"),
-    ('[{"deviceId": "a", "colour": "red"}]', "device 'a': unknown key 'colour'"),
-    ('[{"deviceId": "a"}, {"deviceId": "a"}]', "device id 'a' appears twice"),
-    ('{"a": 1}', "device 'a' must be an object"),
-    ('"x"', "expected a list of device twins"),
-    ("[", "not valid JSON"),
-    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('[{"tags": {}}]', "device [0] is not an object with a string deviceId"),
+        ('[{"deviceId": "a", "colour": "red"}]', "device 'a': unknown key 'colour'"),
+        ('[{"deviceId": "a"}, {"deviceId": "a"}]', "device id 'a' appears twice"),
+        ('{"a": 1}', "device 'a' must be an object"),
+        ('"x"', "expected a list of device twins"),
+        ("[", "not valid JSON"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ],
+)
 def test_bad_devices_files(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "devices.json"
     path.write_text(content, encoding="utf-8")
@@ -162,5 +198,7 @@ def test_bad_devices_files(tmp_path: Path, content: str, message: str) -> None:
 def test_devices_keyed_by_id_take_tags_or_twins(tmp_path: Path) -> None:
     path = tmp_path / "devices.json"
     path.write_text(json.dumps({"a": {"environment": "prod"}, "b": {"tags": {"environment": "test"}}}))
-    assert load_devices(path) == [{"tags": {"environment": "prod"}, "deviceId": "a"},
-                                  {"tags": {"environment": "test"}, "deviceId": "b"}]
+    assert load_devices(path) == [
+        {"tags": {"environment": "prod"}, "deviceId": "a"},
+        {"tags": {"environment": "test"}, "deviceId": "b"},
+    ]

@@ -48,8 +48,9 @@ def test_sends_in_order_once_without_loop(replay: ModuleType, tmp_path: Path) ->
     path = tmp_path / "t.jsonl"
     path.write_text("\n".join(json.dumps({"id": str(i), "text": f"t{i}"}) for i in range(5)), encoding="utf-8")
     sent: list[str] = []
-    replayer = replay.Replayer(replay.load_tweets(path), replay.ReplaySettings(1000.0, loop=False),
-                               lambda tweet: sent.append(tweet.id))
+    replayer = replay.Replayer(
+        replay.load_tweets(path), replay.ReplaySettings(1000.0, loop=False), lambda tweet: sent.append(tweet.id)
+    )
     assert replayer.run() == 5
     assert sent == ["0", "1", "2", "3", "4"]
 

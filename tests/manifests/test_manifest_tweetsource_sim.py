@@ -18,21 +18,24 @@ def _tweetsource_only(manifest: dict[str, Any]) -> dict[str, Any]:
     del content["$edgeAgent"]["properties.desired"]["modules"]["sentiment"]
     del content["sentiment"]
     content["$edgeHub"]["properties.desired"]["routes"] = {
-        "tweets": "FROM /messages/modules/tweetsource/outputs/tweets INTO $upstream"}
+        "tweets": "FROM /messages/modules/tweetsource/outputs/tweets INTO $upstream"
+    }
     content["tweetsource"]["properties.desired"] = {"rate_per_sec": 200, "loop": False}
     return document
 
 
-def test_replays_the_bundled_tweets_and_stops_on_sigterm(default_manifest: dict[str, Any], repo_root: Path,
-                                                         tmp_path: Path) -> None:
+def test_replays_the_bundled_tweets_and_stops_on_sigterm(
+    default_manifest: dict[str, Any], repo_root: Path, tmp_path: Path
+) -> None:
     from edgesim.testing import run_simulator
 
     path = tmp_path / "deployment.json"
     path.write_text(json.dumps(_tweetsource_only(default_manifest)), encoding="utf-8")
-    expected = [json.loads(line) for line in
-                (repo_root / "modules" / "tweetsource" / "tweets.jsonl").read_text(encoding="utf-8").splitlines()]
-    with run_simulator(path, state_dir=tmp_path / "sim", host="127.0.0.61",
-                       modules_dir=repo_root / "modules") as sim:
+    expected = [
+        json.loads(line)
+        for line in (repo_root / "modules" / "tweetsource" / "tweets.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+    with run_simulator(path, state_dir=tmp_path / "sim", host="127.0.0.61", modules_dir=repo_root / "modules") as sim:
         records = sim.wait_upstream(count=20, timeout=60)
         bodies = [json.loads(record.body) for record in records]
         assert bodies == [{"text": t["text"], "id": t["id"], "label": t["label"]} for t in expected]

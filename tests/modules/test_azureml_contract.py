@@ -31,7 +31,7 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 90.0
 
-CONTRACT_SCRIPT = '''
+CONTRACT_SCRIPT = """
 import json
 import os
 
@@ -61,16 +61,16 @@ def run(data):
         except Exception as e:
             return str(e)
     return {"echo": request}
-'''
+"""
 
-HEADERS_SCRIPT = '''
+HEADERS_SCRIPT = """
 def init():
     pass
 
 def run(data, request_headers):
     return {"data": data, "custom": request_headers.get("X-Custom"),
             "client": request_headers.get("X-Ms-Client-Request-Id")}
-'''
+"""
 
 USER_SWAGGER3 = {"openapi": "3.0.3", "info": {"title": "mine", "version": "7"}, "paths": {}}
 
@@ -98,8 +98,9 @@ def wait_ready(server: Server, log: Path) -> None:
 def start(command: list[str], cwd: Path, port: int, log: Path) -> Server:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("IOTEDGE_", "AZUREML_", "AML_"))}
     with log.open("wb") as out:
-        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
     server = Server(f"http://127.0.0.1:{port}", process)
     wait_ready(server, log)
     return server
@@ -130,12 +131,29 @@ def serve_pair(venv: Path, folder: Path, script: str) -> Iterator[tuple[Server, 
     entry = folder / "score.py"
     entry.write_text(script)
     theirs_port, ours_port = free_port(), free_port()
-    theirs = start(peer.launch_command(venv, entry, model_dir, theirs_port), folder, theirs_port,
-                   folder / "azmlinfsrv.log")
+    theirs = start(
+        peer.launch_command(venv, entry, model_dir, theirs_port), folder, theirs_port, folder / "azmlinfsrv.log"
+    )
     try:
-        ours = start([sys.executable, "-m", "edgeship_sentiment", "--no-iothub", "--http", f"127.0.0.1:{ours_port}",
-                      "--entry-script", str(entry), "--model-dir", str(model_dir), "--capture-dir",
-                      str(folder / "capture")], folder, ours_port, folder / "edgeship.log")
+        ours = start(
+            [
+                sys.executable,
+                "-m",
+                "edgeship_sentiment",
+                "--no-iothub",
+                "--http",
+                f"127.0.0.1:{ours_port}",
+                "--entry-script",
+                str(entry),
+                "--model-dir",
+                str(model_dir),
+                "--capture-dir",
+                str(folder / "capture"),
+            ],
+            folder,
+            ours_port,
+            folder / "edgeship.log",
+        )
     except BaseException:
         stop(theirs)
         raise
@@ -158,8 +176,14 @@ def with_headers(azmlinfsrv_venv: Path, tmp_path_factory: pytest.TempPathFactory
 
 # The headers a client of azmlinfsrv reads; x-ms-run-fn-exec-ms and x-ms-server-version are
 # compared by presence (a duration, a server name).
-COMPARED = ("x-ms-run-function-failed", "x-request-id", "x-ms-request-id", "x-ms-client-request-id", "traceid",
-            "allow")  # azmlinfsrv sends no Allow with its 405: neither may we
+COMPARED = (
+    "x-ms-run-function-failed",
+    "x-request-id",
+    "x-ms-request-id",
+    "x-ms-client-request-id",
+    "traceid",
+    "allow",
+)  # azmlinfsrv sends no Allow with its 405: neither may we
 PRESENT = ("x-ms-run-fn-exec-ms", "x-ms-server-version")
 
 
@@ -173,8 +197,9 @@ def is_uuid(value: str) -> bool:
 def answer(server: Server, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> dict[str, Any]:
     response = requests.request(method, server.url + path, data=body, headers=headers, timeout=30)
     content_type = response.headers.get("content-type", "")
-    payload: Any = response.json() if content_type.startswith("application/json") and response.content \
-        else response.text
+    payload: Any = (
+        response.json() if content_type.startswith("application/json") and response.content else response.text
+    )
     sent = set(headers.values())
     seen = {name: response.headers.get(name) for name in COMPARED}
     for name, value in seen.items():
@@ -183,8 +208,7 @@ def answer(server: Server, method: str, path: str, body: bytes | None, headers: 
     present = {name: name in response.headers for name in PRESENT}
     if present["x-ms-run-fn-exec-ms"]:
         assert float(response.headers["x-ms-run-fn-exec-ms"]) >= 0
-    return {"status": response.status_code, "type": content_type, "body": payload, "headers": seen,
-            "present": present}
+    return {"status": response.status_code, "type": content_type, "body": payload, "headers": seen, "present": present}
 
 
 IDS = {"x-request-id": "req-1", "x-ms-client-request-id": "client-1"}
@@ -208,11 +232,19 @@ CASES = {
     "POST /": ("POST", "/", b"{}", IDS),
     "unknown route": ("GET", "/nope", None, IDS),
     "legacy x-ms-request-id only": ("POST", "/score", b"{}", {**JSON, "x-ms-request-id": "legacy-7"}),
-    "both legacy and client ids": ("POST", "/score", b"{}", {**JSON, "x-ms-request-id": "legacy-7",
-                                                            "x-ms-client-request-id": "client-8"}),
+    "both legacy and client ids": (
+        "POST",
+        "/score",
+        b"{}",
+        {**JSON, "x-ms-request-id": "legacy-7", "x-ms-client-request-id": "client-8"},
+    ),
     "x-request-id of 101 characters": ("POST", "/score", b"{}", {**JSON, "x-request-id": "r" * 101}),
-    "x-ms-client-request-id of 101 characters": ("POST", "/score", b"{}",
-                                                 {**JSON, "x-request-id": "ok", "x-ms-client-request-id": "c" * 101}),
+    "x-ms-client-request-id of 101 characters": (
+        "POST",
+        "/score",
+        b"{}",
+        {**JSON, "x-request-id": "ok", "x-ms-client-request-id": "c" * 101},
+    ),
     "TraceId is echoed": ("POST", "/score", b"{}", {**JSON, **IDS, "TraceId": "trace-5"}),
     "swagger.json (version 2 by default)": ("GET", "/swagger.json", None, IDS),
     "swagger.json?version=abc": ("GET", "/swagger.json?version=abc", None, IDS),
@@ -237,8 +269,9 @@ def test_generated_request_ids_are_derived_alike(contract: tuple[Server, Server]
         assert str(uuid.UUID(generated)) == generated
         assert response.headers["x-ms-request-id"] == generated
         assert "x-ms-client-request-id" not in response.headers
-        with_client = requests.post(server.url + "/score", data=b"{}", timeout=30,
-                                    headers={**JSON, "x-ms-client-request-id": "c-1"})
+        with_client = requests.post(
+            server.url + "/score", data=b"{}", timeout=30, headers={**JSON, "x-ms-client-request-id": "c-1"}
+        )
         assert with_client.headers["x-ms-request-id"] == "c-1"
         assert with_client.headers["x-ms-client-request-id"] == "c-1"
         assert uuid.UUID(with_client.headers["x-request-id"])
@@ -248,14 +281,24 @@ def swagger_shape(document: Any) -> Any:
     """What a client of the description reads: versions, title, every operation and the schemas."""
     if not isinstance(document, dict):
         return document
-    operations = {path: {method: (op.get("operationId"), sorted(op.get("responses", {})),
-                                  [p.get("name") for p in op.get("parameters", [])])
-                         for method, op in item.items()}
-                  for path, item in document.get("paths", {}).items()}
+    operations = {
+        path: {
+            method: (
+                op.get("operationId"),
+                sorted(op.get("responses", {})),
+                [p.get("name") for p in op.get("parameters", [])],
+            )
+            for method, op in item.items()
+        }
+        for path, item in document.get("paths", {}).items()
+    }
     schemas = document.get("definitions") or document.get("components", {}).get("schemas")
-    return {"version": document.get("swagger") or document.get("openapi"),
-            "info": {k: document.get("info", {}).get(k) for k in ("title", "version")},
-            "operations": operations, "schemas": schemas}
+    return {
+        "version": document.get("swagger") or document.get("openapi"),
+        "info": {k: document.get("info", {}).get(k) for k in ("title", "version")},
+        "operations": operations,
+        "schemas": schemas,
+    }
 
 
 @pytest.mark.parametrize("version", ["2", "2.0", "3", "3.0", "3.1"])
@@ -269,8 +312,7 @@ def test_generated_swagger_has_the_same_shape(contract: tuple[Server, Server], v
 
 
 HEADER_CASES = {
-    "run(data, request_headers)": ("POST", "/score", b'{"text": "hi"}',
-                                   {**JSON, **IDS, "X-Custom": "custom-value"}),
+    "run(data, request_headers)": ("POST", "/score", b'{"text": "hi"}', {**JSON, **IDS, "X-Custom": "custom-value"}),
     "the user's swagger3.json": ("GET", "/swagger.json?version=3", None, IDS),
     "no user swagger for 3.1: generated": ("GET", "/swagger.json?version=3.1", None, IDS),
 }

@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 # The seed's score.py, with its model loading pointed at the ONNX folder (TensorFlow never ships
 # in the module); init()/run()/decode_sentiment()/predict() keep the seed's structure and names.
-SEED_STYLE_SCRIPT = '''
+SEED_STYLE_SCRIPT = """
 import os
 import json
 import time
@@ -68,7 +68,7 @@ def predict(text, include_neutral=True):
     label = decode_sentiment(score, include_neutral=include_neutral)
     return {"label": label, "score": float(score),
        "elapsed_time": time.time()-start_at}
-'''
+"""
 
 
 @pytest.fixture
@@ -89,8 +89,9 @@ def test_entry_script_hosted_unmodified(azureml_dir: Path, tmp_path: Path, packa
     assert reply.status == 200
     assert set(payload) == {"label", "score", "elapsed_time"}
     onnx_service = SentimentService(packaged_model_dir, capture_dir=tmp_path / "cap2")
-    assert payload["score"] == pytest.approx(cast(Any, onnx_service.handle(
-        json.dumps({"text": "Today is a great day!"}), "http").payload)["score"], abs=1e-6)
+    assert payload["score"] == pytest.approx(
+        cast(Any, onnx_service.handle(json.dumps({"text": "Today is a great day!"}), "http").payload)["score"], abs=1e-6
+    )
     # The seed's run() turns errors into a string: hosted as-is, that string is the reply.
     assert cast(str, service.handle("not json", "http").payload).startswith("Expecting value")
     assert service.handle(b"\xff", "http").status == 400
@@ -112,10 +113,24 @@ def test_entry_script_errors_are_clear(tmp_path: Path, azureml_dir: Path) -> Non
 def test_module_process_serves_and_stops_cleanly_on_sigterm(packaged_model_dir: Path, tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("IOTEDGE_")}
-    process = subprocess.Popen([sys.executable, "-u", "main.py", "--model-dir", str(packaged_model_dir),
-                                "--http", f"127.0.0.1:{port}", "--capture-dir", str(tmp_path / "cap")],
-                               cwd=REPO / "modules" / "sentiment", env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-u",
+            "main.py",
+            "--model-dir",
+            str(packaged_model_dir),
+            "--http",
+            f"127.0.0.1:{port}",
+            "--capture-dir",
+            str(tmp_path / "cap"),
+        ],
+        cwd=REPO / "modules" / "sentiment",
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         assert process.stdout is not None
         deadline = time.monotonic() + 60
@@ -134,27 +149,46 @@ def test_module_process_serves_and_stops_cleanly_on_sigterm(packaged_model_dir: 
 
 def test_module_without_a_face_exits_1_with_one_line(packaged_model_dir: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("IOTEDGE_") and k != "HTTP_BIND"}
-    result = subprocess.run([sys.executable, "main.py", "--model-dir", str(packaged_model_dir)],
-                            cwd=REPO / "modules" / "sentiment", env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "main.py", "--model-dir", str(packaged_model_dir)],
+        cwd=REPO / "modules" / "sentiment",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1
     assert result.stderr.strip() == "error: no face to serve: give --http HOST:PORT, --mqtt URL, or run under IoT Edge"
 
 
-@pytest.mark.parametrize(("variable", "value", "code", "message"), [
-    ("MAX_BATCH", "abc", 2, "edgeship-sentiment: error: argument --max-batch: invalid int value: 'abc'"),
-    ("MAX_BATCH_DELAY_MS", "soon", 2, "edgeship-sentiment: error: argument --max-batch-delay-ms: invalid float "
-                                      "value: 'soon'"),
-    ("SEND_WINDOW", "many", 2, "edgeship-sentiment: error: argument --send-window: invalid int value: 'many'"),
-    ("SEND_WINDOW", "0", 1, "error: --send-window (SEND_WINDOW) must be 1-64, got 0"),
-    ("REPORT_INTERVAL", "x", 2, "edgeship-sentiment: error: argument --report-interval: invalid float value: 'x'"),
-])
-def test_bad_settings_in_the_environment_are_one_line(packaged_model_dir: Path, variable: str, value: str,
-                                                      code: int, message: str) -> None:
+@pytest.mark.parametrize(
+    ("variable", "value", "code", "message"),
+    [
+        ("MAX_BATCH", "abc", 2, "edgeship-sentiment: error: argument --max-batch: invalid int value: 'abc'"),
+        (
+            "MAX_BATCH_DELAY_MS",
+            "soon",
+            2,
+            "edgeship-sentiment: error: argument --max-batch-delay-ms: invalid float value: 'soon'",
+        ),
+        ("SEND_WINDOW", "many", 2, "edgeship-sentiment: error: argument --send-window: invalid int value: 'many'"),
+        ("SEND_WINDOW", "0", 1, "error: --send-window (SEND_WINDOW) must be 1-64, got 0"),
+        ("REPORT_INTERVAL", "x", 2, "edgeship-sentiment: error: argument --report-interval: invalid float value: 'x'"),
+    ],
+)
+def test_bad_settings_in_the_environment_are_one_line(
+    packaged_model_dir: Path, variable: str, value: str, code: int, message: str
+) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("IOTEDGE_")}
     env[variable] = value
-    result = subprocess.run([sys.executable, "main.py", "--model-dir", str(packaged_model_dir), "--http",
-                             "127.0.0.1:0"], cwd=REPO / "modules" / "sentiment", env=env, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "main.py", "--model-dir", str(packaged_model_dir), "--http", "127.0.0.1:0"],
+        cwd=REPO / "modules" / "sentiment",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == code
     assert result.stderr.strip().splitlines()[-1] == message
     assert "Traceback" not in result.stderr

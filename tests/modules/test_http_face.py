@@ -48,8 +48,14 @@ def test_batch_request(server: SentimentHTTPServer) -> None:
 
 @pytest.mark.parametrize(
     ("body", "message"),
-    [(b"not json", "not valid JSON"), (b"\xff\xfe", "not valid UTF-8"), (b'{"text": 3}', "must be a string"),
-     (b'{"nope": 1}', '"text"'), (b"[1, 2]", "JSON object"), (json.dumps({"text": "x" * 300_000}).encode(), "larger")],
+    [
+        (b"not json", "not valid JSON"),
+        (b"\xff\xfe", "not valid UTF-8"),
+        (b'{"text": 3}', "must be a string"),
+        (b'{"nope": 1}', '"text"'),
+        (b"[1, 2]", "JSON object"),
+        (json.dumps({"text": "x" * 300_000}).encode(), "larger"),
+    ],
 )
 def test_bad_input_is_400_with_error_and_request_id(server: SentimentHTTPServer, body: bytes, message: str) -> None:
     response = requests.post(server.url + "/score", data=body, headers={"x-request-id": "req-42"}, timeout=10)

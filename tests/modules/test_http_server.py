@@ -74,8 +74,12 @@ def test_256_clients_connecting_at_once_are_all_served(server: SentimentHTTPServ
         try:
             barrier.wait(30)
             connection = http.client.HTTPConnection("127.0.0.1", port_of(server), timeout=60)
-            connection.request("POST", "/score", json.dumps({"text": f"client {index} says hello"}),
-                               {"Content-Type": "application/json"})
+            connection.request(
+                "POST",
+                "/score",
+                json.dumps({"text": f"client {index} says hello"}),
+                {"Content-Type": "application/json"},
+            )
             status = connection.getresponse().status
             connection.close()
             with lock:
@@ -115,7 +119,7 @@ def test_only_post_scores(server: SentimentHTTPServer) -> None:
     assert response.headers["allow"] == "POST"
 
 
-SLOW_SCRIPT = '''
+SLOW_SCRIPT = """
 import json
 import os
 import time
@@ -128,7 +132,7 @@ def run(data):
     Path(os.environ["MARKER"]).write_text("running")
     time.sleep(1.0)  # a slow model: the request is in flight when SIGTERM arrives
     return {"finished": json.loads(data)["n"]}
-'''
+"""
 
 
 def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path) -> None:
@@ -137,10 +141,27 @@ def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path) -> None:
     marker = tmp_path / "marker"
     port = free_port()
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("IOTEDGE_")}, "MARKER": str(marker)}
-    process = subprocess.Popen([sys.executable, "-u", "-m", "edgeship_sentiment", "--no-iothub", "--http",
-                                f"127.0.0.1:{port}", "--entry-script", str(script), "--model-dir", str(tmp_path),
-                                "--capture-dir", str(tmp_path / "cap")], env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-u",
+            "-m",
+            "edgeship_sentiment",
+            "--no-iothub",
+            "--http",
+            f"127.0.0.1:{port}",
+            "--entry-script",
+            str(script),
+            "--model-dir",
+            str(tmp_path),
+            "--capture-dir",
+            str(tmp_path / "cap"),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         assert process.stdout is not None
         for line in process.stdout:  # the module logs "ready" once every face is up
@@ -170,7 +191,7 @@ def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path) -> None:
             process.wait()
 
 
-WORKER_SCRIPT = '''
+WORKER_SCRIPT = """
 import os
 from pathlib import Path
 
@@ -179,7 +200,7 @@ def init():
 
 def run(data):
     return {"pid": os.getpid()}
-'''
+"""
 
 
 def test_worker_count_runs_that_many_processes_on_one_port(tmp_path: Path) -> None:
@@ -188,12 +209,32 @@ def test_worker_count_runs_that_many_processes_on_one_port(tmp_path: Path) -> No
     inits = tmp_path / "inits"
     inits.mkdir()
     port = free_port()
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("IOTEDGE_")}, "INIT_DIR": str(inits),
-           "WORKER_COUNT": "2"}
-    process = subprocess.Popen([sys.executable, "-u", "-m", "edgeship_sentiment", "--no-iothub", "--http",
-                                f"127.0.0.1:{port}", "--entry-script", str(script), "--model-dir", str(tmp_path),
-                                "--capture-dir", str(tmp_path / "cap")], env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("IOTEDGE_")},
+        "INIT_DIR": str(inits),
+        "WORKER_COUNT": "2",
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-u",
+            "-m",
+            "edgeship_sentiment",
+            "--no-iothub",
+            "--http",
+            f"127.0.0.1:{port}",
+            "--entry-script",
+            str(script),
+            "--model-dir",
+            str(tmp_path),
+            "--capture-dir",
+            str(tmp_path / "cap"),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         assert process.stdout is not None
         for line in process.stdout:
@@ -202,8 +243,10 @@ def test_worker_count_runs_that_many_processes_on_one_port(tmp_path: Path) -> No
         pids = {p.name for p in inits.iterdir()}
         assert len(pids) == 2  # init() ran once in each worker, as azmlinfsrv's WORKER_COUNT does
         assert str(process.pid) not in pids
-        answered = {str(requests.post(f"http://127.0.0.1:{port}/score", data=b"{}", timeout=10).json()["pid"])
-                    for _ in range(20)}
+        answered = {
+            str(requests.post(f"http://127.0.0.1:{port}/score", data=b"{}", timeout=10).json()["pid"])
+            for _ in range(20)
+        }
         assert answered <= pids
         process.send_signal(signal.SIGTERM)
         assert process.wait(30) == 0
@@ -215,12 +258,30 @@ def test_worker_count_runs_that_many_processes_on_one_port(tmp_path: Path) -> No
 
 def test_worker_count_above_1_needs_the_http_face_alone(tmp_path: Path) -> None:
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("IOTEDGE_")}, "WORKER_COUNT": "2"}
-    result = subprocess.run([sys.executable, "-m", "edgeship_sentiment", "--no-iothub", "--mqtt", "mqtt://127.0.0.1:1",
-                             "--http", "127.0.0.1:0", "--model-dir", str(tmp_path)], env=env, capture_output=True,
-                            text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edgeship_sentiment",
+            "--no-iothub",
+            "--mqtt",
+            "mqtt://127.0.0.1:1",
+            "--http",
+            "127.0.0.1:0",
+            "--model-dir",
+            str(tmp_path),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 1
-    assert result.stderr.strip() == ("error: --workers (WORKER_COUNT) above 1 serves the HTTP face only: each worker "
-                                     "would connect to IoT Hub or the broker again")
+    assert result.stderr.strip() == (
+        "error: --workers (WORKER_COUNT) above 1 serves the HTTP face only: each worker "
+        "would connect to IoT Hub or the broker again"
+    )
 
 
 @pytest.mark.slow
@@ -230,17 +291,34 @@ def test_garbage_on_the_wire_never_stops_the_face(server: SentimentHTTPServer) -
 
     port = port_of(server)
     methods = st.sampled_from([b"POST", b"GET", b"PUT", b"\x00", b""])
-    lines = st.builds(lambda m, p, v: m + b" " + p + b" " + v + b"\r\n", methods,
-                      st.sampled_from([b"/score", b"/", b"/metrics", b"*", b"%zz", b"/" + b"a" * 9000]),
-                      st.sampled_from([b"HTTP/1.1", b"HTTP/1.0", b"HTTP/9", b""]))
-    headers = st.lists(st.sampled_from([b"Content-Length: 5\r\n", b"Content-Length: -1\r\n",
-                                        b"Content-Length: 99999999999\r\n", b"Transfer-Encoding: chunked\r\n",
-                                        b"Content-Type: application/json\r\n", b"X: " + b"y" * 70000 + b"\r\n",
-                                        b"\xff\xfe: \x00\r\n"]), max_size=4)
+    lines = st.builds(
+        lambda m, p, v: m + b" " + p + b" " + v + b"\r\n",
+        methods,
+        st.sampled_from([b"/score", b"/", b"/metrics", b"*", b"%zz", b"/" + b"a" * 9000]),
+        st.sampled_from([b"HTTP/1.1", b"HTTP/1.0", b"HTTP/9", b""]),
+    )
+    headers = st.lists(
+        st.sampled_from(
+            [
+                b"Content-Length: 5\r\n",
+                b"Content-Length: -1\r\n",
+                b"Content-Length: 99999999999\r\n",
+                b"Transfer-Encoding: chunked\r\n",
+                b"Content-Type: application/json\r\n",
+                b"X: " + b"y" * 70000 + b"\r\n",
+                b"\xff\xfe: \x00\r\n",
+            ]
+        ),
+        max_size=4,
+    )
 
     @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-    @given(st.one_of(st.binary(max_size=2000),
-                     st.builds(lambda a, b, c: a + b"".join(b) + b"\r\n" + c, lines, headers, st.binary(max_size=300))))
+    @given(
+        st.one_of(
+            st.binary(max_size=2000),
+            st.builds(lambda a, b, c: a + b"".join(b) + b"\r\n" + c, lines, headers, st.binary(max_size=300)),
+        )
+    )
     def one(raw: bytes) -> None:
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
             try:

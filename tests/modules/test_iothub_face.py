@@ -86,8 +86,9 @@ def test_score_method_200_400_404(face: IoTHubFace) -> None:
 def test_desired_patch_applied_live_and_acknowledged(face: IoTHubFace) -> None:
     client: InMemoryModuleClient = face.client  # type: ignore[assignment]
     client.reported_event.clear()
-    client.on_twin_desired_properties_patch_received({"thresholds": {"negative": 0.0, "positive": 1.0},
-                                                       "include_neutral": True, "$version": 2})
+    client.on_twin_desired_properties_patch_received(
+        {"thresholds": {"negative": 0.0, "positive": 1.0}, "include_neutral": True, "$version": 2}
+    )
     assert client.reported_event.wait(10)
     ack = client.reported[-1]
     assert ack["settings"]["thresholds"] == {"negative": 0.0, "positive": 1.0}
@@ -95,15 +96,15 @@ def test_desired_patch_applied_live_and_acknowledged(face: IoTHubFace) -> None:
     assert ack["settings_error"] is None
     client.on_method_request_received(MethodRequest("r", "score", {"text": "anything at all"}))
     assert client.method_responses.get(timeout=10).payload["label"] == "NEUTRAL"
-    client.on_twin_desired_properties_patch_received({"thresholds": {"negative": 0.9, "positive": 0.1},
-                                                       "$version": 3})
+    client.on_twin_desired_properties_patch_received({"thresholds": {"negative": 0.9, "positive": 0.1}, "$version": 3})
     assert client.reported[-1]["settings_error"].startswith("thresholds must satisfy")
 
 
 def test_capture_via_twin_is_bounded(face: IoTHubFace, tmp_path: Any) -> None:
     client: InMemoryModuleClient = face.client  # type: ignore[assignment]
     client.on_twin_desired_properties_patch_received(
-        {"capture": {"enabled": True, "sample_rate": 1.0, "max_bytes": 4096, "max_files": 2}, "$version": 4})
+        {"capture": {"enabled": True, "sample_rate": 1.0, "max_bytes": 4096, "max_files": 2}, "$version": 4}
+    )
     for index in range(120):
         client.on_message_received(input_message(json.dumps({"text": f"tweet number {index} zzqx"}), f"c-{index}"))
     for _ in range(120):

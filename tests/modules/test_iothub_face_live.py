@@ -28,8 +28,12 @@ ROUTES = {
 
 @pytest.fixture
 def deployment(tmp_path: Path, packaged_model_dir: Path) -> Iterator[tuple[HubThread, subprocess.Popen[bytes]]]:
-    hub = HubThread(tmp_path / "sim", ["sentiment", "source"], ROUTES,
-                    desired={"sentiment": {"thresholds": {"negative": 0.4, "positive": 0.7}, "max_batch": 16}}).start()
+    hub = HubThread(
+        tmp_path / "sim",
+        ["sentiment", "source"],
+        ROUTES,
+        desired={"sentiment": {"thresholds": {"negative": 0.4, "positive": 0.7}, "max_batch": 16}},
+    ).start()
     try:
         with sentiment_module(hub, packaged_model_dir, tmp_path) as module:
             yield hub, module
@@ -42,8 +46,9 @@ def upstream(hub: HubThread, count: int) -> list[Any]:
     return [r.to_json() for r in hub.run(lambda: hub.hub.upstream_since(0))]
 
 
-def test_messages_methods_and_twin_through_the_hub(deployment: tuple[HubThread, subprocess.Popen[bytes]],
-                                                   peers: list[Peer]) -> None:
+def test_messages_methods_and_twin_through_the_hub(
+    deployment: tuple[HubThread, subprocess.Popen[bytes]], peers: list[Peer]
+) -> None:
     hub, module = deployment
     source = Peer(hub, "source")
     peers.append(source)
@@ -71,8 +76,13 @@ def test_messages_methods_and_twin_through_the_hub(deployment: tuple[HubThread, 
     assert reported["model"]["model"] == "sentiment:1"
     assert reported["settings"]["max_batch"] == 16
     hub.call(hub.hub.patch_desired("sentiment", {"thresholds": {"negative": 0.0, "positive": 1.0}}))
-    hub.wait_for(lambda: json_twin(hub.hub, "sentiment")["reported"].get("settings", {}).get("thresholds")
-                 == {"negative": 0.0, "positive": 1.0}, timeout=30)
+    hub.wait_for(
+        lambda: (
+            json_twin(hub.hub, "sentiment")["reported"].get("settings", {}).get("thresholds")
+            == {"negative": 0.0, "positive": 1.0}
+        ),
+        timeout=30,
+    )
     assert hub.invoke("sentiment", "score", {"text": "anything"}, 20)[1]["label"] == "NEUTRAL"
     assert module.poll() is None
 
@@ -87,15 +97,20 @@ def test_the_sdk_socket_gets_tcp_nodelay_on_every_connect(tmp_path: Path) -> Non
 
     hub = HubThread(tmp_path / "sim", ["probe"], {}).start()
     client = IoTHubModuleClient.create_from_connection_string(
-        hub.connection_string("probe"), server_verification_cert=hub.certs.ca_cert.read_text())
+        hub.connection_string("probe"), server_verification_cert=hub.certs.ca_cert.read_text()
+    )
     try:
         paho = sdk_paho_client(client)
         assert paho is not None
         assert disable_nagle(client)
         for _ in range(2):  # a reconnect opens a new socket
             client.connect()
-            assert paho._sock.getsockopt(  # type: ignore[attr-defined]  # paho's socket has no public accessor
-                socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+            assert (
+                paho._sock.getsockopt(  # type: ignore[attr-defined]  # paho's socket has no public accessor
+                    socket.IPPROTO_TCP, socket.TCP_NODELAY
+                )
+                == 1
+            )
             client.disconnect()
     finally:
         client.shutdown()

@@ -28,7 +28,8 @@ PER_REQUEST = 5
 
 
 def test_every_request_is_scored_by_the_one_engine_its_reply_names(
-        service: SentimentService, packaged_model_dir: Path, small_model_dir: Path, tmp_path: Path) -> None:
+    service: SentimentService, packaged_model_dir: Path, small_model_dir: Path, tmp_path: Path
+) -> None:
     assert service.scorer is not None
     v1 = service.scorer.engine
     v2 = Engine.load(load_model_folder(int8_copy(packaged_model_dir, tmp_path / "int8")))
@@ -51,8 +52,9 @@ def test_every_request_is_scored_by_the_one_engine_its_reply_names(
     thread.start()
     try:
         with ThreadPoolExecutor(8) as pool:
-            replies: list[Reply] = list(pool.map(
-                lambda texts: service.handle(json.dumps({"texts": texts}), "test"), requests))
+            replies: list[Reply] = list(
+                pool.map(lambda texts: service.handle(json.dumps({"texts": texts}), "test"), requests)
+            )
     finally:
         done.set()
         thread.join(10)

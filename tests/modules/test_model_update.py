@@ -37,8 +37,9 @@ def reports() -> list[Any]:
 @pytest.fixture
 def updater(service: SentimentService, tmp_path: Path, reports: list[Any]) -> Iterator[ModelUpdater]:
     assert service.scorer is not None
-    updater = ModelUpdater(service.scorer, ModelStore(tmp_path / "store"), report=reports.append,
-                           max_bytes=5 * 1024 * 1024, timeout=20).start()
+    updater = ModelUpdater(
+        service.scorer, ModelStore(tmp_path / "store"), report=reports.append, max_bytes=5 * 1024 * 1024, timeout=20
+    ).start()
     yield updater
     updater.close()
 
@@ -71,8 +72,13 @@ def serves(service: SentimentService, version: str) -> None:
 
 
 def test_a_good_update_is_applied_reported_step_by_step_and_kept_for_a_restart(
-        service: SentimentService, updater: ModelUpdater, reports: list[Any],
-        v2: tuple[Path, str, Path], tmp_path: Path, packaged_model_dir: Path) -> None:
+    service: SentimentService,
+    updater: ModelUpdater,
+    reports: list[Any],
+    v2: tuple[Path, str, Path],
+    tmp_path: Path,
+    packaged_model_dir: Path,
+) -> None:
     archive, digest, folder = v2
     serves(service, "sentiment:1")
     before = service.scorer.engine if service.scorer else None
@@ -134,8 +140,9 @@ def test_truncated_download(service: SentimentService, updater: ModelUpdater, v2
         server.stop()
 
 
-def test_oversized_download_over_http_and_file(service: SentimentService, updater: ModelUpdater,
-                                               tmp_path: Path) -> None:
+def test_oversized_download_over_http_and_file(
+    service: SentimentService, updater: ModelUpdater, tmp_path: Path
+) -> None:
     big = tmp_path / "published"
     (big / "sha256").mkdir(parents=True)
     blob = big / "sha256" / f"{'a' * 64}.tar.gz"
@@ -143,16 +150,21 @@ def test_oversized_download_over_http_and_file(service: SentimentService, update
     server = PublishedServer(big)
     server.start_background()
     try:
-        _rejected(updater, service, desired(f"{server.url}/sha256/{'a' * 64}.tar.gz", "a" * 64),
-                  "more than the limit of 5242880")
+        _rejected(
+            updater,
+            service,
+            desired(f"{server.url}/sha256/{'a' * 64}.tar.gz", "a" * 64),
+            "more than the limit of 5242880",
+        )
     finally:
         server.shutdown()
         server.server_close()
     _rejected(updater, service, desired(blob, "a" * 64), "larger than the limit of 5242880")
 
 
-def test_unreachable_uri(service: SentimentService, updater: ModelUpdater, v2: tuple[Path, str, Path],
-                         tmp_path: Path) -> None:
+def test_unreachable_uri(
+    service: SentimentService, updater: ModelUpdater, v2: tuple[Path, str, Path], tmp_path: Path
+) -> None:
     _, digest, _ = v2
     _rejected(updater, service, desired(f"http://127.0.0.1:{closed_port()}/m.tar.gz", digest), "cannot reach")
     _rejected(updater, service, desired(tmp_path / "nothing.tar.gz", digest), "No such file")
@@ -171,17 +183,21 @@ def test_a_download_slower_than_its_timeout(service: SentimentService, tmp_path:
         listener.close()
 
 
-@pytest.mark.parametrize(("members", "reason"), [
-    ([member("../model.json")], "climbs out"),
-    ([member("sub/../../evil")], "climbs out"),
-    ([member("/etc/evil")], "absolute path"),
-    ([member("model.onnx", tarfile.SYMTYPE, "/etc/passwd")], "a link 'model.onnx' -> '/etc/passwd'"),
-    ([member("model.onnx", tarfile.LNKTYPE, "../../outside")], "a link"),
-    ([member("fifo", tarfile.FIFOTYPE)], "neither a file nor a folder"),
-], ids=["dotdot", "nested-dotdot", "absolute", "symlink-out", "hardlink-out", "fifo"])
+@pytest.mark.parametrize(
+    ("members", "reason"),
+    [
+        ([member("../model.json")], "climbs out"),
+        ([member("sub/../../evil")], "climbs out"),
+        ([member("/etc/evil")], "absolute path"),
+        ([member("model.onnx", tarfile.SYMTYPE, "/etc/passwd")], "a link 'model.onnx' -> '/etc/passwd'"),
+        ([member("model.onnx", tarfile.LNKTYPE, "../../outside")], "a link"),
+        ([member("fifo", tarfile.FIFOTYPE)], "neither a file nor a folder"),
+    ],
+    ids=["dotdot", "nested-dotdot", "absolute", "symlink-out", "hardlink-out", "fifo"],
+)
 def test_hostile_archives_are_refused_before_anything_is_written(
-        service: SentimentService, updater: ModelUpdater, tmp_path: Path, members: list[tarfile.TarInfo],
-        reason: str) -> None:
+    service: SentimentService, updater: ModelUpdater, tmp_path: Path, members: list[tarfile.TarInfo], reason: str
+) -> None:
     archive, digest = hostile_archive(tmp_path / "evil.tar.gz", members)
     _rejected(updater, service, desired(archive, digest), reason)
     assert not (tmp_path / "model.json").exists()
@@ -189,24 +205,30 @@ def test_hostile_archives_are_refused_before_anything_is_written(
     assert list((tmp_path / "store" / "models").iterdir()) == []
 
 
-def test_a_model_json_of_another_format(service: SentimentService, updater: ModelUpdater,
-                                        packaged_model_dir: Path, tmp_path: Path) -> None:
-    folder = variant(packaged_model_dir, tmp_path / "other", version=2,
-                     edit=lambda spec: spec.update(format="edgeship-model/2"))
+def test_a_model_json_of_another_format(
+    service: SentimentService, updater: ModelUpdater, packaged_model_dir: Path, tmp_path: Path
+) -> None:
+    folder = variant(
+        packaged_model_dir, tmp_path / "other", version=2, edit=lambda spec: spec.update(format="edgeship-model/2")
+    )
     archive, digest = write_archive(folder, tmp_path / "other.tar.gz")
     _rejected(updater, service, desired(archive, digest), "is not an edgeship-model/1 model description")
 
 
-@pytest.mark.parametrize(("edit", "reason"), [
-    (lambda spec: spec.update(labels={"negative": "BAD", "neutral": "NEUTRAL", "positive": "GOOD"}), "labels"),
-    (lambda spec: spec.update(sequence_length=0), "sequence_length 0 is not positive"),
-    (lambda spec: spec.update(sequence_length="300"), "'sequence_length' is missing or not a int"),
-    (lambda spec: spec.update(input_name="nope"), "inputs"),
-    (lambda spec: spec.update(version=3), "the package is sentiment:3, the twin asked for sentiment:2"),
-], ids=["labels", "sequence-length-0", "sequence-length-str", "input", "version"])
-def test_model_json_that_does_not_fit_the_running_model(service: SentimentService, updater: ModelUpdater,
-                                                        packaged_model_dir: Path, tmp_path: Path,
-                                                        edit: Any, reason: str) -> None:
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (lambda spec: spec.update(labels={"negative": "BAD", "neutral": "NEUTRAL", "positive": "GOOD"}), "labels"),
+        (lambda spec: spec.update(sequence_length=0), "sequence_length 0 is not positive"),
+        (lambda spec: spec.update(sequence_length="300"), "'sequence_length' is missing or not a int"),
+        (lambda spec: spec.update(input_name="nope"), "inputs"),
+        (lambda spec: spec.update(version=3), "the package is sentiment:3, the twin asked for sentiment:2"),
+    ],
+    ids=["labels", "sequence-length-0", "sequence-length-str", "input", "version"],
+)
+def test_model_json_that_does_not_fit_the_running_model(
+    service: SentimentService, updater: ModelUpdater, packaged_model_dir: Path, tmp_path: Path, edit: Any, reason: str
+) -> None:
     folder = variant(packaged_model_dir, tmp_path / "misfit", version=2)
     spec = json.loads((folder / "model.json").read_text())
     edit(spec)
@@ -215,8 +237,9 @@ def test_model_json_that_does_not_fit_the_running_model(service: SentimentServic
     _rejected(updater, service, desired(archive, digest), reason)
 
 
-def test_a_model_whose_parity_sample_fails(service: SentimentService, updater: ModelUpdater,
-                                           packaged_model_dir: Path, tmp_path: Path) -> None:
+def test_a_model_whose_parity_sample_fails(
+    service: SentimentService, updater: ModelUpdater, packaged_model_dir: Path, tmp_path: Path
+) -> None:
     def shift(spec: dict[str, Any]) -> None:
         sample = spec["parity_sample"]
         sample["scores"] = [min(1.0, s + 0.01) for s in sample["scores"]]
@@ -228,22 +251,32 @@ def test_a_model_whose_parity_sample_fails(service: SentimentService, updater: M
 
 def test_a_bad_desired_value(service: SentimentService, updater: ModelUpdater) -> None:
     _rejected(updater, service, {"name": "sentiment", "version": 2, "sha256": "x", "uri": "file:///m"}, "64 hex")
-    _rejected(updater, service, {"name": "sentiment", "version": 2, "sha256": "a" * 64, "uri": "ftp://h/m"},
-              "file://, http:// or https://")
+    _rejected(
+        updater,
+        service,
+        {"name": "sentiment", "version": 2, "sha256": "a" * 64, "uri": "ftp://h/m"},
+        "file://, http:// or https://",
+    )
     _rejected(updater, service, "sentiment:2", 'model must be {"name"')  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("variable", "value"), [("MODEL_MAX_BYTES", "lots"), ("MODEL_DOWNLOAD_TIMEOUT", "-1")])
-def test_bad_update_limits_stop_the_module_with_one_line(packaged_model_dir: Path, tmp_path: Path, variable: str,
-                                                         value: str) -> None:
+def test_bad_update_limits_stop_the_module_with_one_line(
+    packaged_model_dir: Path, tmp_path: Path, variable: str, value: str
+) -> None:
     import os
     import subprocess
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("IOTEDGE_")}
     env.update({variable: value, "MODEL_STORE": str(tmp_path / "store")})
-    result = subprocess.run([sys.executable, "main.py", "--model-dir", str(packaged_model_dir), "--http",
-                             "127.0.0.1:0"], cwd=Path(__file__).resolve().parents[2] / "modules" / "sentiment",
-                            env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "main.py", "--model-dir", str(packaged_model_dir), "--http", "127.0.0.1:0"],
+        cwd=Path(__file__).resolve().parents[2] / "modules" / "sentiment",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == f"error: {variable} must be a positive number, got {value!r}"
     assert "Traceback" not in result.stderr

@@ -49,26 +49,60 @@ def edgeship(*args: str, cwd: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def published(tmp_path_factory: pytest.TempPathFactory, small_model_dir: Path,
-              packaged_model_dir: Path) -> Iterator[dict[str, Any]]:
+def published(
+    tmp_path_factory: pytest.TempPathFactory, small_model_dir: Path, packaged_model_dir: Path
+) -> Iterator[dict[str, Any]]:
     """v1 (the baked-in package) and v2 (int8, packaged now) published and served over HTTP."""
     work = tmp_path_factory.mktemp("published")
     registry = work / "registry"
     for _ in range(2):
-        edgeship("model", "register", str(small_model_dir), "--name", "sentiment", "--registry", str(registry),
-                 cwd=work)
-    server = subprocess.Popen([str(EDGESHIP), "model", "serve", "--dir", str(work / "pub"), "--port", "0"],
-                              cwd=work, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        edgeship(
+            "model", "register", str(small_model_dir), "--name", "sentiment", "--registry", str(registry), cwd=work
+        )
+    server = subprocess.Popen(
+        [str(EDGESHIP), "model", "serve", "--dir", str(work / "pub"), "--port", "0"],
+        cwd=work,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     (work / "pub").mkdir()
     try:
         assert server.stdout is not None
         line = server.stdout.readline()
         assert line.startswith("serving "), line
         url = line.split(" at ")[1].strip()
-        v1 = json.loads(edgeship("model", "publish", "--packaged", str(packaged_model_dir), "--to", str(work / "pub"),
-                                 "--base-url", url, "--json", cwd=work))
-        v2 = json.loads(edgeship("model", "publish", "sentiment:2", "--quantize", "int8", "--to", str(work / "pub"),
-                                 "--base-url", url, "--registry", str(registry), "--json", cwd=work))
+        v1 = json.loads(
+            edgeship(
+                "model",
+                "publish",
+                "--packaged",
+                str(packaged_model_dir),
+                "--to",
+                str(work / "pub"),
+                "--base-url",
+                url,
+                "--json",
+                cwd=work,
+            )
+        )
+        v2 = json.loads(
+            edgeship(
+                "model",
+                "publish",
+                "sentiment:2",
+                "--quantize",
+                "int8",
+                "--to",
+                str(work / "pub"),
+                "--base-url",
+                url,
+                "--registry",
+                str(registry),
+                "--json",
+                cwd=work,
+            )
+        )
         assert set(v2) == {"uri", "sha256", "size", "patch"}
         assert v2["patch"]["model"] == {"name": "sentiment", "version": 2, "sha256": v2["sha256"], "uri": v2["uri"]}
         folders = {}
@@ -86,8 +120,12 @@ def published(tmp_path_factory: pytest.TempPathFactory, small_model_dir: Path,
             tar.addfile(info, io.BytesIO(b"{}"))
         climbing_sha = hashlib.sha256(raw.getvalue()).hexdigest()
         (work / "pub" / "sha256" / f"{climbing_sha}.tar.gz").write_bytes(raw.getvalue())
-        climbing = {"name": "sentiment", "version": 3, "sha256": climbing_sha,
-                    "uri": f"{url}/sha256/{climbing_sha}.tar.gz"}
+        climbing = {
+            "name": "sentiment",
+            "version": 3,
+            "sha256": climbing_sha,
+            "uri": f"{url}/sha256/{climbing_sha}.tar.gz",
+        }
         yield {"v1": v1, "v2": v2, "folders": folders, "server": server, "work": work, "climbing": climbing}
     finally:
         if server.poll() is None:
@@ -105,8 +143,13 @@ def reported_on_loop(hub: HubThread) -> dict[str, Any]:
 
 
 def wait_settled(hub: HubThread, sha256: str, timeout: float = 120) -> dict[str, Any]:
-    hub.wait_for(lambda: reported_on_loop(hub).get("model_update", {}).get("sha256") == sha256
-                 and reported_on_loop(hub)["model_update"].get("state") in ("applied", "rejected"), timeout=timeout)
+    hub.wait_for(
+        lambda: (
+            reported_on_loop(hub).get("model_update", {}).get("sha256") == sha256
+            and reported_on_loop(hub)["model_update"].get("state") in ("applied", "rejected")
+        ),
+        timeout=timeout,
+    )
     return dict(reported(hub)["model_update"])
 
 
@@ -117,24 +160,25 @@ def wait_applied(hub: HubThread, sha256: str, timeout: float = 120) -> dict[str,
     return dict(status)
 
 
-
 def _upstream_reached(hub: HubThread, count: int) -> bool:
     """At least ``count`` records reached $upstream (run on the hub's loop by ``wait_for``)."""
     return bool(hub.hub.stats()["upstream"] >= count)
 
+
 def test_1000_tweets_while_the_twin_moves_the_model_v1_v2_v1_then_a_restart_keeps_v2(
-        tmp_path: Path, small_model_dir: Path, packaged_model_dir: Path, published: dict[str, Any]) -> None:
+    tmp_path: Path, small_model_dir: Path, packaged_model_dir: Path, published: dict[str, Any]
+) -> None:
     heldout = [json.loads(line)["text"] for line in (small_model_dir / "heldout.jsonl").read_text().splitlines()]
     tweets = [f"{heldout[i % len(heldout)]} {i}" for i in range(TWEETS)]  # each one distinct
     engines = {version: Engine.load(load_model_folder(folder)) for version, folder in published["folders"].items()}
-    expected = {version: [float(engine.raw_scores([text])[0]) for text in tweets]
-                for version, engine in engines.items()}
+    expected = {
+        version: [float(engine.raw_scores([text])[0]) for text in tweets] for version, engine in engines.items()
+    }
     differ = sum(abs(a - b) > 1e-4 for a, b in zip(expected["sentiment:1"], expected["sentiment:2"], strict=True))
     assert differ > 0.8 * TWEETS  # the two versions are told apart by their scores
 
     store = tmp_path / "store"
-    hub = HubThread(tmp_path / "sim", ["sentiment", "source"], ROUTES,
-                    desired={"sentiment": {"max_batch": 1}}).start()
+    hub = HubThread(tmp_path / "sim", ["sentiment", "source"], ROUTES, desired={"sentiment": {"max_batch": 1}}).start()
     source: Peer | None = None
     try:
         with sentiment_module(hub, packaged_model_dir, tmp_path, MODEL_STORE=str(store)) as module:
@@ -142,8 +186,10 @@ def test_1000_tweets_while_the_twin_moves_the_model_v1_v2_v1_then_a_restart_keep
             source.expect("ready")
             assert reported(hub)["model_update"]["state"] == "baked-in"
             plan = {250: published["v2"], 600: published["v1"]}
-            bad = {850: ({**published["v2"]["patch"]["model"], "sha256": "0" * 64}, "sha256 mismatch"),
-                   950: (published["climbing"], "climbs out")}
+            bad = {
+                850: ({**published["v2"]["patch"]["model"], "sha256": "0" * 64}, "sha256 mismatch"),
+                950: (published["climbing"], "climbs out"),
+            }
             for i, text in enumerate(tweets):
                 if i in plan:
                     # wait for the previous phase's results so each version scores a share of the stream
@@ -187,17 +233,29 @@ def test_1000_tweets_while_the_twin_moves_the_model_v1_v2_v1_then_a_restart_keep
         published["server"].terminate()
         published["server"].wait(20)
         with sentiment_module(hub, packaged_model_dir, tmp_path, MODEL_STORE=str(store)):
-            hub.wait_for(lambda: reported_on_loop(hub).get("status") == "running"
-                         and reported_on_loop(hub).get("model", {}).get("model") == "sentiment:2", timeout=60)
+            hub.wait_for(
+                lambda: (
+                    reported_on_loop(hub).get("status") == "running"
+                    and reported_on_loop(hub).get("model", {}).get("model") == "sentiment:2"
+                ),
+                timeout=60,
+            )
             status = reported(hub)["model_update"]
             assert status["state"] == "applied"
             assert status["reason"] == "restored from the model store"
             source.command(op="send", output="tweets", body={"text": tweets[0]}, message_id="after-restart")
             source.expect("sent")
-            hub.wait_for(lambda: any(r.system_properties.get("correlationId") == "after-restart"
-                                     for r in hub.hub.upstream_since(0)), timeout=60)
-            last = next(r for r in hub.run(lambda: hub.hub.upstream_since(0))
-                        if r.system_properties.get("correlationId") == "after-restart")
+            hub.wait_for(
+                lambda: any(
+                    r.system_properties.get("correlationId") == "after-restart" for r in hub.hub.upstream_since(0)
+                ),
+                timeout=60,
+            )
+            last = next(
+                r
+                for r in hub.run(lambda: hub.hub.upstream_since(0))
+                if r.system_properties.get("correlationId") == "after-restart"
+            )
             assert last.properties["model"] == "sentiment:2"
             assert json.loads(last.body)["score"] == pytest.approx(expected["sentiment:2"][0], abs=1e-6)
     finally:

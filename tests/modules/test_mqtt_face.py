@@ -115,8 +115,12 @@ def test_bad_input_gets_an_error_reply(face: MqttFace, broker: int) -> None:
 
 
 def test_custom_topics_and_bad_url(service: SentimentService, broker: int) -> None:
-    face = MqttFace(service, MqttSettings(url=f"mqtt://127.0.0.1:{broker}", request_topic="t/in",
-                                          response_topic="t/out", client_id="custom")).start()
+    face = MqttFace(
+        service,
+        MqttSettings(
+            url=f"mqtt://127.0.0.1:{broker}", request_topic="t/in", response_topic="t/out", client_id="custom"
+        ),
+    ).start()
     peer = Peer(broker, "t/out")
     try:
         assert face.connected.wait(10)

@@ -87,12 +87,13 @@ def test_pad_states_are_computed_once_per_length(packaged_model_dir: Path) -> No
     np.testing.assert_array_equal(before, again)
 
 
-def test_heldout_scores_equal_full_model_one_at_a_time_and_batched(skipping: Scorer, full: Scorer,
-                                                                   small_model_dir: Path) -> None:
+def test_heldout_scores_equal_full_model_one_at_a_time_and_batched(
+    skipping: Scorer, full: Scorer, small_model_dir: Path
+) -> None:
     texts = heldout_texts(small_model_dir)
     reference = full.raw_scores(texts)
     one_by_one = np.array([skipping.raw_scores([t])[0] for t in texts])
-    batched = np.concatenate([skipping.raw_scores(texts[i:i + 64]) for i in range(0, len(texts), 64)])
+    batched = np.concatenate([skipping.raw_scores(texts[i : i + 64]) for i in range(0, len(texts), 64)])
     assert len(texts) > 100
     assert np.abs(one_by_one - reference).max() <= 1e-5
     assert np.abs(batched - reference).max() <= 1e-5
@@ -114,8 +115,7 @@ def test_edge_cases_empty_unknown_long_and_mixed(skipping: Scorer, full: Scorer)
 
 @settings(max_examples=60, deadline=None)
 @given(lengths=st.lists(st.integers(min_value=0, max_value=320), min_size=1, max_size=6), seed=st.integers(0, 2**16))
-def test_random_token_batches_equal_full_model(skipping: Scorer, full: Scorer, lengths: list[int],
-                                               seed: int) -> None:
+def test_random_token_batches_equal_full_model(skipping: Scorer, full: Scorer, lengths: list[int], seed: int) -> None:
     words = list(skipping.model.tokenizer.word_index)
     rng = np.random.default_rng(seed)
     texts = [" ".join(rng.choice(words, size=n)) if n else "" for n in lengths]
@@ -132,8 +132,9 @@ def test_window_pads_to_the_longest_row_only() -> None:
     assert (ids.tolist(), skipped) == ([[1, 2, 3, 4]], 0)
 
 
-def test_graph_without_state_outputs_falls_back_to_full_sequence(packaged_model_dir: Path, tmp_path: Path,
-                                                                 full: Scorer) -> None:
+def test_graph_without_state_outputs_falls_back_to_full_sequence(
+    packaged_model_dir: Path, tmp_path: Path, full: Scorer
+) -> None:
     folder = tmp_path / "model"
     shutil.copytree(packaged_model_dir, folder)
     meta = json.loads((folder / "model.json").read_text())
@@ -144,8 +145,9 @@ def test_graph_without_state_outputs_falls_back_to_full_sequence(packaged_model_
     assert scorer.raw_scores(["good day"])[0] == pytest.approx(float(full.raw_scores(["good day"])[0]), abs=1e-7)
 
 
-def test_large_batches_run_sorted_buckets_in_the_callers_order(skipping: Scorer, full: Scorer,
-                                                               small_model_dir: Path) -> None:
+def test_large_batches_run_sorted_buckets_in_the_callers_order(
+    skipping: Scorer, full: Scorer, small_model_dir: Path
+) -> None:
     assert skipping.padding_skip is not None
     texts = heldout_texts(small_model_dir)[:100]
     sequences = skipping.token_ids(texts)

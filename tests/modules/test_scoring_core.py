@@ -60,8 +60,16 @@ def test_scores_equal_keras_on_heldout(scorer: Scorer, small_model_dir: Path) ->
 
 @pytest.mark.parametrize(
     ("score", "include_neutral", "label"),
-    [(0.4, True, "NEGATIVE"), (0.41, True, "NEUTRAL"), (0.7, True, "POSITIVE"), (0.69, True, "NEUTRAL"),
-     (0.49, False, "NEGATIVE"), (0.5, False, "POSITIVE"), (0.0, True, "NEGATIVE"), (1.0, False, "POSITIVE")],
+    [
+        (0.4, True, "NEGATIVE"),
+        (0.41, True, "NEUTRAL"),
+        (0.7, True, "POSITIVE"),
+        (0.69, True, "NEUTRAL"),
+        (0.49, False, "NEGATIVE"),
+        (0.5, False, "POSITIVE"),
+        (0.0, True, "NEGATIVE"),
+        (1.0, False, "POSITIVE"),
+    ],
 )
 def test_decode_sentiment_matches_the_seed(score: float, include_neutral: bool, label: str) -> None:
     assert decode_label(score, ScoringSettings((0.4, 0.7), include_neutral), Labels()) == label

@@ -58,18 +58,54 @@ def assert_clean_outcome(code: int, stderr: str, allow_ok: bool = True) -> None:
     assert sum(line.startswith("error: ") for line in lines) == 1, stderr[-500:]
 
 
-ROUTE_WORDS = st.sampled_from(["FROM", "INTO", "WHERE", "SELECT", "/messages/*", "/messages/modules/sentiment/*",
-                               "$upstream", "AND", "OR", "NOT", "(", ")", 'BrokeredEndpoint("/modules/x/inputs/y")',
-                               "$body.a", "=", "<>", "'s'", "1e999", "IS_DEFINED(", ",", '"', "\\", "\x00", "é",
-                               "$" * 3, "/" * 5, "((((((((((", "))))"])
-routes = st.one_of(st.lists(ROUTE_WORDS, max_size=14).map(" ".join), st.text(max_size=60),
-                   st.integers(1, 3000).map(lambda n: "FROM /messages/* WHERE " + "(" * n + "1" + ")" * n +
-                                            " INTO $upstream"),
-                   st.integers(1, 3000).map(lambda n: "FROM /messages/* WHERE " + "NOT " * n + "true INTO $upstream"))
-json_leaf = st.one_of(st.none(), st.booleans(), st.integers(-5, 10**20), st.floats(allow_nan=False),
-                      st.text(st.sampled_from(list("ab$${}:-_.MODULES/ \"\\")), max_size=12))
-json_values = st.recursive(json_leaf, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c,
-                                                                                           max_size=3), max_leaves=10)
+ROUTE_WORDS = st.sampled_from(
+    [
+        "FROM",
+        "INTO",
+        "WHERE",
+        "SELECT",
+        "/messages/*",
+        "/messages/modules/sentiment/*",
+        "$upstream",
+        "AND",
+        "OR",
+        "NOT",
+        "(",
+        ")",
+        'BrokeredEndpoint("/modules/x/inputs/y")',
+        "$body.a",
+        "=",
+        "<>",
+        "'s'",
+        "1e999",
+        "IS_DEFINED(",
+        ",",
+        '"',
+        "\\",
+        "\x00",
+        "é",
+        "$" * 3,
+        "/" * 5,
+        "((((((((((",
+        "))))",
+    ]
+)
+routes = st.one_of(
+    st.lists(ROUTE_WORDS, max_size=14).map(" ".join),
+    st.text(max_size=60),
+    st.integers(1, 3000).map(lambda n: "FROM /messages/* WHERE " + "(" * n + "1" + ")" * n + " INTO $upstream"),
+    st.integers(1, 3000).map(lambda n: "FROM /messages/* WHERE " + "NOT " * n + "true INTO $upstream"),
+)
+json_leaf = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 10**20),
+    st.floats(allow_nan=False),
+    st.text(st.sampled_from(list('ab$${}:-_.MODULES/ "\\')), max_size=12),
+)
+json_values = st.recursive(
+    json_leaf, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c, max_size=3), max_leaves=10
+)
 
 
 def mutate(document: Any, data: st.DataObject) -> Any:
@@ -111,9 +147,12 @@ def manifest_texts(draw: st.DrawFn) -> bytes:
         text = json.dumps(base)
         cut = draw(st.integers(0, len(text)))
         return (text[:cut] + draw(st.text(max_size=5)) + text[cut:]).encode("utf-8", "surrogatepass")
-    return json.dumps(with_route(mutate(base, draw(st.data())), {"route": draw(routes),
-                                                                  "priority": draw(json_leaf),
-                                                                  "timeToLiveSecs": draw(json_leaf)})).encode()
+    return json.dumps(
+        with_route(
+            mutate(base, draw(st.data())),
+            {"route": draw(routes), "priority": draw(json_leaf), "timeToLiveSecs": draw(json_leaf)},
+        )
+    ).encode()
 
 
 @pytest.fixture(scope="module")
@@ -132,16 +171,35 @@ def test_manifest_validate_on_bad_manifests(work: Path, text: bytes) -> None:
 
 dotenv_texts = st.one_of(
     st.text(st.sampled_from(list("AB=_ '\"#\\$\nx\texport\x00é")), max_size=80),
-    st.lists(st.sampled_from(["A=1", "export B='x y'", 'C="unterminated', "D='also", "=novalue", "9X=1", "E=${E}",
-                              "F=\"a\\qb\"", "G='a' b", "H", "I=\x00", "#", ""]), max_size=6).map("\n".join),
+    st.lists(
+        st.sampled_from(
+            [
+                "A=1",
+                "export B='x y'",
+                'C="unterminated',
+                "D='also",
+                "=novalue",
+                "9X=1",
+                "E=${E}",
+                'F="a\\qb"',
+                "G='a' b",
+                "H",
+                "I=\x00",
+                "#",
+                "",
+            ]
+        ),
+        max_size=6,
+    ).map("\n".join),
     st.binary(max_size=60).map(lambda b: b.decode("latin-1")),
 )
 
 
 @settings(max_examples=GENERATE, **SETTINGS)
 @given(data=st.data(), env=dotenv_texts, raw_env=st.booleans())
-def test_manifest_generate_on_bad_templates_and_env_files(work: Path, data: st.DataObject, env: str,
-                                                          raw_env: bool) -> None:
+def test_manifest_generate_on_bad_templates_and_env_files(
+    work: Path, data: st.DataObject, env: str, raw_env: bool
+) -> None:
     template = json.loads(TEMPLATE.read_text(encoding="utf-8"))
     choice = data.draw(st.integers(0, 3))
     if choice == 0:
@@ -158,8 +216,18 @@ def test_manifest_generate_on_bad_templates_and_env_files(work: Path, data: st.D
     env_path.write_bytes(env.encode("utf-8", "surrogatepass") if not raw_env else env.encode("latin-1", "replace"))
     out = work / "out.json"
     out.unlink(missing_ok=True)
-    code, _, stderr = run_in_process("manifest", "generate", "--template", str(template_path), "--env", str(env_path),
-                                     "--modules-dir", str(MODULES), "--out", str(out))
+    code, _, stderr = run_in_process(
+        "manifest",
+        "generate",
+        "--template",
+        str(template_path),
+        "--env",
+        str(env_path),
+        "--modules-dir",
+        str(MODULES),
+        "--out",
+        str(out),
+    )
     assert_clean_outcome(code, stderr)
     assert out.exists() == (code == 0)  # nothing is written on errors
 
@@ -182,8 +250,9 @@ def test_the_simulators_manifest_reader_gives_one_line_errors(work: Path, text: 
 # ---- the same through the real console script, with a timeout --------------------------------------
 def run_edgeship(*args: str, cwd: Path, timeout: float = 90) -> subprocess.CompletedProcess[str]:
     """Run the console script; a hang is stopped (SIGTERM, so a simulator stops its modules) and fails."""
-    process = subprocess.Popen([str(EDGESHIP), *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+    process = subprocess.Popen(
+        [str(EDGESHIP), *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -196,8 +265,9 @@ def run_edgeship(*args: str, cwd: Path, timeout: float = 90) -> subprocess.Compl
 def nasty_manifests() -> dict[str, bytes]:
     base = json.loads(MANIFEST.read_text(encoding="utf-8"))
     bad_route = with_route(copy.deepcopy(base), "FROM /messages/* WHERE (((( INTO $upstream")
-    deep_route = with_route(copy.deepcopy(base), "FROM /messages/* WHERE " + "(" * 5000 + "1" + ")" * 5000
-                            + " INTO $upstream")
+    deep_route = with_route(
+        copy.deepcopy(base), "FROM /messages/* WHERE " + "(" * 5000 + "1" + ")" * 5000 + " INTO $upstream"
+    )
     route_object = with_route(copy.deepcopy(base), {"route": 5, "priority": "high", "timeToLiveSecs": -1})
     deep_desired = copy.deepcopy(base)
     nested: Any = 1
@@ -231,8 +301,18 @@ def test_validate_and_sim_start_refuse_nasty_manifests(tmp_path: Path, case: str
     path.write_bytes(nasty_manifests()[case])
     validated = run_edgeship("manifest", "validate", str(path), "--modules-dir", str(MODULES), cwd=tmp_path)
     assert_clean_outcome(validated.returncode, validated.stderr, allow_ok=False)
-    started = run_edgeship("sim", "start", str(path), "--host", next_address(), "--state", str(tmp_path / "state"),
-                           "--modules-dir", str(MODULES), cwd=tmp_path)
+    started = run_edgeship(
+        "sim",
+        "start",
+        str(path),
+        "--host",
+        next_address(),
+        "--state",
+        str(tmp_path / "state"),
+        "--modules-dir",
+        str(MODULES),
+        cwd=tmp_path,
+    )
     assert_clean_outcome(started.returncode, started.stderr, allow_ok=False)
     assert len(started.stderr.strip().splitlines()) == 1  # the simulator's reader: exactly one line
     assert not (tmp_path / "state" / "sim.json").exists()
@@ -251,9 +331,13 @@ def nasty_generate_inputs() -> dict[str, tuple[bytes, bytes]]:
         "template is not JSON": (b"{ this is not json", b""),
         "template is deep": (b"[" * 100_000, b""),
         "template is not UTF-8": (b'{"modulesContent": "\xff"}', b""),
-        "template route is bad": (template.replace(b"FROM /messages/modules/tweetsource/outputs/tweets",
-                                                   b"FROM /messages/modules/tweetsource/outputs/tweets WHERE ((("),
-                                  b""),
+        "template route is bad": (
+            template.replace(
+                b"FROM /messages/modules/tweetsource/outputs/tweets",
+                b"FROM /messages/modules/tweetsource/outputs/tweets WHERE (((",
+            ),
+            b"",
+        ),
     }
 
 
@@ -267,8 +351,18 @@ def test_generate_refuses_nasty_templates_and_env_files(tmp_path: Path, case: st
     (tmp_path / "deployment.template.json").write_bytes(template)
     (tmp_path / ".env").write_bytes(env)
     out = tmp_path / "out.json"
-    result = run_edgeship("manifest", "generate", "--template", str(tmp_path / "deployment.template.json"),
-                          "--env", str(tmp_path / ".env"), "--modules-dir", str(MODULES), "--out", str(out),
-                          cwd=tmp_path)
+    result = run_edgeship(
+        "manifest",
+        "generate",
+        "--template",
+        str(tmp_path / "deployment.template.json"),
+        "--env",
+        str(tmp_path / ".env"),
+        "--modules-dir",
+        str(MODULES),
+        "--out",
+        str(out),
+        cwd=tmp_path,
+    )
     assert_clean_outcome(result.returncode, result.stderr, allow_ok=False)
     assert not out.exists()

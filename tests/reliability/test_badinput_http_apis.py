@@ -33,9 +33,14 @@ ANSWERS = {200, 202, 400, 403, 404, 405, 411, 413, 504}
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorHarness]:
-    with run_simulator(MODULES / "deployment.json", state_dir=tmp_path_factory.mktemp("sim") / "state",
-                       host=next_address(), modules_dir=MODULES, backoff=BackoffConfig(cool_off_unit_secs=0.1),
-                       stop_grace_secs=5) as harness:
+    with run_simulator(
+        MODULES / "deployment.json",
+        state_dir=tmp_path_factory.mktemp("sim") / "state",
+        host=next_address(),
+        modules_dir=MODULES,
+        backoff=BackoffConfig(cool_off_unit_secs=0.1),
+        stop_grace_secs=5,
+    ) as harness:
         harness.wait_connected("alpha", "beta", timeout=60)
         yield harness
         assert still_serving(harness)
@@ -69,19 +74,45 @@ def statuses(answer: bytes) -> list[int]:
 
 request_lines = st.one_of(
     st.binary(max_size=300),
-    st.builds(lambda method, path, version, headers, body: method + b" " + path + b" " + version + b"\r\n" + headers
-              + b"\r\n" + body,
-              st.sampled_from([b"GET", b"POST", b"PATCH", b"DELETE", b"", b"G\x00T"]),
-              st.sampled_from([b"/v1/status", b"/v1/modules/alpha/inputs/in", b"/v1/modules/alpha/methods/echo",
-                               b"/v1/modules/%00/twin", b"/v1/modules/../../etc/passwd/twin", b"/api/v1/messages",
-                               b"/v1/upstream?since=-1&wait=nan", b"/v1/upstream?wait=1e9", b"*", b"/" * 300,
-                               b"/v1/modules/alpha/logs?tail=99999999999999999999", b"/trust-bundle"]),
-              st.sampled_from([b"HTTP/1.1", b"HTTP/1.0", b"HTTP/9", b"", b"FTP/1"]),
-              st.lists(st.sampled_from([b"Content-Length: 5", b"Content-Length: -1", b"Content-Length: 99999999999",
-                                        b"Content-Length: x", b"Transfer-Encoding: chunked", b"Connection: close",
-                                        b"NoColon", b"Content-Length: 2\r\nContent-Length: 3"]),
-                       max_size=3).map(lambda hs: b"".join(h + b"\r\n" for h in hs)),
-              st.binary(max_size=40)),
+    st.builds(
+        lambda method, path, version, headers, body: (
+            method + b" " + path + b" " + version + b"\r\n" + headers + b"\r\n" + body
+        ),
+        st.sampled_from([b"GET", b"POST", b"PATCH", b"DELETE", b"", b"G\x00T"]),
+        st.sampled_from(
+            [
+                b"/v1/status",
+                b"/v1/modules/alpha/inputs/in",
+                b"/v1/modules/alpha/methods/echo",
+                b"/v1/modules/%00/twin",
+                b"/v1/modules/../../etc/passwd/twin",
+                b"/api/v1/messages",
+                b"/v1/upstream?since=-1&wait=nan",
+                b"/v1/upstream?wait=1e9",
+                b"*",
+                b"/" * 300,
+                b"/v1/modules/alpha/logs?tail=99999999999999999999",
+                b"/trust-bundle",
+            ]
+        ),
+        st.sampled_from([b"HTTP/1.1", b"HTTP/1.0", b"HTTP/9", b"", b"FTP/1"]),
+        st.lists(
+            st.sampled_from(
+                [
+                    b"Content-Length: 5",
+                    b"Content-Length: -1",
+                    b"Content-Length: 99999999999",
+                    b"Content-Length: x",
+                    b"Transfer-Encoding: chunked",
+                    b"Connection: close",
+                    b"NoColon",
+                    b"Content-Length: 2\r\nContent-Length: 3",
+                ]
+            ),
+            max_size=3,
+        ).map(lambda hs: b"".join(h + b"\r\n" for h in hs)),
+        st.binary(max_size=40),
+    ),
 )
 
 
@@ -94,25 +125,46 @@ def test_raw_garbage_to_the_control_api(sim: SimulatorHarness, data: bytes) -> N
     assert still_serving(sim)
 
 
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-                           lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
-                           max_leaves=12)
-ENDPOINTS = [("POST", "/v1/modules/alpha/inputs/in"), ("POST", "/api/v1/messages?module=alpha"),
-             ("POST", "/api/v1/messages"), ("POST", "/v1/modules/alpha/methods/echo"),
-             ("PATCH", "/v1/modules/beta/twin"), ("PATCH", "/v1/modules/$edgeAgent/twin"),
-             ("POST", "/v1/modules/ghost/inputs/in"), ("GET", "/v1/upstream?since=0&wait=0")]
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
+    max_leaves=12,
+)
+ENDPOINTS = [
+    ("POST", "/v1/modules/alpha/inputs/in"),
+    ("POST", "/api/v1/messages?module=alpha"),
+    ("POST", "/api/v1/messages"),
+    ("POST", "/v1/modules/alpha/methods/echo"),
+    ("PATCH", "/v1/modules/beta/twin"),
+    ("PATCH", "/v1/modules/$edgeAgent/twin"),
+    ("POST", "/v1/modules/ghost/inputs/in"),
+    ("GET", "/v1/upstream?since=0&wait=0"),
+]
 
 
 @settings(max_examples=BODIES, **SETTINGS)
-@given(endpoint=st.sampled_from(ENDPOINTS), body=st.one_of(
-    json_values.map(lambda v: json.dumps(v).encode()),
-    st.fixed_dictionaries({}, optional={"body": json_values, "data": json_values, "properties": json_values,
-                                        "messageId": json_values, "timeout": json_values, "payload": json_values,
-                                        "desired": json_values, "inputName": json_values}).map(
-        lambda v: json.dumps(v).encode()),
-    st.integers(1, 200_000).map(lambda n: b"[" * n + b"]" * n),
-    st.integers(90, 400).map(lambda n: json.dumps({"desired": _nest(n)}).encode()),
-    st.binary(max_size=50)))
+@given(
+    endpoint=st.sampled_from(ENDPOINTS),
+    body=st.one_of(
+        json_values.map(lambda v: json.dumps(v).encode()),
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "body": json_values,
+                "data": json_values,
+                "properties": json_values,
+                "messageId": json_values,
+                "timeout": json_values,
+                "payload": json_values,
+                "desired": json_values,
+                "inputName": json_values,
+            },
+        ).map(lambda v: json.dumps(v).encode()),
+        st.integers(1, 200_000).map(lambda n: b"[" * n + b"]" * n),
+        st.integers(90, 400).map(lambda n: json.dumps({"desired": _nest(n)}).encode()),
+        st.binary(max_size=50),
+    ),
+)
 def test_bad_bodies_to_the_control_api(sim: SimulatorHarness, endpoint: tuple[str, str], body: bytes) -> None:
     method, path = endpoint
     if path.endswith("/methods/echo"):  # a method call with a short timeout, whatever else the body says
@@ -168,7 +220,9 @@ def test_a_module_cannot_have_another_modules_token_signed(sim: SimulatorHarness
         sock.settimeout(10)
         sock.connect(str(path))
         target = urllib.parse.quote(module, safe="")
-        request = (f"POST /modules/{target}/genid/{generation}/sign?api-version=2019-01-30 HTTP/1.1\r\n"
-                   f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
+        request = (
+            f"POST /modules/{target}/genid/{generation}/sign?api-version=2019-01-30 HTTP/1.1\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        ).encode() + body
         codes[module] = statuses(exchange(sock, request))
     assert codes == {"alpha": [200], "beta": [403], "$edgeHub": [404], "../beta": [404]}

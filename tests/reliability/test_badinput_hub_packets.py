@@ -43,8 +43,11 @@ TOPICS = 250  # random PUBLISH topics and payloads from an authenticated module
 TRUNCATED = 24  # streams that stop in the middle of a packet (after CONNECT)
 TRUNCATED_CONNECT = 8  # ... in the middle of CONNECT
 # No shrinking: each example costs a TLS connection; a failure is reported as generated.
-SETTINGS: dict[str, Any] = {"deadline": None, "suppress_health_check": list(HealthCheck),
-            "phases": [Phase.explicit, Phase.reuse, Phase.generate]}
+SETTINGS: dict[str, Any] = {
+    "deadline": None,
+    "suppress_health_check": list(HealthCheck),
+    "phases": [Phase.explicit, Phase.reuse, Phase.generate],
+}
 COUNTERS = ("protocol_errors", "forbidden", "rejected", "auth_failures")
 
 
@@ -104,8 +107,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         assert hub.call(hub.hub.invoke_method("b", "ping", {"after": "fuzz"}, 10)) == (200, {"echo": {"after": "fuzz"}})
         assert hub.unhandled_errors() == []
         assert state.exchanged == state.rounds + 2  # one good exchange after every bad input (or batch), two more
-        print(f"\nhub fuzz: {state.bad_inputs} bad inputs, {state.exchanged} good a->b exchanges, "
-              f"outcomes {dict(sorted(state.outcomes.items()))}")
+        print(
+            f"\nhub fuzz: {state.bad_inputs} bad inputs, {state.exchanged} good a->b exchanges, "
+            f"outcomes {dict(sorted(state.outcomes.items()))}"
+        )
     finally:
         a.close()
         b.close()
@@ -132,8 +137,14 @@ VALID_BODIES = {
     codec.PINGREQ: b"",
     codec.DISCONNECT: b"",
 }
-ALLOWED_FLAGS = {codec.PUBACK: {0}, codec.SUBSCRIBE: {2}, codec.UNSUBSCRIBE: {2}, codec.PINGREQ: {0},
-                 codec.DISCONNECT: {0}, codec.CONNECT: {0}}
+ALLOWED_FLAGS = {
+    codec.PUBACK: {0},
+    codec.SUBSCRIBE: {2},
+    codec.UNSUBSCRIBE: {2},
+    codec.PINGREQ: {0},
+    codec.DISCONNECT: {0},
+    codec.CONNECT: {0},
+}
 
 
 @st.composite
@@ -147,15 +158,30 @@ def wrong_flags(draw: st.DrawFn) -> bytes:
 @st.composite
 def bad_publish_flags(draw: st.DrawFn) -> bytes:
     qos = draw(st.sampled_from([2, 3]))  # QoS 3 does not exist; IoT Hub has no QoS 2
-    return frame(codec.PUBLISH << 4 | qos << 1 | draw(st.integers(0, 1)) | draw(st.sampled_from([0, 8])),
-                 VALID_BODIES[codec.PUBLISH])
+    return frame(
+        codec.PUBLISH << 4 | qos << 1 | draw(st.integers(0, 1)) | draw(st.sampled_from([0, 8])),
+        VALID_BODIES[codec.PUBLISH],
+    )
 
 
 @st.composite
 def forbidden_type(draw: st.DrawFn) -> bytes:
     # Server-to-client types, reserved types, the QoS 2 flow, a second CONNECT: random bodies.
-    kind = draw(st.sampled_from([0, codec.CONNACK, codec.PUBREC, codec.PUBREL, codec.PUBCOMP, codec.SUBACK,
-                                 codec.UNSUBACK, codec.PINGRESP, 15]))
+    kind = draw(
+        st.sampled_from(
+            [
+                0,
+                codec.CONNACK,
+                codec.PUBREC,
+                codec.PUBREL,
+                codec.PUBCOMP,
+                codec.SUBACK,
+                codec.UNSUBACK,
+                codec.PINGRESP,
+                15,
+            ]
+        )
+    )
     flags = 2 if kind == codec.PUBREL else draw(st.integers(0, 15))
     body = draw(st.binary(max_size=40)) if kind not in (codec.PUBREC, codec.PUBREL, codec.PUBCOMP) else b"\x00\x09"
     return frame(kind << 4 | flags, body)
@@ -184,8 +210,16 @@ def bad_fields(draw: st.DrawFn) -> bytes:
         raw = draw(st.sampled_from([b"\xff\xfe", b"a\x00b", b"\xc3", b"\xed\xa0\x80"]))
         return frame(codec.PUBLISH << 4 | 2, struct.pack("!H", len(raw)) + raw + b"\x00\x01x")
     if choice == 3:  # SUBSCRIBE with QoS > 2, no filters, or an empty filter
-        body = draw(st.sampled_from([b"\x00\x01" + s("$iothub/methods/POST/#") + b"\x03", b"\x00\x01",
-                                     b"\x00\x01" + s("") + b"\x01", b"\x00\x00" + s("x") + b"\x01"]))
+        body = draw(
+            st.sampled_from(
+                [
+                    b"\x00\x01" + s("$iothub/methods/POST/#") + b"\x03",
+                    b"\x00\x01",
+                    b"\x00\x01" + s("") + b"\x01",
+                    b"\x00\x00" + s("x") + b"\x01",
+                ]
+            )
+        )
         return frame(codec.SUBSCRIBE << 4 | 2, body)
     if choice == 4:  # UNSUBSCRIBE without filters
         return frame(codec.UNSUBSCRIBE << 4 | 2, b"\x00\x01")
@@ -218,8 +252,16 @@ def random_after_invalid_header(draw: st.DrawFn) -> bytes:
     return frame(first, draw(st.binary(max_size=200)))
 
 
-MUST_CLOSE = st.one_of(wrong_flags(), bad_publish_flags(), forbidden_type(), field_overrun(), bad_fields(),
-                       oversized(), random_after_invalid_header(), st.just(connect_frame("c", "second connect")))
+MUST_CLOSE = st.one_of(
+    wrong_flags(),
+    bad_publish_flags(),
+    forbidden_type(),
+    field_overrun(),
+    bad_fields(),
+    oversized(),
+    random_after_invalid_header(),
+    st.just(connect_frame("c", "second connect")),
+)
 
 
 def expected_outcome(before: dict[str, int], after: dict[str, int]) -> str:
@@ -251,15 +293,25 @@ def test_bad_frames_after_connect_close_only_that_connection(world: World, garba
 
 PRE_CONNECT_FRAMES = st.one_of(
     # A first packet that is not CONNECT, or a CONNECT that breaks the protocol or carries nonsense.
-    st.sampled_from(list(VALID_BODIES)).map(lambda kind: frame(kind << 4 | (2 if kind in (codec.SUBSCRIBE,
-                                                                  codec.UNSUBSCRIBE) else 0), VALID_BODIES[kind])),
-    forbidden_type(), wrong_flags(), oversized(), random_after_invalid_header(),
+    st.sampled_from(list(VALID_BODIES)).map(
+        lambda kind: frame(kind << 4 | (2 if kind in (codec.SUBSCRIBE, codec.UNSUBSCRIBE) else 0), VALID_BODIES[kind])
+    ),
+    forbidden_type(),
+    wrong_flags(),
+    oversized(),
+    random_after_invalid_header(),
     st.builds(lambda body: frame(codec.CONNECT << 4, body), st.binary(max_size=120)),
-    st.builds(lambda proto, level: frame(codec.CONNECT << 4, s(proto) + bytes([level, 0x02, 0, 60]) + s("x")),
-              st.sampled_from(["MQTT", "MQIsdp", "HTTP", ""]), st.integers(0, 255).filter(lambda v: v != 4)),
-    st.builds(lambda cid, user, pw: codec.encode_connect(cid, user, pw),
-              st.text(max_size=30).filter(lambda t: "\x00" not in t), st.none() | st.text(max_size=60).filter(
-                  lambda t: "\x00" not in t), st.none() | st.binary(max_size=80)),
+    st.builds(
+        lambda proto, level: frame(codec.CONNECT << 4, s(proto) + bytes([level, 0x02, 0, 60]) + s("x")),
+        st.sampled_from(["MQTT", "MQIsdp", "HTTP", ""]),
+        st.integers(0, 255).filter(lambda v: v != 4),
+    ),
+    st.builds(
+        lambda cid, user, pw: codec.encode_connect(cid, user, pw),
+        st.text(max_size=30).filter(lambda t: "\x00" not in t),
+        st.none() | st.text(max_size=60).filter(lambda t: "\x00" not in t),
+        st.none() | st.binary(max_size=80),
+    ),
 )
 
 
@@ -283,10 +335,19 @@ def test_garbage_instead_of_connect_closes_only_that_connection(world: World, ga
 
 
 # ---- random topics and payloads from an authenticated module: allowed, or closed and counted ----
-TOPIC_PREFIXES = [f"devices/{DEVICE}/modules/c/messages/events/", "$iothub/twin/GET/?$rid=",
-                  "$iothub/twin/PATCH/properties/reported/?$rid=", "$iothub/methods/res/", "$iothub/methods/res/200/",
-                  f"devices/{DEVICE}/modules/a/messages/events/", f"devices/{DEVICE}/modules/c/inputs/",
-                  "$iothub/twin/PATCH/properties/desired/", "$iothub/", "devices/", ""]
+TOPIC_PREFIXES = [
+    f"devices/{DEVICE}/modules/c/messages/events/",
+    "$iothub/twin/GET/?$rid=",
+    "$iothub/twin/PATCH/properties/reported/?$rid=",
+    "$iothub/methods/res/",
+    "$iothub/methods/res/200/",
+    f"devices/{DEVICE}/modules/a/messages/events/",
+    f"devices/{DEVICE}/modules/c/inputs/",
+    "$iothub/twin/PATCH/properties/desired/",
+    "$iothub/",
+    "devices/",
+    "",
+]
 TOPIC_ALPHABET = st.sampled_from([*list("ab019/?&=%$.+#²٣é "), "%24.on", "$rid=", "$.ct=application%2Fjson"])
 TOPIC_TEXT = st.lists(TOPIC_ALPHABET, max_size=8).map("".join)
 STATUS_TEXT = st.one_of(st.integers(0, 10**12).map(str), st.sampled_from(["²", "٣", "１", "2²", "-1", "", "x"]))
@@ -297,11 +358,15 @@ topics = st.one_of(
     st.builds(lambda rid: f"$iothub/twin/GET/?$rid={rid}", TOPIC_TEXT),
 )
 DEEP = st.integers(1, 1500).map(lambda n: ('{"a":' * n + "1" + "}" * n).encode())
-payloads = st.one_of(st.binary(max_size=64), st.just(b"{}"), DEEP,
-                     st.recursive(st.none() | st.integers() | st.text(max_size=5),
-                                  lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=4), c,
-                                                                                       max_size=3)).map(
-                         lambda v: json.dumps(v).encode()))
+payloads = st.one_of(
+    st.binary(max_size=64),
+    st.just(b"{}"),
+    DEEP,
+    st.recursive(
+        st.none() | st.integers() | st.text(max_size=5),
+        lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=4), c, max_size=3),
+    ).map(lambda v: json.dumps(v).encode()),
+)
 
 
 @pytest.fixture(scope="module")
@@ -329,13 +394,14 @@ def publish_and_wait(sock: ssl.SSLSocket, topic: str, payload: bytes, packet_id:
                 return "acked"
             if kind == codec.PUBLISH and flags & 0x06:  # a twin response to us: acknowledge it
                 topic_length = struct.unpack("!H", body[:2])[0]
-                sock.sendall(codec.encode_puback(struct.unpack("!H", body[2 + topic_length:4 + topic_length])[0]))
+                sock.sendall(codec.encode_puback(struct.unpack("!H", body[2 + topic_length : 4 + topic_length])[0]))
 
 
 @settings(max_examples=TOPICS, **SETTINGS)
 @given(topic=topics, payload=payloads, packet_id=st.integers(1, 65535))
-def test_random_publish_topics_are_served_or_refused_and_counted(world: World, topic_connection: list[ssl.SSLSocket],
-                                                                  topic: str, payload: bytes, packet_id: int) -> None:
+def test_random_publish_topics_are_served_or_refused_and_counted(
+    world: World, topic_connection: list[ssl.SSLSocket], topic: str, payload: bytes, packet_id: int
+) -> None:
     before = world.counters()
     outcome = publish_and_wait(topic_connection[0], topic, payload, packet_id)
     if outcome == "acked":
@@ -355,9 +421,13 @@ def test_random_publish_topics_are_served_or_refused_and_counted(world: World, t
 def test_streams_that_stop_mid_packet_are_closed_at_keepalive(world: World) -> None:
     """Truncated packets: the hub waits for the rest only until 1.5 x keep-alive (MQTT 3.1.1, 3.1.2.10)."""
     rng = random.Random(9)
-    whole = [codec.encode_publish(f"devices/{DEVICE}/modules/c/messages/events/", b"p" * 50, qos=1, packet_id=7),
-             codec.encode_subscribe(3, [("$iothub/methods/POST/#", 1)]), codec.encode_puback(4),
-             frame(codec.PINGREQ << 4, b"\x00"), bytes([codec.PUBLISH << 4 | 2, 0x80])]
+    whole = [
+        codec.encode_publish(f"devices/{DEVICE}/modules/c/messages/events/", b"p" * 50, qos=1, packet_id=7),
+        codec.encode_subscribe(3, [("$iothub/methods/POST/#", 1)]),
+        codec.encode_puback(4),
+        frame(codec.PINGREQ << 4, b"\x00"),
+        bytes([codec.PUBLISH << 4 | 2, 0x80]),
+    ]
     before = world.counters()
     sockets = []
     for index in range(TRUNCATED):
@@ -366,7 +436,7 @@ def test_streams_that_stop_mid_packet_are_closed_at_keepalive(world: World) -> N
         module = f"t{index}"  # one identity per connection: a second one would take the first over
         sock.sendall(connect_frame(module, token(module, world.hub.keys[module]), keepalive=1))
         assert read_connack(sock) == codec.ACCEPTED
-        sock.sendall(packet[:rng.randrange(1, len(packet))])
+        sock.sendall(packet[: rng.randrange(1, len(packet))])
         sockets.append(sock)
     for sock in sockets:
         assert closed_by_server(sock, timeout=10)
@@ -381,7 +451,7 @@ def test_connect_that_stops_mid_packet_is_closed_at_the_connect_timeout(world: W
     connect = connect_frame("c", token("c", world.hub.keys["c"]))
     sockets = [tls_socket(world.hub, timeout=20) for _ in range(TRUNCATED_CONNECT)]
     for sock in sockets:
-        sock.sendall(connect[:rng.randrange(1, len(connect))])
+        sock.sendall(connect[: rng.randrange(1, len(connect))])
     for sock in sockets:
         assert read_connack(sock, timeout=15) is None
         assert closed_by_server(sock, timeout=15)

@@ -51,8 +51,11 @@ class Module:
 
 @pytest.fixture(scope="module")
 def module(packaged_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Module]:
-    service = SentimentService(packaged_model_dir, batch=BatchSettings(max_batch=16, max_batch_delay_ms=2),
-                               capture_dir=tmp_path_factory.mktemp("capture"))
+    service = SentimentService(
+        packaged_model_dir,
+        batch=BatchSettings(max_batch=16, max_batch_delay_ms=2),
+        capture_dir=tmp_path_factory.mktemp("capture"),
+    )
     client = InMemoryModuleClient()
     face = IoTHubFace(service, client, report_interval=3600).start()
     state = Module(face, client)
@@ -63,21 +66,32 @@ def module(packaged_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
     print(f"\nmodule handler: {state.bad} bad inputs, each answered once on errors, each followed by a score")
 
 
-NOT_STRINGS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
-                        st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=3), st.integers(),
-                                                                             max_size=2))
+NOT_STRINGS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
 WRONG_TYPES = st.one_of(
     NOT_STRINGS.map(lambda v: {"text": v}),
-    st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=10), st.dictionaries(st.text(max_size=3),
-                                                                                                st.text(max_size=3),
-                                                                                                max_size=2)).map(
-        lambda v: {"texts": v}),
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.text(max_size=10),
+        st.dictionaries(st.text(max_size=3), st.text(max_size=3), max_size=2),
+    ).map(lambda v: {"texts": v}),
     st.lists(st.text(max_size=5), max_size=3).flatmap(
-        lambda texts: NOT_STRINGS.map(lambda bad: {"texts": [*texts, bad]})),
-    st.one_of(st.lists(st.text(max_size=5), max_size=3), st.text(max_size=10), st.integers(), st.none(),
-              st.booleans()),  # not an object at all
-    st.dictionaries(st.text(max_size=8).filter(lambda k: k not in ("text", "texts")), st.text(max_size=8),
-                    max_size=3),  # neither key
+        lambda texts: NOT_STRINGS.map(lambda bad: {"texts": [*texts, bad]})
+    ),
+    st.one_of(
+        st.lists(st.text(max_size=5), max_size=3), st.text(max_size=10), st.integers(), st.none(), st.booleans()
+    ),  # not an object at all
+    st.dictionaries(
+        st.text(max_size=8).filter(lambda k: k not in ("text", "texts")), st.text(max_size=8), max_size=3
+    ),  # neither key
 ).map(lambda value: json.dumps(value).encode())
 
 
@@ -112,8 +126,17 @@ ENCODINGS = st.one_of(
     st.text(max_size=40).map(lambda t: json.dumps({"text": t}).encode("utf-16")),
     st.just('\ufeff{"text": "bom"}'.encode()),
     st.binary(min_size=1, max_size=4).map(lambda junk: b'{"text": "' + b"\xff" + junk + b'"}'),
-    st.sampled_from([b'{"text": NaN}', b'{"text": Infinity}', b'{"text": "a"', b'{"text" "a"}', b"", b"\x00",
-                     b'{"text": "a"} trailing']),
+    st.sampled_from(
+        [
+            b'{"text": NaN}',
+            b'{"text": Infinity}',
+            b'{"text": "a"',
+            b'{"text" "a"}',
+            b"",
+            b"\x00",
+            b'{"text": "a"} trailing',
+        ]
+    ),
 )
 BAD_BODIES = st.one_of(ENCODINGS, WRONG_TYPES, deep_json(), huge())
 
@@ -128,8 +151,9 @@ def assert_scored(module: Module, correlation_id: str) -> None:
 
 @settings(max_examples=MESSAGES, **SETTINGS)
 @given(body=BAD_BODIES, good=st.text(min_size=1, max_size=60))
-def test_bad_message_bodies_get_one_error_reply_each_and_scoring_goes_on(module: Module, body: bytes,
-                                                                         good: str) -> None:
+def test_bad_message_bodies_get_one_error_reply_each_and_scoring_goes_on(
+    module: Module, body: bytes, good: str
+) -> None:
     while not module.client.outputs.empty():  # only after a failed example: report the first failure, not its echo
         module.client.outputs.get_nowait()
     accepted = is_valid_request(body)
@@ -169,12 +193,22 @@ def _nest(depth: int) -> Any:
 
 
 @settings(max_examples=METHODS, **SETTINGS)
-@given(payload=st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=30),
-                         st.lists(st.text(max_size=4), max_size=3), NOT_STRINGS.map(lambda v: {"text": v}),
-                         st.just({"text": "z" * (MAX_TEXT_BYTES + 1)})),
-       depth=st.none() | st.integers(2, 5000))
-def test_bad_score_method_payloads_get_400_and_scoring_goes_on(module: Module, method_counter: list[int],
-                                                               payload: Any, depth: int | None) -> None:
+@given(
+    payload=st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(allow_nan=False),
+        st.text(max_size=30),
+        st.lists(st.text(max_size=4), max_size=3),
+        NOT_STRINGS.map(lambda v: {"text": v}),
+        st.just({"text": "z" * (MAX_TEXT_BYTES + 1)}),
+    ),
+    depth=st.none() | st.integers(2, 5000),
+)
+def test_bad_score_method_payloads_get_400_and_scoring_goes_on(
+    module: Module, method_counter: list[int], payload: Any, depth: int | None
+) -> None:
     # What the SDK hands the handler: the parsed JSON payload (a str only when the JSON was a string).
     if depth is not None:  # built here so that hypothesis reports the depth, not a 5000-level object
         payload = _nest(depth)

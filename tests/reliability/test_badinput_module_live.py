@@ -49,8 +49,9 @@ def bad_bodies(count: int) -> list[bytes]:
 
 @pytest.fixture
 def deployment(tmp_path: Path, packaged_model_dir: Path) -> Iterator[tuple[WatchedHub, subprocess.Popen[bytes]]]:
-    hub = WatchedHub(tmp_path / "sim", ["sentiment", "source"], ROUTES,
-                     desired={"sentiment": {"max_batch": 16}}).start()
+    hub = WatchedHub(
+        tmp_path / "sim", ["sentiment", "source"], ROUTES, desired={"sentiment": {"max_batch": 16}}
+    ).start()
     try:
         with sentiment_module(hub, packaged_model_dir, tmp_path) as module:
             yield hub, module
@@ -59,7 +60,8 @@ def deployment(tmp_path: Path, packaged_model_dir: Path) -> Iterator[tuple[Watch
 
 
 def test_the_live_module_answers_every_bad_message_once_and_keeps_scoring(
-        deployment: tuple[WatchedHub, subprocess.Popen[bytes]]) -> None:
+    deployment: tuple[WatchedHub, subprocess.Popen[bytes]],
+) -> None:
     hub, module = deployment
     source = RawClient(hub, "source")
     assert source.connect() == codec.ACCEPTED
@@ -71,8 +73,12 @@ def test_the_live_module_answers_every_bad_message_once_and_keeps_scoring(
             packet_id += 1
             correlation = f"{kind}-{index}"
             expected[correlation] = "output1" if kind == "good" or is_valid_request(payload) else "errors"
-            source.publish(f"devices/{DEVICE}/modules/source/messages/events/%24.on=tweets&%24.mid={correlation}"
-                           "&%24.ct=application%2Fjson&%24.ce=utf-8", payload, packet_id=packet_id)
+            source.publish(
+                f"devices/{DEVICE}/modules/source/messages/events/%24.on=tweets&%24.mid={correlation}"
+                "&%24.ct=application%2Fjson&%24.ce=utf-8",
+                payload,
+                packet_id=packet_id,
+            )
             ack = source.packet(timeout=30)
             assert isinstance(ack, codec.PacketId)
             assert ack.packet_id == packet_id

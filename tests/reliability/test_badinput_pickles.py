@@ -79,8 +79,9 @@ def handwritten(marker: Path) -> dict[str, bytes]:
         "INST": b"(S'" + command + b"'\nios\nsystem\n.",
         "OBJ": b"(cos\nsystem\nS'" + command + b"'\no.",
         "STACK_GLOBAL": b"\x80\x04\x8c\x02os\x8c\x06system\x93\x8c" + bytes([len(command)]) + command + b"\x85R.",
-        "builtins.getattr chain": (b"cbuiltins\ngetattr\n(cbuiltins\n__import__\n(S'os'\ntRS'system'\ntR(S'" + command
-                                   + b"'\ntR."),
+        "builtins.getattr chain": (
+            b"cbuiltins\ngetattr\n(cbuiltins\n__import__\n(S'os'\ntRS'system'\ntR(S'" + command + b"'\ntR."
+        ),
         "exec via __builtin__": b"c__builtin__\nexec\n(S'" + code + b"'\ntR.",
         "reconstructor with os.system": b"ccopy_reg\n_reconstructor\n(cos\nsystem\nc__builtin__\nobject\nNtR.",
         "BUILD calling __setstate__ of a forbidden class": b"csubprocess\nPopen\n)R}b.",
@@ -89,7 +90,10 @@ def handwritten(marker: Path) -> dict[str, bytes]:
 
 HANDWRITTEN_NAMES = sorted(handwritten(Path("/nonexistent")))
 LOADERS: dict[str, Callable[[Path], object]] = {
-    "tokenizer": load_tokenizer_state, "encoder": load_label_classes, "any": lambda p: safe_load(p, "pickle")}
+    "tokenizer": load_tokenizer_state,
+    "encoder": load_label_classes,
+    "any": lambda p: safe_load(p, "pickle"),
+}
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -121,10 +125,20 @@ def test_handwritten_opcode_payloads_are_refused_unrun(tmp_path: Path, name: str
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-@pytest.mark.parametrize("where", ["word_index value", "word_counts item", "defaultdict factory", "numpy object array",
-                                   "label classes", "attribute of the tokenizer"])
-def test_payload_nested_inside_a_legitimate_tokenizer_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                  where: str, protocol: int) -> None:
+@pytest.mark.parametrize(
+    "where",
+    [
+        "word_index value",
+        "word_counts item",
+        "defaultdict factory",
+        "numpy object array",
+        "label classes",
+        "attribute of the tokenizer",
+    ],
+)
+def test_payload_nested_inside_a_legitimate_tokenizer_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str, protocol: int
+) -> None:
     marker = tmp_path / "pwned"
     evil = Reducer(os.system, f"touch {marker}")
     if where == "label classes":
@@ -133,8 +147,16 @@ def test_payload_nested_inside_a_legitimate_tokenizer_is_refused(tmp_path: Path,
         loader: Callable[[Path], object] = load_label_classes
     else:
         owner = fake_class("keras_preprocessing.text", "Tokenizer", monkeypatch)()
-        owner.__dict__.update({"word_index": {"good": 1}, "word_counts": OrderedDict([("good", 3)]),
-                               "word_docs": defaultdict(int), "filters": "", "split": " ", "lower": True})
+        owner.__dict__.update(
+            {
+                "word_index": {"good": 1},
+                "word_counts": OrderedDict([("good", 3)]),
+                "word_docs": defaultdict(int),
+                "filters": "",
+                "split": " ",
+                "lower": True,
+            }
+        )
         if where == "word_index value":
             owner.word_index = {"good": 1, "bad": evil}
         elif where == "word_counts item":
@@ -161,8 +183,13 @@ def test_random_and_mutated_pickles_give_only_packaging_errors() -> None:
     Before the fix, mutated numpy state crashed the interpreter (SIGSEGV) and a memo index in a
     10-byte pickle had CPython allocate a memo table of tens of gigabytes (the OOM killer ended
     the test run)."""
-    result = subprocess.run([sys.executable, str(PICKLE_FUZZ), str(RANDOM),
-                             str(MUTATED)], capture_output=True, text=True, timeout=240, check=False)
+    result = subprocess.run(
+        [sys.executable, str(PICKLE_FUZZ), str(RANDOM), str(MUTATED)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
     assert result.returncode == 0, (result.returncode, result.stderr[-3000:])
     counts = json.loads(result.stdout.strip().splitlines()[-1])
     assert counts["inputs"] >= RANDOM + MUTATED
@@ -181,14 +208,26 @@ def test_edgeship_package_refuses_a_malicious_tokenizer(tmp_path: Path, source: 
     out = tmp_path / "out"
     env = {**os.environ, "EDGESHIP_HOME": str(tmp_path / "reg")}
     if source == "registry":
-        registered = subprocess.run([str(EDGESHIP), "model", "register", str(model), "--name", "evil"], env=env,
-                                    capture_output=True, text=True, timeout=60, check=False)
+        registered = subprocess.run(
+            [str(EDGESHIP), "model", "register", str(model), "--name", "evil"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert registered.stdout == "evil:1\n", registered.stderr
         args = ["evil:1"]
     else:
         args = ["--from-dir", str(model)]
-    result = subprocess.run([str(EDGESHIP), "package", *args, "--out", str(out)], env=env, capture_output=True,
-                            text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [str(EDGESHIP), "package", *args, "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]

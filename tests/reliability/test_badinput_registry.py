@@ -71,8 +71,9 @@ def area(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-DANGER = st.sampled_from(["..", "/", "\\", "\x00", "/etc/passwd", "../../", "~", "-", ".", " ", "\n", ":", "*",
-                          "é", "%2e%2e", "a" * 256])
+DANGER = st.sampled_from(
+    ["..", "/", "\\", "\x00", "/etc/passwd", "../../", "~", "-", ".", " ", "\n", ":", "*", "é", "%2e%2e", "a" * 256]
+)
 VALID_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # the documented rule (tools/README.md), not the code's
 
 
@@ -80,8 +81,9 @@ def is_valid_name(name: str) -> bool:
     return bool(VALID_NAME.fullmatch(name)) and len(name) <= 255 and ".." not in name
 
 
-hostile_names = st.builds(lambda head, danger, tail: head + danger + tail, st.text("ab.-_", max_size=4), DANGER,
-                          st.text("ab./", max_size=4)).filter(lambda name: not is_valid_name(name))
+hostile_names = st.builds(
+    lambda head, danger, tail: head + danger + tail, st.text("ab.-_", max_size=4), DANGER, st.text("ab./", max_size=4)
+).filter(lambda name: not is_valid_name(name))
 
 
 @settings(max_examples=NAMES, **SETTINGS)
@@ -106,8 +108,14 @@ def test_hostile_names_are_refused_everywhere_and_nothing_is_written(area: Path,
 
 
 def cli(area: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(EDGESHIP), "model", *args, "--registry", str(area / "reg")], cwd=area,
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [str(EDGESHIP), "model", *args, "--registry", str(area / "reg")],
+        cwd=area,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def assert_one_error_line(result: subprocess.CompletedProcess[str]) -> None:
@@ -125,14 +133,20 @@ CLI_NAMES = ["../escape", "a/b", "/etc/passwd", "..", "x/../../y", "name\\..\\up
 @pytest.mark.parametrize("name", CLI_NAMES)
 def test_cli_refuses_hostile_names_with_one_error_line(area: Path, name: str) -> None:
     outside = tree(area, skip=area / "reg")
-    for args in (["register", str(area / "model"), "--name", name], ["show", name], ["show", f"{name}:1"],
-                 ["download", f"{name}:1", "--out", str(area / "out")], ["delete", f"{name}:1"]):
+    for args in (
+        ["register", str(area / "model"), "--name", name],
+        ["show", name],
+        ["show", f"{name}:1"],
+        ["download", f"{name}:1", "--out", str(area / "out")],
+        ["delete", f"{name}:1"],
+    ):
         assert_one_error_line(cli(area, *args))
     assert tree(area, skip=area / "reg") == outside
 
 
-components = st.sampled_from(["..", ".", "", "sub", "model.h5", "notes.txt", "secret.txt", "x", "~", "\\", "\x00",
-                              "/etc", "model"])
+components = st.sampled_from(
+    ["..", ".", "", "sub", "model.h5", "notes.txt", "secret.txt", "x", "~", "\\", "\x00", "/etc", "model"]
+)
 child_path = st.lists(components, min_size=1, max_size=5).map("/".join)
 
 

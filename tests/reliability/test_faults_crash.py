@@ -20,7 +20,6 @@ BACKOFF_CONFIG = BackoffConfig(cool_off_unit_secs=UNIT, max_restarts=3)
 EXPECTED_DELAYS = [UNIT, 2 * UNIT, 4 * UNIT]  # min(unit * 2^n, 300) before restart n
 
 
-
 def _started(times: int) -> Callable[[ModuleState], bool]:
     """The module has been started ``times`` times."""
     return lambda state: state.starts == times
@@ -30,12 +29,19 @@ def _backing_off_after(times: int) -> Callable[[ModuleState], bool]:
     """The module waits in back-off after its ``times``-th start."""
     return lambda state: state.runtime_status == BACKOFF and state.starts == times
 
+
 def test_crash_at_start_backs_off_then_fails(tmp_path: Path) -> None:
     started = time.monotonic()
     module = sentiment_module(tmp_path / "no-such-model", tmp_path, restart_policy="on-failure")
     manifest = write_manifest(tmp_path / "deployment.json", {"sentiment": module}, {})
-    with run_simulator(manifest, state_dir=tmp_path / "sim", host=next_address(), modules_dir=REPO / "modules",
-                       backoff=BACKOFF_CONFIG, stop_grace_secs=5) as sim:
+    with run_simulator(
+        manifest,
+        state_dir=tmp_path / "sim",
+        host=next_address(),
+        modules_dir=REPO / "modules",
+        backoff=BACKOFF_CONFIG,
+        stop_grace_secs=5,
+    ) as sim:
         backoffs: list[ModuleState] = []
         runs: list[ModuleState] = []
         cpu_in_backoff: list[float] = []
@@ -44,8 +50,11 @@ def test_crash_at_start_backs_off_then_fails(tmp_path: Path) -> None:
             state = sim.wait_module("sentiment", _backing_off_after(attempt + 1), timeout=60)
             cpu_before, wall_before = time.process_time(), time.monotonic()
             status: Any = sim.status()["modules"]["sentiment"]  # what `edgeship sim status` shows
-            assert (status["runtimeStatus"], status["restartCount"], status["nextRestartInSecs"]) == \
-                (BACKOFF, attempt, EXPECTED_DELAYS[attempt])
+            assert (status["runtimeStatus"], status["restartCount"], status["nextRestartInSecs"]) == (
+                BACKOFF,
+                attempt,
+                EXPECTED_DELAYS[attempt],
+            )
             assert status["exitCode"] == 1
             assert f"restarting in {EXPECTED_DELAYS[attempt]:g} s" in status["statusDescription"]
             reported = sim.twin("$edgeAgent")["reported"]["modules"]["sentiment"]
@@ -62,11 +71,20 @@ def test_crash_at_start_backs_off_then_fails(tmp_path: Path) -> None:
             sim.wait_module("sentiment", lambda s: s.starts > len(EXPECTED_DELAYS) + 1, timeout=4 * UNIT * 2)
         reported = sim.twin("$edgeAgent")["reported"]["modules"]["sentiment"]
         logs = sim.logs("sentiment")
-        gaps = [round(after.last_start - state.last_exit, 3) for state, after in zip(backoffs, runs[1:], strict=True)
-                if after.last_start is not None and state.last_exit is not None]
-        report("crash at start", starts=final.starts, restarts=final.restart_count, delays=[s.next_restart_in
-               for s in backoffs], measured_gaps=gaps, cpu_share_in_backoff=cpu_in_backoff,
-               seconds=round(time.monotonic() - started, 1))
+        gaps = [
+            round(after.last_start - state.last_exit, 3)
+            for state, after in zip(backoffs, runs[1:], strict=True)
+            if after.last_start is not None and state.last_exit is not None
+        ]
+        report(
+            "crash at start",
+            starts=final.starts,
+            restarts=final.restart_count,
+            delays=[s.next_restart_in for s in backoffs],
+            measured_gaps=gaps,
+            cpu_share_in_backoff=cpu_in_backoff,
+            seconds=round(time.monotonic() - started, 1),
+        )
         assert [s.next_restart_in for s in backoffs] == EXPECTED_DELAYS
         assert len(gaps) == len(EXPECTED_DELAYS)
         for gap, delay in zip(gaps, EXPECTED_DELAYS, strict=True):

@@ -27,8 +27,10 @@ from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
-ROUTES = {"scored": "FROM /messages/modules/sentiment/outputs/output1 INTO $upstream",
-          "errors": "FROM /messages/modules/sentiment/outputs/errors INTO $upstream"}
+ROUTES = {
+    "scored": "FROM /messages/modules/sentiment/outputs/output1 INTO $upstream",
+    "errors": "FROM /messages/modules/sentiment/outputs/errors INTO $upstream",
+}
 COUNT = 1000
 RATE = 400.0  # messages per second into the module's input: a 2.5 s stream
 TEXTS = 8  # tweets per message: enough scoring work that the module has a backlog when it is killed
@@ -39,12 +41,19 @@ KILL_BY = COUNT * 3 // 5  # or, should the module keep up, once this many are se
 
 def test_kill_9_mid_stream_loses_nothing(tmp_path: Path, packaged_model_dir: Path) -> None:
     started = time.monotonic()
-    manifest = write_manifest(tmp_path / "deployment.json",
-                              {"sentiment": sentiment_module(packaged_model_dir, tmp_path, "always")}, ROUTES)
+    manifest = write_manifest(
+        tmp_path / "deployment.json", {"sentiment": sentiment_module(packaged_model_dir, tmp_path, "always")}, ROUTES
+    )
     ids = [f"kill-{i}" for i in range(COUNT)]
     tally = Tally(set(ids))
-    with run_simulator(manifest, state_dir=tmp_path / "sim", host=next_address(), modules_dir=REPO / "modules",
-                       backoff=BackoffConfig(cool_off_unit_secs=0.5), stop_grace_secs=10) as sim:
+    with run_simulator(
+        manifest,
+        state_dir=tmp_path / "sim",
+        host=next_address(),
+        modules_dir=REPO / "modules",
+        backoff=BackoffConfig(cool_off_unit_secs=0.5),
+        stop_grace_secs=10,
+    ) as sim:
         sim.wait_connected("sentiment", timeout=90)
         first_pid = sim.module_state("sentiment").pid
         assert first_pid is not None
@@ -58,8 +67,12 @@ def test_kill_9_mid_stream_loses_nothing(tmp_path: Path, packaged_model_dir: Pat
                     delay = begin + index / RATE - time.monotonic()
                     if delay > 0:
                         time.sleep(delay)  # pacing the stream, not synchronisation
-                    sim.send("sentiment", "input1", {"texts": [f"tweet {index}.{n}, what a day" for n in range(TEXTS)]},
-                             message_id=message_id)
+                    sim.send(
+                        "sentiment",
+                        "input1",
+                        {"texts": [f"tweet {index}.{n}, what a day" for n in range(TEXTS)]},
+                        message_id=message_id,
+                    )
                     sent[0] = index + 1
             except BaseException as exc:  # noqa: BLE001 - reported by the test thread
                 failure.append(exc)
@@ -84,10 +97,18 @@ def test_kill_9_mid_stream_loses_nothing(tmp_path: Path, packaged_model_dir: Pat
         wait_until(lambda: sim.status()["hub"]["stored"] == 0, timeout=30, what="every input to be acknowledged")
         stats = sim.status()["hub"]
         numbers = tally.summary()
-        report("kill -9", **numbers, sent_at_kill=sent_at_kill, delivered_at_kill=delivered_at_kill,
-               held_in_module_at_kill=held_at_kill,
-               restarts=state.restart_count, exit_code=state.exit_code, hub_delivered=stats["delivered"],
-               stored=stats["stored"], seconds=round(time.monotonic() - started, 1))
+        report(
+            "kill -9",
+            **numbers,
+            sent_at_kill=sent_at_kill,
+            delivered_at_kill=delivered_at_kill,
+            held_in_module_at_kill=held_at_kill,
+            restarts=state.restart_count,
+            exit_code=state.exit_code,
+            hub_delivered=stats["delivered"],
+            stored=stats["stored"],
+            seconds=round(time.monotonic() - started, 1),
+        )
         assert sent_at_kill < COUNT, "the kill must land mid-stream"
         assert (state.restart_count, state.exit_code, state.pid != first_pid) == (1, -9, True)
         assert numbers["lost"] == 0

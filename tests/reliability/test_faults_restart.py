@@ -26,8 +26,10 @@ pytestmark = pytest.mark.integration
 COUNT = 400  # per route
 RATE = 100.0  # per route: a 4 s stream when nothing stops it
 DISCONNECT_AFTER = 150  # journal lines before the sink goes away in the first run
-ROUTES = {"routeA": 'FROM /messages/modules/pump/outputs/a INTO BrokeredEndpoint("/modules/sink/inputs/a")',
-          "routeB": 'FROM /messages/modules/pump/outputs/b INTO BrokeredEndpoint("/modules/sink/inputs/b")'}
+ROUTES = {
+    "routeA": 'FROM /messages/modules/pump/outputs/a INTO BrokeredEndpoint("/modules/sink/inputs/a")',
+    "routeB": 'FROM /messages/modules/pump/outputs/b INTO BrokeredEndpoint("/modules/sink/inputs/b")',
+}
 
 
 def journal(path: Path) -> list[dict[str, Any]]:
@@ -45,14 +47,24 @@ def test_simulator_restart_mid_stream_delivers_everything_in_order(tmp_path: Pat
     started = time.monotonic()
     journal_path, progress_path = tmp_path / "sink.jsonl", tmp_path / "pump-progress.json"
     plan = [{"output": route, "prefix": route, "count": COUNT, "rate": RATE} for route in ("a", "b")]
-    manifest = write_manifest(tmp_path / "deployment.json", {
-        "sink": plain_module({"SINK_JOURNAL": journal_path, "SINK_INPUTS": "a,b",
-                              "SINK_DISCONNECT_AFTER": DISCONNECT_AFTER}) | {"startupOrder": 0},
-        "pump": plain_module({"PUMP_PLAN": json.dumps(plan), "PUMP_PROGRESS": progress_path}) | {"startupOrder": 1},
-    }, ROUTES)
+    manifest = write_manifest(
+        tmp_path / "deployment.json",
+        {
+            "sink": plain_module(
+                {"SINK_JOURNAL": journal_path, "SINK_INPUTS": "a,b", "SINK_DISCONNECT_AFTER": DISCONNECT_AFTER}
+            )
+            | {"startupOrder": 0},
+            "pump": plain_module({"PUMP_PLAN": json.dumps(plan), "PUMP_PROGRESS": progress_path}) | {"startupOrder": 1},
+        },
+        ROUTES,
+    )
     options: dict[str, Any] = {
-        "state_dir": tmp_path / "sim", "host": next_address(), "modules_dir": REPO / "modules", "stop_grace_secs": 10,
-        "module_commands": {"pump": module_command("pump.py"), "sink": module_command("sink.py")}}
+        "state_dir": tmp_path / "sim",
+        "host": next_address(),
+        "modules_dir": REPO / "modules",
+        "stop_grace_secs": 10,
+        "module_commands": {"pump": module_command("pump.py"), "sink": module_command("sink.py")},
+    }
 
     with run_simulator(manifest, **options) as sim:
         sim.wait_connected(timeout=60)
@@ -68,13 +80,19 @@ def test_simulator_restart_mid_stream_delivers_everything_in_order(tmp_path: Pat
     assert all(progress_at_stop[route] < COUNT for route in ("a", "b")), progress_at_stop  # mid-stream
 
     with run_simulator(manifest, **options) as sim:
+
         def complete() -> bool:
             lines = journal(journal_path)
-            return all({f"{r}-{i}" for i in range(COUNT)} <= {x["id"] for x in lines if x["input"] == r}
-                       for r in ("a", "b"))
+            return all(
+                {f"{r}-{i}" for i in range(COUNT)} <= {x["id"] for x in lines if x["input"] == r} for r in ("a", "b")
+            )
+
         wait_until(complete, timeout=90, what="every message of both routes at the sink")
-        wait_until(lambda: sim.twin("pump")["reported"].get("done") == {"a": COUNT, "b": COUNT}, timeout=30,
-                   what="the pump to report both streams done")
+        wait_until(
+            lambda: sim.twin("pump")["reported"].get("done") == {"a": COUNT, "b": COUNT},
+            timeout=30,
+            what="the pump to report both streams done",
+        )
         # The sink journals a message just after its PUBACK left; the hub may not have read it yet.
         wait_until(lambda: sim.status()["hub"]["stored"] == 0, timeout=30, what="every input to be acknowledged")
         stats = sim.status()["hub"]
@@ -83,14 +101,23 @@ def test_simulator_restart_mid_stream_delivers_everything_in_order(tmp_path: Pat
     lines = journal(journal_path)
     per_route = {route: [x["id"] for x in lines if x["input"] == route] for route in ("a", "b")}
     duplicates = {route: len(ids) - len(set(ids)) for route, ids in per_route.items()}
-    in_order = {route: first_occurrences(ids) == [f"{route}-{i}" for i in range(COUNT)]
-                for route, ids in per_route.items()}
+    in_order = {
+        route: first_occurrences(ids) == [f"{route}-{i}" for i in range(COUNT)] for route, ids in per_route.items()
+    }
     after_restart = {route: sum(1 for x in lines[journaled_first_run:] if x["input"] == route) for route in ("a", "b")}
-    report("simulator restart", sent=2 * COUNT, delivered={r: len(set(ids)) for r, ids in per_route.items()},
-           duplicates=duplicates, lost={r: COUNT - len(set(ids)) for r, ids in per_route.items()},
-           stored_across_restart=stored_across, pump_progress_at_stop=progress_at_stop,
-           journaled_before_stop=journaled_first_run, journaled_after_restart=after_restart, in_order=in_order,
-           seconds=round(time.monotonic() - started, 1))
+    report(
+        "simulator restart",
+        sent=2 * COUNT,
+        delivered={r: len(set(ids)) for r, ids in per_route.items()},
+        duplicates=duplicates,
+        lost={r: COUNT - len(set(ids)) for r, ids in per_route.items()},
+        stored_across_restart=stored_across,
+        pump_progress_at_stop=progress_at_stop,
+        journaled_before_stop=journaled_first_run,
+        journaled_after_restart=after_restart,
+        in_order=in_order,
+        seconds=round(time.monotonic() - started, 1),
+    )
     assert sum(stored_across.values()) >= 100
     assert set(stored_across) == {"a", "b"}
     assert in_order == {"a": True, "b": True}

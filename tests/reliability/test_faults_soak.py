@@ -35,12 +35,21 @@ MODULE_GROWTH_LIMIT_KB = 20 * 1024
 def test_soak_ten_modules_memory_flat_nothing_lost(tmp_path: Path) -> None:
     started = time.monotonic()
     names = [f"pump{i}" for i in range(MODULES)]
-    modules = {name: plain_module({"PUMP_PLAN": json.dumps([{"output": "up", "prefix": name, "count": PER_MODULE,
-                                                             "rate": RATE}])}) for name in names}
+    modules = {
+        name: plain_module(
+            {"PUMP_PLAN": json.dumps([{"output": "up", "prefix": name, "count": PER_MODULE, "rate": RATE}])}
+        )
+        for name in names
+    }
     manifest = write_manifest(tmp_path / "deployment.json", modules, {"all": "FROM /messages/* INTO $upstream"})
-    with run_simulator(manifest, state_dir=tmp_path / "sim", host=next_address(), modules_dir=REPO / "modules",
-                       module_commands={name: module_command("pump.py") for name in names},
-                       stop_grace_secs=10) as sim:
+    with run_simulator(
+        manifest,
+        state_dir=tmp_path / "sim",
+        host=next_address(),
+        modules_dir=REPO / "modules",
+        module_commands={name: module_command("pump.py") for name in names},
+        stop_grace_secs=10,
+    ) as sim:
         sim.wait_connected(timeout=90)
         pids = {name: sim.module_state(name).pid for name in names}
         assert all(pids.values())
@@ -73,13 +82,20 @@ def test_soak_ten_modules_memory_flat_nothing_lost(tmp_path: Path) -> None:
         numbers = tally.summary()
         states = {name: sim.module_state(name) for name in names}
         growth = {name: end[name] - baseline[name] for name in end}
-        report("soak", **numbers, modules=MODULES, rate_per_module=RATE, seconds_per_module=SECONDS,
-               hub_rss_start_mb=round(baseline["hub"] / 1024, 1), hub_rss_end_mb=round(end["hub"] / 1024, 1),
-               module_rss_start_mb=round(max(v for k, v in baseline.items() if k != "hub") / 1024, 1),
-               module_rss_end_mb=round(max(v for k, v in end.items() if k != "hub") / 1024, 1),
-               max_module_growth_kb=max(v for k, v in growth.items() if k != "hub"),
-               hub_rss_series_mb=[round(s[2]["hub"] / 1024, 1) for s in samples],
-               wall_seconds=round(time.monotonic() - started, 1))
+        report(
+            "soak",
+            **numbers,
+            modules=MODULES,
+            rate_per_module=RATE,
+            seconds_per_module=SECONDS,
+            hub_rss_start_mb=round(baseline["hub"] / 1024, 1),
+            hub_rss_end_mb=round(end["hub"] / 1024, 1),
+            module_rss_start_mb=round(max(v for k, v in baseline.items() if k != "hub") / 1024, 1),
+            module_rss_end_mb=round(max(v for k, v in end.items() if k != "hub") / 1024, 1),
+            max_module_growth_kb=max(v for k, v in growth.items() if k != "hub"),
+            hub_rss_series_mb=[round(s[2]["hub"] / 1024, 1) for s in samples],
+            wall_seconds=round(time.monotonic() - started, 1),
+        )
         assert growth["hub"] < HUB_GROWTH_LIMIT_KB, samples
         assert all(growth[name] < MODULE_GROWTH_LIMIT_KB for name in names), growth
         assert numbers["lost"] == 0

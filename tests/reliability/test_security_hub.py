@@ -40,21 +40,35 @@ from tests.support.badinput import (
 from tests.support.hub import DEVICE, HUB_HOSTNAME, Peer
 from tests.support.rawmqtt import RawClient
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300),
-              pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.timeout(300),
+    pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning"),
+]
 ROUTES = {"aToB": 'FROM /messages/modules/a/outputs/out INTO BrokeredEndpoint("/modules/b/inputs/in")'}
 TOKENS = 300  # hypothesis examples: tampered SAS tokens
 FILTERS = 300  # hypothesis examples: SUBSCRIBE filters
-SETTINGS: dict[str, Any] = {"deadline": None, "suppress_health_check": list(HealthCheck),
-            "phases": [Phase.explicit, Phase.reuse, Phase.generate]}
-OWN_FILTERS = {f"devices/{DEVICE}/modules/a/inputs/#", "$iothub/twin/res/#", "$iothub/twin/PATCH/properties/desired/#",
-               "$iothub/methods/POST/#"}  # what IoT Hub lets module a subscribe to (hub README), nothing else
+SETTINGS: dict[str, Any] = {
+    "deadline": None,
+    "suppress_health_check": list(HealthCheck),
+    "phases": [Phase.explicit, Phase.reuse, Phase.generate],
+}
+OWN_FILTERS = {
+    f"devices/{DEVICE}/modules/a/inputs/#",
+    "$iothub/twin/res/#",
+    "$iothub/twin/PATCH/properties/desired/#",
+    "$iothub/methods/POST/#",
+}  # what IoT Hub lets module a subscribe to (hub README), nothing else
 
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WatchedHub]:
-    hub = WatchedHub(tmp_path_factory.mktemp("hub"), ["a", "b"], ROUTES,
-                     desired={"a": {"secret": "for a only"}, "b": {"secret": "for b only"}}).start()
+    hub = WatchedHub(
+        tmp_path_factory.mktemp("hub"),
+        ["a", "b"],
+        ROUTES,
+        desired={"a": {"secret": "for a only"}, "b": {"secret": "for b only"}},
+    ).start()
     yield hub
     assert hub.unhandled_errors() == []
     hub.stop()
@@ -108,8 +122,10 @@ def test_tls_1_2_and_1_3_work(hub: WatchedHub, version: ssl.TLSVersion) -> None:
     context = ssl.create_default_context(cafile=str(hub.certs.ca_cert))
     context.check_hostname = False
     context.minimum_version = context.maximum_version = version
-    with socket.create_connection((hub.host, 8883), timeout=10) as plain, \
-            context.wrap_socket(plain, server_hostname=hub.host) as sock:
+    with (
+        socket.create_connection((hub.host, 8883), timeout=10) as plain,
+        context.wrap_socket(plain, server_hostname=hub.host) as sock,
+    ):
         assert sock.version() == {ssl.TLSVersion.TLSv1_2: "TLSv1.2", ssl.TLSVersion.TLSv1_3: "TLSv1.3"}[version]
         sock.sendall(connect_frame("a", token("a", hub.keys["a"]), clean=True))
         assert read_connack(sock) == codec.ACCEPTED
@@ -145,11 +161,20 @@ CASES = {
     "token for another hub": lambda h: forged("a", h.keys["a"], later(), hub_name="evil.azure-devices.net"),
     "expired a second ago": lambda h: forged("a", h.keys["a"], int(time.time()) - 1),
     "expiry now": lambda h: forged("a", h.keys["a"], int(time.time())),
-    "expiry moved after signing": lambda h: forged("a", h.keys["a"], later()).replace(f"se={later()}",
-                                                                                     f"se={later() + 99999}"),
-    "signature of a different string": lambda h: forged("a", h.keys["a"], later()).rsplit("&sig=", 1)[0] + "&sig="
-    + urllib.parse.quote(sas.sign(h.keys["a"], b"something else"), safe="") + f"&se={later()}",
-    "no signature": lambda h: f"SharedAccessSignature sr={urllib.parse.quote(sas.module_resource_uri(HUB_HOSTNAME, DEVICE, 'a'), safe='')}&se={later()}",  # noqa: E501
+    "expiry moved after signing": lambda h: forged("a", h.keys["a"], later()).replace(
+        f"se={later()}", f"se={later() + 99999}"
+    ),
+    "signature of a different string": lambda h: (
+        forged("a", h.keys["a"], later()).rsplit("&sig=", 1)[0]
+        + "&sig="
+        + urllib.parse.quote(sas.sign(h.keys["a"], b"something else"), safe="")
+        + f"&se={later()}"
+    ),
+    "no signature": lambda h: (
+        "SharedAccessSignature sr="
+        + urllib.parse.quote(sas.module_resource_uri(HUB_HOSTNAME, DEVICE, "a"), safe="")
+        + f"&se={later()}"
+    ),
     "empty signature": lambda h: forged("a", h.keys["a"], later()).split("&sig=")[0] + f"&sig=&se={later()}",
     "expiry in other digits": lambda h: forged("a", h.keys["a"], later()).rsplit("&se=", 1)[0] + "&se=²³⁴",
     "key instead of a token": lambda h: h.keys["a"],
@@ -190,16 +215,24 @@ def _b64_tamper(signature: str, index: int, bit: int) -> str:
 @st.composite
 def tampered_tokens(draw: st.DrawFn) -> tuple[str, str]:
     expiry = int(time.time()) + draw(st.integers(60, 10**6))
-    return draw(st.sampled_from(["signature bit", "expiry", "resource", "field order", "extra field", "suffix",
-                                 "duplicate field"])), str(expiry)
+    return draw(
+        st.sampled_from(
+            ["signature bit", "expiry", "resource", "field order", "extra field", "suffix", "duplicate field"]
+        )
+    ), str(expiry)
 
 
 @settings(max_examples=TOKENS, **SETTINGS)
-@given(kind_expiry=tampered_tokens(), index=st.integers(0, 31), bit=st.integers(0, 7),
-       resource=st.sampled_from(["b", "a/x", "A", "a ", "", "../a", "a%2F..", "b/../a"]),
-       junk=st.text(min_size=1, max_size=6))
-def test_tampered_tokens_are_refused(hub: WatchedHub, kind_expiry: tuple[str, str], index: int, bit: int,
-                                     resource: str, junk: str) -> None:
+@given(
+    kind_expiry=tampered_tokens(),
+    index=st.integers(0, 31),
+    bit=st.integers(0, 7),
+    resource=st.sampled_from(["b", "a/x", "A", "a ", "", "../a", "a%2F..", "b/../a"]),
+    junk=st.text(min_size=1, max_size=6),
+)
+def test_tampered_tokens_are_refused(
+    hub: WatchedHub, kind_expiry: tuple[str, str], index: int, bit: int, resource: str, junk: str
+) -> None:
     kind, expiry_text = kind_expiry
     expiry = int(expiry_text)
     uri = sas.module_resource_uri(HUB_HOSTNAME, DEVICE, "a")
@@ -232,11 +265,25 @@ def test_tampered_tokens_are_refused(hub: WatchedHub, kind_expiry: tuple[str, st
 # ---- one module cannot reach another's streams ---------------------------------------------------
 filters = st.one_of(
     st.sampled_from(sorted(OWN_FILTERS)),
-    st.sampled_from([f"devices/{DEVICE}/modules/b/inputs/#", f"devices/{DEVICE}/modules/+/inputs/#",
-                     f"devices/{DEVICE}/modules/#", "devices/#", "#", "+/#", "$iothub/#", "$iothub/methods/#",
-                     "$iothub/twin/#", f"devices/{DEVICE}/modules/b/#", "$iothub/methods/POST/+",
-                     f"devices/{DEVICE}/modules/a/inputs/in", f"devices/{DEVICE}/modules/a/#",
-                     "$iothub/twin/PATCH/properties/reported/#", f"devices/{DEVICE}/modules/b/messages/events/#"]),
+    st.sampled_from(
+        [
+            f"devices/{DEVICE}/modules/b/inputs/#",
+            f"devices/{DEVICE}/modules/+/inputs/#",
+            f"devices/{DEVICE}/modules/#",
+            "devices/#",
+            "#",
+            "+/#",
+            "$iothub/#",
+            "$iothub/methods/#",
+            "$iothub/twin/#",
+            f"devices/{DEVICE}/modules/b/#",
+            "$iothub/methods/POST/+",
+            f"devices/{DEVICE}/modules/a/inputs/in",
+            f"devices/{DEVICE}/modules/a/#",
+            "$iothub/twin/PATCH/properties/reported/#",
+            f"devices/{DEVICE}/modules/b/messages/events/#",
+        ]
+    ),
     st.text(st.sampled_from(list("ab/#+$iothubdevices")), min_size=1, max_size=30),
 )
 
@@ -250,8 +297,9 @@ def subscriber(hub: WatchedHub) -> Iterator[list[RawClient]]:
 
 @settings(max_examples=FILTERS, **SETTINGS)
 @given(topic_filter=filters, qos=st.integers(0, 1))
-def test_only_a_modules_own_streams_can_be_subscribed(hub: WatchedHub, subscriber: list[RawClient],
-                                                      topic_filter: str, qos: int) -> None:
+def test_only_a_modules_own_streams_can_be_subscribed(
+    hub: WatchedHub, subscriber: list[RawClient], topic_filter: str, qos: int
+) -> None:
     client = subscriber[0]
     client.sock.sendall(codec.encode_subscribe(9, [(topic_filter, qos)]))
     while True:
@@ -282,8 +330,11 @@ def test_a_reported_patch_changes_only_the_senders_twin(hub: WatchedHub, b_peer:
     b_before = hub.run(lambda: hub.hub.get_twin("b"))
     a = raw(hub)
     try:
-        a.publish("$iothub/twin/PATCH/properties/reported/?$rid=1", json.dumps({"secret": "overwritten by a",
-                                                                              "b": {"secret": "x"}}).encode(), 4)
+        a.publish(
+            "$iothub/twin/PATCH/properties/reported/?$rid=1",
+            json.dumps({"secret": "overwritten by a", "b": {"secret": "x"}}).encode(),
+            4,
+        )
         response = next(p for p in iter(a.packet, None) if isinstance(p, codec.Publish))
         assert response.topic.startswith("$iothub/twin/res/204/")
     finally:
@@ -332,12 +383,15 @@ def test_a_module_cannot_answer_another_modules_method_call(hub: WatchedHub, b_p
         a.close()
 
 
-@pytest.mark.parametrize("topic", [
-    f"devices/{DEVICE}/modules/b/inputs/in/",  # straight into b's input
-    "$iothub/methods/POST/ping/?$rid=1",  # calling a method (only the service may)
-    f"devices/{DEVICE}/modules/b/messages/events/%24.on=out",
-    f"devices/{DEVICE}/modules/a/../b/messages/events/",
-])
+@pytest.mark.parametrize(
+    "topic",
+    [
+        f"devices/{DEVICE}/modules/b/inputs/in/",  # straight into b's input
+        "$iothub/methods/POST/ping/?$rid=1",  # calling a method (only the service may)
+        f"devices/{DEVICE}/modules/b/messages/events/%24.on=out",
+        f"devices/{DEVICE}/modules/a/../b/messages/events/",
+    ],
+)
 def test_publishing_into_another_modules_streams_is_refused(hub: WatchedHub, b_peer: Peer, topic: str) -> None:
     before = hub.stats()["forbidden"]
     a = raw(hub)
@@ -352,8 +406,11 @@ def test_publishing_into_another_modules_streams_is_refused(hub: WatchedHub, b_p
 def test_a_sender_cannot_claim_another_identity_in_its_properties(hub: WatchedHub, b_peer: Peer) -> None:
     a = raw(hub)
     try:
-        a.publish(f"devices/{DEVICE}/modules/a/messages/events/%24.on=out&%24.cmid=b&%24.cdid=otherdevice&k=v",
-                  b'{"claim": "from b"}', packet_id=6)
+        a.publish(
+            f"devices/{DEVICE}/modules/a/messages/events/%24.on=out&%24.cmid=b&%24.cdid=otherdevice&k=v",
+            b'{"claim": "from b"}',
+            packet_id=6,
+        )
         received = b_peer.expect("input")
     finally:
         a.close()

@@ -58,9 +58,14 @@ def logged() -> Iterator[list[logging.LogRecord]]:
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory: pytest.TempPathFactory, logged: list[logging.LogRecord]) -> Iterator[SimulatorHarness]:
-    with run_simulator(MODULES / "deployment.json", state_dir=tmp_path_factory.mktemp("sim") / "state",
-                       host=next_address(), modules_dir=MODULES, backoff=BackoffConfig(cool_off_unit_secs=0.1),
-                       stop_grace_secs=5) as harness:
+    with run_simulator(
+        MODULES / "deployment.json",
+        state_dir=tmp_path_factory.mktemp("sim") / "state",
+        host=next_address(),
+        modules_dir=MODULES,
+        backoff=BackoffConfig(cool_off_unit_secs=0.1),
+        stop_grace_secs=5,
+    ) as harness:
         harness.wait_connected("alpha", "beta", timeout=60)
         # Some traffic, a twin change and refused logins, so that logs and state have content.
         harness.send("alpha", "in", {"text": "hello"})
@@ -75,8 +80,13 @@ def key_forms(sim: SimulatorHarness) -> dict[str, list[bytes]]:
     forms: dict[str, list[bytes]] = {}
     for module, key in sim.simulator.hub.config.identities.items():
         raw = base64.b64decode(key)
-        forms[module] = [key.encode(), base64.urlsafe_b64encode(raw), urllib.parse.quote(key, safe="").encode(),
-                         raw, raw.hex().encode()]
+        forms[module] = [
+            key.encode(),
+            base64.urlsafe_b64encode(raw),
+            urllib.parse.quote(key, safe="").encode(),
+            raw,
+            raw.hex().encode(),
+        ]
     assert set(forms) == {"alpha", "beta"}
     return forms
 
@@ -98,8 +108,10 @@ def test_refused_logins_with_real_signatures_are_not_logged_with_them(sim: Simul
     for module, key in sim.simulator.hub.config.identities.items():
         # A correctly signed token that has expired: the hub logs the refusal, never the token.
         expired = token(module, key, expiry=1, **names)
-        with socket.create_connection((host, 8883), timeout=10) as plain, \
-                context.wrap_socket(plain, server_hostname=host) as sock:
+        with (
+            socket.create_connection((host, 8883), timeout=10) as plain,
+            context.wrap_socket(plain, server_hostname=host) as sock,
+        ):
             sock.sendall(connect_frame(module, expired, **names))
             assert read_connack(sock) == codec.REFUSED_NOT_AUTHORIZED
             assert closed_by_server(sock)
@@ -139,12 +151,22 @@ def test_no_key_in_any_control_api_answer(sim: SimulatorHarness) -> None:
 
 def test_no_key_in_edgeship_sim_output(sim: SimulatorHarness) -> None:
     state = str(sim.simulator.state_dir)
-    commands = [["status"], ["status", "--json"], ["twin", "alpha"], ["twin", "$edgeAgent"], ["logs", "alpha"],
-                ["logs", "beta"], ["monitor", "--json"], ["invoke", "alpha", "echo", '{"q": 1}'],
-                ["send", "alpha", "in", '{"text": "cli"}'], ["twin", "ghost"]]
+    commands = [
+        ["status"],
+        ["status", "--json"],
+        ["twin", "alpha"],
+        ["twin", "$edgeAgent"],
+        ["logs", "alpha"],
+        ["logs", "beta"],
+        ["monitor", "--json"],
+        ["invoke", "alpha", "echo", '{"q": 1}'],
+        ["send", "alpha", "in", '{"text": "cli"}'],
+        ["twin", "ghost"],
+    ]
     for command in commands:
-        result = subprocess.run([str(EDGESHIP), "sim", *command, "--state", state], capture_output=True, text=True,
-                                timeout=60, check=False)
+        result = subprocess.run(
+            [str(EDGESHIP), "sim", *command, "--state", state], capture_output=True, text=True, timeout=60, check=False
+        )
         assert result.returncode == (1 if command == ["twin", "ghost"] else 0), (command, result.stderr)
         assert "Traceback" not in result.stderr
         assert_no_key(sim, f"edgeship sim {' '.join(command)}", result.stdout + result.stderr)
@@ -186,7 +208,7 @@ def listening_tcp_addresses() -> list[str]:
                 continue
             address_hex = fields[1].split(":")[0]
             raw = bytes.fromhex(address_hex)
-            packed = b"".join(raw[i:i + 4][::-1] for i in range(0, width, 4))  # per 32-bit word, little-endian
+            packed = b"".join(raw[i : i + 4][::-1] for i in range(0, width, 4))  # per 32-bit word, little-endian
             addresses.append(str(ipaddress.ip_address(packed)))
     return addresses
 

@@ -22,7 +22,6 @@ def unique_host() -> str:
     return f"127.1.{os.getpid() % 250}.{next(_hosts) % 250 + 1}"
 
 
-
 FAST = BackoffConfig(cool_off_unit_secs=0.05, max_cool_off_secs=0.2, max_restarts=3, intensive_care_secs=600)
 
 
@@ -44,10 +43,15 @@ class Recorder:
 
 
 def make_agent(tmp_path: Path, runs: list[ModuleRun], recorder: Recorder, grace: float = 5.0) -> Agent:
-    return Agent(runs, ProcessLauncher(tmp_path / "modules"), tmp_path / "logs", backoff=FAST,
-                 reporter=recorder, stop_grace_secs=grace)
+    return Agent(
+        runs,
+        ProcessLauncher(tmp_path / "modules"),
+        tmp_path / "logs",
+        backoff=FAST,
+        reporter=recorder,
+        stop_grace_secs=grace,
+    )
 
 
 def settled(name: str, status: str) -> Callable[[Mapping[str, ModuleState]], bool]:
     return lambda states: states[name].runtime_status == status
-

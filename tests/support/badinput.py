@@ -27,8 +27,19 @@ REPO_ROOT = TESTS.parent
 EDGESHIP = REPO_ROOT / ".venv" / "bin" / "edgeship"
 _addresses = itertools.count(1)
 
-__all__ = ["EDGESHIP", "REPO_ROOT", "TESTS", "WatchedHub", "closed_by_server", "connect_frame", "is_valid_request",
-           "next_address", "read_connack", "tls_socket", "token"]
+__all__ = [
+    "EDGESHIP",
+    "REPO_ROOT",
+    "TESTS",
+    "WatchedHub",
+    "closed_by_server",
+    "connect_frame",
+    "is_valid_request",
+    "next_address",
+    "read_connack",
+    "tls_socket",
+    "token",
+]
 
 
 def next_address() -> str:
@@ -75,14 +86,26 @@ def token(module: str, key: str, expiry: int | None = None, device: str = DEVICE
     return sas.build_token(uri, key, expiry if expiry is not None else int(time.time()) + 3600)
 
 
-def connect_frame(module: str, password: str | bytes, keepalive: int = 60, client_module: str | None = None,
-                  user_module: str | None = None, clean: bool = False, device: str = DEVICE,
-                  hub: str = HUB_HOSTNAME) -> bytes:
+def connect_frame(
+    module: str,
+    password: str | bytes,
+    keepalive: int = 60,
+    client_module: str | None = None,
+    user_module: str | None = None,
+    clean: bool = False,
+    device: str = DEVICE,
+    hub: str = HUB_HOSTNAME,
+) -> bytes:
     raw = password.encode() if isinstance(password, str) else password
     client = client_module or module
     user = user_module or module
-    return codec.encode_connect(f"{device}/{client}", f"{hub}/{device}/{user}/?api-version=2019-10-01",
-                                raw, keepalive=keepalive, clean_session=clean)
+    return codec.encode_connect(
+        f"{device}/{client}",
+        f"{hub}/{device}/{user}/?api-version=2019-10-01",
+        raw,
+        keepalive=keepalive,
+        clean_session=clean,
+    )
 
 
 def read_connack(sock: ssl.SSLSocket, timeout: float = 10) -> int | None:

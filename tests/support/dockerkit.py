@@ -22,14 +22,18 @@ class Registry:
 
     def env_file(self, folder: Path, password: str | None = None) -> Path:
         path = folder / ".env"
-        path.write_text(f"CONTAINER_REGISTRY_SERVER={self.address}\nCONTAINER_REGISTRY_USERNAME={self.username}\n"
-                        f"CONTAINER_REGISTRY_PASSWORD={password or self.password}\n", encoding="utf-8")
+        path.write_text(
+            f"CONTAINER_REGISTRY_SERVER={self.address}\nCONTAINER_REGISTRY_USERNAME={self.username}\n"
+            f"CONTAINER_REGISTRY_PASSWORD={password or self.password}\n",
+            encoding="utf-8",
+        )
         return path
 
     def tags(self, repository: str) -> list[str]:
         token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
-        answer = requests.get(f"http://{self.address}/v2/{repository}/tags/list",
-                              headers={"Authorization": f"Basic {token}"}, timeout=10)
+        answer = requests.get(
+            f"http://{self.address}/v2/{repository}/tags/list", headers={"Authorization": f"Basic {token}"}, timeout=10
+        )
         if answer.status_code == 404:
             return []
         answer.raise_for_status()
@@ -58,8 +62,9 @@ def aarch64_emulation() -> str | None:
     if not definition.is_file():
         return "qemu-user-static is not installed (apt-get install qemu-user-static)"
     if not (BINFMT / "register").exists():
-        mounted = subprocess.run(["mount", "-t", "binfmt_misc", "binfmt_misc", str(BINFMT)], capture_output=True,
-                                 text=True, check=False)
+        mounted = subprocess.run(
+            ["mount", "-t", "binfmt_misc", "binfmt_misc", str(BINFMT)], capture_output=True, text=True, check=False
+        )
         if mounted.returncode != 0:
             return f"cannot mount binfmt_misc: {mounted.stderr.strip()}"
     try:
@@ -86,8 +91,9 @@ def qemu_aarch64_version() -> tuple[int, ...] | None:
     try:
         # Debian's handler is a -binfmt-P link that refuses to run by hand: ask the emulator it names.
         emulator = Path(match.group(1)).resolve()
-        out = subprocess.run([str(emulator), "--version"], capture_output=True, text=True, timeout=30,
-                             check=False).stdout
+        out = subprocess.run(
+            [str(emulator), "--version"], capture_output=True, text=True, timeout=30, check=False
+        ).stdout
     except (OSError, subprocess.TimeoutExpired):
         return None
     found = re.search(r"version (\d+)\.(\d+)", out)

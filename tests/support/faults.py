@@ -22,34 +22,73 @@ from tests.support.hub import hub_session, next_address
 REPO = Path(__file__).resolve().parents[2]
 FAULT_MODULES = REPO / "tests" / "reliability" / "fault_modules"
 
-__all__ = ["FAULT_MODULES", "REPO", "Tally", "drop_connection", "hub_connection", "in_flight", "module_command",
-           "next_address", "on_loop", "plain_module", "report", "sentiment_module", "write_manifest"]
+__all__ = [
+    "FAULT_MODULES",
+    "REPO",
+    "Tally",
+    "drop_connection",
+    "hub_connection",
+    "in_flight",
+    "module_command",
+    "next_address",
+    "on_loop",
+    "plain_module",
+    "report",
+    "sentiment_module",
+    "write_manifest",
+]
 
 
-def write_manifest(path: Path, modules: Mapping[str, Mapping[str, Any]], routes: Mapping[str, Any],
-                   ttl_secs: int = 7200, desired: Mapping[str, Mapping[str, Any]] | None = None) -> Path:
+def write_manifest(
+    path: Path,
+    modules: Mapping[str, Mapping[str, Any]],
+    routes: Mapping[str, Any],
+    ttl_secs: int = 7200,
+    desired: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Path:
     """A deployment manifest: ``modules`` maps a name to ``{"env", "restartPolicy", "status", ...}``."""
     entries = {}
     for name, spec in modules.items():
-        entries[name] = {"version": "1.0", "type": "docker", "status": spec.get("status", "running"),
-                         "restartPolicy": spec.get("restartPolicy", "always"),
-                         "env": {key: {"value": str(value)} for key, value in spec.get("env", {}).items()},
-                         "settings": {"image": f"localhost:5000/{name}:0.1.0-amd64", "createOptions": "{}"}}
+        entries[name] = {
+            "version": "1.0",
+            "type": "docker",
+            "status": spec.get("status", "running"),
+            "restartPolicy": spec.get("restartPolicy", "always"),
+            "env": {key: {"value": str(value)} for key, value in spec.get("env", {}).items()},
+            "settings": {"image": f"localhost:5000/{name}:0.1.0-amd64", "createOptions": "{}"},
+        }
         if "startupOrder" in spec:
             entries[name]["startupOrder"] = spec["startupOrder"]
     content: dict[str, Any] = {
-        "$edgeAgent": {"properties.desired": {
-            "schemaVersion": "1.1",
-            "runtime": {"type": "docker", "settings": {"minDockerVersion": "v1.25", "loggingOptions": "",
-                                                       "registryCredentials": {}}},
-            "systemModules": {
-                "edgeAgent": {"type": "docker", "settings": {"image": "mcr.microsoft.com/azureiotedge-agent:1.5",
-                                                             "createOptions": "{}"}},
-                "edgeHub": {"type": "docker", "status": "running", "restartPolicy": "always",
-                            "settings": {"image": "mcr.microsoft.com/azureiotedge-hub:1.5", "createOptions": "{}"}}},
-            "modules": entries}},
-        "$edgeHub": {"properties.desired": {"schemaVersion": "1.1", "routes": dict(routes),
-                                            "storeAndForwardConfiguration": {"timeToLiveSecs": ttl_secs}}},
+        "$edgeAgent": {
+            "properties.desired": {
+                "schemaVersion": "1.1",
+                "runtime": {
+                    "type": "docker",
+                    "settings": {"minDockerVersion": "v1.25", "loggingOptions": "", "registryCredentials": {}},
+                },
+                "systemModules": {
+                    "edgeAgent": {
+                        "type": "docker",
+                        "settings": {"image": "mcr.microsoft.com/azureiotedge-agent:1.5", "createOptions": "{}"},
+                    },
+                    "edgeHub": {
+                        "type": "docker",
+                        "status": "running",
+                        "restartPolicy": "always",
+                        "settings": {"image": "mcr.microsoft.com/azureiotedge-hub:1.5", "createOptions": "{}"},
+                    },
+                },
+                "modules": entries,
+            }
+        },
+        "$edgeHub": {
+            "properties.desired": {
+                "schemaVersion": "1.1",
+                "routes": dict(routes),
+                "storeAndForwardConfiguration": {"timeToLiveSecs": ttl_secs},
+            }
+        },
     }
     for name, properties in (desired or {}).items():
         content[name] = {"properties.desired": dict(properties)}
@@ -59,8 +98,10 @@ def write_manifest(path: Path, modules: Mapping[str, Mapping[str, Any]], routes:
 
 def sentiment_module(model_dir: Path, work: Path, restart_policy: str = "always") -> dict[str, Any]:
     """The real sentiment module (``modules/sentiment``, ``python -u main.py``) over the small model."""
-    return {"restartPolicy": restart_policy,
-            "env": {"MODEL_DIR": model_dir, "CAPTURE_DIR": work / "capture", "REPORT_INTERVAL": "3600"}}
+    return {
+        "restartPolicy": restart_policy,
+        "env": {"MODEL_DIR": model_dir, "CAPTURE_DIR": work / "capture", "REPORT_INTERVAL": "3600"},
+    }
 
 
 def plain_module(env: Mapping[str, Any] | None = None, restart_policy: str = "always") -> dict[str, Any]:
@@ -80,27 +121,33 @@ def on_loop(sim: SimulatorHarness, fn: Callable[[], Any]) -> Any:
 
 def drop_connection(sim: SimulatorHarness, module: str) -> None:
     """Close a module's connection from the hub's side, as a network fault would."""
+
     def close() -> None:
         connection = hub_session(sim.simulator.hub, module).connection  # fault injection
         assert connection is not None, f"{module} is not connected"
         connection.close()
+
     on_loop(sim, close)
 
 
 def hub_connection(sim: SimulatorHarness, module: str) -> object | None:
     """The hub's current connection object of a module (a new one after a reconnect)."""
+
     def current() -> object | None:
         session = hub_session(sim.simulator.hub, module)
         return session.connection if session is not None else None
+
     connection: object | None = on_loop(sim, current)
     return connection
 
 
 def in_flight(sim: SimulatorHarness, module: str) -> int:
     """Input messages the hub has sent to ``module`` and not had acknowledged yet."""
+
     def count() -> int:
         session = hub_session(sim.simulator.hub, module)
         return 0 if session is None else sum(1 for f in session.in_flight.values() if f.seq is not None)
+
     return int(on_loop(sim, count))
 
 
@@ -143,8 +190,10 @@ class Tally:
         while self.lost:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise AssertionError(f"{self.lost} of {len(self.expected)} messages never reached $upstream "
-                                     f"(e.g. {sorted(self.expected - set(self.seen))[:5]})")
+                raise AssertionError(
+                    f"{self.lost} of {len(self.expected)} messages never reached $upstream "
+                    f"(e.g. {sorted(self.expected - set(self.seen))[:5]})"
+                )
             try:
                 self.add(sim.wait_upstream(count=1, since=self.last_seq, timeout=min(remaining, 5)))
             except TimeoutError:
@@ -152,8 +201,13 @@ class Tally:
             self.poll(sim)
 
     def summary(self) -> dict[str, int]:
-        return {"sent": len(self.expected), "delivered": self.delivered, "duplicates": self.duplicates,
-                "lost": self.lost, "unexpected": self.unexpected}
+        return {
+            "sent": len(self.expected),
+            "delivered": self.delivered,
+            "duplicates": self.duplicates,
+            "lost": self.lost,
+            "unexpected": self.unexpected,
+        }
 
 
 def report(name: str, **numbers: Any) -> None:

@@ -36,19 +36,36 @@ def next_address() -> str:
 
 
 class HubThread:
-    def __init__(self, state_dir: Path, modules: list[str], routes: dict[str, Any],
-                 desired: dict[str, dict[str, Any]] | None = None, host: str | None = None,
-                 keys: dict[str, str] | None = None, store_ttl_secs: int = 7200,
-                 gateway_port: int | None = None, devices: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        modules: list[str],
+        routes: dict[str, Any],
+        desired: dict[str, dict[str, Any]] | None = None,
+        host: str | None = None,
+        keys: dict[str, str] | None = None,
+        store_ttl_secs: int = 7200,
+        gateway_port: int | None = None,
+        devices: dict[str, str] | None = None,
+    ) -> None:
         self.host = host or next_address()
         self.state_dir = state_dir
         self.keys = keys or {module: sas.generate_key() for module in modules}
         self.certs = ensure_certificates(state_dir, [self.host], HUB_HOSTNAME)
-        self.config = HubConfig(host=self.host, hub_hostname=HUB_HOSTNAME, device_id=DEVICE, identities=self.keys,
-                                certfile=self.certs.server_cert, keyfile=self.certs.server_key,
-                                state_dir=state_dir / "hub", routes=routes, store_ttl_secs=store_ttl_secs,
-                                initial_desired=desired or {}, gateway_port=gateway_port,
-                                devices=devices or {})
+        self.config = HubConfig(
+            host=self.host,
+            hub_hostname=HUB_HOSTNAME,
+            device_id=DEVICE,
+            identities=self.keys,
+            certfile=self.certs.server_cert,
+            keyfile=self.certs.server_key,
+            state_dir=state_dir / "hub",
+            routes=routes,
+            store_ttl_secs=store_ttl_secs,
+            initial_desired=desired or {},
+            gateway_port=gateway_port,
+            devices=devices or {},
+        )
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.hub = Hub(self.config)
@@ -59,6 +76,7 @@ class HubThread:
     def run(self, fn: Callable[[], T]) -> T:
         async def wrapper() -> T:
             return fn()
+
         return self.call(wrapper())
 
     def start(self) -> Self:
@@ -73,12 +91,16 @@ class HubThread:
         self.loop.close()
 
     def connection_string(self, module: str, key: str | None = None) -> str:
-        return (f"HostName={HUB_HOSTNAME};DeviceId={DEVICE};ModuleId={module};"
-                f"SharedAccessKey={key or self.keys[module]};GatewayHostName={self.host}")
+        return (
+            f"HostName={HUB_HOSTNAME};DeviceId={DEVICE};ModuleId={module};"
+            f"SharedAccessKey={key or self.keys[module]};GatewayHostName={self.host}"
+        )
 
     def device_connection_string(self, device: str, key: str | None = None) -> str:
-        return (f"HostName={HUB_HOSTNAME};DeviceId={device};SharedAccessKey={key or self.hub.devices[device]};"
-                f"GatewayHostName={self.host}")
+        return (
+            f"HostName={HUB_HOSTNAME};DeviceId={device};SharedAccessKey={key or self.hub.devices[device]};"
+            f"GatewayHostName={self.host}"
+        )
 
     def invoke(self, module: str, method: str, payload: Any, timeout: float) -> tuple[int, Any]:
         """A direct method call from the control side: (status, the answer as JSON to read by key)."""
@@ -89,6 +111,7 @@ class HubThread:
             async with asyncio.timeout(timeout):
                 while not predicate():
                     await asyncio.sleep(0.01)  # polled on the hub's own loop, bounded by the timeout
+
         self.call(poll(), timeout + 5)
 
 
@@ -113,8 +136,9 @@ SENTIMENT_MODULE = Path(__file__).resolve().parents[2] / "modules" / "sentiment"
 
 
 @contextmanager
-def sentiment_module(hub: HubThread, model_dir: Path, work_dir: Path, *, module_id: str = "sentiment",
-                     **env: str) -> Iterator[subprocess.Popen[bytes]]:
+def sentiment_module(
+    hub: HubThread, model_dir: Path, work_dir: Path, *, module_id: str = "sentiment", **env: str
+) -> Iterator[subprocess.Popen[bytes]]:
     """The real sentiment module (``main.py``) connected to ``hub`` with the SDK's edge fallback.
 
     ``EdgeHubConnectionString`` + ``EdgeModuleCACertificateFile`` are what
@@ -123,13 +147,23 @@ def sentiment_module(hub: HubThread, model_dir: Path, work_dir: Path, *, module_
     with that log's last line. SIGTERM at the end (SIGKILL after 30 s).
     """
     environment = {k: v for k, v in os.environ.items() if not k.startswith("IOTEDGE_")}
-    environment.update(EdgeHubConnectionString=hub.connection_string(module_id),
-                       EdgeModuleCACertificateFile=str(hub.certs.ca_cert), MODEL_DIR=str(model_dir.resolve()),
-                       CAPTURE_DIR=str(work_dir / "capture"), REPORT_INTERVAL="3600", **env)
+    environment.update(
+        EdgeHubConnectionString=hub.connection_string(module_id),
+        EdgeModuleCACertificateFile=str(hub.certs.ca_cert),
+        MODEL_DIR=str(model_dir.resolve()),
+        CAPTURE_DIR=str(work_dir / "capture"),
+        REPORT_INTERVAL="3600",
+        **env,
+    )
     log_path = work_dir / "sentiment.log"
     with log_path.open("wb") as log:
-        module = subprocess.Popen([sys.executable, "-u", "main.py"], cwd=SENTIMENT_MODULE, env=environment,
-                                  stdout=log, stderr=subprocess.STDOUT)
+        module = subprocess.Popen(
+            [sys.executable, "-u", "main.py"],
+            cwd=SENTIMENT_MODULE,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         hub.wait_for(lambda: module_id in hub.hub.connected_modules() or module.poll() is not None, timeout=60)
         if module.poll() is not None:
@@ -152,9 +186,18 @@ class Peer:
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
         self.backlog: list[dict[str, Any]] = []
         self.process = subprocess.Popen(
-            [sys.executable, str(PEER), hub.connection_string(module, key), str(hub.certs.ca_cert),
-             "retry" if retry else "no-retry"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            [
+                sys.executable,
+                str(PEER),
+                hub.connection_string(module, key),
+                str(hub.certs.ca_cert),
+                "retry" if retry else "no-retry",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
@@ -214,7 +257,11 @@ class EdgePeer(Peer):
         self.backlog = []
         self.process = subprocess.Popen(
             [sys.executable, str(EDGE_PEER), kind, connection_string, str(ca_file), *flags],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 

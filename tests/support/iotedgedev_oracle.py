@@ -30,9 +30,19 @@ def ensure_iotedgedev() -> tuple[Path | None, str]:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if STAMP.is_file() and STAMP.read_text() == IOTEDGEDEV and executable.is_file():
             return executable, ""
-        steps = ([sys.executable, "-m", "venv", "--clear", str(VENV)],
-                 [str(VENV / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                  "--no-compile", IOTEDGEDEV])
+        steps = (
+            [sys.executable, "-m", "venv", "--clear", str(VENV)],
+            [
+                str(VENV / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-compile",
+                IOTEDGEDEV,
+            ],
+        )
         for step in steps:
             try:
                 done = subprocess.run(step, capture_output=True, text=True, timeout=600, check=False)
@@ -51,12 +61,18 @@ def clean_environment(home: Path, config_dir: Path, modules_path: str | None = N
     if not settings.is_file():  # no first-run banner, no telemetry upload attempts
         settings.parent.mkdir(parents=True, exist_ok=True)
         settings.write_text("[DEFAULT]\nfirsttime = no\ncollect_telemetry = no\n")
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "CONFIG_OUTPUT_DIR": str(config_dir),
-           "LANG": "C.UTF-8",
-           # iotedgedev downloads its schema (and skips the check when that fails): point it at a closed
-           # loopback port, so it fails at once instead of waiting on DNS, and nothing leaves the machine
-           "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
-           "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "CONFIG_OUTPUT_DIR": str(config_dir),
+        "LANG": "C.UTF-8",
+        # iotedgedev downloads its schema (and skips the check when that fails): point it at a closed
+        # loopback port, so it fails at once instead of waiting on DNS, and nothing leaves the machine
+        "HTTP_PROXY": "http://127.0.0.1:9",
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "http_proxy": "http://127.0.0.1:9",
+        "https_proxy": "http://127.0.0.1:9",
+    }
     if modules_path is not None:
         env["MODULES_PATH"] = modules_path
     return env
@@ -80,12 +96,18 @@ class Result:
 def genconfig_all(executable: Path, jobs: list[Job], home: Path) -> list[Result]:
     """``iotedgedev genconfig -f <template> -P <platform>`` in each job's folder, in one driver process."""
     python = executable.parent / "python"
-    specs = [{"folder": str(job.folder), "template": job.template, "platform": job.platform,
-              "env": clean_environment(home, job.folder / "config", job.modules_path)} for job in jobs]
+    specs = [
+        {
+            "folder": str(job.folder),
+            "template": job.template,
+            "platform": job.platform,
+            "env": clean_environment(home, job.folder / "config", job.modules_path),
+        }
+        for job in jobs
+    ]
     jobs_file = home / "jobs.json"
     jobs_file.write_text(json.dumps(specs))
-    subprocess.run([str(python), str(DRIVER), str(jobs_file)], capture_output=True, text=True, timeout=600,
-                   check=False)
+    subprocess.run([str(python), str(DRIVER), str(jobs_file)], capture_output=True, text=True, timeout=600, check=False)
     results: list[Result] = []
     for job in jobs:
         code_file, log = job.folder / "exit_code", job.folder / "output.log"

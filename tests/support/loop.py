@@ -28,7 +28,6 @@ class LoopThread:
         self.loop.close()
 
 
-
 def run_async(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
     """Run an ``async def`` test on a fresh event loop (the project has no pytest-asyncio)."""
 

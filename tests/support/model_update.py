@@ -72,7 +72,7 @@ class TruncatingServer(ThreadingHTTPServer):
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(outer.data)))
                 self.end_headers()
-                self.wfile.write(outer.data[:outer.keep])
+                self.wfile.write(outer.data[: outer.keep])
                 self.wfile.flush()
                 self.close_connection = True
 
@@ -107,8 +107,12 @@ def int8_copy(packaged: Path, out: Path) -> Path:
     (out / "model.onnx").unlink()
     quantize_dynamic(packaged / "model.onnx", out / "model.onnx", weight_type=QuantType.QInt8)
     spec = json.loads((out / "model.json").read_text())
-    spec.update(version=2, source="sentiment:2", quantization="int8",
-                onnx_sha256=hashlib.sha256((out / "model.onnx").read_bytes()).hexdigest())
+    spec.update(
+        version=2,
+        source="sentiment:2",
+        quantization="int8",
+        onnx_sha256=hashlib.sha256((out / "model.onnx").read_bytes()).hexdigest(),
+    )
     (out / "model.json").write_text(json.dumps(spec))
     spec["parity_sample"] = parity_sample(out, tuple(spec["parity_sample"]["texts"]))
     (out / "model.json").write_text(json.dumps(spec))

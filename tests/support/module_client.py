@@ -51,4 +51,3 @@ def input_message(body: bytes | str, message_id: str) -> Message:
     message.message_id = message_id
     message.input_name = "input1"
     return message
-

@@ -46,8 +46,8 @@ class FrameReader:
             if len(self.buffer) < header_length + length:
                 break
             first = self.buffer[0]
-            frames.append((first >> 4, first & 0x0F, bytes(self.buffer[header_length:header_length + length])))
-            del self.buffer[:header_length + length]
+            frames.append((first >> 4, first & 0x0F, bytes(self.buffer[header_length : header_length + length])))
+            del self.buffer[: header_length + length]
         return frames
 
     def _header(self) -> tuple[int, int] | None:

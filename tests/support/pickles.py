@@ -19,4 +19,3 @@ def fake_class(module: str, name: str, monkeypatch: pytest.MonkeyPatch) -> type:
         monkeypatch.setitem(sys.modules, parent, sys.modules.get(parent, types.ModuleType(parent)))
     monkeypatch.setitem(sys.modules, module, fake_module)
     return cls
-

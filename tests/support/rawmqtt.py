@@ -27,9 +27,15 @@ class RawClient:
     def connect(self, clean: bool = False) -> int:
         uri = sas.module_resource_uri(HUB_HOSTNAME, DEVICE, self.module)
         token = sas.build_token(uri, self.key, int(time.time()) + 3600)
-        self.sock.sendall(codec.encode_connect(f"{DEVICE}/{self.module}",
-                                               f"{HUB_HOSTNAME}/{DEVICE}/{self.module}/?api-version=2019-10-01",
-                                               token.encode(), keepalive=60, clean_session=clean))
+        self.sock.sendall(
+            codec.encode_connect(
+                f"{DEVICE}/{self.module}",
+                f"{HUB_HOSTNAME}/{DEVICE}/{self.module}/?api-version=2019-10-01",
+                token.encode(),
+                keepalive=60,
+                clean_session=clean,
+            )
+        )
         connack = self.read_raw()
         assert connack[0] >> 4 == codec.CONNACK
         return connack[-1]
@@ -78,4 +84,3 @@ class RawClient:
 
     def close(self) -> None:
         self.sock.close()
-

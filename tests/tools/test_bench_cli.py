@@ -8,7 +8,13 @@ from pathlib import Path
 
 
 def test_bench_without_a_reference_model(tmp_path: Path, repo_root: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "edgeship", "bench", "scoring", "--home", str(tmp_path)],
-                            cwd=repo_root, capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "edgeship", "bench", "scoring", "--home", str(tmp_path)],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("error: no reference model under")

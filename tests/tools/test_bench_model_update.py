@@ -18,13 +18,32 @@ from tests.support.model_update import int8_copy
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 
-def test_bench_model_update_smoke(repo_root: Path, small_model_dir: Path, packaged_model_dir: Path,
-                                  tmp_path: Path) -> None:
+def test_bench_model_update_smoke(
+    repo_root: Path, small_model_dir: Path, packaged_model_dir: Path, tmp_path: Path
+) -> None:
     int8 = int8_copy(packaged_model_dir, tmp_path / "int8")
     out = tmp_path / "result.json"
-    done = subprocess.run([sys.executable, "-m", "bench.bench_model_update", str(packaged_model_dir),
-                           str(int8), str(small_model_dir / "heldout.jsonl"), "--swaps", "1", "--rate", "50",
-                           "--json", str(out)], cwd=repo_root, capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.bench_model_update",
+            str(packaged_model_dir),
+            str(int8),
+            str(small_model_dir / "heldout.jsonl"),
+            "--swaps",
+            "1",
+            "--rate",
+            "50",
+            "--json",
+            str(out),
+        ],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(out.read_text())
     assert (result["lost"], result["errors"]) == (0, 0)

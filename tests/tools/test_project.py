@@ -30,8 +30,9 @@ def test_sentiment_model_dir(tmp_path: Path) -> None:
 def test_write_local_manifest_binds_the_http_face(repo_root: Path, tmp_path: Path) -> None:
     project = tmp_path / "project"
     for folder in ("modules", "manifests"):
-        shutil.copytree(repo_root / folder, project / folder,
-                        ignore=shutil.ignore_patterns("model", "*.amd64.json", "__pycache__"))
+        shutil.copytree(
+            repo_root / folder, project / folder, ignore=shutil.ignore_patterns("model", "*.amd64.json", "__pycache__")
+        )
     assert all((project / marker).is_file() for marker in REPO_MARKERS)
     out = tmp_path / "deployment.amd64.json"
     generated = write_local_manifest(project, out, "127.0.0.1:5123")

@@ -78,5 +78,7 @@ class DeployError(EdgeshipError):
 
 class PublishError(EdgeshipError):
     """Publishing a packaged model as an archive, or serving published archives, failed."""
+
+
 class ImageError(EdgeshipError):
     """A module image could not be built, tagged or pushed (engine, base image, wheelhouse, registry)."""

@@ -43,9 +43,13 @@ def sentiment_model_dir(project: Path) -> Path:
     return project / "modules" / "sentiment" / "model"
 
 
-def package_registered(registry: Registry, record: ModelRecord, out_dir: Path,
-                       options: PackageOptions | None = None,
-                       step: Callable[[str], None] = lambda _: None) -> PackageResult:
+def package_registered(
+    registry: Registry,
+    record: ModelRecord,
+    out_dir: Path,
+    options: PackageOptions | None = None,
+    step: Callable[[str], None] = lambda _: None,
+) -> PackageResult:
     """Package a registered model into ``out_dir`` behind the parity gate (the previous folder stays on failure)."""
     from edgeship.packager import ModelSource, PackageOptions, package_model
 
@@ -59,7 +63,8 @@ def write_local_manifest(project: Path, out_path: Path, http_bind: str) -> Gener
     written to ``out_path``."""
     from edgeship.manifest import GenerateOptions, generate
 
-    generated = generate(GenerateOptions(project / TEMPLATE, LOCAL_PLATFORM,
-                                         environ={**os.environ, "SENTIMENT_HTTP_BIND": http_bind}))
+    generated = generate(
+        GenerateOptions(project / TEMPLATE, LOCAL_PLATFORM, environ={**os.environ, "SENTIMENT_HTTP_BIND": http_bind})
+    )
     out_path.write_text(json.dumps(generated.manifest, indent=2) + "\n", encoding="utf-8")
     return generated

@@ -35,8 +35,9 @@ def read_state(state_dir: Path) -> SimulatorInfo:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise SimulatorClientError(f"unreadable simulator state file {path}: {exc}") from None
     if not _pid_alive(info.pid):
-        raise SimulatorClientError(f"no simulator running with state directory {state_dir} "
-                                   f"(process {info.pid} is gone); {hint}")
+        raise SimulatorClientError(
+            f"no simulator running with state directory {state_dir} (process {info.pid} is gone); {hint}"
+        )
     return info
 
 
@@ -54,14 +55,21 @@ class SimClient:
         return cls(info.control_url, timeout, info.pid)
 
     # ---- transport ------------------------------------------------------------------------
-    def _request(self, method: str, path: str, body: Any = None, query: dict[str, Any] | None = None,
-                 timeout: float | None = None) -> tuple[int, bytes]:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: dict[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> tuple[int, bytes]:
         url = self.base_url + path
         if query:
             url += "?" + urllib.parse.urlencode(query)
         data = None if body is None else json.dumps(body).encode("utf-8")
-        request = urllib.request.Request(url, data=data, method=method,
-                                         headers={"Content-Type": "application/json"} if data else {})
+        request = urllib.request.Request(
+            url, data=data, method=method, headers={"Content-Type": "application/json"} if data else {}
+        )
         try:
             with urllib.request.urlopen(request, timeout=timeout or self.timeout) as response:
                 return int(response.status), response.read()
@@ -71,8 +79,14 @@ class SimClient:
             reason = getattr(exc, "reason", exc)
             raise SimulatorClientError(f"cannot reach the simulator at {self.base_url}: {reason}") from None
 
-    def _json(self, method: str, path: str, body: Any = None, query: dict[str, Any] | None = None,
-              timeout: float | None = None) -> Any:
+    def _json(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: dict[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> Any:
         _, payload = self._request(method, path, body, query, timeout)
         try:
             return json.loads(payload.decode("utf-8"))
@@ -88,8 +102,15 @@ class SimClient:
         result: dict[str, Any] = self._json("GET", "/v1/status")
         return result
 
-    def send(self, module: str, input_name: str, body: Any, properties: dict[str, str] | None = None,
-             message_id: str | None = None, correlation_id: str | None = None) -> None:
+    def send(
+        self,
+        module: str,
+        input_name: str,
+        body: Any,
+        properties: dict[str, str] | None = None,
+        message_id: str | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
         request: dict[str, Any] = {"body": body, "properties": properties or {}}
         if message_id is not None:
             request["messageId"] = message_id
@@ -118,8 +139,11 @@ class SimClient:
     def invoke(self, module: str, method: str, payload: Any, timeout: float = 30.0) -> dict[str, Any]:
         """A direct method on a module, a leaf device or ``$edgeAgent``: ``{"status", "payload"}``."""
         result: dict[str, Any] = self._json(
-            "POST", f"{self._target(module)}/methods/{self._segment(method)}",
-            {"payload": payload, "timeout": timeout}, timeout=timeout + self.timeout)
+            "POST",
+            f"{self._target(module)}/methods/{self._segment(method)}",
+            {"payload": payload, "timeout": timeout},
+            timeout=timeout + self.timeout,
+        )
         return result
 
     def twin(self, module: str) -> dict[str, Any]:
@@ -141,8 +165,14 @@ class SimClient:
     def remove_device(self, name: str) -> None:
         self._json("DELETE", f"/v1/devices/{self._segment(name)}")
 
-    def c2d(self, device: str, body: Any, properties: dict[str, str] | None = None, ttl: float | None = None,
-            message_id: str | None = None) -> None:
+    def c2d(
+        self,
+        device: str,
+        body: Any,
+        properties: dict[str, str] | None = None,
+        ttl: float | None = None,
+        message_id: str | None = None,
+    ) -> None:
         request: dict[str, Any] = {"body": body, "properties": properties or {}}
         if ttl is not None:
             request["ttl"] = ttl
@@ -153,13 +183,15 @@ class SimClient:
     # ---- redeploying (issue #18) ----------------------------------------------------------------
     def deploy(self, manifest: Path) -> dict[str, Any]:
         """Redeploy in place: the simulator reads ``manifest`` (made absolute here) and says what it did."""
-        result: dict[str, Any] = self._json("POST", "/v1/deploy", {"manifest": str(manifest.resolve())},
-                                            timeout=max(self.timeout, 180.0))
+        result: dict[str, Any] = self._json(
+            "POST", "/v1/deploy", {"manifest": str(manifest.resolve())}, timeout=max(self.timeout, 180.0)
+        )
         return result
 
     def restart(self, module: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._json("POST", f"/v1/modules/{self._segment(module)}/restart",
-                                            timeout=max(self.timeout, 90.0))
+        result: dict[str, Any] = self._json(
+            "POST", f"/v1/modules/{self._segment(module)}/restart", timeout=max(self.timeout, 90.0)
+        )
         return result
 
     def logs(self, module: str, tail: int = 0) -> str:

@@ -30,8 +30,9 @@ def run(argv: list[str] | None = None) -> int:
 
     if config.workers > 1 and config.http and not os.environ.get(workers.FD_VARIABLE):
         return workers.run_workers(config.workers, *config.http, sys.argv[1:] if argv is None else argv)
-    service = SentimentService(config.model_dir, entry_script=config.entry_script, batch=config.batch,
-                               capture_dir=config.capture_dir)
+    service = SentimentService(
+        config.model_dir, entry_script=config.entry_script, batch=config.batch, capture_dir=config.capture_dir
+    )
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -51,17 +52,26 @@ def run(argv: list[str] | None = None) -> int:
     if config.mqtt_url:
         from edgeship_sentiment.mqtt_face import MqttFace, MqttSettings
 
-        mqtt = MqttFace(service, MqttSettings(
-            url=config.mqtt_url, request_topic=config.mqtt_request_topic, response_topic=config.mqtt_response_topic,
-            client_id=config.mqtt_client_id, username=config.mqtt_username, password=config.mqtt_password,
-            ca_file=config.mqtt_ca_file)).start()
+        mqtt = MqttFace(
+            service,
+            MqttSettings(
+                url=config.mqtt_url,
+                request_topic=config.mqtt_request_topic,
+                response_topic=config.mqtt_response_topic,
+                client_id=config.mqtt_client_id,
+                username=config.mqtt_username,
+                password=config.mqtt_password,
+                ca_file=config.mqtt_ca_file,
+            ),
+        ).start()
         log.info("MQTT face: %s -> %s on %s", config.mqtt_request_topic, config.mqtt_response_topic, config.mqtt_url)
         stoppers.append(mqtt.stop)
     if config.iothub:
         from edgeship_sentiment.iothub_face import IoTHubFace, create_edge_client
 
-        iothub = IoTHubFace(service, create_edge_client(), report_interval=config.report_interval,
-                            send_window=config.send_window).start()
+        iothub = IoTHubFace(
+            service, create_edge_client(), report_interval=config.report_interval, send_window=config.send_window
+        ).start()
         log.info("IoT Edge face connected")
         stoppers.append(iothub.stop)
     if not config.iothub:  # with IoT Hub the twin's "model" drives updates (iothub_face.py)

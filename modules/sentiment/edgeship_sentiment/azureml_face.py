@@ -54,8 +54,10 @@ DEFAULT_SCORING_TIMEOUT_MS = 3600 * 1000
 # x-ms-server-version: azmlinfsrv sends "azmlinfsrv/<version>"; this is module.json's version.
 SERVER_VERSION = "edgeship-sentiment/0.1.0"
 SWAGGER_VERSIONS = {"2": "2", "2.0": "2", "3": "3", "3.0": "3", "3.1": "3.1"}
-NOT_FOUND = ("The requested URL was not found on the server. If you entered the URL manually please check your "
-             "spelling and try again.")
+NOT_FOUND = (
+    "The requested URL was not found on the server. If you entered the URL manually please check your "
+    "spelling and try again."
+)
 NOT_ALLOWED = "The method is not allowed for the requested URL."
 SCRIPT_FAILED = "An unexpected error occurred in scoring script. Check the logs for more info."
 INTERNAL = "An unexpected internal error occurred. Check the logs for more info."
@@ -107,8 +109,15 @@ class _RequestIds:
         self.legacy, self.client = legacy, client
 
     def headers(self, scope: Scope) -> list[tuple[str, str]]:
-        out = [(name, value) for name, value in (("x-request-id", self.request_id), ("x-ms-request-id", self.legacy),
-                                                  ("x-ms-client-request-id", self.client)) if value]
+        out = [
+            (name, value)
+            for name, value in (
+                ("x-request-id", self.request_id),
+                ("x-ms-request-id", self.legacy),
+                ("x-ms-client-request-id", self.client),
+            )
+            if value
+        ]
         trace = header(scope, b"traceid")
         if trace is not None:
             out.append(("TraceId", trace))
@@ -155,8 +164,9 @@ class AzureMLApp:
         else:
             await self._score(scope, receive, send, extra)
 
-    async def _swagger(self, scope: Scope, send: Send, extra: list[tuple[str, str]],
-                       failed: list[tuple[str, str]]) -> None:
+    async def _swagger(
+        self, scope: Scope, send: Send, extra: list[tuple[str, str]], failed: list[tuple[str, str]]
+    ) -> None:
         query = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
         version = query.get("version", "2")
         canonical = SWAGGER_VERSIONS.get(version)
@@ -165,8 +175,9 @@ class AzureMLApp:
             await respond_json(send, 404, {"message": message}, [*failed, *extra])
             return
         document = self._user_swagger(canonical)
-        await respond_json(send, 200, document if document is not None else swagger.generated(canonical),
-                           [*failed, *extra])
+        await respond_json(
+            send, 200, document if document is not None else swagger.generated(canonical), [*failed, *extra]
+        )
 
     def _user_swagger(self, canonical: str) -> JSONValue:
         """The user's own document, from ``AML_APP_ROOT`` (default: the script's folder)."""
@@ -197,8 +208,12 @@ class AzureMLApp:
                 data = body.decode("utf-8")
             except UnicodeDecodeError as exc:
                 metrics.observe_error("http", "bad_request")
-                await respond_json(send, 400, {"message": f"Input cannot be decoded as UTF-8: {exc}"},
-                                   [("x-ms-run-function-failed", "False"), *extra])
+                await respond_json(
+                    send,
+                    400,
+                    {"message": f"Input cannot be decoded as UTF-8: {exc}"},
+                    [("x-ms-run-function-failed", "False"), *extra],
+                )
                 return
         headers = {bytes(k).decode("latin-1").title(): bytes(v).decode("latin-1") for k, v in scope["headers"]}
         started = time.perf_counter()
@@ -208,8 +223,12 @@ class AzureMLApp:
             output = await asyncio.wait_for(asyncio.shield(call), self.timeout_ms / 1000)
         except TimeoutError:
             metrics.observe_error("http", "script")
-            await respond_json(send, 500, {"message": f"Scoring timeout after {self.timeout_ms} ms"},
-                               [("x-ms-run-function-failed", "True"), *extra])
+            await respond_json(
+                send,
+                500,
+                {"message": f"Scoring timeout after {self.timeout_ms} ms"},
+                [("x-ms-run-function-failed", "True"), *extra],
+            )
             return
         except Exception:  # noqa: BLE001 - the user's run() may raise anything (azmlinfsrv catches all too)
             metrics.observe_error("http", "script")
@@ -223,5 +242,10 @@ class AzureMLApp:
             await respond_json(send, 500, {"message": INTERNAL}, [("x-ms-run-function-failed", "False"), *extra])
             return
         metrics.observe_request("http", elapsed_ms / 1000, 1)
-        await respond(send, 200, body_out, "application/json",
-                      [("x-ms-run-function-failed", "False"), *extra, ("x-ms-run-fn-exec-ms", f"{elapsed_ms:.3f}")])
+        await respond(
+            send,
+            200,
+            body_out,
+            "application/json",
+            [("x-ms-run-function-failed", "False"), *extra, ("x-ms-run-fn-exec-ms", f"{elapsed_ms:.3f}")],
+        )

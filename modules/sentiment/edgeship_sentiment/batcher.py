@@ -217,10 +217,14 @@ class MicroBatcher:
         offset = 0
         for request in batch:
             elapsed = finished - request.enqueued
-            mine = scores[offset:offset + len(request.texts)]
+            mine = scores[offset : offset + len(request.texts)]
             offset += len(request.texts)
-            request.future.set_result([{"label": decode_label(score, settings, labels), "score": score,
-                                        "elapsed_time": elapsed} for score in mine])
+            request.future.set_result(
+                [
+                    {"label": decode_label(score, settings, labels), "score": score, "elapsed_time": elapsed}
+                    for score in mine
+                ]
+            )
         with self._stats_lock:
             self.stats.batches += 1
             self.stats.texts += len(texts)

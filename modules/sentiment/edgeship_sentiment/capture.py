@@ -39,8 +39,12 @@ class CaptureSettings:
         return self
 
     def to_json(self) -> CaptureSettingsJSON:
-        return {"enabled": self.enabled, "sample_rate": self.sample_rate, "max_bytes": self.max_bytes,
-                "max_files": self.max_files}
+        return {
+            "enabled": self.enabled,
+            "sample_rate": self.sample_rate,
+            "max_bytes": self.max_bytes,
+            "max_files": self.max_files,
+        }
 
 
 class InputCapture:

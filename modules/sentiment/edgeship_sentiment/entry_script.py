@@ -33,11 +33,12 @@ class _KerasAlias(importlib.abc.MetaPathFinder):
     def __init__(self, target: str) -> None:
         self.target = target
 
-    def find_spec(self, fullname: str, path: Sequence[str] | None = None,
-                  target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
         if fullname != "keras" and not fullname.startswith("keras."):
             return None
-        real_name = self.target + fullname[len("keras"):]
+        real_name = self.target + fullname[len("keras") :]
         return importlib.util.spec_from_loader(fullname, _AliasLoader(real_name))
 
 

@@ -1,9 +1,9 @@
 """The one exception tree of the sentiment module.
 
-    SentimentModuleError
-    ├── ModelLoadError     the model folder is missing, incomplete or inconsistent
-    ├── BadRequestError    a request the module answers with an error reply (never a crash)
-    └── ModelUpdateError   a new model was refused (bad download, package or parity); the old one serves
+SentimentModuleError
+├── ModelLoadError     the model folder is missing, incomplete or inconsistent
+├── BadRequestError    a request the module answers with an error reply (never a crash)
+└── ModelUpdateError   a new model was refused (bad download, package or parity); the old one serves
 """
 
 from __future__ import annotations

@@ -54,8 +54,9 @@ class ScoringApp:
             await respond_json(send, 404, {"error": f"no route {path}"}, echo)
             return
         if method != "POST":
-            await respond_json(send, 405, {"error": f"{method} is not allowed on /score; POST a JSON body"},
-                               [*echo, ("allow", "POST")])
+            await respond_json(
+                send, 405, {"error": f"{method} is not allowed on /score; POST a JSON body"}, [*echo, ("allow", "POST")]
+            )
             return
         try:
             reply = await asyncio.wait_for(self._score(receive, request_id), REQUEST_TIMEOUT_SECONDS)

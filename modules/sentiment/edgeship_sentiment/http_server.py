@@ -105,8 +105,9 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def respond(send: Send, status: int, body: bytes, content_type: str,
-                  headers: list[tuple[str, str]] | None = None) -> None:
+async def respond(
+    send: Send, status: int, body: bytes, content_type: str, headers: list[tuple[str, str]] | None = None
+) -> None:
     raw = [(b"content-type", content_type.encode("latin-1")), (b"content-length", str(len(body)).encode())]
     raw += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers or ()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
@@ -132,13 +133,25 @@ class _Server(uvicorn.Server):
 class HTTPServer:
     """One ASGI app on one socket, served from a background thread (the faces share the process)."""
 
-    def __init__(self, app: ASGIApp, host: str, port: int, *, name: str = "sentiment-http",
-                 sock: socket.socket | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, host: str, port: int, *, name: str = "sentiment-http", sock: socket.socket | None = None
+    ) -> None:
         self.sock = sock or listen_socket(host, port)
         config = uvicorn.Config(
-            app, http="httptools", loop="asyncio", lifespan="off", interface="asgi3",
-            backlog=BACKLOG, timeout_keep_alive=KEEP_ALIVE_SECONDS, timeout_graceful_shutdown=int(GRACE_SECONDS),
-            access_log=False, log_config=None, log_level="warning", server_header=False, date_header=False)
+            app,
+            http="httptools",
+            loop="asyncio",
+            lifespan="off",
+            interface="asgi3",
+            backlog=BACKLOG,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+            timeout_graceful_shutdown=int(GRACE_SECONDS),
+            access_log=False,
+            log_config=None,
+            log_level="warning",
+            server_header=False,
+            date_header=False,
+        )
         self._server = _Server(config)
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
         self.error: BaseException | None = None

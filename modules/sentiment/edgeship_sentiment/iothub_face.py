@@ -197,8 +197,9 @@ class AckGate:
 
 
 class IoTHubFace:
-    def __init__(self, service: SentimentService, client: ModuleClient, *, report_interval: float = 10.0,
-                 send_window: int = 1) -> None:
+    def __init__(
+        self, service: SentimentService, client: ModuleClient, *, report_interval: float = 10.0, send_window: int = 1
+    ) -> None:
         if not 1 <= send_window <= MAX_SEND_WINDOW:
             raise SentimentModuleError(f"send_window must be 1-{MAX_SEND_WINDOW}, got {send_window}")
         self.service = service
@@ -209,8 +210,9 @@ class IoTHubFace:
         # The SDK's send blocks until the hub's PUBACK: one sender publishes at one round trip per
         # message; a window of senders keeps that many in flight (results may then leave up to
         # window - 1 places out of order; each carries its input's id as correlation id).
-        self._senders = [threading.Thread(target=self._send_loop, name=f"iothub-sender-{i}", daemon=True)
-                         for i in range(send_window)]
+        self._senders = [
+            threading.Thread(target=self._send_loop, name=f"iothub-sender-{i}", daemon=True) for i in range(send_window)
+        ]
         self._sent_lock = threading.Lock()
         self._reporter = threading.Thread(target=self._report_loop, name="iothub-reporter", daemon=True)
         self.sent = 0
@@ -239,8 +241,7 @@ class IoTHubFace:
         self.client.on_method_request_received = self._on_method
         self.client.on_twin_desired_properties_patch_received = self._on_desired_patch
         self.status = "running"
-        self._report({"settings": applied, "settings_error": error,
-                      "settings_version": desired.get("$version")})
+        self._report({"settings": applied, "settings_error": error, "settings_version": desired.get("$version")})
         self._reporter.start()
         return self
 
@@ -278,8 +279,11 @@ class IoTHubFace:
             if item is None:
                 return
             reply = item.reply_future.result()
-            out = Message(reply.body(), content_encoding="utf-8",  # type: ignore[no-untyped-call]
-                          content_type="application/json")
+            out = Message(
+                reply.body(),
+                content_encoding="utf-8",  # type: ignore[no-untyped-call]
+                content_type="application/json",
+            )
             if item.correlation_id is not None:
                 out.correlation_id = item.correlation_id
             if item.input_name:
@@ -365,8 +369,13 @@ class IoTHubFace:
         def swapped(engine: Engine) -> None:
             self.service.model = engine.model  # describe() and reported "model" name what now serves
 
-        self.updater = ModelUpdater(scorer, store, report=lambda status: self._report({"model_update": status}),
-                                    on_swap=swapped, **limits_from_environment())
+        self.updater = ModelUpdater(
+            scorer,
+            store,
+            report=lambda status: self._report({"model_update": status}),
+            on_swap=swapped,
+            **limits_from_environment(),
+        )
         self.updater.restore()
         self.updater.start()
 

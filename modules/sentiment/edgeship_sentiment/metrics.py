@@ -18,12 +18,22 @@ class ModuleMetrics:
         self.registry = CollectorRegistry()
         self.requests = Counter("sentiment_requests", "Requests received, by face.", ["face"], registry=self.registry)
         self.texts = Counter("sentiment_texts_scored", "Texts scored.", registry=self.registry)
-        self.errors = Counter("sentiment_errors", "Requests answered with an error, by face and kind.",
-                              ["face", "kind"], registry=self.registry)
-        self.latency = Histogram("sentiment_request_latency_seconds", "Request latency, arrival to reply.",
-                                 ["face"], buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.batch_size = Histogram("sentiment_batch_size", "Texts per onnxruntime call.", buckets=BATCH_BUCKETS,
-                                    registry=self.registry)
+        self.errors = Counter(
+            "sentiment_errors",
+            "Requests answered with an error, by face and kind.",
+            ["face", "kind"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "sentiment_request_latency_seconds",
+            "Request latency, arrival to reply.",
+            ["face"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "sentiment_batch_size", "Texts per onnxruntime call.", buckets=BATCH_BUCKETS, registry=self.registry
+        )
         self._window: deque[float] = deque(maxlen=window)
         self._lock = threading.Lock()
         self.message_count = 0

@@ -63,8 +63,10 @@ class ModelSpec:
 
     @property
     def has_lstm(self) -> bool:
-        return any(v is not None for v in (self.lstm_cell, self.lstm_hidden_size, self.initial_h,
-                                             self.initial_c, self.final_h, self.final_c))
+        return any(
+            v is not None
+            for v in (self.lstm_cell, self.lstm_hidden_size, self.initial_h, self.initial_c, self.final_h, self.final_c)
+        )
 
     def to_json(self) -> JSONObject:
         data: JSONObject = {
@@ -83,16 +85,27 @@ class ModelSpec:
             "input_name": self.input_name,
             "input_dtype": self.input_dtype,
             "output_name": self.output_name,
-            "labels": {"negative": self.negative_label, "neutral": self.neutral_label,
-                       "positive": self.positive_label},
+            "labels": {"negative": self.negative_label, "neutral": self.neutral_label, "positive": self.positive_label},
             "encoder_classes": [*self.encoder_classes],
             "thresholds": [*self.thresholds],
             "include_neutral": self.include_neutral,
-            "lstm": ({"cell": self.lstm_cell, "hidden_size": self.lstm_hidden_size, "initial_h": self.initial_h,
-                      "initial_c": self.initial_c, "final_h": self.final_h, "final_c": self.final_c}
-                     if self.has_lstm else None),
-            "converter": {"name": self.converter, "versions": {**self.converter_versions},
-                          "seconds": self.converter_seconds},
+            "lstm": (
+                {
+                    "cell": self.lstm_cell,
+                    "hidden_size": self.lstm_hidden_size,
+                    "initial_h": self.initial_h,
+                    "initial_c": self.initial_c,
+                    "final_h": self.final_h,
+                    "final_c": self.final_c,
+                }
+                if self.has_lstm
+                else None
+            ),
+            "converter": {
+                "name": self.converter,
+                "versions": {**self.converter_versions},
+                "seconds": self.converter_seconds,
+            },
             "quantization": self.quantization,
             "parity": dict(self.parity),
             "sizes": {**self.sizes},
@@ -121,8 +134,11 @@ class ModelSpec:
         if not isinstance(data, dict) or data.get("format") != MODEL_FORMAT:
             raise ModelLoadError(f"{path} is not an {MODEL_FORMAT} model description")
         thresholds = data.get("thresholds")
-        if (not isinstance(thresholds, list) or len(thresholds) != 2
-                or not all(isinstance(t, int | float) and not isinstance(t, bool) for t in thresholds)):
+        if (
+            not isinstance(thresholds, list)
+            or len(thresholds) != 2
+            or not all(isinstance(t, int | float) and not isinstance(t, bool) for t in thresholds)
+        ):
             raise ModelLoadError(f"{path}: 'thresholds' must be [low, high]")
         labels = _get(data, "labels", dict, path)
         lstm = data.get("lstm") if isinstance(data.get("lstm"), dict) else None
@@ -162,7 +178,8 @@ class ModelSpec:
             lstm_cell=_opt_str(lstm, "cell"),
             encoder_classes=tuple(str(c) for c in _section(data, "encoder_classes", list)),
             converter_versions={str(k): str(v) for k, v in _section(converter, "versions", dict).items()},
-            converter_seconds=float(seconds) if isinstance(seconds, int | float) and not isinstance(seconds, bool)
+            converter_seconds=float(seconds)
+            if isinstance(seconds, int | float) and not isinstance(seconds, bool)
             else None,
             parity=dict(_section(data, "parity", dict)),
             sizes={str(k): v for k, v in _section(data, "sizes", dict).items() if type(v) is int},

@@ -75,8 +75,9 @@ class MqttFace:
         if user is not None:
             self.client.username_pw_set(user, password)
         if tls:
-            self.client.tls_set(ca_certs=settings.ca_file, cert_reqs=ssl.CERT_REQUIRED,
-                                tls_version=ssl.PROTOCOL_TLS_CLIENT)
+            self.client.tls_set(
+                ca_certs=settings.ca_file, cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT
+            )
             self.client.tls_insecure_set(settings.insecure)
         self.client.reconnect_delay_set(settings.min_reconnect_delay, settings.max_reconnect_delay)
         self.client.on_connect = self._on_connect

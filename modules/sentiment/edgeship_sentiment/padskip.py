@@ -47,8 +47,17 @@ class StateNames:
 class PadStates:
     """The state after k pad steps from the zero state, k = 0..sequence_length, computed on first use."""
 
-    def __init__(self, session: InferenceSession, names: StateNames, *, input_name: str, input_dtype: DType,
-                 sequence_length: int, pad_value: int, hidden_size: int) -> None:
+    def __init__(
+        self,
+        session: InferenceSession,
+        names: StateNames,
+        *,
+        input_name: str,
+        input_dtype: DType,
+        sequence_length: int,
+        pad_value: int,
+        hidden_size: int,
+    ) -> None:
         self.session = session
         self.names = names
         self.input_name = input_name
@@ -90,8 +99,9 @@ class PadStates:
         return feeds
 
 
-def window(sequences: Sequence[Sequence[int]], sequence_length: int, *, truncating: str, pad_value: int,
-           dtype: DType) -> tuple[Array, int]:
+def window(
+    sequences: Sequence[Sequence[int]], sequence_length: int, *, truncating: str, pad_value: int, dtype: DType
+) -> tuple[Array, int]:
     """Pre-pad the batch to its longest text only; returns the ids and the pad steps skipped.
 
     A batch of texts with no known word still runs one pad step: onnxruntime's LSTM needs at
@@ -102,7 +112,7 @@ def window(sequences: Sequence[Sequence[int]], sequence_length: int, *, truncati
     ids = np.full((len(kept), width), pad_value, dtype=dtype)
     for row, seq in enumerate(kept):
         if seq:
-            ids[row, width - len(seq):] = seq
+            ids[row, width - len(seq) :] = seq
     return ids, sequence_length - width
 
 
@@ -117,26 +127,49 @@ class PaddingSkip:
     dtype: DType
 
     @classmethod
-    def build(cls, session: InferenceSession, names: StateNames, *, input_name: str, input_dtype: DType,
-              sequence_length: int, truncating: str, pad_value: int, hidden_size: int) -> PaddingSkip:
-        states = PadStates(session, names, input_name=input_name, input_dtype=input_dtype,
-                           sequence_length=sequence_length, pad_value=pad_value, hidden_size=hidden_size)
+    def build(
+        cls,
+        session: InferenceSession,
+        names: StateNames,
+        *,
+        input_name: str,
+        input_dtype: DType,
+        sequence_length: int,
+        truncating: str,
+        pad_value: int,
+        hidden_size: int,
+    ) -> PaddingSkip:
+        states = PadStates(
+            session,
+            names,
+            input_name=input_name,
+            input_dtype=input_dtype,
+            sequence_length=sequence_length,
+            pad_value=pad_value,
+            hidden_size=hidden_size,
+        )
         return cls(states, input_name, truncating, pad_value, input_dtype)
 
     def feeds(self, sequences: Sequence[Sequence[int]]) -> dict[str, Array]:
-        ids, skipped = window(sequences, self.states.sequence_length, truncating=self.truncating,
-                              pad_value=self.pad_value, dtype=self.dtype)
+        ids, skipped = window(
+            sequences,
+            self.states.sequence_length,
+            truncating=self.truncating,
+            pad_value=self.pad_value,
+            dtype=self.dtype,
+        )
         return {self.input_name: ids, **self.states.initial(skipped)}
 
-    def runs(self, sequences: Sequence[Sequence[int]],
-             bucket_rows: int = BUCKET_ROWS) -> Iterator[tuple[list[int], dict[str, Array]]]:
+    def runs(
+        self, sequences: Sequence[Sequence[int]], bucket_rows: int = BUCKET_ROWS
+    ) -> Iterator[tuple[list[int], dict[str, Array]]]:
         """(row indices, feeds) per onnxruntime run: similar lengths together, each run its own window."""
         if len(sequences) <= bucket_rows:
             yield list(range(len(sequences))), self.feeds(sequences)
             return
         order = sorted(range(len(sequences)), key=lambda row: len(sequences[row]))
         for start in range(0, len(order), bucket_rows):
-            rows = order[start:start + bucket_rows]
+            rows = order[start : start + bucket_rows]
             yield rows, self.feeds([sequences[row] for row in rows])
 
     def scores(self, session: InferenceSession, output_name: str, sequences: Sequence[Sequence[int]]) -> FloatArray:

@@ -47,8 +47,9 @@ def parse_request(body: bytes | str) -> ScoreRequest:
     if not isinstance(data, dict):
         raise BadRequestError('expected a JSON object {"text": ...} or {"texts": [...]}')
     correlation = data.get("correlation_id", data.get("id"))
-    correlation_id = str(correlation) if isinstance(correlation, str | int) and not isinstance(correlation, bool) \
-        else None
+    correlation_id = (
+        str(correlation) if isinstance(correlation, str | int) and not isinstance(correlation, bool) else None
+    )
     if "text" in data:
         value = data["text"]
         if not isinstance(value, str):

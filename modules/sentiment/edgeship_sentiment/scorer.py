@@ -108,7 +108,8 @@ class Engine:
         spec = model.spec
         try:
             session: InferenceSession = ort.InferenceSession(
-                str(model.onnx_path), session_options(intra_op_threads), providers=["CPUExecutionProvider"])
+                str(model.onnx_path), session_options(intra_op_threads), providers=["CPUExecutionProvider"]
+            )
         except runtime_errors() as exc:  # onnxruntime raises its own exception types for corrupt models
             raise ModelLoadError(f"onnxruntime cannot load {model.onnx_path}: {exc}") from None
         names = [i.name for i in session.get_inputs()]
@@ -117,16 +118,26 @@ class Engine:
         outputs = [o.name for o in session.get_outputs()]
         if spec.output_name not in outputs:
             raise ModelLoadError(f"model.onnx has outputs {outputs}, model.json names {spec.output_name!r}")
-        return cls(model, session, padding_skip_for(session, spec) if padding_skip else None,
-                   Labels(spec.negative_label, spec.neutral_label, spec.positive_label), np.dtype(spec.input_dtype))
+        return cls(
+            model,
+            session,
+            padding_skip_for(session, spec) if padding_skip else None,
+            Labels(spec.negative_label, spec.neutral_label, spec.positive_label),
+            np.dtype(spec.input_dtype),
+        )
 
     def raw_scores(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         spec = self.model.spec
         sequences = self.model.tokenizer.texts_to_sequences(texts)
         if self.padding_skip is not None:
             return self.padding_skip.scores(self.session, spec.output_name, sequences)
-        padded = pad_sequences(sequences, spec.sequence_length, padding=spec.padding,  # type: ignore[arg-type]
-                               truncating=spec.truncating, value=spec.pad_value)  # type: ignore[arg-type]
+        padded = pad_sequences(
+            sequences,
+            spec.sequence_length,
+            padding=spec.padding,  # type: ignore[arg-type]
+            truncating=spec.truncating,  # type: ignore[arg-type]
+            value=spec.pad_value,
+        )
         output = self.session.run([spec.output_name], {spec.input_name: padded.astype(self.dtype, copy=False)})[0]
         return np.asarray(output, dtype=np.float32).reshape(len(texts), -1)[:, -1]
 
@@ -138,8 +149,13 @@ class Scorer:
     batch: a batch is scored by the engine it started with, the next by the new one.
     """
 
-    def __init__(self, model: ModelFolder, settings: ScoringSettings | None = None,
-                 intra_op_threads: int | None = None, padding_skip: bool = True) -> None:
+    def __init__(
+        self,
+        model: ModelFolder,
+        settings: ScoringSettings | None = None,
+        intra_op_threads: int | None = None,
+        padding_skip: bool = True,
+    ) -> None:
         spec = model.spec
         self._settings = (settings or ScoringSettings(spec.thresholds, spec.include_neutral)).validated()
         self._lock = threading.Lock()
@@ -178,8 +194,9 @@ class Scorer:
     def settings(self) -> ScoringSettings:
         return self._settings
 
-    def update_settings(self, *, thresholds: tuple[float, float] | None = None,
-                        include_neutral: bool | None = None) -> ScoringSettings:
+    def update_settings(
+        self, *, thresholds: tuple[float, float] | None = None, include_neutral: bool | None = None
+    ) -> ScoringSettings:
         """Change what is given, keep the rest; refused as a whole when the result is not valid."""
         with self._lock:
             settings = self._settings
@@ -211,8 +228,10 @@ class Scorer:
         scores = engine.raw_scores(texts)
         elapsed = time.perf_counter() - started
         settings = self._settings
-        return [{"label": decode_label(float(s), settings, engine.labels), "score": float(s), "elapsed_time": elapsed}
-                for s in scores]
+        return [
+            {"label": decode_label(float(s), settings, engine.labels), "score": float(s), "elapsed_time": elapsed}
+            for s in scores
+        ]
 
     def score(self, text: str) -> ScoreResult:
         return self.score_batch([text])[0]
@@ -227,9 +246,16 @@ def padding_skip_for(session: InferenceSession, spec: ModelSpec) -> PaddingSkip 
     names = StateNames(spec.initial_h, spec.final_h, spec.initial_c, spec.final_c)
     if not session_supports(session, names):
         return None
-    return PaddingSkip.build(session, names, input_name=spec.input_name, input_dtype=np.dtype(spec.input_dtype),
-                             sequence_length=spec.sequence_length, truncating=spec.truncating,
-                             pad_value=spec.pad_value, hidden_size=spec.lstm_hidden_size)
+    return PaddingSkip.build(
+        session,
+        names,
+        input_name=spec.input_name,
+        input_dtype=np.dtype(spec.input_dtype),
+        sequence_length=spec.sequence_length,
+        truncating=spec.truncating,
+        pad_value=spec.pad_value,
+        hidden_size=spec.lstm_hidden_size,
+    )
 
 
 def check_text(text: object) -> str:

@@ -51,9 +51,15 @@ def error_payload(message: str, correlation_id: str | None = None) -> ErrorBody:
 
 
 class SentimentService:
-    def __init__(self, model_dir: Path, *, entry_script: Path | None = None,
-                 batch: BatchSettings | None = None, capture: CaptureSettings | None = None,
-                 capture_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        model_dir: Path,
+        *,
+        entry_script: Path | None = None,
+        batch: BatchSettings | None = None,
+        capture: CaptureSettings | None = None,
+        capture_dir: Path | None = None,
+    ) -> None:
         self.metrics = ModuleMetrics()
         self.started_at = time.time()
         self.entry_script: EntryScript | None = None
@@ -68,8 +74,9 @@ class SentimentService:
             self.scorer = Scorer(self.model)
             self.batcher = MicroBatcher(self.scorer, batch).start()
             self.batcher.add_listener(self.metrics.observe_batch)
-        self.capture = InputCapture(capture or CaptureSettings(), capture_dir or Path("capture"),
-                                    self.model.tokenizer if self.model else None)
+        self.capture = InputCapture(
+            capture or CaptureSettings(), capture_dir or Path("capture"), self.model.tokenizer if self.model else None
+        )
 
     @property
     def ready(self) -> bool:
@@ -79,8 +86,14 @@ class SentimentService:
         if self.model is None:
             return {"backend": "entry-script", "entry_script": str(self.entry_script.path if self.entry_script else "")}
         spec = self.model.spec
-        return {"backend": "onnx", "model": self.model.identity, "sha256": spec.onnx_sha256,
-                "source_sha256": spec.source_sha256, "converter": spec.converter, "quantization": spec.quantization}
+        return {
+            "backend": "onnx",
+            "model": self.model.identity,
+            "sha256": spec.onnx_sha256,
+            "source_sha256": spec.source_sha256,
+            "converter": spec.converter,
+            "quantization": spec.quantization,
+        }
 
     def submit(self, body: bytes | str, face: str, correlation_id: str | None = None) -> Future[Reply]:
         """Queue a request without blocking; the future resolves to its reply (never raises)."""
@@ -101,11 +114,19 @@ class SentimentService:
         texts: list[str] = [TaggedText(text) if isinstance(text, str) else text for text in request.texts]
         scored = self.batcher.submit_many(texts)
         scored.add_done_callback(
-            lambda done: result.set_result(self._collect(request, done, face, correlation, started, texts)))
+            lambda done: result.set_result(self._collect(request, done, face, correlation, started, texts))
+        )
         return result
 
-    def _collect(self, request: ScoreRequest, scored: Future[list[ScoreResult]], face: str,
-                 correlation_id: str | None, started: float, texts: list[str] | None = None) -> Reply:
+    def _collect(
+        self,
+        request: ScoreRequest,
+        scored: Future[list[ScoreResult]],
+        face: str,
+        correlation_id: str | None,
+        started: float,
+        texts: list[str] | None = None,
+    ) -> Reply:
         try:
             results = scored.result()
         except BadRequestError as exc:
@@ -118,8 +139,12 @@ class SentimentService:
         for text, item in zip(request.texts, results, strict=True):
             self.capture.record(text, item)
         engine = next((t.engine for t in texts or () if isinstance(t, TaggedText) and t.engine), None)
-        return Reply(200, results if request.batch else (results[0] if results else None), correlation_id,
-                     engine.version if engine is not None else None)
+        return Reply(
+            200,
+            results if request.batch else (results[0] if results else None),
+            correlation_id,
+            engine.version if engine is not None else None,
+        )
 
     def handle(self, body: bytes | str, face: str, correlation_id: str | None = None) -> Reply:
         if self.batcher is not None:
@@ -163,8 +188,10 @@ class SentimentService:
                 numbers[key] = value
             if numbers:
                 max_batch = numbers.get("max_batch")
-                settings_b = self.batcher.update(max_batch=int(max_batch) if max_batch is not None else None,
-                                                 max_batch_delay_ms=numbers.get("max_batch_delay_ms"))
+                settings_b = self.batcher.update(
+                    max_batch=int(max_batch) if max_batch is not None else None,
+                    max_batch_delay_ms=numbers.get("max_batch_delay_ms"),
+                )
                 applied["max_batch"] = settings_b.max_batch
                 applied["max_batch_delay_ms"] = settings_b.max_batch_delay_ms
         if "capture" in desired:

@@ -33,25 +33,52 @@ def swagger2() -> JSONObject:
     prefix = _prefix()
     error: JSONObject = {"description": FAILED, "schema": {"$ref": "#/definitions/ErrorResponse"}}
     return {
-        "swagger": "2.0", "info": _info(), "schemes": ["https"], "consumes": ["application/json"],
-        "produces": ["application/json"], "securityDefinitions": {"Bearer": BEARER},
+        "swagger": "2.0",
+        "info": _info(),
+        "schemes": ["https"],
+        "consumes": ["application/json"],
+        "produces": ["application/json"],
+        "securityDefinitions": {"Bearer": BEARER},
         "paths": {
-            f"{prefix}/": {"get": {"operationId": "ServiceHealthCheck", "description": "Liveness probe.",
-                                   "responses": {"200": {"description": "Healthy", "schema": {"type": "string"}},
-                                                 "default": error}}},
-            f"{prefix}/score": {"post": {
-                "operationId": "RunMLService", "description": "Score the payload with run().",
-                "security": [{"Bearer": []}],
-                "parameters": [{"name": "serviceInputPayload", "in": "body", "description": "run()'s input",
-                                "schema": {"$ref": "#/definitions/ServiceInput"}}],
-                "responses": {"200": {"description": "run()'s result",
-                                      "schema": {"$ref": "#/definitions/ServiceOutput"}}, "default": error}}},
-            f"{prefix}/swagger.json": {"get": {
-                "operationId": "GetSwaggerSpec", "description": "This document.",
-                "parameters": [{"name": "version", "in": "query", "required": False, "type": "integer",
-                                "enum": [2, 3]}],
-                "responses": {"200": {"description": "The document", "schema": {"type": "string"}},
-                              "default": error}}},
+            f"{prefix}/": {
+                "get": {
+                    "operationId": "ServiceHealthCheck",
+                    "description": "Liveness probe.",
+                    "responses": {"200": {"description": "Healthy", "schema": {"type": "string"}}, "default": error},
+                }
+            },
+            f"{prefix}/score": {
+                "post": {
+                    "operationId": "RunMLService",
+                    "description": "Score the payload with run().",
+                    "security": [{"Bearer": []}],
+                    "parameters": [
+                        {
+                            "name": "serviceInputPayload",
+                            "in": "body",
+                            "description": "run()'s input",
+                            "schema": {"$ref": "#/definitions/ServiceInput"},
+                        }
+                    ],
+                    "responses": {
+                        "200": {"description": "run()'s result", "schema": {"$ref": "#/definitions/ServiceOutput"}},
+                        "default": error,
+                    },
+                }
+            },
+            f"{prefix}/swagger.json": {
+                "get": {
+                    "operationId": "GetSwaggerSpec",
+                    "description": "This document.",
+                    "parameters": [
+                        {"name": "version", "in": "query", "required": False, "type": "integer", "enum": [2, 3]}
+                    ],
+                    "responses": {
+                        "200": {"description": "The document", "schema": {"type": "string"}},
+                        "default": error,
+                    },
+                }
+            },
         },
         "definitions": {"ServiceInput": OPEN_OBJECT, "ServiceOutput": OPEN_OBJECT, "ErrorResponse": ERROR_SCHEMA},
     }
@@ -59,34 +86,59 @@ def swagger2() -> JSONObject:
 
 def openapi3(version: str = "3.0.3") -> JSONObject:
     prefix = _prefix()
-    error: JSONObject = {"description": FAILED,
-                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
+    error: JSONObject = {
+        "description": FAILED,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+    }
 
     def json_of(ref: str) -> JSONObject:
         return {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}
 
     text: JSONObject = {"text/plain": {"schema": {"type": "string"}}}
     return {
-        "openapi": version, "info": _info(), "security": [{"Bearer": []}],
+        "openapi": version,
+        "info": _info(),
+        "security": [{"Bearer": []}],
         "paths": {
-            f"{prefix}/": {"get": {"operationId": "ServiceHealthCheck", "description": "Liveness probe.",
-                                   "responses": {"200": {"description": "Healthy", "content": text},
-                                                 "default": error}}},
-            f"{prefix}/score": {"post": {
-                "operationId": "RunMLService", "description": "Score the payload with run().",
-                "security": [{"Bearer": []}],
-                "requestBody": {"description": "run()'s input", "content": json_of("ServiceInput")},
-                "responses": {"200": {"description": "run()'s result", "content": json_of("ServiceOutput")},
-                              "default": error}}},
-            f"{prefix}/swagger.json": {"get": {
-                "operationId": "GetSwaggerSpec", "description": "This document.",
-                "parameters": [{"name": "version", "in": "query", "required": False,
-                                "schema": {"type": "integer", "enum": [2, 3]}}],
-                "responses": {"200": {"description": "The document", "content": text}, "default": error}}},
+            f"{prefix}/": {
+                "get": {
+                    "operationId": "ServiceHealthCheck",
+                    "description": "Liveness probe.",
+                    "responses": {"200": {"description": "Healthy", "content": text}, "default": error},
+                }
+            },
+            f"{prefix}/score": {
+                "post": {
+                    "operationId": "RunMLService",
+                    "description": "Score the payload with run().",
+                    "security": [{"Bearer": []}],
+                    "requestBody": {"description": "run()'s input", "content": json_of("ServiceInput")},
+                    "responses": {
+                        "200": {"description": "run()'s result", "content": json_of("ServiceOutput")},
+                        "default": error,
+                    },
+                }
+            },
+            f"{prefix}/swagger.json": {
+                "get": {
+                    "operationId": "GetSwaggerSpec",
+                    "description": "This document.",
+                    "parameters": [
+                        {
+                            "name": "version",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "integer", "enum": [2, 3]},
+                        }
+                    ],
+                    "responses": {"200": {"description": "The document", "content": text}, "default": error},
+                }
+            },
         },
-        "components": {"schemas": {"ServiceInput": OPEN_OBJECT, "ServiceOutput": OPEN_OBJECT,
-                                   "ErrorResponse": ERROR_SCHEMA},
-                       "securitySchemes": {"Bearer": BEARER}},
+        "components": {
+            "schemas": {"ServiceInput": OPEN_OBJECT, "ServiceOutput": OPEN_OBJECT, "ErrorResponse": ERROR_SCHEMA},
+            "securitySchemes": {"Bearer": BEARER},
+        },
     }
 
 

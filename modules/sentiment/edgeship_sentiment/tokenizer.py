@@ -144,7 +144,7 @@ def pad_sequences(
             continue
         kept = sequence[-maxlen:] if truncating == "pre" else sequence[:maxlen]
         if padding == "pre":
-            out[row, maxlen - len(kept):] = kept
+            out[row, maxlen - len(kept) :] = kept
         else:
             out[row, : len(kept)] = kept
     return out

@@ -34,8 +34,12 @@ def run_workers(count: int, host: str, port: int, argv: list[str]) -> int:
     sock = listen_socket(host, port)
     read_end, write_end = os.pipe()
     env = {**os.environ, "WORKER_COUNT": "1", FD_VARIABLE: str(sock.fileno()), READY_VARIABLE: str(write_end)}
-    workers = [subprocess.Popen([sys.executable, "-m", "edgeship_sentiment", *argv], env=env,
-                                pass_fds=(sock.fileno(), write_end)) for _ in range(count)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "edgeship_sentiment", *argv], env=env, pass_fds=(sock.fileno(), write_end)
+        )
+        for _ in range(count)
+    ]
     os.close(write_end)
     stopping = threading.Event()
 

@@ -37,6 +37,7 @@ def _engine_errors() -> tuple[type[BaseException], ...]:
 
     return DockerException, OSError, HTTPError
 
+
 WAIT_POLL_SECS = 30  # a blocking wait is re-issued so that an engine hiccup cannot hang the agent
 SocketProvider = Callable[[str, Path], Awaitable[None]]
 
@@ -90,17 +91,22 @@ class ContainerHandle:
         self._container.reload()
         self._pid = int(self._container.attrs.get("State", {}).get("Pid") or 0) or None
         self._record()
-        self._follower = threading.Thread(target=self._follow_logs, args=(int(since),), daemon=True,
-                                          name=f"edgesim-logs-{self._name}")
+        self._follower = threading.Thread(
+            target=self._follow_logs, args=(int(since),), daemon=True, name=f"edgesim-logs-{self._name}"
+        )
         self._follower.start()
 
     def _record(self) -> None:
         state = self._container.attrs.get("State", {})
         health = state.get("Health") or {}
-        self._states[self._name] = {"id": self._container.id[:12], "name": self._container.name,
-                                    "status": state.get("Status"), "health": health.get("Status"),
-                                    "exitCode": state.get("ExitCode"), "image": self._container.attrs.get("Config",
-                                                                                                           {}).get("Image")}
+        self._states[self._name] = {
+            "id": self._container.id[:12],
+            "name": self._container.name,
+            "status": state.get("Status"),
+            "health": health.get("Status"),
+            "exitCode": state.get("ExitCode"),
+            "image": self._container.attrs.get("Config", {}).get("Image"),
+        }
 
     def _follow_logs(self, since: int) -> None:
         # The container's own log (json-file) is the source; the module's log file is a copy.
@@ -149,8 +155,14 @@ class ContainerHandle:
 class DockerLauncher:
     """Creates, starts and finally removes one container per module through a Docker engine."""
 
-    def __init__(self, client: Any, socket_dir: Path, credentials: Sequence[RegistryCredential] = (),
-                 pull_policies: Mapping[str, str] | None = None, instance: str = "") -> None:
+    def __init__(
+        self,
+        client: Any,
+        socket_dir: Path,
+        credentials: Sequence[RegistryCredential] = (),
+        pull_policies: Mapping[str, str] | None = None,
+        instance: str = "",
+    ) -> None:
         self._client = client
         self._socket_dir = socket_dir
         self._credentials = tuple(credentials)
@@ -163,8 +175,13 @@ class DockerLauncher:
         self._poller: asyncio.Task[None] | None = None
 
     @classmethod
-    def connect(cls, socket_dir: Path, credentials: Sequence[RegistryCredential] = (),
-                pull_policies: Mapping[str, str] | None = None, instance: str = "") -> DockerLauncher:
+    def connect(
+        cls,
+        socket_dir: Path,
+        credentials: Sequence[RegistryCredential] = (),
+        pull_policies: Mapping[str, str] | None = None,
+        instance: str = "",
+    ) -> DockerLauncher:
         try:
             import docker
         except ImportError:
@@ -186,8 +203,7 @@ class DockerLauncher:
         for credential in self._credentials:
             address = credential.address.removeprefix("https://").removeprefix("http://").rstrip("/")
             if address == registry:
-                return {"username": credential.username, "password": credential.password,
-                        "serveraddress": address}
+                return {"username": credential.username, "password": credential.password, "serveraddress": address}
         return None
 
     def _pull(self, image: str) -> None:
@@ -206,8 +222,9 @@ class DockerLauncher:
             try:
                 await asyncio.to_thread(self._client.images.get, run.image)
             except ImageNotFound:
-                raise ModuleLaunchError(f"module {run.name}: image {run.image} is not on this engine and "
-                                        "imagePullPolicy is never") from None
+                raise ModuleLaunchError(
+                    f"module {run.name}: image {run.image} is not on this engine and imagePullPolicy is never"
+                ) from None
             return
         try:
             await asyncio.to_thread(self._pull, run.image)
@@ -261,8 +278,9 @@ class DockerLauncher:
         try:
             await asyncio.to_thread(container.start)
         except _engine_errors() as exc:
-            raise ModuleLaunchError(f"module {run.name}: docker could not start its container: "
-                                    f"{_reason(exc)}") from None
+            raise ModuleLaunchError(
+                f"module {run.name}: docker could not start its container: {_reason(exc)}"
+            ) from None
         handle = ContainerHandle(container, log_path, self.container_states, run.name)
         await asyncio.to_thread(handle.started, since)
         self._handles[run.name] = handle

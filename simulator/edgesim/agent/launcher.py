@@ -129,8 +129,9 @@ class ProcessLauncher:
     at the first start (iotedgedev's Python template pins python:3.7, whose code may not run on ours).
     """
 
-    def __init__(self, modules_dir: Path, commands: Mapping[str, str] | None = None,
-                 base_env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, modules_dir: Path, commands: Mapping[str, str] | None = None, base_env: Mapping[str, str] | None = None
+    ) -> None:
         self.modules_dir = modules_dir
         self.commands = dict(commands or {})
         self._base_env = dict(os.environ if base_env is None else base_env)
@@ -144,17 +145,24 @@ class ProcessLauncher:
         if named is not None:
             found = shutil.which(named, path=self._base_env.get("PATH"))
             if found is None:
-                raise ModuleLaunchError(f"module {name}: the interpreter its module.json names, {named!r}, was not "
-                                        "found")
+                raise ModuleLaunchError(
+                    f"module {name}: the interpreter its module.json names, {named!r}, was not found"
+                )
             return found
         ours = f"{sys.version_info.major}.{sys.version_info.minor}"
         wanted = dockerfile_pythons(folder)
         if wanted and ours not in wanted and name not in self._noticed:
             self._noticed.add(name)
-            log.warning("module %s: its Dockerfile builds on Python %s, but the process runtime runs it with the "
-                        "simulator's Python %s (%s); name another interpreter with \"edgeship\": {\"python\": ...} "
-                        "in its module.json or --module %s=COMMAND", name, ", ".join(sorted(wanted)), ours,
-                        sys.executable, name)
+            log.warning(
+                "module %s: its Dockerfile builds on Python %s, but the process runtime runs it with the "
+                'simulator\'s Python %s (%s); name another interpreter with "edgeship": {"python": ...} '
+                "in its module.json or --module %s=COMMAND",
+                name,
+                ", ".join(sorted(wanted)),
+                ours,
+                sys.executable,
+                name,
+            )
         return sys.executable
 
     def argv(self, name: str) -> list[str]:
@@ -185,8 +193,14 @@ class ProcessLauncher:
         with open(log_path, "ab") as log_file:  # the child keeps its own copy of the descriptor
             try:
                 process = await asyncio.create_subprocess_exec(
-                    *argv, cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=log_file,
-                    stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+                    *argv,
+                    cwd=cwd,
+                    env=env,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=log_file,
+                    stderr=asyncio.subprocess.STDOUT,
+                    start_new_session=True,
+                )
             except OSError as exc:
                 raise ModuleLaunchError(f"module {run.name}: cannot start {argv[0]!r}: {exc.strerror or exc}") from None
         return ProcessHandle(process)

@@ -20,8 +20,9 @@ from edgesim.errors import SimulatorError
 DEFAULT_LOG_LEVEL = 6
 _LEVEL = re.compile(r"^\s*<(?P<level>\d)>\s*(?P<text>.*)$", re.DOTALL)
 _AGENT_LINE = re.compile(r"^--- edgesim (?P<time>\S+): ")
-_DURATION_PART = re.compile(r"(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>days?|d|hours?|h|minutes?|mins?|m|seconds?|secs?|s)\b",
-                            re.IGNORECASE)
+_DURATION_PART = re.compile(
+    r"(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>days?|d|hours?|h|minutes?|mins?|m|seconds?|secs?|s)\b", re.IGNORECASE
+)
 _UNIT_SECS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
@@ -66,15 +67,23 @@ class LogFilter:
                 regex = re.compile(pattern)
             except re.error as exc:
                 raise LogFilterError(f"filter.regex is not a regular expression: {exc}") from None
-        return cls(tail=tail, since=parse_time(data.get("since"), now, "since"),
-                   until=parse_time(data.get("until"), now, "until"), loglevel=level, regex=regex)
+        return cls(
+            tail=tail,
+            since=parse_time(data.get("since"), now, "since"),
+            until=parse_time(data.get("until"), now, "until"),
+            loglevel=level,
+            regex=regex,
+        )
 
     def apply(self, lines: list[LogLine]) -> list[LogLine]:
-        selected = [line for line in lines
-                    if (self.since is None or (line.time is not None and line.time >= self.since))
-                    and (self.until is None or (line.time is not None and line.time <= self.until))]
+        selected = [
+            line
+            for line in lines
+            if (self.since is None or (line.time is not None and line.time >= self.since))
+            and (self.until is None or (line.time is not None and line.time <= self.until))
+        ]
         if self.tail is not None:
-            selected = selected[len(selected) - self.tail:] if self.tail else []
+            selected = selected[len(selected) - self.tail :] if self.tail else []
         if self.loglevel is not None:
             selected = [line for line in selected if line.level == self.loglevel]
         if self.regex is not None:

@@ -64,8 +64,14 @@ Handler = Callable[[JSONLike], Awaitable[JSONValue]]
 
 
 class AgentMethods:
-    def __init__(self, agent: Agent, hub_hostname: str, device_id: str, status: Callable[[], object],
-                 on_call: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        agent: Agent,
+        hub_hostname: str,
+        device_id: str,
+        status: Callable[[], object],
+        on_call: Callable[[str], None] | None = None,
+    ) -> None:
         self.agent = agent
         self.hub_hostname = hub_hostname
         self.device_id = device_id
@@ -74,20 +80,30 @@ class AgentMethods:
         self._tasks: dict[str, _Task] = {}
         self._running: set[asyncio.Task[None]] = set()
         self._handlers: dict[str, Handler] = {
-            "ping": self._ping, "restartmodule": self._restart, "getmodulelogs": self._get_logs,
-            "uploadmodulelogs": self._upload_logs, "uploadsupportbundle": self._upload_bundle,
+            "ping": self._ping,
+            "restartmodule": self._restart,
+            "getmodulelogs": self._get_logs,
+            "uploadmodulelogs": self._upload_logs,
+            "uploadsupportbundle": self._upload_bundle,
             "gettaskstatus": self._task_status,
         }
-        self._names = ["ping", "RestartModule", "GetModuleLogs", "UploadModuleLogs", "UploadSupportBundle",
-                       "GetTaskStatus"]
+        self._names = [
+            "ping",
+            "RestartModule",
+            "GetModuleLogs",
+            "UploadModuleLogs",
+            "UploadSupportBundle",
+            "GetTaskStatus",
+        ]
 
     async def handle(self, method_name: str, payload: JSONLike) -> tuple[int, JSONValue]:
         handler = self._handlers.get(method_name.lower())
         if self._on_call is not None:
             self._on_call(method_name)
         if handler is None:
-            return 400, {"message": f"Command '{method_name}' not found. The supported commands are - "
-                                    f"{','.join(self._names)}"}
+            return 400, {
+                "message": f"Command '{method_name}' not found. The supported commands are - {','.join(self._names)}"
+            }
         try:
             return 200, await handler(payload)
         except (BadRequestError, LogFilterError) as exc:
@@ -113,8 +129,9 @@ class AgentMethods:
             raise NotFoundError(str(exc)) from None
         # Answer once the module runs again, as edgeAgent's restart command returns after the start.
         try:
-            await self.agent.wait_for(lambda s: s[name].starts > before or s[name].runtime_status != RUNNING,
-                                      RESTART_WAIT_SECS)
+            await self.agent.wait_for(
+                lambda s: s[name].starts > before or s[name].runtime_status != RUNNING, RESTART_WAIT_SECS
+            )
         except TimeoutError:
             raise NotFoundError(f"Module {name} did not start again within {RESTART_WAIT_SECS:g} s") from None
         return None
@@ -124,7 +141,7 @@ class AgentMethods:
         if isinstance(items, Mapping):
             items = [items]  # edgeAgent takes a single item or an array
         if not isinstance(items, list) or not items:
-            raise BadRequestError("items is required: [{\"id\": REGEX, \"filter\": {...}}]")
+            raise BadRequestError('items is required: [{"id": REGEX, "filter": {...}}]')
         chosen: dict[str, LogFilter] = {}
         now = time.time()
         for index, item in enumerate(items):
@@ -141,9 +158,18 @@ class AgentMethods:
         text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
         lines = log_filter.apply(parse_lines(text))
         if content_type == "json":
-            records = [{"iothub": self.hub_hostname, "device": self.device_id, "id": name, "stream": "stdout",
-                        "loglevel": line.level, "text": line.text,
-                        **({"timestamp": _iso(line.time)} if line.time is not None else {})} for line in lines]
+            records = [
+                {
+                    "iothub": self.hub_hostname,
+                    "device": self.device_id,
+                    "id": name,
+                    "stream": "stdout",
+                    "loglevel": line.level,
+                    "text": line.text,
+                    **({"timestamp": _iso(line.time)} if line.time is not None else {}),
+                }
+                for line in lines
+            ]
             return json.dumps(records).encode("utf-8")
         return "".join(f"{line.raw}\n" for line in lines).encode("utf-8")
 
@@ -163,9 +189,11 @@ class AgentMethods:
                 size += len(text)
                 response.append({"id": name, "payload": text})
         if size > MAX_LOGS_PAYLOAD:
-            raise BadRequestError(f"The payload is too large for a direct method. GetModuleLogs supports up to "
-                                  f"{MAX_LOGS_PAYLOAD} bytes of logs. The current request returned {size} bytes. "
-                                  "Try reducing the size of the logs with the tail, since and until filters.")
+            raise BadRequestError(
+                f"The payload is too large for a direct method. GetModuleLogs supports up to "
+                f"{MAX_LOGS_PAYLOAD} bytes of logs. The current request returned {size} bytes. "
+                "Try reducing the size of the logs with the tail, since and until filters."
+            )
         return response
 
     # ---- uploads and their tasks -------------------------------------------------------------
@@ -243,7 +271,7 @@ def _request(payload: JSONLike) -> Mapping[str, JSONLike]:
         raise BadRequestError("Request payload not found: expected a JSON object")
     version = payload.get("schemaVersion")
     if version is not None and not isinstance(version, str):
-        raise BadRequestError("schemaVersion must be a string such as \"1.0\"")
+        raise BadRequestError('schemaVersion must be a string such as "1.0"')
     return payload
 
 

@@ -42,4 +42,4 @@ def should_restart(policy: RestartPolicy, exit_code: int) -> bool:
 
 def cool_off_secs(config: BackoffConfig, restart_count: int) -> float:
     """How long edgeAgent waits before the restart that follows ``restart_count`` restarts."""
-    return float(min(config.cool_off_unit_secs * 2.0 ** restart_count, config.max_cool_off_secs))
+    return float(min(config.cool_off_unit_secs * 2.0**restart_count, config.max_cool_off_secs))

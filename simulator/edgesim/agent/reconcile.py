@@ -79,15 +79,27 @@ class Plan:
 
     @property
     def is_empty(self) -> bool:
-        return not (self.added or self.removed or self.changed or self.patched or self.routes_changed
-                    or self.store_ttl_changed or self.store_limits_changed)
+        return not (
+            self.added
+            or self.removed
+            or self.changed
+            or self.patched
+            or self.routes_changed
+            or self.store_ttl_changed
+            or self.store_limits_changed
+        )
 
     def to_json(self) -> PlanJSON:
-        return {"added": list(self.added), "removed": list(self.removed),
-                "restarted": {change.name: list(change.reasons) for change in self.changed},
-                "unchanged": list(self.unchanged), "patched": list(self.patched),
-                "routes_changed": self.routes_changed, "store_ttl_changed": self.store_ttl_changed,
-                "store_limits_changed": self.store_limits_changed}
+        return {
+            "added": list(self.added),
+            "removed": list(self.removed),
+            "restarted": {change.name: list(change.reasons) for change in self.changed},
+            "unchanged": list(self.unchanged),
+            "patched": list(self.patched),
+            "routes_changed": self.routes_changed,
+            "store_ttl_changed": self.store_ttl_changed,
+            "store_limits_changed": self.store_limits_changed,
+        }
 
 
 def module_differences(old: ModuleSpec, new: ModuleSpec) -> tuple[str, ...]:
@@ -110,11 +122,16 @@ def plan(old: Deployment, new: Deployment) -> Plan:
         # A module the new manifest gives no desired properties keeps its twin, as IoT Hub leaves it.
         if name in new.desired and _properties(old.desired.get(name, {})) != _properties(new.desired[name]):
             patched.append(name)
-    return Plan(added=tuple(sorted(new_names - old_names)), removed=tuple(sorted(old_names - new_names)),
-                changed=tuple(changed), unchanged=tuple(unchanged), patched=tuple(patched),
-                routes_changed=dict(old.routes) != dict(new.routes),
-                store_ttl_changed=old.store_ttl_secs != new.store_ttl_secs,
-                store_limits_changed=old.store_max_bytes != new.store_max_bytes)
+    return Plan(
+        added=tuple(sorted(new_names - old_names)),
+        removed=tuple(sorted(old_names - new_names)),
+        changed=tuple(changed),
+        unchanged=tuple(unchanged),
+        patched=tuple(patched),
+        routes_changed=dict(old.routes) != dict(new.routes),
+        store_ttl_changed=old.store_ttl_secs != new.store_ttl_secs,
+        store_limits_changed=old.store_max_bytes != new.store_max_bytes,
+    )
 
 
 def desired_patch(current: Mapping[str, JSONValue], wanted: Mapping[str, JSONValue]) -> JSONObject:

@@ -60,8 +60,13 @@ class ModuleState:
         }
 
     def to_json(self) -> JSONObject:
-        return {"name": self.name, **self.to_reported(), "pid": self.pid, "starts": self.starts,
-                "nextRestartInSecs": self.next_restart_in}
+        return {
+            "name": self.name,
+            **self.to_reported(),
+            "pid": self.pid,
+            "starts": self.starts,
+            "nextRestartInSecs": self.next_restart_in,
+        }
 
 
 def _all_left_unknown(names: list[str]) -> Callable[[Mapping[str, ModuleState]], bool]:
@@ -82,9 +87,15 @@ Reporter = Callable[[ModuleState], Awaitable[None]]
 class Agent:
     """Supervises module processes on the running event loop."""
 
-    def __init__(self, runs: Iterable[ModuleRun], launcher: Launcher, log_dir: Path,
-                 backoff: BackoffConfig | None = None, reporter: Reporter | None = None,
-                 stop_grace_secs: float = DEFAULT_STOP_GRACE_SECS) -> None:
+    def __init__(
+        self,
+        runs: Iterable[ModuleRun],
+        launcher: Launcher,
+        log_dir: Path,
+        backoff: BackoffConfig | None = None,
+        reporter: Reporter | None = None,
+        stop_grace_secs: float = DEFAULT_STOP_GRACE_SECS,
+    ) -> None:
         self.runs = {run.name: run for run in runs}
         self._launcher = launcher
         self.log_dir = log_dir
@@ -139,8 +150,9 @@ class Agent:
         self._stopping.set()
         for event in self._interrupts.values():
             event.set()
-        await asyncio.gather(*(handle.stop(self._grace) for handle in list(self._handles.values())),
-                             return_exceptions=True)
+        await asyncio.gather(
+            *(handle.stop(self._grace) for handle in list(self._handles.values())), return_exceptions=True
+        )
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
 
     async def restart(self, name: str) -> None:
@@ -150,8 +162,9 @@ class Agent:
             raise ModuleLaunchError(f"Module {name} not found in the current environment")
         handle = self._handles.get(name)
         if handle is None:
-            raise ModuleLaunchError(f"Module {name} is not running (runtime status "
-                                    f"{self._states[name].runtime_status})")
+            raise ModuleLaunchError(
+                f"Module {name} is not running (runtime status {self._states[name].runtime_status})"
+            )
         self._restart_requested.add(name)
         await handle.stop(self._grace)
 
@@ -221,14 +234,18 @@ class Agent:
             await self._supervise_module(run)
         except Exception as exc:  # a bug or an I/O error here must show, not leave a stale "running"
             log.exception("supervising module %s failed", run.name)
-            await self._set(replace(self._states[run.name], runtime_status=FAILED, pid=None,
-                                    status_description=f"agent error: {exc}"))
+            await self._set(
+                replace(
+                    self._states[run.name], runtime_status=FAILED, pid=None, status_description=f"agent error: {exc}"
+                )
+            )
 
     async def _supervise_module(self, run: ModuleRun) -> None:
         name = run.name
         if run.status is ModuleStatus.STOPPED:
-            await self._set(replace(self._states[name], runtime_status=STOPPED,
-                                    status_description="desired status is stopped"))
+            await self._set(
+                replace(self._states[name], runtime_status=STOPPED, status_description="desired status is stopped")
+            )
             return
         while not self._ending(name):
             state = self._states[name]
@@ -244,8 +261,17 @@ class Agent:
             if name in self._retiring:  # retired while it was launching
                 await handle.stop(self._grace)
             started = time.time()
-            await self._set(replace(state, runtime_status=RUNNING, pid=handle.pid, last_start=started,
-                                    starts=state.starts + 1, status_description="", next_restart_in=None))
+            await self._set(
+                replace(
+                    state,
+                    runtime_status=RUNNING,
+                    pid=handle.pid,
+                    last_start=started,
+                    starts=state.starts + 1,
+                    status_description="",
+                    next_restart_in=None,
+                )
+            )
             code = await handle.wait()
             handle.kill_leftovers()
             self._handles.pop(name, None)
@@ -263,25 +289,45 @@ class Agent:
                 state = replace(state, restart_count=0)  # it stayed up long enough: a fresh start
             if not should_restart(run.restart_policy, code):
                 status = STOPPED if code == 0 else FAILED
-                await self._set(replace(state, runtime_status=status,
-                                        status_description=f"exited with code {code}; restartPolicy "
-                                                           f"{run.restart_policy.value}"))
+                await self._set(
+                    replace(
+                        state,
+                        runtime_status=status,
+                        status_description=f"exited with code {code}; restartPolicy {run.restart_policy.value}",
+                    )
+                )
                 return
             if state.restart_count >= self.backoff.max_restarts:
-                await self._set(replace(state, runtime_status=FAILED,
-                                        status_description=f"exited with code {code}; gave up after "
-                                                           f"{state.restart_count} restarts"))
+                await self._set(
+                    replace(
+                        state,
+                        runtime_status=FAILED,
+                        status_description=f"exited with code {code}; gave up after {state.restart_count} restarts",
+                    )
+                )
                 return
             delay = cool_off_secs(self.backoff, state.restart_count)
-            await self._set(replace(state, runtime_status=BACKOFF, next_restart_in=delay,
-                                    status_description=f"exited with code {code}; restarting in {delay:g} s"))
+            await self._set(
+                replace(
+                    state,
+                    runtime_status=BACKOFF,
+                    next_restart_in=delay,
+                    status_description=f"exited with code {code}; restarting in {delay:g} s",
+                )
+            )
             interrupt = self._interrupt(name)  # no await between this and the check: stop() cannot slip in
             if not self._ending(name):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(interrupt.wait(), delay)
             if self._ending(name):
-                await self._set(replace(self._states[name], runtime_status=STOPPED, next_restart_in=None,
-                                        status_description="stopped by the simulator"))
+                await self._set(
+                    replace(
+                        self._states[name],
+                        runtime_status=STOPPED,
+                        next_restart_in=None,
+                        status_description="stopped by the simulator",
+                    )
+                )
                 return
             current = self._states[name]
             self._states[name] = replace(current, restart_count=current.restart_count + 1, last_restart=time.time())

@@ -17,8 +17,9 @@ from edgesim.hub.topics import Identity, parse_username
 log = logging.getLogger("edgesim.hub")
 
 
-def authenticate(connect: codec.Connect, hub_hostname: str, device_id: str, modules: Mapping[str, str],
-                 devices: Mapping[str, str]) -> tuple[Identity | None, int]:
+def authenticate(
+    connect: codec.Connect, hub_hostname: str, device_id: str, modules: Mapping[str, str], devices: Mapping[str, str]
+) -> tuple[Identity | None, int]:
     """The identity a CONNECT proves and CONNACK's return code (``None`` and the refusal when none)."""
     parsed = parse_username(connect.username or "")
     if parsed is None or connect.password is None:
@@ -45,8 +46,7 @@ def authenticate(connect: codec.Connect, hub_hostname: str, device_id: str, modu
     return Identity(device, module), codec.ACCEPTED
 
 
-def verify_module_token(client: str, token: str, hub_hostname: str, device_id: str,
-                        modules: Mapping[str, str]) -> str:
+def verify_module_token(client: str, token: str, hub_hostname: str, device_id: str, modules: Mapping[str, str]) -> str:
     """For HTTPS callers: ``client`` is ``x-ms-edge-moduleId`` (``{device}/{module}``), ``token``
     the ``Authorization`` SAS token; returns the module or raises ``HubError`` saying why not."""
     device, _, module = client.partition("/")

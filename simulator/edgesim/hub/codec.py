@@ -108,7 +108,7 @@ class _Reader:
         length = self.u16()
         if self.remaining() < length:
             raise ProtocolError("length-prefixed field runs past the packet")
-        value = self.data[self.offset:self.offset + length]
+        value = self.data[self.offset : self.offset + length]
         self.offset += length
         return value
 
@@ -123,7 +123,7 @@ class _Reader:
         return value
 
     def rest(self) -> bytes:
-        value = self.data[self.offset:]
+        value = self.data[self.offset :]
         self.offset = len(self.data)
         return value
 
@@ -311,11 +311,17 @@ def encode_pingresp() -> bytes:
     return _frame(PINGRESP << 4, b"")
 
 
-def encode_connect(client_id: str, username: str | None = None, password: bytes | None = None,
-                   keepalive: int = 60, clean_session: bool = False) -> bytes:
+def encode_connect(
+    client_id: str,
+    username: str | None = None,
+    password: bytes | None = None,
+    keepalive: int = 60,
+    clean_session: bool = False,
+) -> bytes:
     """For tests and tools: a client's CONNECT."""
-    flags = (0x02 if clean_session else 0) | (0x80 if username is not None else 0) | (0x40 if password is not None
-                                                                                       else 0)
+    flags = (
+        (0x02 if clean_session else 0) | (0x80 if username is not None else 0) | (0x40 if password is not None else 0)
+    )
     body = _string("MQTT") + bytes([4, flags]) + struct.pack("!H", keepalive) + _string(client_id)
     if username is not None:
         body += _string(username)

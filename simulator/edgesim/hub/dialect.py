@@ -48,8 +48,9 @@ class Twins:
     ``known(key)`` says whether an identity may have a twin (a module or a registered device).
     """
 
-    def __init__(self, store: HubStore, initial: Callable[[str], Mapping[str, JSONValue] | None],
-                 known: Callable[[str], bool]) -> None:
+    def __init__(
+        self, store: HubStore, initial: Callable[[str], Mapping[str, JSONValue] | None], known: Callable[[str], bool]
+    ) -> None:
         self._store = store
         self._initial = initial
         self._known = known

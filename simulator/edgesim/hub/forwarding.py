@@ -20,8 +20,7 @@ class ForwardingState(TypedDict):
 
 
 class Forwarding:
-    def __init__(self, store: HubStore, metrics: HubMetrics, max_size_bytes: int | None,
-                 counters: HubCounters) -> None:
+    def __init__(self, store: HubStore, metrics: HubMetrics, max_size_bytes: int | None, counters: HubCounters) -> None:
         self._counters = counters  # the hub's own counters: "upstream" and "expired" are counted into it
         self.cloud = CloudLog(store, metrics, self._count_upstream)
         self.link = UpstreamLink(store, metrics, self.cloud.append, self._count_expired)
@@ -45,14 +44,19 @@ class Forwarding:
         def undo() -> None:
             self._counters.restore(before)
             self.link.resync()
+
         self.limits.guard(message, undo, store)
 
     def stats(self) -> ForwardingStats:
         link, refused = self.link.stats(), self.limits.refused_stats()
-        return {"upstream_pending": link["upstream_pending"], "upstream_expired": link["upstream_expired"],
-                "store_bytes": self.limits.size_bytes, "refused_store_limit": refused["refused_store_limit"],
-                "refused_disk_full": refused["refused_disk_full"],
-                "refused_store_error": refused["refused_store_error"]}
+        return {
+            "upstream_pending": link["upstream_pending"],
+            "upstream_expired": link["upstream_expired"],
+            "store_bytes": self.limits.size_bytes,
+            "refused_store_limit": refused["refused_store_limit"],
+            "refused_disk_full": refused["refused_disk_full"],
+            "refused_store_error": refused["refused_store_error"],
+        }
 
     def state(self) -> ForwardingState:
         """For ``sim status``: the link to the cloud and the message store's size and limit."""

@@ -40,8 +40,9 @@ JSON_TYPE = "application/json; charset=utf-8"
 
 
 def _error(status: int, message: str) -> web.Response:
-    return web.Response(status=status, text=json.dumps({"message": message}), content_type="application/json",
-                        charset="utf-8")
+    return web.Response(
+        status=status, text=json.dumps({"message": message}), content_type="application/json", charset="utf-8"
+    )
 
 
 class _WebSocketConnection(Connection):
@@ -99,13 +100,17 @@ async def start_gateway(hub: Hub, tls: ssl.SSLContext, host: str, port: int) -> 
     try:
         await gateway.start(host, port)
     except PermissionError:
-        return None, (f"port {port} needs root or CAP_NET_BIND_SERVICE: module-to-module methods, methods on "
-                      "leaf devices and MQTT over WebSockets are off")
+        return None, (
+            f"port {port} needs root or CAP_NET_BIND_SERVICE: module-to-module methods, methods on "
+            "leaf devices and MQTT over WebSockets are off"
+        )
     except OSError as exc:
         # Often a web server on *:443 of a developer's machine: the MQTT side still works, so
         # run without these features and say why, rather than refuse to start.
-        return None, (f"cannot listen on {host}:{port} ({exc.strerror or exc}; another --host 127.x.y.z avoids "
-                      "it): module-to-module methods, methods on leaf devices and MQTT over WebSockets are off")
+        return None, (
+            f"cannot listen on {host}:{port} ({exc.strerror or exc}; another --host 127.x.y.z avoids "
+            "it): module-to-module methods, methods on leaf devices and MQTT over WebSockets are off"
+        )
     return gateway, None
 
 
@@ -170,14 +175,23 @@ class Gateway:
             return _error(404, f"Client {target_name} not found")
         try:
             status, payload = await self.hub.call_method(
-                target, body["methodName"], body.get("payload"), float(body.get("responseTimeoutInSeconds", 30)),
-                connect_timeout=float(body.get("connectTimeoutInSeconds", 0)), caller=caller)
+                target,
+                body["methodName"],
+                body.get("payload"),
+                float(body.get("responseTimeoutInSeconds", 30)),
+                connect_timeout=float(body.get("connectTimeoutInSeconds", 0)),
+                caller=caller,
+            )
         except MethodTargetNotFoundError:
             return _error(404, f"Client {target_name} not found")
         except MethodTimeoutError:
             return _error(504, f"Timed out waiting for {target_name} to respond to method {body['methodName']}")
-        return web.Response(status=200, text=json.dumps({"status": status, "payload": payload}),
-                            content_type="application/json", charset="utf-8")
+        return web.Response(
+            status=200,
+            text=json.dumps({"status": status, "payload": payload}),
+            content_type="application/json",
+            charset="utf-8",
+        )
 
     # ---- MQTT over WebSockets -----------------------------------------------------------
     async def _websocket(self, request: web.Request) -> web.StreamResponse:

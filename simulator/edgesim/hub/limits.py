@@ -78,8 +78,11 @@ class StoreLimits:
         """Before a message is stored: ``StoreFullError`` when the store is at or over its limit."""
         if self.max_size_bytes is not None and self.size_bytes >= self.max_size_bytes:
             self.refused["store_limit"] += 1
-            raise StoreFullError("store_limit", f"the message store is full ({self.size_bytes} of "
-                                                f"{self.max_size_bytes} bytes, storeLimits.maxSizeBytes)")
+            raise StoreFullError(
+                "store_limit",
+                f"the message store is full ({self.size_bytes} of "
+                f"{self.max_size_bytes} bytes, storeLimits.maxSizeBytes)",
+            )
 
     def guard(self, message: Message, on_rollback: Callable[[], None], store: Callable[[], None]) -> None:
         """Check the limit, then run ``store`` (routing, a delivery) in one transaction; after a
@@ -95,8 +98,11 @@ class StoreLimits:
             raise
 
     def refused_stats(self) -> LimitStats:
-        return {"refused_store_limit": self.refused["store_limit"], "refused_disk_full": self.refused["disk_full"],
-                "refused_store_error": self.refused["store_error"]}
+        return {
+            "refused_store_limit": self.refused["store_limit"],
+            "refused_disk_full": self.refused["disk_full"],
+            "refused_store_error": self.refused["store_error"],
+        }
 
     @contextlib.contextmanager
     def transaction(self, message_bytes: int) -> Iterator[None]:
@@ -115,8 +121,11 @@ class StoreLimits:
         self.size_bytes += message_bytes * (self._store.total_changes - before)
 
     def state(self) -> LimitsState:
-        return {"size_bytes": self.size_bytes, "max_size_bytes": self.max_size_bytes,
-                "refused": Refused(**self.refused)}
+        return {
+            "size_bytes": self.size_bytes,
+            "max_size_bytes": self.max_size_bytes,
+            "refused": Refused(**self.refused),
+        }
 
     async def run(self) -> None:
         """The periodic space check (edgeHub's runs on a period too): deletions lower the size here."""

@@ -20,16 +20,26 @@ from edgesim.jsontypes import JSONObject, JSONValue
 from edgesim.routing import Router
 
 
-def reconfigure(hub: Hub, identities: Mapping[str, str], routes: Mapping[str, str | Mapping[str, JSONValue]],
-                store_ttl_secs: int, desired: Mapping[str, JSONObject],
-                store_max_bytes: int | None = None) -> None:
+def reconfigure(
+    hub: Hub,
+    identities: Mapping[str, str],
+    routes: Mapping[str, str | Mapping[str, JSONValue]],
+    store_ttl_secs: int,
+    desired: Mapping[str, JSONObject],
+    store_max_bytes: int | None = None,
+) -> None:
     """Switch the hub to the new modules (name -> key), routes, TTL and store limit. Raises
     ``RouteSyntaxError`` before anything changes when a route does not compile."""
     router = Router.from_manifest(routes)
     removed = set(hub.config.identities) - set(identities)
-    hub.config = replace(hub.config, identities=dict(identities), routes=dict(routes),
-                         store_ttl_secs=store_ttl_secs, initial_desired=dict(desired),
-                         store_max_bytes=store_max_bytes)
+    hub.config = replace(
+        hub.config,
+        identities=dict(identities),
+        routes=dict(routes),
+        store_ttl_secs=store_ttl_secs,
+        initial_desired=dict(desired),
+        store_max_bytes=store_max_bytes,
+    )
     hub.router = router
     hub.forwarding.limits.max_size_bytes = store_max_bytes  # checked per message: the next one sees it
     for name in removed:
@@ -52,4 +62,3 @@ def next_desired_version(hub: Hub, identity: str) -> int:
     """Count a new deployment in ``$edgeAgent`` / ``$edgeHub``'s desired ``$version`` (the simulator
     keeps their desired properties empty: the manifest holds them, registry passwords included)."""
     return hub.twins.next_desired_version(identity)
-

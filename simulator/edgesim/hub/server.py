@@ -106,8 +106,9 @@ class Hub:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         context.load_cert_chain(self.config.certfile, self.config.keyfile)
-        self._server = await asyncio.start_server(self._serve, self.config.host, self.config.port, ssl=context,
-                                                  reuse_address=True)
+        self._server = await asyncio.start_server(
+            self._serve, self.config.host, self.config.port, ssl=context, reuse_address=True
+        )
         if self.config.gateway_port is not None:
             await self._start_gateway(context, self.config.gateway_port)
         spawn(self._expiry_loop(), "hub:expiry", self._tasks)
@@ -172,8 +173,9 @@ class Hub:
     def verify_module_token(self, client: str, token: str) -> str:
         """For HTTPS callers: ``client`` is ``x-ms-edge-moduleId`` (``{device}/{module}``), ``token``
         the ``Authorization`` SAS token; returns the module or raises ``HubError`` saying why not."""
-        return verify_module_token(client, token, self.config.hub_hostname, self.config.device_id,
-                                   self.config.identities)
+        return verify_module_token(
+            client, token, self.config.hub_hostname, self.config.device_id, self.config.identities
+        )
 
     # ---- the control side ---------------------------------------------------------------
     async def send_to_device(self, device_id: str, message: Message, ttl_secs: float) -> None:
@@ -203,8 +205,7 @@ class Hub:
         ttl = self.config.store_ttl_secs
         self.forwarding.guarded(message, lambda: self._deliver(module_id, input_name, message, ttl))
 
-    async def invoke_method(self, module_id: str, method_name: str, payload: JSONLike,
-                            timeout: float) -> MethodResult:
+    async def invoke_method(self, module_id: str, method_name: str, payload: JSONLike, timeout: float) -> MethodResult:
         """The control side's call (``sim invoke``): the callee's (status, payload), or 404 / 504 as edgeHub."""
         try:
             # A module that is (re)starting connects first and subscribes when its handler is set:
@@ -215,8 +216,15 @@ class Hub:
         except MethodTimeoutError as exc:
             return 504, {"message": str(exc)}
 
-    async def call_method(self, target: str, method_name: str, payload: JSONLike, timeout: float,
-                          connect_timeout: float = 0.0, caller: str = "$control") -> MethodResult:
+    async def call_method(
+        self,
+        target: str,
+        method_name: str,
+        payload: JSONLike,
+        timeout: float,
+        connect_timeout: float = 0.0,
+        caller: str = "$control",
+    ) -> MethodResult:
         """Call a method on a module (by name), a leaf device (``devices/{id}``) or ``$edgeAgent``.
 
         Raises ``MethodTargetNotFoundError`` when the target does not listen for methods within
@@ -259,11 +267,20 @@ class Hub:
     def stats(self) -> HubStats:
         c = self.counters
         stats: HubStats = {
-            "received": c.received, "routed": c.routed, "unrouted": c.unrouted, "delivered": c.delivered,
-            "expired": c.expired, "rejected": c.rejected, "upstream": c.upstream, "auth_failures": c.auth_failures,
-            "protocol_errors": c.protocol_errors, "forbidden": c.forbidden,
+            "received": c.received,
+            "routed": c.routed,
+            "unrouted": c.unrouted,
+            "delivered": c.delivered,
+            "expired": c.expired,
+            "rejected": c.rejected,
+            "upstream": c.upstream,
+            "auth_failures": c.auth_failures,
+            "protocol_errors": c.protocol_errors,
+            "forbidden": c.forbidden,
             "stored": self.store.pending_count() if self._store else 0,
-            "connected": len(self.connected_modules()), "connected_devices": len(self.connected_devices())}
+            "connected": len(self.connected_modules()),
+            "connected_devices": len(self.connected_devices()),
+        }
         if self._forwarding is None:
             return stats
         return {**stats, **self._forwarding.stats()}
@@ -318,8 +335,9 @@ class Hub:
                     continue
                 system = dict(stored.message.system_properties)
                 topic = session.identity.input_topic(stored.input, system, stored.message.properties)
-                session.publish(topic, stored.message.body,
-                                InFlight(stored.seq, stored.message, stored.input, time.monotonic()))
+                session.publish(
+                    topic, stored.message.body, InFlight(stored.seq, stored.message, stored.input, time.monotonic())
+                )
             await connection.flush()
 
     async def _expiry_loop(self) -> None:
@@ -353,8 +371,9 @@ class Hub:
             first, rest = first_packets[0], first_packets[1:]
             if not isinstance(first, codec.Connect):
                 raise codec.ProtocolError("the first packet must be CONNECT")
-            identity, code = authenticate(first, self.config.hub_hostname, self.config.device_id,
-                                          self.config.identities, self.devices)
+            identity, code = authenticate(
+                first, self.config.hub_hostname, self.config.device_id, self.config.identities, self.devices
+            )
             if identity is None:
                 self.counters.auth_failures += 1
                 self.metrics.connect_failed(first.client_id, "not_authorized")
@@ -405,8 +424,12 @@ class Hub:
                 self.store.delete(in_flight.seq)
                 self.counters.delivered += 1
                 if in_flight.message is not None:
-                    self.metrics.message_sent(in_flight.message, session.identity.key, in_flight.input_name,
-                                              time.monotonic() - in_flight.sent_at)
+                    self.metrics.message_sent(
+                        in_flight.message,
+                        session.identity.key,
+                        in_flight.input_name,
+                        time.monotonic() - in_flight.sent_at,
+                    )
                 session.wake.set()
         elif isinstance(packet, codec.Subscribe):
             codes = []
@@ -489,5 +512,15 @@ def _now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-__all__ = ["DESIRED_PATCH_FILTER", "IN_FLIGHT_WINDOW", "MAX_PACKET_BYTES", "Connection", "Hub", "HubConfig",
-           "HubError", "MethodTargetNotFoundError", "MethodTimeoutError", "UpstreamRecord"]
+__all__ = [
+    "DESIRED_PATCH_FILTER",
+    "IN_FLIGHT_WINDOW",
+    "MAX_PACKET_BYTES",
+    "Connection",
+    "Hub",
+    "HubConfig",
+    "HubError",
+    "MethodTargetNotFoundError",
+    "MethodTimeoutError",
+    "UpstreamRecord",
+]

@@ -131,12 +131,14 @@ class Sessions:
         return self.listens(key, stream)
 
     def connected_modules(self) -> frozenset[str]:
-        return frozenset(key for key, s in self._by_key.items()
-                         if s.connection is not None and not s.identity.is_device)
+        return frozenset(
+            key for key, s in self._by_key.items() if s.connection is not None and not s.identity.is_device
+        )
 
     def connected_devices(self) -> frozenset[str]:
-        return frozenset(s.identity.device_id for s in self._by_key.values()
-                         if s.connection is not None and s.identity.is_device)
+        return frozenset(
+            s.identity.device_id for s in self._by_key.values() if s.connection is not None and s.identity.is_device
+        )
 
     def close_all(self) -> None:
         for session in self._by_key.values():

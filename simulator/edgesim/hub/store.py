@@ -120,17 +120,28 @@ class HubStore:
         now = time.time()
         cursor = self.db.execute(
             "INSERT INTO pending (module, input, body, properties, system, enqueued, expires) VALUES (?,?,?,?,?,?,?)",
-            (module, input_name, message.body, json.dumps(message.properties), json.dumps(message.system_properties),
-             now, now + ttl_secs),
+            (
+                module,
+                input_name,
+                message.body,
+                json.dumps(message.properties),
+                json.dumps(message.system_properties),
+                now,
+                now + ttl_secs,
+            ),
         )
         return int(cursor.lastrowid or 0)
 
     def pending(self, module: str, after_seq: int, limit: int) -> list[StoredMessage]:
         rows = self.db.execute(
             "SELECT seq, module, input, body, properties, system, expires FROM pending "
-            "WHERE module = ? AND seq > ? ORDER BY seq LIMIT ?", (module, after_seq, limit)).fetchall()
-        return [StoredMessage(seq, mod, inp, _message(body, props, system), expires)
-                for seq, mod, inp, body, props, system, expires in rows]
+            "WHERE module = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (module, after_seq, limit),
+        ).fetchall()
+        return [
+            StoredMessage(seq, mod, inp, _message(body, props, system), expires)
+            for seq, mod, inp, body, props, system, expires in rows
+        ]
 
     def delete(self, seq: int) -> None:
         self.db.execute("DELETE FROM pending WHERE seq = ?", (seq,))
@@ -145,8 +156,10 @@ class HubStore:
         return cursor.rowcount
 
     def pending_by_module(self) -> dict[str, int]:
-        return {str(module): int(count) for module, count in
-                self.db.execute("SELECT module, COUNT(*) FROM pending GROUP BY module")}
+        return {
+            str(module): int(count)
+            for module, count in self.db.execute("SELECT module, COUNT(*) FROM pending GROUP BY module")
+        }
 
     def forget(self, key: str) -> None:
         """Delete an identity's queued messages and twin (a removed leaf device)."""
@@ -159,23 +172,36 @@ class HubStore:
         return (json.loads(row[0]), json.loads(row[1])) if row else None
 
     def save_twin(self, module: str, desired: JSONObject, reported: JSONObject) -> None:
-        self.db.execute("INSERT OR REPLACE INTO twins (module, desired, reported) VALUES (?, ?, ?)",
-                        (module, json.dumps(desired), json.dumps(reported)))
+        self.db.execute(
+            "INSERT OR REPLACE INTO twins (module, desired, reported) VALUES (?, ?, ?)",
+            (module, json.dumps(desired), json.dumps(reported)),
+        )
 
     # ---- $upstream ---------------------------------------------------------------------
     def append_upstream(self, module: str, output: str, message: Message, enqueued: str) -> int:
         cursor = self.db.execute(
             "INSERT INTO upstream (module, output, body, properties, system, enqueued) VALUES (?,?,?,?,?,?)",
-            (module, output, message.body, json.dumps(message.properties), json.dumps(message.system_properties),
-             enqueued))
+            (
+                module,
+                output,
+                message.body,
+                json.dumps(message.properties),
+                json.dumps(message.system_properties),
+                enqueued,
+            ),
+        )
         return int(cursor.lastrowid or 0)
 
     def upstream_since(self, seq: int, limit: int = 10_000) -> list[UpstreamRow]:
         rows = self.db.execute(
             "SELECT seq, module, output, body, properties, system, enqueued FROM upstream WHERE seq > ? "
-            "ORDER BY seq LIMIT ?", (seq, limit)).fetchall()
-        return [UpstreamRow(int(row[0]), row[1], row[2], bytes(row[3]), json.loads(row[4]), json.loads(row[5]), row[6])
-                for row in rows]
+            "ORDER BY seq LIMIT ?",
+            (seq, limit),
+        ).fetchall()
+        return [
+            UpstreamRow(int(row[0]), row[1], row[2], bytes(row[3]), json.loads(row[4]), json.loads(row[5]), row[6])
+            for row in rows
+        ]
 
     def upstream_last_seq(self) -> int:
         return int(self.db.execute("SELECT MAX(seq) FROM upstream").fetchone()[0] or 0)
@@ -185,17 +211,27 @@ class HubStore:
         system = message.system_properties
         self.db.execute(
             "INSERT INTO upstream_pending (module, output, body, properties, system, expires) VALUES (?,?,?,?,?,?)",
-            (system.get("connectionModuleId", ""), system.get("outputName", ""), message.body,
-             json.dumps(message.properties), json.dumps(system), expires))
+            (
+                system.get("connectionModuleId", ""),
+                system.get("outputName", ""),
+                message.body,
+                json.dumps(message.properties),
+                json.dumps(system),
+                expires,
+            ),
+        )
 
     def upstream_waiting_count(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM upstream_pending").fetchone()[0])
 
     def upstream_waiting(self, limit: int) -> list[WaitingUpstream]:
-        rows = self.db.execute("SELECT seq, body, properties, system, expires FROM upstream_pending "
-                               "ORDER BY seq LIMIT ?", (limit,)).fetchall()
-        return [WaitingUpstream(int(seq), _message(body, props, system), float(expires))
-                for seq, body, props, system, expires in rows]
+        rows = self.db.execute(
+            "SELECT seq, body, properties, system, expires FROM upstream_pending ORDER BY seq LIMIT ?", (limit,)
+        ).fetchall()
+        return [
+            WaitingUpstream(int(seq), _message(body, props, system), float(expires))
+            for seq, body, props, system, expires in rows
+        ]
 
     def delete_upstream_waiting(self, through_seq: int) -> None:
         self.db.execute("DELETE FROM upstream_pending WHERE seq <= ?", (through_seq,))
@@ -209,8 +245,10 @@ class HubStore:
         return None if row is None else str(row[0])
 
     def set_setting(self, name: str, value: str) -> None:
-        self.db.execute("INSERT INTO settings (name, value) VALUES (?, ?) "
-                        "ON CONFLICT(name) DO UPDATE SET value = excluded.value", (name, value))
+        self.db.execute(
+            "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            (name, value),
+        )
 
     # ---- size and transactions -------------------------------------------------------------
     def message_bytes(self) -> int:
@@ -242,8 +280,11 @@ class HubStore:
     # ---- counters that must survive a restart -------------------------------------------
     def add_counter(self, name: str, amount: int) -> None:
         if amount:
-            self.db.execute("INSERT INTO counters (name, value) VALUES (?, ?) "
-                            "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value", (name, amount))
+            self.db.execute(
+                "INSERT INTO counters (name, value) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+                (name, amount),
+            )
 
     def counters(self) -> dict[str, int]:
         return {name: int(value) for name, value in self.db.execute("SELECT name, value FROM counters")}

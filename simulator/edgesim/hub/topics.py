@@ -23,8 +23,16 @@ TOPIC_SYSTEM_KEYS = {
     "$.cdid": "connectionDeviceId",
     "$.cmid": "connectionModuleId",
 }
-DELIVERED_SYSTEM_KEYS = ("messageId", "correlationId", "userId", "contentType", "contentEncoding", "expiryTimeUtc",
-                         "connectionDeviceId", "connectionModuleId")
+DELIVERED_SYSTEM_KEYS = (
+    "messageId",
+    "correlationId",
+    "userId",
+    "contentType",
+    "contentEncoding",
+    "expiryTimeUtc",
+    "connectionDeviceId",
+    "connectionModuleId",
+)
 NAME_TO_TOPIC_KEY = {name: key for key, name in TOPIC_SYSTEM_KEYS.items()}
 
 
@@ -154,7 +162,7 @@ def classify_publish(identity: Identity, topic: str) -> PublishKind | None:
     """What a module's PUBLISH means; ``None`` for a topic this identity may not publish to."""
     events = f"{identity.base}/messages/events/"
     if topic.startswith(events):
-        system, application = parse_property_bag(topic[len(events):])
+        system, application = parse_property_bag(topic[len(events) :])
         return OutputPublish(system, application)
     if topic.startswith("$iothub/twin/GET/"):
         rid = _query(topic).get("$rid")

@@ -11,8 +11,17 @@ from edgesim.jsontypes import JSONLike, JSONObject, JSONValue
 
 V = TypeVar("V")
 
-__all__ = ["MAX_DEPTH", "Twin", "TwinDocument", "TwinPatchError", "check_depth", "merge_patch", "to_json", "version_of",
-           "without_metadata"]
+__all__ = [
+    "MAX_DEPTH",
+    "Twin",
+    "TwinDocument",
+    "TwinPatchError",
+    "check_depth",
+    "merge_patch",
+    "to_json",
+    "version_of",
+    "without_metadata",
+]
 
 
 class TwinDocument(TypedDict):

@@ -68,9 +68,14 @@ class UpstreamRecord:
     enqueued_time: str
 
     def to_json(self) -> UpstreamRecordJSON:
-        data: UpstreamRecordJSON = {"seq": self.seq, "module": self.module, "output": self.output,
-                                "properties": self.properties, "system_properties": self.system_properties,
-                                "enqueued_time": self.enqueued_time}
+        data: UpstreamRecordJSON = {
+            "seq": self.seq,
+            "module": self.module,
+            "output": self.output,
+            "properties": self.properties,
+            "system_properties": self.system_properties,
+            "enqueued_time": self.enqueued_time,
+        }
         try:
             data["body"] = self.body.decode("utf-8")
         except UnicodeDecodeError:
@@ -92,15 +97,20 @@ class CloudLog:
     def append(self, message: Message) -> None:
         system = message.system_properties
         enqueued = system.get("enqueuedTime") or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        self.last_seq = self._store.append_upstream(system.get("connectionModuleId", ""), system.get("outputName", ""),
-                                                    message, enqueued)
+        self.last_seq = self._store.append_upstream(
+            system.get("connectionModuleId", ""), system.get("outputName", ""), message, enqueued
+        )
         self._metrics.message_sent(message, "upstream", "")
         self._on_append()
         self._changed.set()
 
     def since(self, seq: int = 0) -> list[UpstreamRecord]:
-        return [UpstreamRecord(row.seq, row.module, row.output, row.body, row.properties, row.system_properties,
-                               row.enqueued) for row in self._store.upstream_since(seq)]
+        return [
+            UpstreamRecord(
+                row.seq, row.module, row.output, row.body, row.properties, row.system_properties, row.enqueued
+            )
+            for row in self._store.upstream_since(seq)
+        ]
 
     async def wait(self, seq: int, timeout: float) -> list[UpstreamRecord]:
         """The records after ``seq``, once there is one or ``timeout`` has passed."""
@@ -119,8 +129,13 @@ class UpstreamLink:
     and wakes ``wait_upstream``); ``on_expired(n)`` adds to the hub's ``expired`` counter.
     """
 
-    def __init__(self, store: HubStore, metrics: HubMetrics, to_cloud: Callable[[Message], None],
-                 on_expired: Callable[[int], None]) -> None:
+    def __init__(
+        self,
+        store: HubStore,
+        metrics: HubMetrics,
+        to_cloud: Callable[[Message], None],
+        on_expired: Callable[[int], None],
+    ) -> None:
         self._store = store
         self._metrics = metrics
         self._to_cloud = to_cloud
@@ -145,14 +160,19 @@ class UpstreamLink:
 
     def stats(self) -> LinkStats:
         """For the hub's counters: what waits for the link, and what expired waiting."""
-        return {"upstream_pending": self._pending,
-                "upstream_expired": self._store.counters().get("upstream_expired", 0)}
+        return {
+            "upstream_pending": self._pending,
+            "upstream_expired": self._store.counters().get("upstream_expired", 0),
+        }
 
     def state(self) -> LinkState:
         counters = self._store.counters()
-        return {"link": "online" if self.online else "offline", "pending": self._pending,
-                "expired": counters.get("upstream_expired", 0), "delivered_after_outage":
-                counters.get("upstream_drained", 0)}
+        return {
+            "link": "online" if self.online else "offline",
+            "pending": self._pending,
+            "expired": counters.get("upstream_expired", 0),
+            "delivered_after_outage": counters.get("upstream_drained", 0),
+        }
 
     # ---- messages ------------------------------------------------------------------------
     def accept(self, message: Message, ttl_secs: float) -> None:
@@ -228,5 +248,6 @@ class UpstreamLink:
                 self.resync()
 
     def refresh_metrics(self) -> None:
-        self._metrics.queue_length.labels(**self._metrics.common, endpoint=CLOUD_ENDPOINT,
-                                          priority="2000000000").set(self._pending)
+        self._metrics.queue_length.labels(**self._metrics.common, endpoint=CLOUD_ENDPOINT, priority="2000000000").set(
+            self._pending
+        )

@@ -1,8 +1,8 @@
 """edgeHub's route language: one parser and compiler for the simulator's hub and the manifest validator.
 
-    router = Router.from_manifest({"r1": 'FROM /messages/modules/a/outputs/* WHERE $body.x > 1 '
-                                         'INTO BrokeredEndpoint("/modules/b/inputs/in")'})
-    [match] = router.match(message)     # match.sink == ModuleInputSink("b", "in")
+router = Router.from_manifest({"r1": 'FROM /messages/modules/a/outputs/* WHERE $body.x > 1 '
+                                     'INTO BrokeredEndpoint("/modules/b/inputs/in")'})
+[match] = router.match(message)     # match.sink == ModuleInputSink("b", "in")
 """
 
 from edgesim.routing.conditions import UNDEFINED, CompileOptions, Condition, EvalContext, compile_condition

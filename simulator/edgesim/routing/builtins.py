@@ -41,19 +41,24 @@ class Executor:
             fixed = len(self.types) - 1
             if len(given) < fixed:
                 return False
+
             def ok(g: StaticType, t: StaticType) -> bool:
                 return g == t or (self.query_values and g == "query")
+
             return all(ok(g, t) for g, t in zip(given[:fixed], self.types, strict=False)) and all(
-                ok(g, self.types[fixed]) for g in given[fixed:])
+                ok(g, self.types[fixed]) for g in given[fixed:]
+            )
         return len(given) == len(self.types) and all(
-            types_match(t, g, self.query_values) for t, g in zip(self.types, given, strict=True))
+            types_match(t, g, self.query_values) for t, g in zip(self.types, given, strict=True)
+        )
 
 
 def types_match(expected: StaticType, given: StaticType, query_values: bool) -> bool:
     if expected == given:
         return True
-    return query_values and ((given == "query" and expected in SUPPORTED_BY_QUERY)
-                             or (expected == "query" and given in SUPPORTED_BY_QUERY))
+    return query_values and (
+        (given == "query" and expected in SUPPORTED_BY_QUERY) or (expected == "query" and given in SUPPORTED_BY_QUERY)
+    )
 
 
 def _string(value: QueryValue) -> str | None:
@@ -75,6 +80,7 @@ def _math(fn: Callable[[float], float]) -> Callable[[QueryValue], float]:
             return fn(number)
         except (OverflowError, ValueError):
             return NAN if math.isnan(number) else _dotnet_math_edge(fn, number)
+
     return run
 
 
@@ -128,6 +134,7 @@ def _is_bool(value: QueryValue) -> TriBool:
 
 def _is_null_query(value: QueryValue) -> TriBool:
     from edgesim.routing.values import QV_MISSING
+
     if value.kind == "none":
         return UNDEFINED
     # edgeHub tests `input != QueryValue.Null` by reference: only a path that selects nothing is "not null".
@@ -153,6 +160,7 @@ def _text_fn(fn: Callable[[str], Value], undefined: Value) -> Callable[[QueryVal
     def run(value: QueryValue) -> Value:
         text = _string(value)
         return undefined if text is None else fn(text)
+
     return run
 
 
@@ -160,6 +168,7 @@ def _pair_fn(fn: Callable[[str, str], Value], undefined: Value) -> Callable[[Que
     def run(a: QueryValue, b: QueryValue) -> Value:
         x, y = _string(a), _string(b)
         return undefined if x is None or y is None else fn(x, y)
+
     return run
 
 
@@ -173,11 +182,11 @@ def _substring(value: QueryValue, start: QueryValue, length: QueryValue | None =
         return UNDEFINED
     size = len(text)
     if length is None:
-        return text[int(begin):] if 0 <= begin <= size else UNDEFINED
+        return text[int(begin) :] if 0 <= begin <= size else UNDEFINED
     count = _number(length)
     if count is None or math.isnan(count) or not (0 <= begin < size) or not (0 <= count <= size - begin):
         return UNDEFINED
-    return text[int(begin):int(begin) + int(count)]
+    return text[int(begin) : int(begin) + int(count)]
 
 
 def _index_of(text: str, fragment: str) -> float:
@@ -217,8 +226,7 @@ BUILTINS: dict[str, tuple[Executor, ...]] = {
     "floor": (_one("number", _math(_floor), "number"),),
     "sign": (_one("number", _math(_sign), "number"),),
     "sqrt": (_one("number", _math(math.sqrt), "number"),),
-    "as_number": (_one("number", _as_number, "string"),
-                  Executor("args", ("number",), "number", lambda v: v)),
+    "as_number": (_one("number", _as_number, "string"), Executor("args", ("number",), "number", lambda v: v)),
     "is_bool": (_one("bool", _is_bool, "bool"), Executor("any", (), "bool", _false, arity=1)),
     "is_defined": (
         Executor("args", ("string",), "bool", _defined_string),
@@ -240,8 +248,10 @@ BUILTINS: dict[str, tuple[Executor, ...]] = {
     "length": (_one("number", _text_fn(lambda t: float(_utf16_len(t)), NAN), "string"),),
     "lower": (_one("string", _text_fn(str.lower, UNDEFINED), "string"),),
     "upper": (_one("string", _text_fn(str.upper, UNDEFINED), "string"),),
-    "substring": (_one("string", _substring, "string", "number"),
-                  _one("string", _substring, "string", "number", "number")),
+    "substring": (
+        _one("string", _substring, "string", "number"),
+        _one("string", _substring, "string", "number", "number"),
+    ),
     "index_of": (_one("number", _pair_fn(_index_of, NAN), "string", "string"),),
     "starts_with": (_one("bool", _pair_fn(str.startswith, UNDEFINED), "string", "string"),),
     "ends_with": (_one("bool", _pair_fn(str.endswith, UNDEFINED), "string", "string"),),

@@ -186,15 +186,14 @@ class Compiler:
             return UNDEFINED_NODE
         if kind == "HEX":
             value = int(text[2:], 16)
-            return _const("number", float(value)) if value < 2 ** 63 else UNDEFINED_NODE
+            return _const("number", float(value)) if value < 2**63 else UNDEFINED_NODE
         return _const("number", float(text))
 
     def body_query(self, token: Token, path: str) -> Typed:
         if not path:
             raise self.fail("$body query cannot be empty", token)
         if not all(_PATH_SEGMENT.fullmatch(part) for part in path.split(".")):
-            raise self.fail(f"error in $body query {path!r}: expected name or name[index] separated by dots",
-                            token)
+            raise self.fail(f"error in $body query {path!r}: expected name or name[index] separated by dots", token)
         return Typed("query", lambda c: c.query(path))
 
     def sys_property(self, node: SysProperty) -> Typed:
@@ -203,9 +202,9 @@ class Compiler:
         is_body = self.options.body_queries and text.lower().startswith("$body.")
         if node.escaped:
             if is_body:
-                return self.body_query(node.token, name[len("body."):])
+                return self.body_query(node.token, name[len("body.") :])
             return self.system_lookup(name)
-        alternative = self.body_query(node.token, name[len("body."):]) if is_body else UNDEFINED_NODE
+        alternative = self.body_query(node.token, name[len("body.") :]) if is_body else UNDEFINED_NODE
         if "[" in text or "]" in text:
             return alternative
         if not is_body:
@@ -214,14 +213,17 @@ class Compiler:
         own = text
         fallback = alternative.run
         if is_body:
+
             def body_or_property(c: EvalContext) -> Value:
                 value = c.property(own)
                 return fallback(c) if value is UNDEFINED else QueryValue("string", value)
+
             return Typed("query", body_or_property)
 
         def property_or_system(c: EvalContext) -> Value:
             value = c.property(own)
             return fallback(c) if value is UNDEFINED else value
+
         return Typed("string", property_or_system)
 
     @staticmethod
@@ -259,18 +261,20 @@ class Compiler:
         path = node.args_text
         if not path:
             raise self.fail("twin_change_includes argument cannot be empty", node.name)
-        query = self.body_query(node.name, path[len("$body."):] if path.lower().startswith("$body.") else path)
+        query = self.body_query(node.name, path[len("$body.") :] if path.lower().startswith("$body.") else path)
 
         def includes(c: EvalContext) -> Value:
             value = as_query(query.run(c))
             if value is QV_MISSING:
                 return False
             return UNDEFINED if value.kind == "none" else True
+
         return Typed("bool", includes)
 
     # ---- operators -----------------------------------------------------------------------
-    def operand_error(self, token: Token, expected: tuple[StaticType, ...], given: tuple[StaticType, ...]
-                      ) -> RouteSyntaxError:
+    def operand_error(
+        self, token: Token, expected: tuple[StaticType, ...], given: tuple[StaticType, ...]
+    ) -> RouteSyntaxError:
         arity = "unary " if len(expected) == 1 else "binary "
         have = " and ".join(f"'{TYPE_NAMES[t]}'" for t in given)
         want = " and ".join(f"'{TYPE_NAMES[t]}'" for t in expected)
@@ -290,9 +294,11 @@ class Compiler:
         if operand.type == "null":
             return Typed("bool", lambda _c: True, depth)
         if operand.type == "query":
+
             def not_query(c: EvalContext) -> Value:
                 value = as_query(run(c))
                 return (not value.value) if value.kind == "bool" else UNDEFINED
+
             return Typed("bool", not_query, depth)
         return Typed("bool", lambda c: _not(run(c)), depth)
 
@@ -327,10 +333,15 @@ class Compiler:
 
             def query_arith(c: EvalContext) -> Value:
                 x, y = to_query(lt, a(c)), to_query(rt, b(c))
-                if x.kind == "double" and y.kind == "double" and isinstance(x.value, float) \
-                        and isinstance(y.value, float):
+                if (
+                    x.kind == "double"
+                    and y.kind == "double"
+                    and isinstance(x.value, float)
+                    and isinstance(y.value, float)
+                ):
                     return QueryValue("double", _double_op(kind, x.value, y.value))
                 return QV_UNDEFINED
+
             return Typed("query", query_arith, depth)
         return Typed("number", lambda c: _double_op(kind, as_number(a(c)), as_number(b(c))), depth)
 
@@ -339,32 +350,39 @@ class Compiler:
         test = _COMPARE[op.kind]
         lt, rt = left.type, right.type
         if "query" in (lt, rt):
+
             def query_compare(c: EvalContext) -> Value:
                 x, y = to_query(lt, a(c)), to_query(rt, b(c))
                 if x.kind == "none" or y.kind == "none":
                     return UNDEFINED
                 return test(compare_query(x, y))
+
             return Typed("bool", query_compare, depth)
         if lt == "null":
             return Typed("bool", lambda _c: test(0), depth)
         if lt == "undefined":
             return UNDEFINED_NODE
         if lt == "number":
+
             def number_compare(c: EvalContext) -> Value:
                 x, y = as_number(a(c)), as_number(b(c))
                 return UNDEFINED if math.isnan(x) or math.isnan(y) else test(compare_doubles(x, y))
+
             return Typed("bool", number_compare, depth)
         if lt == "string":
+
             def string_compare(c: EvalContext) -> Value:
                 x, y = a(c), b(c)
                 if not isinstance(x, str) or not isinstance(y, str):  # UNDEFINED, or a null string
                     return UNDEFINED
                 return test(compare_strings(x, y))
+
             return Typed("bool", string_compare, depth)
 
         def bool_compare(c: EvalContext) -> Value:
             x, y = a(c), b(c)
             return UNDEFINED if x is UNDEFINED or y is UNDEFINED else test(bool_rank(x) - bool_rank(y))
+
         return Typed("bool", bool_compare, depth)
 
     def logical(self, op: Token, left: Typed, right: Typed, depth: int) -> Typed:
@@ -385,6 +403,7 @@ class Compiler:
                 if x.kind == "bool" and y.kind == "bool":
                     return _and(x.value, y.value) if is_and else _or(x.value, y.value)
                 return UNDEFINED
+
             return Typed("bool", query_logic, depth)
         if {lt, rt} == {"null", "undefined"}:
             raise self.fail(f"operator '{op.text}' is not defined for null and undefined", op)
@@ -409,6 +428,7 @@ class Compiler:
             def query_coalesce(c: EvalContext) -> Value:
                 x = to_query(lt, a(c))
                 return x if x.kind != "none" else to_query(rt, b(c))
+
             return Typed("query", query_coalesce, depth)
         return Typed(left.type, lambda c: a(c) if defined(c) is True else b(c), depth)
 
@@ -452,8 +472,13 @@ def _double_op(kind: str, x: float, y: float) -> float:
 
 
 _COMPARE: dict[str, Callable[[int], bool]] = {
-    "=": lambda r: r == 0, "!=": lambda r: r != 0, "<>": lambda r: r != 0,
-    "<": lambda r: r < 0, "<=": lambda r: r <= 0, ">": lambda r: r > 0, ">=": lambda r: r >= 0,
+    "=": lambda r: r == 0,
+    "!=": lambda r: r != 0,
+    "<>": lambda r: r != 0,
+    "<": lambda r: r < 0,
+    "<=": lambda r: r <= 0,
+    ">": lambda r: r > 0,
+    ">=": lambda r: r >= 0,
 }
 
 
@@ -482,6 +507,7 @@ class Condition:
 def compile_condition(text: str, name: str = "", options: CompileOptions | None = None) -> Condition:
     """Compile a condition on its own, as edgeHub's RouteCompiler does (for a route's WHERE, and tests)."""
     from edgesim.routing.parser import parse_condition_syntax
+
     if len(text) > 64 * 1024:
         raise RouteSyntaxError("condition is longer than 64 KiB", 0, name)
     node = parse_condition_syntax(text, name)

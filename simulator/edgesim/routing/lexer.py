@@ -20,11 +20,25 @@ _PATH_EXCLUDED = set('()<>@,;:\\"/?={} \t\n\r')  # a query path may hold [ and ]
 _WORDS = ("SELECT", "FROM", "WHERE", "INTO")
 _CASED_WORDS = (("TRUE", "true"), ("FALSE", "false"), ("NULL", "null"), ("UNDEFINED", "undefined"))
 _SYMBOLS = (
-    ("(", "("), (")", ")"), (",", ","), ("+", "+"), ("-", "-"), ("*", "*"), ("/", "/"), ("%", "%"),
+    ("(", "("),
+    (")", ")"),
+    (",", ","),
+    ("+", "+"),
+    ("-", "-"),
+    ("*", "*"),
+    ("/", "/"),
+    ("%", "%"),
 )
 _LATE_SYMBOLS = (
-    ("=", "="), ("!=", "!="), ("<>", "<>"), ("<=", "<="), (">=", ">="), (">", ">"), ("<", "<"),
-    ("||", "||"), ("??", "??"),
+    ("=", "="),
+    ("!=", "!="),
+    ("<>", "<>"),
+    ("<=", "<="),
+    (">=", ">="),
+    (">", ">"),
+    ("<", "<"),
+    ("||", "||"),
+    ("??", "??"),
 )
 _INTEGER = re.compile(r"-?[0-9]+")
 _HEX = re.compile(r"0[xX][0-9a-fA-F]+")
@@ -69,7 +83,7 @@ def _match_at(text: str, i: int) -> tuple[str, int]:
     best_kind, best = "UNKNOWN", 1
     candidates: list[tuple[str, int]] = [("{", 1 if text[i] == "{" else 0), ("}", 1 if text[i] == "}" else 0)]
     for word in _WORDS:
-        candidates.append((word, len(word) if text[i:i + len(word)].upper() == word else 0))
+        candidates.append((word, len(word) if text[i : i + len(word)].upper() == word else 0))
     if text[i] in "'\"":
         length, terminated = _string_length(text, i)
         candidates.append(("STRING" if terminated else "UNTERMINATED_STRING", length))
@@ -81,7 +95,7 @@ def _match_at(text: str, i: int) -> tuple[str, int]:
     for kind, symbol in _SYMBOLS:
         candidates.append((kind, len(symbol) if text.startswith(symbol, i) else 0))
     for word in ("AND", "OR", "NOT"):
-        candidates.append((word, len(word) if text[i:i + len(word)].upper() == word else 0))
+        candidates.append((word, len(word) if text[i : i + len(word)].upper() == word else 0))
     for kind, symbol in _LATE_SYMBOLS:
         candidates.append((kind, len(symbol) if text.startswith(symbol, i) else 0))
     if text[i] == "$":
@@ -108,7 +122,7 @@ def tokenize(text: str, route_name: str = "") -> list[Token]:
     while i < len(text):
         kind, length = _match_at(text, i)
         if kind not in ("WS", "COMMENT"):
-            tokens.append(Token(kind, text[i:i + length], i))
+            tokens.append(Token(kind, text[i : i + length], i))
         i += length
     tokens.append(Token("EOF", "", len(text)))
     return tokens

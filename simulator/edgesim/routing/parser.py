@@ -19,11 +19,22 @@ MAX_DEPTH = 64
 # on the left, so the tree's depth is bounded too, well inside Python's recursion limit.
 MAX_TREE_DEPTH = 300
 BINARY_PRECEDENCE = {
-    "*": 7, "/": 7, "%": 7,
-    "+": 6, "-": 6, "||": 6,
-    "<": 5, "<=": 5, ">": 5, ">=": 5,
-    "=": 4, "!=": 4, "<>": 4,
-    "AND": 3, "OR": 2, "??": 1,
+    "*": 7,
+    "/": 7,
+    "%": 7,
+    "+": 6,
+    "-": 6,
+    "||": 6,
+    "<": 5,
+    "<=": 5,
+    ">": 5,
+    ">=": 5,
+    "=": 4,
+    "!=": 4,
+    "<>": 4,
+    "AND": 3,
+    "OR": 2,
+    "??": 1,
 }
 LITERALS = ("STRING", "INTEGER", "HEX", "REAL", "TRUE", "FALSE", "NULL", "UNDEFINED")
 
@@ -156,7 +167,7 @@ class TokenStream:
             self.depth -= 1
         closing = self.expect(")", f"')' to close {name.text}(")
         levels = 1 + max((depth(a) for a in args), default=0)
-        return Call(name, tuple(args), self.text[opening.position + 1:closing.position].strip(), levels)
+        return Call(name, tuple(args), self.text[opening.position + 1 : closing.position].strip(), levels)
 
 
 def parse_condition_syntax(text: str, name: str = "") -> Node:

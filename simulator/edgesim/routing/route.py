@@ -51,8 +51,15 @@ def _sink(stream: TokenStream) -> Sink:
     raise stream.fail(f'expected $upstream or BrokeredEndpoint("..."), found {describe(token)}')
 
 
-def parse_route(text: str, name: str = "", *, priority: int = 0, ttl_secs: int | None = None,
-                options: CompileOptions | None = None, compile_condition: bool = True) -> Route:
+def parse_route(
+    text: str,
+    name: str = "",
+    *,
+    priority: int = 0,
+    ttl_secs: int | None = None,
+    options: CompileOptions | None = None,
+    compile_condition: bool = True,
+) -> Route:
     """Parse and compile one route; ``RouteSyntaxError`` (one line, with the column) for anything edgeHub
     refuses, whether a syntax error or a type error in the condition. ``compile_condition=False`` stops
     after the syntax, as edgeHub's RouteFactory does (its Evaluator compiles the condition later)."""
@@ -75,7 +82,7 @@ def parse_route(text: str, name: str = "", *, priority: int = 0, ttl_secs: int |
         last = stream.tokens[stream.index - 1]
         if not stream.at("INTO"):
             raise stream.fail(f"expected INTO, found {describe(stream.token)}")
-        condition_text = text[first.position:last.position + len(last.text)]
+        condition_text = text[first.position : last.position + len(last.text)]
         if compile_condition:
             compile_options = options or CompileOptions(twin_change_source=source.kind == "twin_change")
             condition = compile_node(condition_text, node, name, compile_options)

@@ -41,7 +41,11 @@ TriBool: TypeAlias = "bool | Undefined"  # edgeHub's three-valued Bool
 
 StaticType = Literal["number", "string", "bool", "null", "undefined", "query"]
 TYPE_NAMES: dict[StaticType, str] = {
-    "number": "number", "string": "string", "bool": "bool", "null": "null", "undefined": "undefined",
+    "number": "number",
+    "string": "string",
+    "bool": "bool",
+    "null": "null",
+    "undefined": "undefined",
     "query": "unknown",
 }
 

@@ -71,8 +71,11 @@ def stream(output: str, prefix: str, count: int, rate: float) -> None:
 
 
 def start_stream(entry: dict) -> threading.Thread:  # type: ignore[type-arg]
-    thread = threading.Thread(target=stream, args=(entry["output"], entry["prefix"], int(entry["count"]),
-                                                   float(entry.get("rate", 1000))), daemon=True)
+    thread = threading.Thread(
+        target=stream,
+        args=(entry["output"], entry["prefix"], int(entry["count"]), float(entry.get("rate", 1000))),
+        daemon=True,
+    )
     thread.start()
     return thread
 

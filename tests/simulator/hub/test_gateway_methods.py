@@ -51,8 +51,9 @@ def test_a_module_calls_another_modules_method(hub: HubThread, peers: list[Peer]
     started = _ready(peers, hub, "caller", "callee")
     # The callee subscribes to methods when its handler is set: wait until it listens.
     hub.wait_for(lambda: listens_for_methods(hub.hub, "callee"))
-    result = _invoke(started["caller"], DEVICE, "callee", methodName="echo", payload={"n": 7},
-                     responseTimeoutInSeconds=10)
+    result = _invoke(
+        started["caller"], DEVICE, "callee", methodName="echo", payload={"n": 7}, responseTimeoutInSeconds=10
+    )
     assert result == {"event": "invoked", "response": {"status": 200, "payload": {"echo": {"n": 7}}}}
     method = started["callee"].expect("method")
     assert (method["name"], method["payload"]) == ("echo", {"n": 7})
@@ -75,13 +76,19 @@ def test_a_missing_module_is_404_and_a_silent_one_504(hub: HubThread, peers: lis
 
 
 def _post(hub: HubThread, path: str, headers: dict[str, str], body: object) -> requests.Response:
-    return requests.post(f"https://{hub.host}:443/{path}?api-version=2019-10-01", json=body, headers=headers,
-                         verify=str(hub.certs.ca_cert), timeout=30)
+    return requests.post(
+        f"https://{hub.host}:443/{path}?api-version=2019-10-01",
+        json=body,
+        headers=headers,
+        verify=str(hub.certs.ca_cert),
+        timeout=30,
+    )
 
 
 def _token(hub: HubThread, module: str, key: str | None = None) -> str:
-    return sas.build_token(sas.module_resource_uri(HUB_HOSTNAME, DEVICE, module), key or hub.keys[module],
-                           int(time.time()) + 600)
+    return sas.build_token(
+        sas.module_resource_uri(HUB_HOSTNAME, DEVICE, module), key or hub.keys[module], int(time.time()) + 600
+    )
 
 
 def test_a_module_cannot_call_as_another(hub: HubThread, peers: list[Peer]) -> None:
@@ -119,8 +126,13 @@ def test_bad_requests_get_an_error_reply_and_the_listener_carries_on(hub: HubThr
     url = f"https://{hub.host}:443/twins/{DEVICE}/modules/callee/methods?api-version=2019-10-01"
 
     def post(data: bytes, path: str | None = None) -> requests.Response:
-        return requests.post(path or url, data=data, headers={**own, "Content-Type": "application/json"},
-                             verify=str(hub.certs.ca_cert), timeout=30)
+        return requests.post(
+            path or url,
+            data=data,
+            headers={**own, "Content-Type": "application/json"},
+            verify=str(hub.certs.ca_cert),
+            timeout=30,
+        )
 
     assert post(b"{not json").status_code == 400
     assert post(b"[1, 2]").status_code == 400
@@ -132,8 +144,16 @@ def test_bad_requests_get_an_error_reply_and_the_listener_carries_on(hub: HubThr
     assert (answer.status_code, answer.json()) == (404, {"message": "Client otherdevice/callee not found"})
     assert post(b"{}", f"https://{hub.host}:443/nothing/here").status_code == 404
     # an unauthenticated caller learns nothing about the target
-    assert requests.post(elsewhere, json={"methodName": "echo"}, verify=str(hub.certs.ca_cert),
-                         headers={"x-ms-edge-moduleId": f"{DEVICE}/caller"}, timeout=30).status_code == 401
+    assert (
+        requests.post(
+            elsewhere,
+            json={"methodName": "echo"},
+            verify=str(hub.certs.ca_cert),
+            headers={"x-ms-edge-moduleId": f"{DEVICE}/caller"},
+            timeout=30,
+        ).status_code
+        == 401
+    )
     good = post(b'{"methodName": "echo", "payload": {"still": "here"}, "responseTimeoutInSeconds": 5}')
     assert (good.status_code, good.json()) == (200, {"status": 200, "payload": {"echo": {"still": "here"}}})
 

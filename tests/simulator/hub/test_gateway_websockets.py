@@ -21,8 +21,9 @@ ROUTES = {
 
 @pytest.fixture
 def hub(tmp_path: Path) -> Iterator[HubThread]:
-    thread = HubThread(tmp_path, ["wsmod", "mqttmod"], ROUTES, desired={"wsmod": {"mode": "ws"}},
-                       gateway_port=443).start()
+    thread = HubThread(
+        tmp_path, ["wsmod", "mqttmod"], ROUTES, desired={"wsmod": {"mode": "ws"}}, gateway_port=443
+    ).start()
     yield thread
     thread.stop()
 
@@ -36,7 +37,10 @@ def test_a_websocket_module_exchanges_messages_with_an_mqtt_module(hub: HubThrea
     got = mqtt.expect("message")
     # the SDK hands edgeHub's $.cdid / $.cmid to the handler as properties: the sender, as authenticated
     assert (got["input"], json.loads(got["body"]), got["properties"]) == (
-        "fromWs", {"n": 1}, {"k": "v", "$.cdid": hub.config.device_id, "$.cmid": "wsmod"})
+        "fromWs",
+        {"n": 1},
+        {"k": "v", "$.cdid": hub.config.device_id, "$.cmid": "wsmod"},
+    )
     mqtt.send("out", {"n": 2})
     back = ws.expect("message")
     assert (back["input"], json.loads(back["body"])) == ("fromMqtt", {"n": 2})
@@ -56,8 +60,10 @@ def test_the_websocket_endpoint_needs_the_mqtt_subprotocol_and_a_valid_identity(
 
     async def handshake(protocols: tuple[str, ...]) -> str:
         context = ssl.create_default_context(cafile=str(hub.certs.ca_cert))
-        async with aiohttp.ClientSession() as session, session.ws_connect(
-                f"wss://{hub.host}:443/$iothub/websocket", protocols=protocols, ssl=context) as socket:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(f"wss://{hub.host}:443/$iothub/websocket", protocols=protocols, ssl=context) as socket,
+        ):
             if socket.protocol != "mqtt":
                 message = await socket.receive(timeout=10)
                 return f"closed {message.type.name}"

@@ -66,14 +66,18 @@ def test_a_module_cannot_subscribe_to_another_modules_streams(hub: HubThread) ->
     client.close()
 
 
-@pytest.mark.parametrize("topic", [
-    f"devices/{DEVICE}/modules/b/messages/events/%24.on=out",  # publishing as another module
-    "devices/other/modules/a/messages/events/",
-    "$iothub/twin/PATCH/properties/desired/?$rid=1",  # only the service patches desired properties
-    "some/random/topic",
-])
-def test_publishing_outside_its_identity_closes_only_that_connection(hub: HubThread, topic: str,
-                                                                    peers: list[Peer]) -> None:
+@pytest.mark.parametrize(
+    "topic",
+    [
+        f"devices/{DEVICE}/modules/b/messages/events/%24.on=out",  # publishing as another module
+        "devices/other/modules/a/messages/events/",
+        "$iothub/twin/PATCH/properties/desired/?$rid=1",  # only the service patches desired properties
+        "some/random/topic",
+    ],
+)
+def test_publishing_outside_its_identity_closes_only_that_connection(
+    hub: HubThread, topic: str, peers: list[Peer]
+) -> None:
     bystander = Peer(hub, "b")
     peers.append(bystander)
     bystander.expect("ready")
@@ -95,8 +99,9 @@ def test_messages_over_256_kb_are_refused(hub: HubThread) -> None:
     assert hub.hub.stats()["stored"] == 0
 
 
-@pytest.mark.parametrize("garbage", [b"\xff\xff\xff\xff\xff", b"\x30\x05\x00", b"\x82\x02\x00\x01", b"\x00" * 10,
-                                     codec.encode_connect("x")])
+@pytest.mark.parametrize(
+    "garbage", [b"\xff\xff\xff\xff\xff", b"\x30\x05\x00", b"\x82\x02\x00\x01", b"\x00" * 10, codec.encode_connect("x")]
+)
 def test_garbage_after_connect_closes_only_that_connection(hub: HubThread, garbage: bytes) -> None:
     good = RawClient(hub, "b")
     assert good.connect() == codec.ACCEPTED
@@ -109,10 +114,13 @@ def test_garbage_after_connect_closes_only_that_connection(hub: HubThread, garba
     good.close()
 
 
-@pytest.mark.parametrize(("key", "username_module", "code"), [
-    ("wrong", "a", codec.REFUSED_NOT_AUTHORIZED),
-    ("b", "a", codec.REFUSED_NOT_AUTHORIZED),  # b's key for a's identity
-])
+@pytest.mark.parametrize(
+    ("key", "username_module", "code"),
+    [
+        ("wrong", "a", codec.REFUSED_NOT_AUTHORIZED),
+        ("b", "a", codec.REFUSED_NOT_AUTHORIZED),  # b's key for a's identity
+    ],
+)
 def test_bad_credentials_refused(hub: HubThread, key: str, username_module: str, code: int) -> None:
     client = RawClient(hub, username_module, key=sas.generate_key() if key == "wrong" else hub.keys[key])
     assert client.connect() == code
@@ -123,8 +131,9 @@ def test_expired_token_refused(hub: HubThread) -> None:
     client = RawClient(hub, "a")
     uri = sas.module_resource_uri(HUB_HOSTNAME, DEVICE, "a")
     token = sas.build_token(uri, hub.keys["a"], int(time.time()) - 10)
-    client.sock.sendall(codec.encode_connect(f"{DEVICE}/a", f"{HUB_HOSTNAME}/{DEVICE}/a/?api-version=x",
-                                             token.encode()))
+    client.sock.sendall(
+        codec.encode_connect(f"{DEVICE}/a", f"{HUB_HOSTNAME}/{DEVICE}/a/?api-version=x", token.encode())
+    )
     assert client.read_raw()[-1] == codec.REFUSED_NOT_AUTHORIZED
     client.close()
 
@@ -152,8 +161,12 @@ def test_decoder_fuzz_only_protocol_errors(data: bytes) -> None:
 
 
 @settings(max_examples=500, deadline=None)
-@given(topic=st.text(min_size=1, max_size=50).filter(lambda t: "+" not in t and "#" not in t and "\x00" not in t),
-       payload=st.binary(max_size=300), packet_id=st.integers(1, 65535), split=st.integers(0, 400))
+@given(
+    topic=st.text(min_size=1, max_size=50).filter(lambda t: "+" not in t and "#" not in t and "\x00" not in t),
+    payload=st.binary(max_size=300),
+    packet_id=st.integers(1, 65535),
+    split=st.integers(0, 400),
+)
 def test_publish_round_trip_in_any_chunking(topic: str, payload: bytes, packet_id: int, split: int) -> None:
     frame = codec.encode_publish(topic, payload, qos=1, packet_id=packet_id)
     decoder = codec.Decoder(1 << 16)

@@ -15,8 +15,11 @@ pytestmark = pytest.mark.integration
 ROUTES = {
     "aToB": 'FROM /messages/modules/a/outputs/out INTO BrokeredEndpoint("/modules/b/inputs/fromA")',
     "bToUpstream": "FROM /messages/modules/b/outputs/up INTO $upstream",
-    "hotOnly": {"route": "FROM /messages/modules/a/outputs/readings WHERE $body.temperature > 30 AND "
-                         "site = 'north' INTO BrokeredEndpoint(\"/modules/b/inputs/hot\")", "priority": 1},
+    "hotOnly": {
+        "route": "FROM /messages/modules/a/outputs/readings WHERE $body.temperature > 30 AND "
+        "site = 'north' INTO BrokeredEndpoint(\"/modules/b/inputs/hot\")",
+        "priority": 1,
+    },
 }
 
 
@@ -114,8 +117,7 @@ def test_reconnect_keeps_subscriptions(hub: HubThread, peers: list[Peer]) -> Non
     a, b = start(hub, peers, "a"), start(hub, peers, "b")
     # Drop b's connection from the server side; the SDK reconnects but never subscribes again.
     hub.run(lambda: hub_session(hub.hub, "b").connection.close())
-    hub.wait_for(lambda: "b" in hub.hub.connected_modules() and
-                 hub_session(hub.hub, "b").connection is not None)
+    hub.wait_for(lambda: "b" in hub.hub.connected_modules() and hub_session(hub.hub, "b").connection is not None)
     a.send("out", {"after": "reconnect"})
     assert json.loads(b.expect("input")["body"]) == {"after": "reconnect"}
     assert hub.call(hub.hub.invoke_method("b", "ping", {}, 10))[0] == 200
@@ -165,9 +167,13 @@ def test_store_and_forward_across_hub_restart(tmp_path: Path, peers: list[Peer])
 
 
 def test_ttl_expiry_is_counted_not_delivered(tmp_path: Path, peers: list[Peer]) -> None:
-    routes = {"short": {"route": 'FROM /messages/modules/a/outputs/out INTO BrokeredEndpoint("/modules/b/inputs/x")',
-                        "timeToLiveSecs": 1},
-              "long": 'FROM /messages/modules/a/outputs/keep INTO BrokeredEndpoint("/modules/b/inputs/y")'}
+    routes = {
+        "short": {
+            "route": 'FROM /messages/modules/a/outputs/out INTO BrokeredEndpoint("/modules/b/inputs/x")',
+            "timeToLiveSecs": 1,
+        },
+        "long": 'FROM /messages/modules/a/outputs/keep INTO BrokeredEndpoint("/modules/b/inputs/y")',
+    }
     hub = HubThread(tmp_path, ["a", "b"], routes).start()
     try:
         a = start(hub, peers, "a")

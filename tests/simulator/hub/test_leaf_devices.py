@@ -20,8 +20,8 @@ from tests.support.hub import DEVICE, HubThread, Peer, device_peer, listens_for_
 pytestmark = pytest.mark.integration
 
 ROUTES = {
-    "leafToModule": 'FROM /messages/* WHERE NOT IS_DEFINED($connectionModuleId) '
-                    'INTO BrokeredEndpoint("/modules/sink/inputs/leaf")',
+    "leafToModule": "FROM /messages/* WHERE NOT IS_DEFINED($connectionModuleId) "
+    'INTO BrokeredEndpoint("/modules/sink/inputs/leaf")',
     "leafUp": "FROM /messages/* WHERE NOT IS_DEFINED($connectionModuleId) INTO $upstream",
     "sinkUp": "FROM /messages/modules/sink/outputs/* INTO $upstream",
 }
@@ -29,8 +29,13 @@ ROUTES = {
 
 @pytest.fixture
 def hub(tmp_path: Path) -> Iterator[HubThread]:
-    thread = HubThread(tmp_path, ["sink", "caller"], ROUTES, gateway_port=443,
-                       devices={"d1": sas.generate_key(), "d2": sas.generate_key()}).start()
+    thread = HubThread(
+        tmp_path,
+        ["sink", "caller"],
+        ROUTES,
+        gateway_port=443,
+        devices={"d1": sas.generate_key(), "d2": sas.generate_key()},
+    ).start()
     yield thread
     thread.stop()
 
@@ -51,14 +56,20 @@ def test_two_leaf_devices_telemetry_twins_methods_and_c2d(hub: HubThread, peers:
     d2.send("", {"t": 2})
     got = sorted((sink.expect("message") for _ in range(2)), key=lambda m: m["properties"]["$.cdid"])
     assert [(m["input"], json.loads(m["body"]), m["properties"]) for m in got] == [
-        ("leaf", {"t": 1}, {"site": "a", "$.cdid": "d1"}), ("leaf", {"t": 2}, {"$.cdid": "d2"})]
+        ("leaf", {"t": 1}, {"site": "a", "$.cdid": "d1"}),
+        ("leaf", {"t": 2}, {"$.cdid": "d2"}),
+    ]
     sink.send("out", {"from": "sink"})  # a module's message does not match the leaf routes
     hub.wait_for(lambda: len(hub.hub.upstream_since(0)) == 3)
     records = hub.run(lambda: hub.hub.upstream_since(0))
-    leaf = sorted((r for r in records if "connectionModuleId" not in r.system_properties),
-                  key=lambda r: r.system_properties["connectionDeviceId"])
+    leaf = sorted(
+        (r for r in records if "connectionModuleId" not in r.system_properties),
+        key=lambda r: r.system_properties["connectionDeviceId"],
+    )
     assert [(r.system_properties["connectionDeviceId"], json.loads(r.body)) for r in leaf] == [
-        ("d1", {"t": 1}), ("d2", {"t": 2})]
+        ("d1", {"t": 1}),
+        ("d2", {"t": 2}),
+    ]
     assert hub.run(lambda: hub.hub.stats())["delivered"] == 2  # nothing of the sink's own went back to it
 
     # twins: reported patches, desired patches reach only that device
@@ -77,8 +88,9 @@ def test_two_leaf_devices_telemetry_twins_methods_and_c2d(hub: HubThread, peers:
     hub.wait_for(lambda: listens_for_methods(hub.hub, "devices/d1") and listens_for_methods(hub.hub, "devices/d2"))
     assert hub.call(hub.hub.invoke_method("devices/d2", "reboot", {"now": True}, 10)) == (200, {"echo": {"now": True}})
     assert d2.expect("method")["name"] == "reboot"
-    caller.command(op="invoke", device="d1", params={"methodName": "blink", "payload": 3,
-                                                     "responseTimeoutInSeconds": 10})
+    caller.command(
+        op="invoke", device="d1", params={"methodName": "blink", "payload": 3, "responseTimeoutInSeconds": 10}
+    )
     assert caller.expect("invoked")["response"] == {"status": 200, "payload": {"echo": 3}}
     assert d1.expect("method") == {"event": "method", "name": "blink", "payload": 3}
 
@@ -99,8 +111,10 @@ def test_two_leaf_devices_telemetry_twins_methods_and_c2d(hub: HubThread, peers:
     assert not any(event["event"] == "message" for event in again.backlog)
 
 
-@pytest.mark.parametrize("case", ["device as another device", "device as a module", "module key as a device",
-                                  "module key as the edge device"])
+@pytest.mark.parametrize(
+    "case",
+    ["device as another device", "device as a module", "module key as a device", "module key as the edge device"],
+)
 def test_no_identity_acts_as_another(hub: HubThread, peers: list[Peer], case: str) -> None:
     d1_key, module_key = hub.hub.devices["d1"], hub.keys["sink"]
     if case == "device as another device":

@@ -41,7 +41,11 @@ class RetryPeer(Peer):
         self.backlog = []
         self.process = subprocess.Popen(
             [sys.executable, str(RETRY_PEER), hub.connection_string(module), str(hub.certs.ca_cert)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
@@ -61,8 +65,9 @@ def ready(peers: list[Peer], peer: Peer) -> Peer:
 
 def delivered_once(hub: HubThread, receiver: Peer) -> list[int]:
     """Every message the hub stored, as the receiver got it, once the store is empty."""
-    hub.wait_for(lambda: hub.hub.stats()["stored"] == 0 and hub.hub.stats()["delivered"] == hub.hub.stats()["routed"],
-                 timeout=60)
+    hub.wait_for(
+        lambda: hub.hub.stats()["stored"] == 0 and hub.hub.stats()["delivered"] == hub.hub.stats()["routed"], timeout=60
+    )
     routed = hub.run(hub.hub.stats)["routed"]
     return [json.loads(receiver.expect("input", 30)["body"])["n"] for _ in range(routed)]
 
@@ -124,8 +129,9 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     """A 4 MB tmpfs where the hub keeps its store; skipped where mounting is not permitted."""
     mount = tmp_path / "hub"
     mount.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(mount)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(mount)], capture_output=True, text=True
+    )
     if result.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip() or result.returncode}")
     try:
@@ -134,8 +140,9 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", str(mount)], check=True)
 
 
-def test_full_disk_refuses_without_crash_or_corruption_and_loses_nothing(tmp_path: Path, tiny_disk: Path,
-                                                                         peers: list[Peer]) -> None:
+def test_full_disk_refuses_without_crash_or_corruption_and_loses_nothing(
+    tmp_path: Path, tiny_disk: Path, peers: list[Peer]
+) -> None:
     hub = limited_hub(tmp_path, None)
     try:
         a = ready(peers, RetryPeer(hub, "a"))
@@ -167,12 +174,22 @@ def test_full_disk_refuses_without_crash_or_corruption_and_loses_nothing(tmp_pat
 
 
 def _manifest(store: object) -> dict[str, object]:
-    agent = {"schemaVersion": "1.1", "runtime": {"type": "docker", "settings": {}},
-             "systemModules": {"edgeAgent": {"type": "docker", "settings": {"image": "agent"}},
-                               "edgeHub": {"type": "docker", "settings": {"image": "hub"}}}}
-    return {"modulesContent": {"$edgeAgent": {"properties.desired": agent},
-                               "$edgeHub": {"properties.desired": {"schemaVersion": "1.1", "routes": {},
-                                                                   "storeAndForwardConfiguration": store}}}}
+    agent = {
+        "schemaVersion": "1.1",
+        "runtime": {"type": "docker", "settings": {}},
+        "systemModules": {
+            "edgeAgent": {"type": "docker", "settings": {"image": "agent"}},
+            "edgeHub": {"type": "docker", "settings": {"image": "hub"}},
+        },
+    }
+    return {
+        "modulesContent": {
+            "$edgeAgent": {"properties.desired": agent},
+            "$edgeHub": {
+                "properties.desired": {"schemaVersion": "1.1", "routes": {}, "storeAndForwardConfiguration": store}
+            },
+        }
+    }
 
 
 def test_store_limits_are_read_from_the_manifest() -> None:

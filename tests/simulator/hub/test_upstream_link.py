@@ -59,6 +59,7 @@ def test_a_failed_batch_is_rolled_back_whole(tmp_path: Path) -> None:
         if json.loads(m.body)["n"] == 2:
             raise sqlite3.OperationalError("database or disk is full")
         appended(m)
+
     fwd.link._to_cloud = fail_on_the_third
     with pytest.raises(sqlite3.OperationalError):
         fwd.link.drain_batch(time.time())
@@ -99,6 +100,7 @@ def test_a_store_failure_inside_the_transaction_rolls_back_every_copy(tmp_path: 
         counters.routed += 1
         fwd.link.accept(message(0), 3600)
         raise sqlite3.OperationalError("database or disk is full")
+
     with pytest.raises(StoreFullError) as refused:
         fwd.guarded(message(0), fan_out_then_fail)
     assert refused.value.reason == "store_error"  # a plain OperationalError carries no SQLITE_FULL code
@@ -124,4 +126,5 @@ def test_a_restart_while_online_with_messages_waiting_drains_them(tmp_path: Path
             return cloud_numbers(again)
         finally:
             loop.cancel()
+
     assert asyncio.run(reopen_and_run()) == [0, 1, 2]

@@ -32,8 +32,12 @@ def test_cli_takes_the_link_down_and_up_and_monitor_shows_only_the_cloud(tmp_pat
         wait_until(lambda: harness.upstream_link()["pending"] == 4, 30, "4 waiting")
         assert sim("monitor", "--json", "--state", str(state)).stdout == ""  # nothing reached the cloud
         status = sim("status", "--json", "--state", str(state))
-        assert json.loads(status.stdout)["upstream"] == {"link": "offline", "pending": 4, "expired": 0,
-                                                         "delivered_after_outage": 0}
+        assert json.loads(status.stdout)["upstream"] == {
+            "link": "offline",
+            "pending": 4,
+            "expired": 0,
+            "delivered_after_outage": 0,
+        }
         assert json.loads(status.stdout)["store"]["max_size_bytes"] is None
         table = sim("status", "--state", str(state)).stdout
         assert "upstream offline: 4 pending, 0 expired" in table

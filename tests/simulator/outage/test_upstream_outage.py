@@ -22,13 +22,18 @@ from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
+
 def metric(sim: SimulatorHarness, name: str, **labels: str) -> float:
     """The sum of the samples of ``name`` with ``labels``, as a Prometheus scrape of ``metrics_url`` shows it."""
     from prometheus_client.parser import text_string_to_metric_families
 
     text = requests.get(sim.status()["metrics_url"], timeout=10).text
-    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
-               if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()))
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
 
 
 def numbers(records: list[Any]) -> list[int]:

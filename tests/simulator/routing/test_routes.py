@@ -12,8 +12,9 @@ from edgesim.message import Message
 from edgesim.routing import ModuleInputSink, Router, RouteSyntaxError, UpstreamSink, parse_route
 
 
-def output(module: str, name: str, body: object = None, properties: dict[str, str] | None = None,
-           json_body: bool = True) -> Message:
+def output(
+    module: str, name: str, body: object = None, properties: dict[str, str] | None = None, json_body: bool = True
+) -> Message:
     system = {"connectionDeviceId": "dev", "connectionModuleId": module, "outputName": name}
     if json_body:
         system.update(contentType="application/json", contentEncoding="utf-8")
@@ -46,10 +47,16 @@ def test_valid_routes(text: str, sink: object) -> None:
         # (a = 1) = 2 compares a bool with a number: edgeHub refuses it at the second '='
         ("FROM /messages/* WHERE 1 = 1 = 2 INTO $upstream", "have 'bool' and 'number'", 30),
         ("FROM /messages/* WHERE NOPE(a) INTO $upstream", "Invalid built-in function 'NOPE'", 24),
-        ("FROM /messages/* WHERE STARTS_WITH(a) INTO $upstream",
-         "Invalid arguments to built-in function 'STARTS_WITH': STARTS_WITH(string)", 24),
-        ("FROM /messages/* WHERE temperature > 50 INTO $upstream",
-         "Invalid operands to binary operator '>': have 'string' and 'number'", 36),
+        (
+            "FROM /messages/* WHERE STARTS_WITH(a) INTO $upstream",
+            "Invalid arguments to built-in function 'STARTS_WITH': STARTS_WITH(string)",
+            24,
+        ),
+        (
+            "FROM /messages/* WHERE temperature > 50 INTO $upstream",
+            "Invalid operands to binary operator '>': have 'string' and 'number'",
+            36,
+        ),
         ('FROM /messages/* INTO BrokeredEndpoint("/modules/b/inputs")', "is not /modules/<module>/inputs/", 40),
         ("FROM /messages/* WHERE a # 1 INTO $upstream", "expected INTO, found '#'", 26),  # '#' is a name character
         ("FROM /messages/* WHERE a = (1 INTO $upstream", "missing closing ')'", 28),
@@ -120,8 +127,12 @@ def test_deep_nesting_is_a_syntax_error() -> None:
 )
 def test_condition_evaluation(condition: str, expected: bool) -> None:
     route = parse_route(f"FROM /messages/* WHERE {condition} INTO $upstream")
-    message = output("sensor", "out1", {"score": 0.9, "label": "POSITIVE", "flag": True, "none": None,
-                                        "nested": {"list": ["a", "b"]}}, {"level": "high", "temperature": "60"})
+    message = output(
+        "sensor",
+        "out1",
+        {"score": 0.9, "label": "POSITIVE", "flag": True, "none": None, "nested": {"list": ["a", "b"]}},
+        {"level": "high", "temperature": "60"},
+    )
     assert route.matches(message) is expected
 
 
@@ -129,8 +140,11 @@ def test_body_needs_json_content_type() -> None:
     route = parse_route("FROM /messages/* WHERE $body.score > 0.5 INTO $upstream")
     assert route.matches(output("m", "o", {"score": 0.9}))
     assert not route.matches(output("m", "o", {"score": 0.9}, json_body=False))
-    broken = Message(b"{not json", {}, {"connectionModuleId": "m", "outputName": "o",
-                                       "contentType": "application/json", "contentEncoding": "utf-8"})
+    broken = Message(
+        b"{not json",
+        {},
+        {"connectionModuleId": "m", "outputName": "o", "contentType": "application/json", "contentEncoding": "utf-8"},
+    )
     assert not route.matches(broken)
 
 
@@ -151,11 +165,13 @@ def test_source_matching(source: str, module: str, out: str, expected: bool) -> 
 
 
 def test_router_priorities_and_ttl() -> None:
-    router = Router.from_manifest({
-        "low": {"route": "FROM /messages/* INTO $upstream", "priority": 5, "timeToLiveSecs": 30},
-        "high": {"route": 'FROM /messages/modules/a/* INTO BrokeredEndpoint("/modules/b/inputs/i")', "priority": 0},
-        "other": "FROM /messages/modules/z/* INTO $upstream",
-    })
+    router = Router.from_manifest(
+        {
+            "low": {"route": "FROM /messages/* INTO $upstream", "priority": 5, "timeToLiveSecs": 30},
+            "high": {"route": 'FROM /messages/modules/a/* INTO BrokeredEndpoint("/modules/b/inputs/i")', "priority": 0},
+            "other": "FROM /messages/modules/z/* INTO $upstream",
+        }
+    )
     matches = router.match(output("a", "o"))
     assert [(m.route.name, m.priority, m.ttl_secs) for m in matches] == [("high", 0, None), ("low", 5, 30)]
 
@@ -175,11 +191,42 @@ def test_router_errors_name_the_route(routes: dict[str, object], message: str) -
         Router.from_manifest(routes)
 
 
-ROUTE_PIECES = st.sampled_from([
-    "FROM", "/messages/*", "/messages/modules/a/outputs/o", "WHERE", "INTO", "$upstream", "AND", "OR", "NOT",
-    "(", ")", "=", "<>", ">", "'x'", '"y"', "1", "2.5", "-", "*", "$body.a", "$body.a[0]", "prop", "IS_DEFINED(",
-    "CONCAT(", ",", 'BrokeredEndpoint("/modules/b/inputs/i")', "SELECT", "null", "true", "[", "]",
-])
+ROUTE_PIECES = st.sampled_from(
+    [
+        "FROM",
+        "/messages/*",
+        "/messages/modules/a/outputs/o",
+        "WHERE",
+        "INTO",
+        "$upstream",
+        "AND",
+        "OR",
+        "NOT",
+        "(",
+        ")",
+        "=",
+        "<>",
+        ">",
+        "'x'",
+        '"y"',
+        "1",
+        "2.5",
+        "-",
+        "*",
+        "$body.a",
+        "$body.a[0]",
+        "prop",
+        "IS_DEFINED(",
+        "CONCAT(",
+        ",",
+        'BrokeredEndpoint("/modules/b/inputs/i")',
+        "SELECT",
+        "null",
+        "true",
+        "[",
+        "]",
+    ]
+)
 
 
 @settings(max_examples=1500, deadline=None)
@@ -201,7 +248,8 @@ CONDITIONS = st.recursive(
     st.sampled_from(["$body.a", "prop", "1", "'s'", "true", "null", "$connectionModuleId"]),
     lambda inner: st.one_of(
         st.tuples(inner, st.sampled_from(["=", "<>", "<", ">=", "AND", "OR", "+", "*"]), inner).map(
-            lambda t: f"({t[0]} {t[1]} {t[2]})"),
+            lambda t: f"({t[0]} {t[1]} {t[2]})"
+        ),
         inner.map(lambda c: f"(NOT {c})"),
         inner.map(lambda c: f"IS_DEFINED({c})"),
     ),

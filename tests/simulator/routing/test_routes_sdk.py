@@ -17,11 +17,11 @@ pytestmark = pytest.mark.integration
 ROUTES: dict[str, Any] = {
     "quickstart": "FROM /* INTO $upstream",  # every message, the IoT Edge quickstart's route
     "hyphen": "FROM /messages/modules/a/outputs/alerts WHERE tornado-warning = 'yes' "
-              "INTO BrokeredEndpoint(\"/modules/b/inputs/tornado\")",
+    'INTO BrokeredEndpoint("/modules/b/inputs/tornado")',
     "bodyPath": "FROM /messages/modules/a/outputs/readings WHERE $body.a[0].b = 'hit' "
-                "INTO BrokeredEndpoint(\"/modules/b/inputs/body\")",
+    'INTO BrokeredEndpoint("/modules/b/inputs/body")',
     "caseless": "FROM /messages/modules/A/outputs/sites WHERE SITE = 'north' "
-                "INTO BrokeredEndpoint(\"/modules/b/inputs/case\")",
+    'INTO BrokeredEndpoint("/modules/b/inputs/case")',
 }
 
 # (output, body, properties, the input of b it must reach or None)

@@ -25,8 +25,9 @@ async def test_retire_stops_a_running_module_for_good_and_forgets_it(tmp_path: P
     write_module(tmp_path / "modules", "keep", SLEEPER)
     write_module(tmp_path / "modules", "go", SLEEPER)
     recorder = Recorder()
-    agent = make_agent(tmp_path, [ModuleRun("keep", {}), ModuleRun("go", {}, restart_policy=RestartPolicy.ALWAYS)],
-                       recorder)
+    agent = make_agent(
+        tmp_path, [ModuleRun("keep", {}), ModuleRun("go", {}, restart_policy=RestartPolicy.ALWAYS)], recorder
+    )
     await agent.start()
     try:
         await agent.wait_for(lambda s: s["keep"].runtime_status == RUNNING and s["go"].runtime_status == RUNNING, 30)
@@ -74,8 +75,10 @@ async def test_launch_adds_modules_by_startup_order_and_keeps_their_start_count(
         await agent.wait_for(settled("again", RUNNING), 30)
         old_pid = agent.states()["again"].pid
         last = await agent.retire("again")
-        await agent.launch([ModuleRun("second", {}, startup_order=2), ModuleRun("first", {}, startup_order=1),
-                            ModuleRun("again", {})], keep={"again": last})
+        await agent.launch(
+            [ModuleRun("second", {}, startup_order=2), ModuleRun("first", {}, startup_order=1), ModuleRun("again", {})],
+            keep={"again": last},
+        )
         await agent.wait_for(lambda s: all(state.runtime_status == RUNNING for state in s.values()), 30)
         states = agent.states()
         assert set(states) == {"first", "second", "again"}

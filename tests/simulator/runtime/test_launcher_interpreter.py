@@ -19,8 +19,9 @@ pytestmark = pytest.mark.integration
 MAIN = "import sys\nopen('ran-with.txt', 'w').write(sys.executable)\n"
 
 
-def make_module(root: Path, name: str, dockerfile: str | None = None, module_json: dict[str, object] | None = None
-                ) -> Path:
+def make_module(
+    root: Path, name: str, dockerfile: str | None = None, module_json: dict[str, object] | None = None
+) -> Path:
     folder = root / name
     folder.mkdir()
     (folder / "main.py").write_text(MAIN)
@@ -41,15 +42,19 @@ def run_module(launcher: ProcessLauncher, name: str, tmp_path: Path) -> str:
 
 
 def test_dockerfile_python_versions(tmp_path: Path) -> None:
-    folder = make_module(tmp_path, "m", "FROM --platform=$BUILDPLATFORM docker.io/library/python:3.7-slim AS build\n"
-                                        "RUN pip install x\nfrom python:3.9\n")
+    folder = make_module(
+        tmp_path,
+        "m",
+        "FROM --platform=$BUILDPLATFORM docker.io/library/python:3.7-slim AS build\n"
+        "RUN pip install x\nfrom python:3.9\n",
+    )
     assert dockerfile_pythons(folder) == {"3.7", "3.9"}
     assert dockerfile_pythons(make_module(tmp_path, "n", "FROM mcr.microsoft.com/dotnet/runtime:8.0\n")) == set()
 
 
 def test_another_python_in_the_dockerfile_is_said_at_start(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     # iotedgedev's Python module template pins python:3.7
-    make_module(tmp_path, "old", "FROM amd64/python:3.7-slim-buster\nCMD [\"python3\", \"-u\", \"./main.py\"]\n")
+    make_module(tmp_path, "old", 'FROM amd64/python:3.7-slim-buster\nCMD ["python3", "-u", "./main.py"]\n')
     ours = f"{sys.version_info.major}.{sys.version_info.minor}"
     make_module(tmp_path, "same", f"FROM python:{ours}-slim\n")
     launcher = ProcessLauncher(tmp_path)
@@ -59,8 +64,10 @@ def test_another_python_in_the_dockerfile_is_said_at_start(tmp_path: Path, caplo
         assert run_module(launcher, "same", tmp_path) == sys.executable
     notices = [r.getMessage() for r in caplog.records]
     assert len(notices) == 1
-    assert notices[0].startswith(f"module old: its Dockerfile builds on Python 3.7, but the process runtime runs it "
-                                 f"with the simulator's Python {ours}")
+    assert notices[0].startswith(
+        f"module old: its Dockerfile builds on Python 3.7, but the process runtime runs it "
+        f"with the simulator's Python {ours}"
+    )
 
 
 def test_a_module_names_its_interpreter(tmp_path: Path) -> None:

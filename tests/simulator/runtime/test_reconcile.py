@@ -13,21 +13,41 @@ from edgesim.deployment import Deployment, parse_deployment
 
 
 def module(image: str = "localhost:5000/m:1", **fields: Any) -> dict[str, Any]:
-    return {"version": "1.0", "type": "docker", "status": "running", "restartPolicy": "always",
-            "settings": {"image": image, "createOptions": "{}"}, **fields}
+    return {
+        "version": "1.0",
+        "type": "docker",
+        "status": "running",
+        "restartPolicy": "always",
+        "settings": {"image": image, "createOptions": "{}"},
+        **fields,
+    }
 
 
-def document(modules: dict[str, Any], routes: dict[str, Any] | None = None, ttl: int = 7200,
-             desired: dict[str, Any] | None = None) -> dict[str, Any]:
+def document(
+    modules: dict[str, Any],
+    routes: dict[str, Any] | None = None,
+    ttl: int = 7200,
+    desired: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     content: dict[str, Any] = {
-        "$edgeAgent": {"properties.desired": {
-            "schemaVersion": "1.1", "runtime": {"type": "docker", "settings": {}},
-            "systemModules": {"edgeAgent": {"type": "docker", "settings": {"image": "agent:1.6"}},
-                              "edgeHub": {"type": "docker", "settings": {"image": "hub:1.6"}}},
-            "modules": modules}},
-        "$edgeHub": {"properties.desired": {
-            "schemaVersion": "1.1", "routes": routes or {},
-            "storeAndForwardConfiguration": {"timeToLiveSecs": ttl}}},
+        "$edgeAgent": {
+            "properties.desired": {
+                "schemaVersion": "1.1",
+                "runtime": {"type": "docker", "settings": {}},
+                "systemModules": {
+                    "edgeAgent": {"type": "docker", "settings": {"image": "agent:1.6"}},
+                    "edgeHub": {"type": "docker", "settings": {"image": "hub:1.6"}},
+                },
+                "modules": modules,
+            }
+        },
+        "$edgeHub": {
+            "properties.desired": {
+                "schemaVersion": "1.1",
+                "routes": routes or {},
+                "storeAndForwardConfiguration": {"timeToLiveSecs": ttl},
+            }
+        },
     }
     for name, properties in (desired or {}).items():
         content[name] = {"properties.desired": properties}
@@ -38,8 +58,11 @@ def deployment(doc: dict[str, Any]) -> Deployment:
     return parse_deployment(doc)
 
 
-BASE = document({"a": module(), "b": module(startupOrder=1, env={"K": {"value": "1"}}), "c": module()},
-                routes={"r": "FROM /messages/* INTO $upstream"}, desired={"a": {"x": 1, "nested": {"p": 1, "q": 2}}})
+BASE = document(
+    {"a": module(), "b": module(startupOrder=1, env={"K": {"value": "1"}}), "c": module()},
+    routes={"r": "FROM /messages/* INTO $upstream"},
+    desired={"a": {"x": 1, "nested": {"p": 1, "q": 2}}},
+)
 
 
 def test_the_same_deployment_changes_nothing() -> None:
@@ -64,21 +87,31 @@ def test_added_removed_changed_patched_and_unchanged_are_told_apart() -> None:
     assert result.patched == ("a",)
     assert not result.routes_changed
     assert not result.store_ttl_changed
-    assert result.to_json() == {"added": ["d"], "removed": ["c"], "restarted": {"b": ["env"]}, "unchanged": ["a"],
-                                "patched": ["a"], "routes_changed": False, "store_ttl_changed": False,
-                                "store_limits_changed": False}
+    assert result.to_json() == {
+        "added": ["d"],
+        "removed": ["c"],
+        "restarted": {"b": ["env"]},
+        "unchanged": ["a"],
+        "patched": ["a"],
+        "routes_changed": False,
+        "store_ttl_changed": False,
+        "store_limits_changed": False,
+    }
 
 
-@pytest.mark.parametrize(("field", "value", "reason"), [
-    ("settings", {"image": "localhost:5000/m:2", "createOptions": "{}"}, "settings.image"),
-    ("settings", {"image": "localhost:5000/m:1", "createOptions": '{"Env": ["A=1"]}'}, "settings.createOptions"),
-    ("env", {"NEW": {"value": "x"}}, "env"),
-    ("version", "2.0", "version"),
-    ("restartPolicy", "never", "restartPolicy"),
-    ("status", "stopped", "status"),
-    ("startupOrder", 3, "startupOrder"),
-    ("imagePullPolicy", "never", "imagePullPolicy"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("settings", {"image": "localhost:5000/m:2", "createOptions": "{}"}, "settings.image"),
+        ("settings", {"image": "localhost:5000/m:1", "createOptions": '{"Env": ["A=1"]}'}, "settings.createOptions"),
+        ("env", {"NEW": {"value": "x"}}, "env"),
+        ("version", "2.0", "version"),
+        ("restartPolicy", "never", "restartPolicy"),
+        ("status", "stopped", "status"),
+        ("startupOrder", 3, "startupOrder"),
+        ("imagePullPolicy", "never", "imagePullPolicy"),
+    ],
+)
 def test_every_field_edgeagent_compares_restarts_the_module(field: str, value: Any, reason: str) -> None:
     new = copy.deepcopy(BASE)
     new["modulesContent"]["$edgeAgent"]["properties.desired"]["modules"]["c"][field] = value
@@ -90,8 +123,9 @@ def test_every_field_edgeagent_compares_restarts_the_module(field: str, value: A
 def test_create_options_chunks_and_key_order_are_not_a_change() -> None:
     # createOptions compare as the JSON they join into, not as text.
     old = document({"m": module(settings={"image": "i", "createOptions": '{"A": 1, "B": {"C": 2}}'})})
-    new = document({"m": module(settings={"image": "i", "createOptions": '{"B": {"C": 2},',
-                                          "createOptions01": ' "A": 1}'})})
+    new = document(
+        {"m": module(settings={"image": "i", "createOptions": '{"B": {"C": 2},', "createOptions01": ' "A": 1}'})}
+    )
     assert plan(deployment(old), deployment(new)).unchanged == ("m",)
 
 
@@ -120,7 +154,8 @@ def test_routes_ttl_and_desired_properties_do_not_restart_anything() -> None:
 def test_a_new_store_limit_is_a_live_change_not_a_restart() -> None:
     new = copy.deepcopy(BASE)
     new["modulesContent"]["$edgeHub"]["properties.desired"]["storeAndForwardConfiguration"]["storeLimits"] = {
-        "maxSizeBytes": 1_000_000}
+        "maxSizeBytes": 1_000_000
+    }
     result = plan(deployment(BASE), deployment(new))
     assert result.changed == ()
     assert result.store_limits_changed

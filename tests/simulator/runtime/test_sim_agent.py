@@ -29,6 +29,7 @@ from tests.support.procfs import pid_gone
 
 pytestmark = pytest.mark.integration
 
+
 def test_policy_table_matches_edge_agent() -> None:
     assert [should_restart(RestartPolicy.NEVER, code) for code in (0, 1)] == [False, False]
     assert [should_restart(RestartPolicy.ON_FAILURE, code) for code in (0, 1)] == [False, True]
@@ -40,11 +41,15 @@ def test_policy_table_matches_edge_agent() -> None:
 
 @run_async
 async def test_on_failure_restarts_with_exponential_backoff_then_fails(tmp_path: Path) -> None:
-    write_module(tmp_path / "modules", "crasher", """
+    write_module(
+        tmp_path / "modules",
+        "crasher",
+        """
         import sys
         print("crashing now")
         sys.exit(3)
-    """)
+    """,
+    )
     recorder = Recorder()
     agent = make_agent(tmp_path, [ModuleRun("crasher", env={}, restart_policy=RestartPolicy.ON_FAILURE)], recorder)
     await agent.start()
@@ -72,8 +77,14 @@ async def test_never_does_not_restart_and_on_failure_keeps_a_clean_exit_stopped(
     write_module(tmp_path / "modules", "once", "import sys; sys.exit(2)\n")
     write_module(tmp_path / "modules", "clean", "print('done')\n")
     recorder = Recorder()
-    agent = make_agent(tmp_path, [ModuleRun("once", env={}, restart_policy=RestartPolicy.NEVER),
-                                  ModuleRun("clean", env={}, restart_policy=RestartPolicy.ON_FAILURE)], recorder)
+    agent = make_agent(
+        tmp_path,
+        [
+            ModuleRun("once", env={}, restart_policy=RestartPolicy.NEVER),
+            ModuleRun("clean", env={}, restart_policy=RestartPolicy.ON_FAILURE),
+        ],
+        recorder,
+    )
     await agent.start()
     await agent.wait_for(lambda s: s["once"].runtime_status == FAILED and s["clean"].runtime_status == STOPPED, 30)
     states = agent.states()
@@ -125,19 +136,27 @@ async def test_startup_order_is_honoured(tmp_path: Path) -> None:
 
 @run_async
 async def test_environment_reaches_the_module(tmp_path: Path) -> None:
-    write_module(tmp_path / "modules", "envy", """
+    write_module(
+        tmp_path / "modules",
+        "envy",
+        """
         import os
         print("VALUE=" + os.environ["IOTEDGE_MODULEID"] + "/" + os.environ["MY_SETTING"])
         print("SCRUBBED=" + str("EdgeHubConnectionString" in os.environ))
-    """)
+    """,
+    )
     recorder = Recorder()
     os.environ["EDGEHUBCONNECTIONSTRING"] = "HostName=x"  # must not leak into modules
     try:
         launcher = ProcessLauncher(tmp_path / "modules")
     finally:
         del os.environ["EDGEHUBCONNECTIONSTRING"]
-    agent = Agent([ModuleRun("envy", env={"IOTEDGE_MODULEID": "envy", "MY_SETTING": "42"},
-                             restart_policy=RestartPolicy.NEVER)], launcher, tmp_path / "logs", reporter=recorder)
+    agent = Agent(
+        [ModuleRun("envy", env={"IOTEDGE_MODULEID": "envy", "MY_SETTING": "42"}, restart_policy=RestartPolicy.NEVER)],
+        launcher,
+        tmp_path / "logs",
+        reporter=recorder,
+    )
     await agent.start()
     await agent.wait_for(lambda s: s["envy"].runtime_status == STOPPED, timeout=30)
     log_text = agent.log_path("envy").read_text()
@@ -151,9 +170,16 @@ async def test_override_command_and_missing_folder(tmp_path: Path) -> None:
     (tmp_path / "modules").mkdir()
     recorder = Recorder()
     launcher = ProcessLauncher(tmp_path / "modules", {"custom": f"{sys.executable} -c 'print(123)'"})
-    agent = Agent([ModuleRun("custom", env={}, restart_policy=RestartPolicy.NEVER),
-                   ModuleRun("nofolder", env={}, restart_policy=RestartPolicy.ALWAYS)],
-                  launcher, tmp_path / "logs", reporter=recorder, backoff=FAST)
+    agent = Agent(
+        [
+            ModuleRun("custom", env={}, restart_policy=RestartPolicy.NEVER),
+            ModuleRun("nofolder", env={}, restart_policy=RestartPolicy.ALWAYS),
+        ],
+        launcher,
+        tmp_path / "logs",
+        reporter=recorder,
+        backoff=FAST,
+    )
     await agent.start()
     await agent.wait_for(lambda s: s["custom"].runtime_status == STOPPED and s["nofolder"].runtime_status == FAILED, 30)
     assert "123" in agent.log_path("custom").read_text()
@@ -163,14 +189,18 @@ async def test_override_command_and_missing_folder(tmp_path: Path) -> None:
 
 @run_async
 async def test_stop_leaves_no_processes_even_when_sigterm_is_ignored(tmp_path: Path) -> None:
-    write_module(tmp_path / "modules", "stubborn", """
+    write_module(
+        tmp_path / "modules",
+        "stubborn",
+        """
         import pathlib, signal, subprocess, sys, time
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
         pathlib.Path("child.pid").write_text(str(child.pid))
         print("ready", flush=True)
         time.sleep(600)
-    """)
+    """,
+    )
     write_module(tmp_path / "modules", "polite", "import time; time.sleep(600)\n")
     recorder = Recorder()
     agent = make_agent(tmp_path, [ModuleRun("stubborn", env={}), ModuleRun("polite", env={})], recorder, grace=0.5)
@@ -200,8 +230,13 @@ async def test_a_module_that_stayed_up_long_enough_starts_over_with_a_fresh_rest
     write_module(tmp_path / "modules", "flaky", "import sys, time; time.sleep(0.3); sys.exit(1)\n")
     recorder = Recorder()
     strict = BackoffConfig(cool_off_unit_secs=0.01, max_restarts=1, intensive_care_secs=0.2)
-    agent = Agent([ModuleRun("flaky", env={}, restart_policy=RestartPolicy.ON_FAILURE)],
-                  ProcessLauncher(tmp_path / "modules"), tmp_path / "logs", backoff=strict, reporter=recorder)
+    agent = Agent(
+        [ModuleRun("flaky", env={}, restart_policy=RestartPolicy.ON_FAILURE)],
+        ProcessLauncher(tmp_path / "modules"),
+        tmp_path / "logs",
+        backoff=strict,
+        reporter=recorder,
+    )
     await agent.start()
     await agent.wait_for(lambda s: s["flaky"].starts >= 3, timeout=30)
     assert FAILED not in recorder.statuses("flaky")  # without the reset it would fail after one restart

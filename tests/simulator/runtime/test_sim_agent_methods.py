@@ -22,11 +22,17 @@ from tests.support.agent import AGENT_MODULES, unique_host
 
 pytestmark = pytest.mark.integration
 
+
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorHarness]:
-    with run_simulator(AGENT_MODULES / "deployment.json", state_dir=tmp_path_factory.mktemp("sim"), host=unique_host(),
-                       modules_dir=AGENT_MODULES, backoff=BackoffConfig(cool_off_unit_secs=0.1),
-                       stop_grace_secs=5) as harness:
+    with run_simulator(
+        AGENT_MODULES / "deployment.json",
+        state_dir=tmp_path_factory.mktemp("sim"),
+        host=unique_host(),
+        modules_dir=AGENT_MODULES,
+        backoff=BackoffConfig(cool_off_unit_secs=0.1),
+        stop_grace_secs=5,
+    ) as harness:
         harness.wait_connected()
         yield harness
 
@@ -49,13 +55,15 @@ def _logs(sim: SimulatorHarness, **request: Any) -> list[dict[str, Any]]:
 def _metrics(sim: SimulatorHarness) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     with urllib.request.urlopen(sim.status()["metrics_url"], timeout=10) as response:
         text = response.read().decode()
-    return {(sample.name, frozenset(sample.labels.items())): sample.value
-            for family in text_string_to_metric_families(text) for sample in family.samples}
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
 def _value(metrics: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
-    found = [value for (sample, have), value in metrics.items()
-             if sample == name and set(labels.items()) <= set(have)]
+    found = [value for (sample, have), value in metrics.items() if sample == name and set(labels.items()) <= set(have)]
     assert found, f"no {name} with {labels}"
     return sum(found)
 
@@ -96,9 +104,11 @@ def test_get_module_logs_applies_the_filters(sim: SimulatorHarness) -> None:
     [zipped] = _logs(sim, items=[{"id": "talker", "filter": {"loglevel": 3}}], encoding="gzip", contentType="json")
     records = json.loads(gzip.decompress(base64.b64decode(str(zipped["payloadBytes"]))))
     assert [(r["id"], r["loglevel"], r["text"]) for r in records] == [
-        ("talker", 3, "talker error: nothing is wrong, this is a level 3 line")]
-    status, payload = sim.invoke("$edgeAgent", "GetModuleLogs", {"schemaVersion": "1.0", "items": [
-        {"id": "talker", "filter": {"tail": -1}}]})
+        ("talker", 3, "talker error: nothing is wrong, this is a level 3 line")
+    ]
+    status, payload = sim.invoke(
+        "$edgeAgent", "GetModuleLogs", {"schemaVersion": "1.0", "items": [{"id": "talker", "filter": {"tail": -1}}]}
+    )
     assert (status, "tail" in payload["message"]) == (400, True)
     status, payload = sim.invoke("$edgeAgent", "GetModuleLogs", {"schemaVersion": "1.0"})
     assert (status, "items" in payload["message"]) == (400, True)
@@ -131,49 +141,73 @@ def test_uploads_work_against_a_local_directory_and_fail_elsewhere(sim: Simulato
     def wait_task(correlation_id: str) -> dict[str, str]:
         deadline = time.monotonic() + 30
         while True:
-            status, payload = sim.invoke("$edgeAgent", "GetTaskStatus",
-                                         {"schemaVersion": "1.0", "correlationId": correlation_id})
+            status, payload = sim.invoke(
+                "$edgeAgent", "GetTaskStatus", {"schemaVersion": "1.0", "correlationId": correlation_id}
+            )
             assert status == 200
             if payload["status"] not in ("NotStarted", "Running"):
                 return dict(payload)
             assert time.monotonic() < deadline, payload
             time.sleep(0.05)  # the task runs on a worker thread; polled as a client would, bounded
 
-    status, started = sim.invoke("$edgeAgent", "UploadModuleLogs", {
-        "schemaVersion": "1.0", "sasUrl": tmp_path.as_uri(), "items": [{"id": "quiet"}], "encoding": "none",
-        "contentType": "text"})
+    status, started = sim.invoke(
+        "$edgeAgent",
+        "UploadModuleLogs",
+        {
+            "schemaVersion": "1.0",
+            "sasUrl": tmp_path.as_uri(),
+            "items": [{"id": "quiet"}],
+            "encoding": "none",
+            "contentType": "text",
+        },
+    )
     assert status == 200
     assert started["status"] == "Running"
     assert wait_task(started["correlationId"])["status"] == "Completed"
     [uploaded] = list(tmp_path.glob("*quiet*.log"))
     assert "<6> quiet started" in uploaded.read_text()
-    status, bundle = sim.invoke("$edgeAgent", "UploadSupportBundle", {"schemaVersion": "1.0",
-                                                                      "sasUrl": tmp_path.as_uri()})
+    status, bundle = sim.invoke(
+        "$edgeAgent", "UploadSupportBundle", {"schemaVersion": "1.0", "sasUrl": tmp_path.as_uri()}
+    )
     assert wait_task(bundle["correlationId"])["status"] == "Completed"
     [archive] = list(tmp_path.glob("support_bundle-*.zip"))
     assert {"status.json", "logs/quiet.log", "logs/talker.log"} <= set(zipfile.ZipFile(archive).namelist())
-    status, remote = sim.invoke("$edgeAgent", "UploadModuleLogs", {
-        "schemaVersion": "1.0", "sasUrl": "https://example.blob.core.windows.net/logs?sig=x", "items": [{"id": "all"}]})
+    status, remote = sim.invoke(
+        "$edgeAgent",
+        "UploadModuleLogs",
+        {
+            "schemaVersion": "1.0",
+            "sasUrl": "https://example.blob.core.windows.net/logs?sig=x",
+            "items": [{"id": "all"}],
+        },
+    )
     failed = wait_task(remote["correlationId"])
     assert failed["status"] == "Failed"
     assert "no network" in failed["message"]
-    assert sim.invoke("$edgeAgent", "GetTaskStatus", {"schemaVersion": "1.0", "correlationId": "nope"})[1][
-        "status"] == "Unknown"
+    assert (
+        sim.invoke("$edgeAgent", "GetTaskStatus", {"schemaVersion": "1.0", "correlationId": "nope"})[1]["status"]
+        == "Unknown"
+    )
 
 
 def test_the_metrics_endpoint_counts_what_was_sent(sim: SimulatorHarness) -> None:
     before = _metrics(sim)
-    received = _value(before, "edgehub_messages_received_total", id="edgesim-device/talker", route_output="out") \
-        if any(k[0] == "edgehub_messages_received_total" for k in before) else 0.0
+    received = (
+        _value(before, "edgehub_messages_received_total", id="edgesim-device/talker", route_output="out")
+        if any(k[0] == "edgehub_messages_received_total" for k in before)
+        else 0.0
+    )
     last = sim.upstream()[-1].seq if sim.upstream() else 0
     for n in range(5):
         sim.send("talker", "in", {"n": n})
     sim.wait_upstream(count=5, since=last)
     after = _metrics(sim)
-    assert _value(after, "edgehub_messages_received_total", id="edgesim-device/talker", route_output="out") \
-        == received + 5
-    assert _value(after, "edgehub_messages_sent_total", to="upstream", **{"from": "edgesim-device/talker"}) \
-        == received + 5
+    assert (
+        _value(after, "edgehub_messages_received_total", id="edgesim-device/talker", route_output="out") == received + 5
+    )
+    assert (
+        _value(after, "edgehub_messages_sent_total", to="upstream", **{"from": "edgesim-device/talker"}) == received + 5
+    )
     assert _value(after, "edgehub_messages_sent_total", to="edgesim-device/talker", to_route_input="in") >= 5
     assert _value(after, "edgehub_message_send_duration_seconds_count", to="edgesim-device/talker") >= 5
     assert _value(after, "edgehub_connected_clients") == 2
@@ -181,5 +215,6 @@ def test_the_metrics_endpoint_counts_what_was_sent(sim: SimulatorHarness) -> Non
     assert starts == sim.module_state("talker").starts
     assert _value(after, "edgeAgent_total_time_running_correctly_seconds", module_name="quiet") > 0
     assert _value(after, "edgeAgent_direct_method_invocations_count", method_name="ping") >= 1
-    assert {label for (name, labels), _ in after.items() if name == "edgehub_connected_clients"
-            for label in labels} >= {("iothub", "edgesim.azure-devices.net"), ("edge_device", "edgesim-device")}
+    assert {
+        label for (name, labels), _ in after.items() if name == "edgehub_connected_clients" for label in labels
+    } >= {("iothub", "edgesim.azure-devices.net"), ("edge_device", "edgesim-device")}

@@ -28,8 +28,9 @@ EDGESHIP = [sys.executable, "-m", "edgeship.cli.main"]
 
 
 def sim(state: Path, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([*EDGESHIP, "sim", *args, "--state", str(state)], capture_output=True, text=True,
-                            timeout=timeout)
+    result = subprocess.run(
+        [*EDGESHIP, "sim", *args, "--state", str(state)], capture_output=True, text=True, timeout=timeout
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"edgeship sim {' '.join(args)} failed ({result.returncode}): {result.stderr}")
     return result
@@ -55,13 +56,31 @@ def pid_gone(pid: int) -> bool:
 def running(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
     state = tmp_path / "state"
     process = subprocess.Popen(
-        [*EDGESHIP, "sim", "start", str(MODULES / "deployment.json"), "--host", HOST, "--state", str(state),
-         "--modules-dir", str(MODULES), "--backoff-unit", "0.2", "--stop-grace", "5"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            *EDGESHIP,
+            "sim",
+            "start",
+            str(MODULES / "deployment.json"),
+            "--host",
+            HOST,
+            "--state",
+            str(state),
+            "--modules-dir",
+            str(MODULES),
+            "--backoff-unit",
+            "0.2",
+            "--stop-grace",
+            "5",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = read_line(process, 60)
-        assert line.startswith("edgesim running"), line + (process.stderr.read() if process.poll() is not None
-                                                            and process.stderr else "")
+        assert line.startswith("edgesim running"), line + (
+            process.stderr.read() if process.poll() is not None and process.stderr else ""
+        )
         yield state, process
     finally:
         if process.poll() is None:

@@ -15,8 +15,18 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*EDGESHIP, "sim", *args], capture_output=True, text=True, timeout=60)
 
 
-@pytest.mark.parametrize("command", [["status"], ["monitor"], ["stop"], ["twin", "m"], ["logs", "m"],
-                                     ["invoke", "m", "x", "{}"], ["send", "m", "i", "{}"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["status"],
+        ["monitor"],
+        ["stop"],
+        ["twin", "m"],
+        ["logs", "m"],
+        ["invoke", "m", "x", "{}"],
+        ["send", "m", "i", "{}"],
+    ],
+)
 def test_no_simulator_is_one_line_exit_1(tmp_path: Path, command: list[str]) -> None:
     result = run(*command, "--state", str(tmp_path / "none"))
     assert result.returncode == 1
@@ -47,9 +57,24 @@ def test_bad_manifest_and_bad_json_arguments(tmp_path: Path) -> None:
 
 def test_docker_runtime_without_an_engine_is_one_clear_line(tmp_path: Path, repo_root: Path) -> None:
     manifest = Path(__file__).parent / "modules" / "deployment.json"
-    result = subprocess.run([*EDGESHIP, "sim", "start", str(manifest), "--runtime", "docker", "--host", "127.0.31.8",
-                             "--state", str(tmp_path / "s")], capture_output=True, text=True, timeout=60,
-                            env={**__import__("os").environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    result = subprocess.run(
+        [
+            *EDGESHIP,
+            "sim",
+            "start",
+            str(manifest),
+            "--runtime",
+            "docker",
+            "--host",
+            "127.0.31.8",
+            "--state",
+            str(tmp_path / "s"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**__import__("os").environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock"},
+    )
     assert result.returncode == 1, result.stderr
     assert result.stderr.startswith("error: no reachable Docker engine for --runtime docker")
     assert result.stderr.strip().count("\n") == 0

@@ -25,23 +25,33 @@ HOST = "127.0.31.2"
 
 @pytest.fixture
 def harness(edgesim_factory: Any) -> SimulatorHarness:  # noqa: F811
-    sim: SimulatorHarness = edgesim_factory(MODULES / "deployment.json", host=HOST, modules_dir=MODULES,
-                                            backoff=BackoffConfig(cool_off_unit_secs=0.1), stop_grace_secs=5)
+    sim: SimulatorHarness = edgesim_factory(
+        MODULES / "deployment.json",
+        host=HOST,
+        modules_dir=MODULES,
+        backoff=BackoffConfig(cool_off_unit_secs=0.1),
+        stop_grace_secs=5,
+    )
     sim.wait_connected("alpha", "beta", timeout=60)
     return sim
 
 
 def test_control_api_sends_monitors_and_refuses_bad_requests(harness: SimulatorHarness) -> None:
     url = harness.control_url
-    compat = requests.post(f"{url}/api/v1/messages", params={"module": "alpha"}, timeout=10,
-                           json={"inputName": "in", "data": json.dumps({"text": "compat"}), "messageId": "m-1"})
+    compat = requests.post(
+        f"{url}/api/v1/messages",
+        params={"module": "alpha"},
+        timeout=10,
+        json={"inputName": "in", "data": json.dumps({"text": "compat"}), "messageId": "m-1"},
+    )
     assert (compat.status_code, compat.json()) == (202, {"message": "accepted"})
     [record] = harness.wait_upstream(1, timeout=30)
     assert json.loads(record.body)["inner"]["got"] == {"text": "compat"}
     assert (record.module, record.output) == ("beta", "up")
 
-    ours = requests.post(f"{url}/v1/modules/alpha/inputs/in", json={"body": {"n": 2}, "properties": {"p": "q"}},
-                         timeout=10)
+    ours = requests.post(
+        f"{url}/v1/modules/alpha/inputs/in", json={"body": {"n": 2}, "properties": {"p": "q"}}, timeout=10
+    )
     assert ours.status_code == 202
     polled = requests.get(f"{url}/v1/upstream", params={"since": record.seq, "wait": 30}, timeout=40).json()
     assert polled["last_seq"] > record.seq
@@ -71,9 +81,12 @@ def test_methods_twins_and_no_key_in_any_answer(harness: SimulatorHarness) -> No
     agent_twin = requests.get(f"{url}/v1/modules/$edgeAgent/twin", timeout=10).json()
     assert agent_twin["reported"]["modules"]["alpha"]["runtimeStatus"] == "running"
     assert agent_twin["reported"]["modules"]["beta"]["restartPolicy"] == "on-failure"
-    answers = [requests.get(f"{url}/v1/status", timeout=10).text, json.dumps(agent_twin),
-               requests.get(f"{url}/v1/modules/alpha/logs", timeout=10).text,
-               requests.get(f"{url}/v1/modules/beta/twin", timeout=10).text]
+    answers = [
+        requests.get(f"{url}/v1/status", timeout=10).text,
+        json.dumps(agent_twin),
+        requests.get(f"{url}/v1/modules/alpha/logs", timeout=10).text,
+        requests.get(f"{url}/v1/modules/beta/twin", timeout=10).text,
+    ]
     log_files = [path.read_text() for path in (harness.simulator.state_dir / "logs").iterdir()]
     for key in harness.simulator.hub.config.identities.values():  # the secret itself, as the hub checks it
         assert all(key not in text for text in answers + log_files)

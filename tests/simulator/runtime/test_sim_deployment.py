@@ -13,37 +13,68 @@ from edgesim.deployment import DeploymentError, ModuleStatus, RestartPolicy, loa
 
 
 def manifest() -> dict[str, Any]:
-    return {"modulesContent": {
-        "$edgeAgent": {"properties.desired": {
-            "schemaVersion": "1.1",
-            "runtime": {"type": "docker", "settings": {"minDockerVersion": "v1.25"}},
-            "systemModules": {
-                "edgeAgent": {"type": "docker", "settings": {"image": "mcr.microsoft.com/azureiotedge-agent:1.6"}},
-                "edgeHub": {"type": "docker", "status": "running", "restartPolicy": "always",
-                            "settings": {"image": "mcr.microsoft.com/azureiotedge-hub:1.6",
-                                         "createOptions": "{\"HostConfig\":{\"PortBindings\":{}}}"}},
+    return {
+        "modulesContent": {
+            "$edgeAgent": {
+                "properties.desired": {
+                    "schemaVersion": "1.1",
+                    "runtime": {"type": "docker", "settings": {"minDockerVersion": "v1.25"}},
+                    "systemModules": {
+                        "edgeAgent": {
+                            "type": "docker",
+                            "settings": {"image": "mcr.microsoft.com/azureiotedge-agent:1.6"},
+                        },
+                        "edgeHub": {
+                            "type": "docker",
+                            "status": "running",
+                            "restartPolicy": "always",
+                            "settings": {
+                                "image": "mcr.microsoft.com/azureiotedge-hub:1.6",
+                                "createOptions": '{"HostConfig":{"PortBindings":{}}}',
+                            },
+                        },
+                    },
+                    "modules": {
+                        "sentiment": {
+                            "version": "1.0",
+                            "type": "docker",
+                            "status": "running",
+                            "restartPolicy": "on-failure",
+                            "startupOrder": 2,
+                            "env": {"MODEL_DIR": {"value": "./model"}, "BATCH": {"value": 8}},
+                            "settings": {
+                                "image": "localhost:5000/sentiment:0.1.0-amd64",
+                                "createOptions": '{"HostConfig":',
+                                "createOptions01": '{"Memory":1}}',
+                            },
+                        },
+                        "tweetsource": {
+                            "type": "docker",
+                            "status": "stopped",
+                            "restartPolicy": "never",
+                            "settings": {"image": "localhost:5000/tweetsource:0.1.0-amd64"},
+                        },
+                    },
+                }
             },
-            "modules": {
-                "sentiment": {"version": "1.0", "type": "docker", "status": "running", "restartPolicy": "on-failure",
-                              "startupOrder": 2,
-                              "env": {"MODEL_DIR": {"value": "./model"}, "BATCH": {"value": 8}},
-                              "settings": {"image": "localhost:5000/sentiment:0.1.0-amd64",
-                                           "createOptions": "{\"HostConfig\":",
-                                           "createOptions01": "{\"Memory\":1}}"}},
-                "tweetsource": {"type": "docker", "status": "stopped", "restartPolicy": "never",
-                                "settings": {"image": "localhost:5000/tweetsource:0.1.0-amd64"}},
+            "$edgeHub": {
+                "properties.desired": {
+                    "schemaVersion": "1.1",
+                    "routes": {
+                        "a": "FROM /messages/modules/tweetsource/outputs/tweets "
+                        'INTO BrokeredEndpoint("/modules/sentiment/inputs/input1")',
+                        "b": {
+                            "route": "FROM /messages/modules/sentiment/outputs/* INTO $upstream",
+                            "priority": 1,
+                            "timeToLiveSecs": 60,
+                        },
+                    },
+                    "storeAndForwardConfiguration": {"timeToLiveSecs": 120},
+                }
             },
-        }},
-        "$edgeHub": {"properties.desired": {
-            "schemaVersion": "1.1",
-            "routes": {"a": "FROM /messages/modules/tweetsource/outputs/tweets "
-                            "INTO BrokeredEndpoint(\"/modules/sentiment/inputs/input1\")",
-                       "b": {"route": "FROM /messages/modules/sentiment/outputs/* INTO $upstream", "priority": 1,
-                             "timeToLiveSecs": 60}},
-            "storeAndForwardConfiguration": {"timeToLiveSecs": 120},
-        }},
-        "sentiment": {"properties.desired": {"thresholds": {"low": 0.4}}},
-    }}
+            "sentiment": {"properties.desired": {"thresholds": {"low": 0.4}}},
+        }
+    }
 
 
 def test_reads_modules_routes_and_desired_properties(tmp_path: Path) -> None:
@@ -61,8 +92,11 @@ def test_reads_modules_routes_and_desired_properties(tmp_path: Path) -> None:
     assert tweets.status is ModuleStatus.STOPPED
     assert (tweets.restart_policy, tweets.startup_order) == (RestartPolicy.NEVER, None)
     assert deployment.store_ttl_secs == 120
-    assert deployment.routes["b"] == {"route": "FROM /messages/modules/sentiment/outputs/* INTO $upstream",
-                                      "priority": 1, "timeToLiveSecs": 60}
+    assert deployment.routes["b"] == {
+        "route": "FROM /messages/modules/sentiment/outputs/* INTO $upstream",
+        "priority": 1,
+        "timeToLiveSecs": 60,
+    }
     assert deployment.desired == {"sentiment": {"thresholds": {"low": 0.4}}}
     assert [m.name for m in deployment.system_modules] == ["edgeAgent", "edgeHub"]
     assert deployment.system_modules[1].create_options == {"HostConfig": {"PortBindings": {}}}
@@ -116,11 +150,13 @@ BAD_CASES = [
     ((*SENTIMENT, "startupOrder"), -1, "modules.sentiment.startupOrder: expected a non-negative integer"),
     ((*SENTIMENT, "settings"), _DELETE, "modules.sentiment.settings: missing"),
     ((*SENTIMENT, "settings", "image"), 5, "modules.sentiment.settings.image: expected a string, got int"),
-    ((*SENTIMENT, "settings", "createOptions01"), "{broken",
-     "modules.sentiment.settings.createOptions: not valid JSON"),
+    (
+        (*SENTIMENT, "settings", "createOptions01"),
+        "{broken",
+        "modules.sentiment.settings.createOptions: not valid JSON",
+    ),
     ((*SENTIMENT, "env", "MODEL_DIR"), {"val": "x"}, "modules.sentiment.env.MODEL_DIR.value: missing"),
-    ((*SENTIMENT, "env"), {"A=B": {"value": "x"}},
-     "modules.sentiment.env.A=B: not a valid environment variable name"),
+    ((*SENTIMENT, "env"), {"A=B": {"value": "x"}}, "modules.sentiment.env.A=B: not a valid environment variable name"),
     ((*SENTIMENT, "env", "MODEL_DIR"), {"value": [1]}, "MODEL_DIR.value: expected a string, number or boolean"),
     ((*AGENT, "modules", "bad name"), {"settings": {"image": "x"}}, "modules.bad name: module names may only hold"),
     ((*AGENT, "schemaVersion"), _DELETE, "$edgeAgent.properties.desired.schemaVersion: missing"),

@@ -25,8 +25,9 @@ EDGESHIP = [sys.executable, "-m", "edgeship.cli.main"]
 
 
 def edgeship(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*EDGESHIP, "sim", *args, "--state", str(state)], capture_output=True, text=True,
-                          timeout=120, check=False)
+    return subprocess.run(
+        [*EDGESHIP, "sim", *args, "--state", str(state)], capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 class Device:
@@ -34,9 +35,13 @@ class Device:
 
     def __init__(self, connection_string: str, ca_cert: str, *flags: str) -> None:
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
-        self.process = subprocess.Popen([sys.executable, str(EDGE_PEER), "device", connection_string, ca_cert, *flags],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                        text=True)
+        self.process = subprocess.Popen(
+            [sys.executable, str(EDGE_PEER), "device", connection_string, ca_cert, *flags],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         threading.Thread(target=self._read, daemon=True).start()
         self.seen: list[dict[str, Any]] = []
 
@@ -76,8 +81,9 @@ def test_leaf_device_lifecycle_through_the_cli(tmp_path: Path) -> None:
     state, host = tmp_path / "sim", unique_host()
     devices: list[Device] = []
     try:
-        with run_simulator(AGENT_MODULES / "deployment.json", state_dir=state, host=host, modules_dir=AGENT_MODULES,
-                           stop_grace_secs=5) as sim:
+        with run_simulator(
+            AGENT_MODULES / "deployment.json", state_dir=state, host=host, modules_dir=AGENT_MODULES, stop_grace_secs=5
+        ) as sim:
             sim.wait_connected()
             added = edgeship(state, "device", "add", "sensor-1", "--json")
             assert added.returncode == 0, added.stderr
@@ -86,7 +92,10 @@ def test_leaf_device_lifecycle_through_the_cli(tmp_path: Path) -> None:
             assert info["device_id"] == "sensor-1"
             parts = dict(part.split("=", 1) for part in info["connection_string"].split(";"))
             assert (parts["HostName"], parts["DeviceId"], parts["GatewayHostName"]) == (
-                "edgesim.azure-devices.net", "sensor-1", host)
+                "edgesim.azure-devices.net",
+                "sensor-1",
+                host,
+            )
             assert Path(info["ca_cert"]).read_text().startswith("-----BEGIN CERTIFICATE-----")
             assert stat.S_IMODE((state / "devices.json").stat().st_mode) == 0o600
 
@@ -98,8 +107,9 @@ def test_leaf_device_lifecycle_through_the_cli(tmp_path: Path) -> None:
 
             device.command(op="send", body={"temp": 21.5}, properties={"unit": "C"})
             device.expect("sent")
-            [record] = sim.wait_upstream(count=1, where=lambda r: r.system_properties.get("connectionDeviceId")
-                                         == "sensor-1")
+            [record] = sim.wait_upstream(
+                count=1, where=lambda r: r.system_properties.get("connectionDeviceId") == "sensor-1"
+            )
             assert "connectionModuleId" not in record.system_properties
             assert (json.loads(record.body), record.properties) == ({"temp": 21.5}, {"unit": "C"})
 
@@ -107,7 +117,10 @@ def test_leaf_device_lifecycle_through_the_cli(tmp_path: Path) -> None:
             assert sent.returncode == 0, sent.stderr
             message = device.expect("message")
             assert (json.loads(message["body"]), message["properties"], message["message_id"]) == (
-                {"led": "on"}, {"k": "v"}, "c1")
+                {"led": "on"},
+                {"k": "v"},
+                "c1",
+            )
             invoked = edgeship(state, "invoke", "sensor-1", "blink", "3")
             assert json.loads(invoked.stdout) == {"status": 200, "payload": {"echo": 3}}
             twin = edgeship(state, "twin", "sensor-1", "--patch", '{"interval": 10}')
@@ -120,11 +133,13 @@ def test_leaf_device_lifecycle_through_the_cli(tmp_path: Path) -> None:
             assert status["metrics_url"].startswith(f"http://{host}:")
             assert status["devices"] == {"sensor-1": {"connected": True}}
 
-            for args, expected in ((("device", "add", "sensor-1"), "exists already"),
-                                   (("device", "add", "bad/name"), "invalid device id"),
-                                   (("device", "add", "quiet"), "already the name"),
-                                   (("c2d", "ghost", "{}"), "no device named"),
-                                   (("device", "remove", "ghost"), "no device named")):
+            for args, expected in (
+                (("device", "add", "sensor-1"), "exists already"),
+                (("device", "add", "bad/name"), "invalid device id"),
+                (("device", "add", "quiet"), "already the name"),
+                (("c2d", "ghost", "{}"), "no device named"),
+                (("device", "remove", "ghost"), "no device named"),
+            ):
                 refused = edgeship(state, *args)
                 assert refused.returncode == 1, (args, refused)
                 assert refused.stderr.startswith("error: "), (args, refused.stderr)
@@ -136,8 +151,9 @@ def test_leaf_device_lifecycle_through_the_cli(tmp_path: Path) -> None:
             assert queued.returncode == 0, queued.stderr
 
         # a new run of the simulator: the device's identity and its queued message are still there
-        with run_simulator(AGENT_MODULES / "deployment.json", state_dir=state, host=host, modules_dir=AGENT_MODULES,
-                           stop_grace_secs=5) as sim:
+        with run_simulator(
+            AGENT_MODULES / "deployment.json", state_dir=state, host=host, modules_dir=AGENT_MODULES, stop_grace_secs=5
+        ) as sim:
             again = Device(info["connection_string"], info["ca_cert"])
             devices.append(again)
             again.expect("ready")
@@ -158,20 +174,29 @@ def test_leaf_device_lifecycle_through_the_cli(tmp_path: Path) -> None:
 
 
 def test_the_harness_adds_devices_and_sends_them_c2d(tmp_path: Path) -> None:
-    with run_simulator(AGENT_MODULES / "deployment.json", state_dir=tmp_path / "sim", host=unique_host(),
-                       modules_dir=AGENT_MODULES, stop_grace_secs=5) as sim:
+    with run_simulator(
+        AGENT_MODULES / "deployment.json",
+        state_dir=tmp_path / "sim",
+        host=unique_host(),
+        modules_dir=AGENT_MODULES,
+        stop_grace_secs=5,
+    ) as sim:
         info = sim.add_device("probe")
         device = Device(info["connection_string"], info["ca_cert"])
         try:
             device.expect("ready")
             sim.send_c2d("probe", {"hello": "probe"}, {"k": "1"}, message_id="h1")
             got = device.expect("message")
-            assert (json.loads(got["body"]), got["properties"], got["message_id"]) == ({"hello": "probe"}, {"k": "1"},
-                                                                                       "h1")
+            assert (json.loads(got["body"]), got["properties"], got["message_id"]) == (
+                {"hello": "probe"},
+                {"k": "1"},
+                "h1",
+            )
             device.command(op="send", body={"n": 1})
             device.expect("sent")
-            [record] = sim.wait_upstream(count=1, where=lambda r: r.system_properties.get("connectionDeviceId")
-                                         == "probe")
+            [record] = sim.wait_upstream(
+                count=1, where=lambda r: r.system_properties.get("connectionDeviceId") == "probe"
+            )
             assert json.loads(record.body) == {"n": 1}
         finally:
             device.close()

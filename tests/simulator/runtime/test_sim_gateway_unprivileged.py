@@ -27,27 +27,49 @@ def test_without_privilege_the_gateway_is_off_and_said_so(tmp_path: Path) -> Non
     manifest["modulesContent"]["$edgeAgent"]["properties.desired"]["modules"] = {}
     (tmp_path / "deployment.json").write_text(json.dumps(manifest))
     state, host = tmp_path / "state", unique_host()
-    simulator = subprocess.Popen([*UNPRIVILEGED, *EDGESHIP, "sim", "start", str(tmp_path / "deployment.json"),
-                                  "--host", host, "--state", str(state), "--modules-dir", str(tmp_path)],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    simulator = subprocess.Popen(
+        [
+            *UNPRIVILEGED,
+            *EDGESHIP,
+            "sim",
+            "start",
+            str(tmp_path / "deployment.json"),
+            "--host",
+            host,
+            "--state",
+            str(state),
+            "--modules-dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert simulator.stdout is not None
         assert simulator.stderr is not None
         running = simulator.stdout.readline()
         assert running.startswith("edgesim running:"), (running, simulator.stderr.read())
-        status = subprocess.run([*EDGESHIP, "sim", "status", "--json", "--state", str(state)], capture_output=True,
-                                text=True, timeout=60, check=True)
+        status = subprocess.run(
+            [*EDGESHIP, "sim", "status", "--json", "--state", str(state)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
         result = json.loads(status.stdout)
         assert result["gateway_port"] is None
         assert "443" in result["gateway_error"]
         assert result["hub_port"] == 8883  # the MQTT listener on 8883 is there: unprivileged ports stay
-        subprocess.run([*EDGESHIP, "sim", "stop", "--state", str(state)], capture_output=True, text=True,
-                       timeout=60, check=True)
+        subprocess.run(
+            [*EDGESHIP, "sim", "stop", "--state", str(state)], capture_output=True, text=True, timeout=60, check=True
+        )
         assert simulator.wait(60) == 0
         stderr = simulator.stderr.read()
         assert [line for line in stderr.splitlines() if "443" in line] == [
             "warning: port 443 needs root or CAP_NET_BIND_SERVICE: module-to-module methods, methods on leaf "
-            "devices and MQTT over WebSockets are off"], stderr
+            "devices and MQTT over WebSockets are off"
+        ], stderr
     finally:
         if simulator.poll() is None:
             simulator.kill()

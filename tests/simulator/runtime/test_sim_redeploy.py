@@ -32,22 +32,42 @@ JSON = {"contentType": "application/json", "contentEncoding": "utf-8"}
 
 
 def module(code: str, order: int, env: dict[str, str] | None = None) -> dict[str, Any]:
-    return {"version": "1.0", "type": "docker", "status": "running", "restartPolicy": "always", "startupOrder": order,
-            "env": {key: {"value": value} for key, value in (env or {}).items()},
-            "settings": {"image": f"localhost:5000/{code}:0.1.0-amd64", "createOptions": "{}"}}
+    return {
+        "version": "1.0",
+        "type": "docker",
+        "status": "running",
+        "restartPolicy": "always",
+        "startupOrder": order,
+        "env": {key: {"value": value} for key, value in (env or {}).items()},
+        "settings": {"image": f"localhost:5000/{code}:0.1.0-amd64", "createOptions": "{}"},
+    }
 
 
 def manifest(modules: dict[str, Any], routes: dict[str, str], desired: dict[str, Any]) -> dict[str, Any]:
     content: dict[str, Any] = {
-        "$edgeAgent": {"properties.desired": {
-            "schemaVersion": "1.1", "runtime": {"type": "docker", "settings": {"minDockerVersion": "v1.25"}},
-            "systemModules": {
-                "edgeAgent": {"type": "docker", "settings": {"image": "mcr.microsoft.com/azureiotedge-agent:1.6"}},
-                "edgeHub": {"type": "docker", "status": "running", "restartPolicy": "always",
-                            "settings": {"image": "mcr.microsoft.com/azureiotedge-hub:1.6"}}},
-            "modules": modules}},
-        "$edgeHub": {"properties.desired": {"schemaVersion": "1.1", "routes": routes,
-                                            "storeAndForwardConfiguration": {"timeToLiveSecs": 7200}}},
+        "$edgeAgent": {
+            "properties.desired": {
+                "schemaVersion": "1.1",
+                "runtime": {"type": "docker", "settings": {"minDockerVersion": "v1.25"}},
+                "systemModules": {
+                    "edgeAgent": {"type": "docker", "settings": {"image": "mcr.microsoft.com/azureiotedge-agent:1.6"}},
+                    "edgeHub": {
+                        "type": "docker",
+                        "status": "running",
+                        "restartPolicy": "always",
+                        "settings": {"image": "mcr.microsoft.com/azureiotedge-hub:1.6"},
+                    },
+                },
+                "modules": modules,
+            }
+        },
+        "$edgeHub": {
+            "properties.desired": {
+                "schemaVersion": "1.1",
+                "routes": routes,
+                "storeAndForwardConfiguration": {"timeToLiveSecs": 7200},
+            }
+        },
     }
     for name, properties in desired.items():
         content[name] = {"properties.desired": properties}
@@ -59,9 +79,15 @@ STREAM_ROUTES = {
     "betaToUpstream": "FROM /messages/modules/beta/outputs/up INTO $upstream",
 }
 BEFORE = manifest(
-    {"alpha": module("alpha", 1), "beta": module("beta", 0), "gamma": module("beta", 2, {"FLAVOUR": "one"}),
-     "old": module("beta", 2)},
-    STREAM_ROUTES, {"alpha": {"greeting": "hello", "level": 1}})
+    {
+        "alpha": module("alpha", 1),
+        "beta": module("beta", 0),
+        "gamma": module("beta", 2, {"FLAVOUR": "one"}),
+        "old": module("beta", 2),
+    },
+    STREAM_ROUTES,
+    {"alpha": {"greeting": "hello", "level": 1}},
+)
 
 
 def after() -> dict[str, Any]:
@@ -71,8 +97,9 @@ def after() -> dict[str, Any]:
     del modules["old"]
     modules["newbie"] = module("beta", 3)
     modules["gamma"]["env"]["FLAVOUR"]["value"] = "two"
-    document["modulesContent"]["$edgeHub"]["properties.desired"]["routes"]["newbieUp"] = \
+    document["modulesContent"]["$edgeHub"]["properties.desired"]["routes"]["newbieUp"] = (
         "FROM /messages/modules/newbie/outputs/up INTO $upstream"
+    )
     document["modulesContent"]["alpha"]["properties.desired"] = {"greeting": "hello", "level": 2}
     return document
 
@@ -110,9 +137,14 @@ def environ(pid: int) -> dict[str, str]:
 
 
 def start(tmp_path: Path, host: str) -> Any:
-    return run_simulator(write(tmp_path / "before.json", BEFORE), state_dir=tmp_path / "sim", host=host,
-                         modules_dir=modules_dir(tmp_path), backoff=BackoffConfig(cool_off_unit_secs=0.1),
-                         stop_grace_secs=5)
+    return run_simulator(
+        write(tmp_path / "before.json", BEFORE),
+        state_dir=tmp_path / "sim",
+        host=host,
+        modules_dir=modules_dir(tmp_path),
+        backoff=BackoffConfig(cool_off_unit_secs=0.1),
+        stop_grace_secs=5,
+    )
 
 
 def test_redeploy_restarts_only_the_changed_module_and_loses_no_message(tmp_path: Path) -> None:
@@ -180,18 +212,24 @@ def test_redeploy_restarts_only_the_changed_module_and_loses_no_message(tmp_path
         assert sim.module_state("alpha").starts == 1
 
         # Nothing of the stream was lost (nor duplicated: neither alpha nor beta reconnected).
-        records = sim.wait_upstream(count=len(sent) + BURST, timeout=120,
-                                    where=lambda r: r.module == "beta" and "got" in json.loads(r.body)["inner"])
+        records = sim.wait_upstream(
+            count=len(sent) + BURST,
+            timeout=120,
+            where=lambda r: r.module == "beta" and "got" in json.loads(r.body)["inner"],
+        )
         got = [json.loads(r.body)["inner"]["got"] for r in records]
         assert sorted(item["idx"] for item in got if "idx" in item) == sent
         assert sorted(item["burst"] for item in got if "burst" in item) == list(range(BURST))
         assert sim.simulator.hub.stats()["stored"] == 0
 
         # alpha got the desired change as one patch with the next $version, without a restart.
-        [patch_record] = sim.wait_upstream(count=1, timeout=30, where=lambda r: "desired_patch" in
-                                           json.loads(r.body).get("inner", {}))
-        assert json.loads(patch_record.body)["inner"]["desired_patch"] == {"level": 2,
-                                                                          "$version": alpha_desired_version + 1}
+        [patch_record] = sim.wait_upstream(
+            count=1, timeout=30, where=lambda r: "desired_patch" in json.loads(r.body).get("inner", {})
+        )
+        assert json.loads(patch_record.body)["inner"]["desired_patch"] == {
+            "level": 2,
+            "$version": alpha_desired_version + 1,
+        }
         assert sim.twin("alpha")["desired"]["level"] == 2
 
         # The added module runs (a real SDK client behind the new route); the removed one is gone.
@@ -214,8 +252,9 @@ def test_redeploy_restarts_only_the_changed_module_and_loses_no_message(tmp_path
 
 
 def edgeship(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*EDGESHIP, "sim", *args, "--state", str(state)], capture_output=True, text=True,
-                          timeout=180, check=False)
+    return subprocess.run(
+        [*EDGESHIP, "sim", *args, "--state", str(state)], capture_output=True, text=True, timeout=180, check=False
+    )
 
 
 def test_a_bad_manifest_changes_nothing_and_the_cli_deploys_and_restarts(tmp_path: Path) -> None:
@@ -237,8 +276,9 @@ def test_a_bad_manifest_changes_nothing_and_the_cli_deploys_and_restarts(tmp_pat
         assert len(cli.stderr.strip().splitlines()) == 1
         missing = edgeship(state, "deploy", str(tmp_path / "nope.json"))
         assert (missing.returncode, missing.stderr.startswith("error: cannot read")) == (1, True)
-        refused = requests.post(f"{sim.control_url}/v1/deploy", json={"manifest": str(tmp_path / "bad-status.json")},
-                                timeout=30)
+        refused = requests.post(
+            f"{sim.control_url}/v1/deploy", json={"manifest": str(tmp_path / "bad-status.json")}, timeout=30
+        )
         assert refused.status_code == 400
         assert "modules.gamma.status: expected one of running, stopped" in refused.json()["message"]
         assert requests.post(f"{sim.control_url}/v1/deploy", json={"manifest": 5}, timeout=30).status_code == 400
@@ -249,14 +289,25 @@ def test_a_bad_manifest_changes_nothing_and_the_cli_deploys_and_restarts(tmp_pat
 
         good = edgeship(state, "deploy", str(write(tmp_path / "after.json", after())), "--json")
         assert good.returncode == 0, good.stderr
-        assert json.loads(good.stdout) == {"added": ["newbie"], "removed": ["old"], "restarted": {"gamma": ["env"]},
-                                           "unchanged": ["alpha", "beta"], "patched": ["alpha"],
-                                           "routes_changed": True, "store_ttl_changed": False,
-                                           "store_limits_changed": False}
+        assert json.loads(good.stdout) == {
+            "added": ["newbie"],
+            "removed": ["old"],
+            "restarted": {"gamma": ["env"]},
+            "unchanged": ["alpha", "beta"],
+            "patched": ["alpha"],
+            "routes_changed": True,
+            "store_ttl_changed": False,
+            "store_limits_changed": False,
+        }
         again = edgeship(state, "deploy", str(tmp_path / "after.json"))
         assert again.returncode == 0, again.stderr
-        assert again.stdout.splitlines() == ["added: -", "removed: -", "restarted: -", "patched: -",
-                                             "unchanged: alpha, beta, gamma, newbie"]
+        assert again.stdout.splitlines() == [
+            "added: -",
+            "removed: -",
+            "restarted: -",
+            "patched: -",
+            "unchanged: alpha, beta, gamma, newbie",
+        ]
 
         beta_pid = pids(sim)["beta"]
         restarted = edgeship(state, "restart", "beta")
@@ -280,12 +331,18 @@ def test_deploy_takes_what_manifest_compose_writes(tmp_path: Path) -> None:
     # The at-scale deployment stops gamma and shortens the store TTL; compose resolves it for one device.
     document = after()
     document["modulesContent"]["$edgeAgent"]["properties.desired"]["modules"]["gamma"]["status"] = "stopped"
-    document["modulesContent"]["$edgeHub"]["properties.desired"]["storeAndForwardConfiguration"] = \
-        {"timeToLiveSecs": 60}
+    document["modulesContent"]["$edgeHub"]["properties.desired"]["storeAndForwardConfiguration"] = {
+        "timeToLiveSecs": 60
+    }
     at_scale = write(tmp_path / "at-scale.json", deployment_document(document, AtScale("tags.site = 'lab'", 10, "lab")))
     composed = tmp_path / "composed.json"
-    compose = subprocess.run([*EDGESHIP, "manifest", "compose", str(at_scale), "--tags", '{"site": "lab"}',
-                              "--out", str(composed)], capture_output=True, text=True, timeout=120, check=False)
+    compose = subprocess.run(
+        [*EDGESHIP, "manifest", "compose", str(at_scale), "--tags", '{"site": "lab"}', "--out", str(composed)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert compose.returncode == 0, compose.stderr
     with start(tmp_path, "127.0.18.3") as sim:
         sim.wait_connected(timeout=60)
@@ -309,8 +366,9 @@ def test_a_redeployed_store_limit_applies_live_and_can_be_lifted(tmp_path: Path)
     from edgesim.hub.limits import StoreFullError
 
     limited = copy.deepcopy(BEFORE)
-    limited["modulesContent"]["$edgeHub"]["properties.desired"]["storeAndForwardConfiguration"]["storeLimits"] = \
-        {"maxSizeBytes": 0}  # at or over 0 bytes: every new message is refused
+    limited["modulesContent"]["$edgeHub"]["properties.desired"]["storeAndForwardConfiguration"]["storeLimits"] = {
+        "maxSizeBytes": 0
+    }  # at or over 0 bytes: every new message is refused
     with start(tmp_path, "127.0.18.4") as sim:
         sim.wait_connected(timeout=60)
         before = pids(sim)

@@ -26,8 +26,11 @@ API_VERSION = "2019-01-30"
 def workload(tmp_path: Path, loop_thread: LoopThread) -> Iterator[tuple[WorkloadApi, dict[str, str]]]:
     bundle = ensure_certificates(tmp_path / "state", ["127.0.0.21"], "hub.example")
     keys = {"modA": sas.generate_key(), "modB": sas.generate_key()}
-    api = WorkloadApi(tmp_path / "state" / "run" / "workload.sock", bundle.trust_bundle_pem,
-                      {name: WorkloadIdentity(key, f"gen-{name}") for name, key in keys.items()})
+    api = WorkloadApi(
+        tmp_path / "state" / "run" / "workload.sock",
+        bundle.trust_bundle_pem,
+        {name: WorkloadIdentity(key, f"gen-{name}") for name, key in keys.items()},
+    )
     loop_thread.run(api.start())
     yield api, keys
     loop_thread.run(api.stop())
@@ -63,19 +66,28 @@ def test_unknown_module_and_wrong_generation_are_refused(workload: tuple[Workloa
     assert (ghost.status_code, ghost.json()) == (404, {"message": "module not found: ghost"})
     wrong = requests.post(base + "modules/modA/genid/nope/sign", params={"api-version": API_VERSION}, json=body)
     assert wrong.status_code == 403
-    bad = requests.post(base + "modules/modA/genid/gen-modA/sign", params={"api-version": API_VERSION},
-                        json={**body, "data": "***"})
+    bad = requests.post(
+        base + "modules/modA/genid/gen-modA/sign", params={"api-version": API_VERSION}, json={**body, "data": "***"}
+    )
     assert bad.status_code == 400
     no_version = requests.get(base + "trust-bundle")
     assert no_version.status_code == 400
 
 
-def test_create_from_edge_environment_uses_the_workload_api(workload: tuple[WorkloadApi, dict[str, str]],
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_create_from_edge_environment_uses_the_workload_api(
+    workload: tuple[WorkloadApi, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     api, _ = workload
-    env = {"IOTEDGE_IOTHUBHOSTNAME": "hub.example", "IOTEDGE_DEVICEID": "dev", "IOTEDGE_MODULEID": "modA",
-           "IOTEDGE_GATEWAYHOSTNAME": "127.0.0.21", "IOTEDGE_MODULEGENERATIONID": "gen-modA",
-           "IOTEDGE_WORKLOADURI": api.uri, "IOTEDGE_APIVERSION": API_VERSION, "IOTEDGE_AUTHSCHEME": "sasToken"}
+    env = {
+        "IOTEDGE_IOTHUBHOSTNAME": "hub.example",
+        "IOTEDGE_DEVICEID": "dev",
+        "IOTEDGE_MODULEID": "modA",
+        "IOTEDGE_GATEWAYHOSTNAME": "127.0.0.21",
+        "IOTEDGE_MODULEGENERATIONID": "gen-modA",
+        "IOTEDGE_WORKLOADURI": api.uri,
+        "IOTEDGE_APIVERSION": API_VERSION,
+        "IOTEDGE_AUTHSCHEME": "sasToken",
+    }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     client = IoTHubModuleClient.create_from_edge_environment()

@@ -47,7 +47,7 @@ def test_remaining_length_on_the_wire(length: int, encoded: bytes) -> None:
         assert codec.encode_pingresp() == b"\xd0" + encoded
         return
     frame = codec.encode_publish(topic, payload)
-    assert frame[:1 + len(encoded)] == bytes([codec.PUBLISH << 4]) + encoded
+    assert frame[: 1 + len(encoded)] == bytes([codec.PUBLISH << 4]) + encoded
     assert len(frame) == 1 + len(encoded) + length
     assert one(frame, max_packet_bytes=length) == codec.Publish(topic, payload)
 
@@ -72,11 +72,20 @@ def test_a_packet_over_the_size_limit_is_refused_before_its_body_arrives() -> No
 
 # ---- incremental decoding ---------------------------------------------------------------------------
 def test_packets_decode_from_any_split_of_the_stream() -> None:
-    stream = (b"\xc0\x00"  # PINGREQ
-              + b"\x32" + bytes([2 + 3 + 2 + 5]) + utf8("a/b") + b"\x00\x07" + b"hello"  # PUBLISH QoS 1, id 7
-              + b"\xe0\x00")  # DISCONNECT
-    expected = [codec.Simple(codec.PINGREQ), codec.Publish("a/b", b"hello", qos=1, packet_id=7),
-                codec.Simple(codec.DISCONNECT)]
+    stream = (
+        b"\xc0\x00"  # PINGREQ
+        + b"\x32"
+        + bytes([2 + 3 + 2 + 5])
+        + utf8("a/b")
+        + b"\x00\x07"
+        + b"hello"  # PUBLISH QoS 1, id 7
+        + b"\xe0\x00"
+    )  # DISCONNECT
+    expected = [
+        codec.Simple(codec.PINGREQ),
+        codec.Publish("a/b", b"hello", qos=1, packet_id=7),
+        codec.Simple(codec.DISCONNECT),
+    ]
     for split in range(len(stream) + 1):
         decoder = codec.Decoder()
         assert decoder.feed(stream[:split]) + decoder.feed(stream[split:]) == expected
@@ -94,13 +103,22 @@ def test_nothing_comes_out_until_a_packet_is_whole() -> None:
 
 # ---- every packet type: encode (where the hub sends it) and decode (where a client sends it) --------
 def test_connect_round_trip_and_layout() -> None:
-    frame = codec.encode_connect("dev/mod", "hub/dev/mod/?api-version=2019-10-01", b"SharedAccessSignature x",
-                                 keepalive=300, clean_session=True)
-    body = (utf8("MQTT") + b"\x04" + bytes([0x80 | 0x40 | 0x02]) + struct.pack("!H", 300) + utf8("dev/mod")
-            + utf8("hub/dev/mod/?api-version=2019-10-01") + utf8("SharedAccessSignature x"))
+    frame = codec.encode_connect(
+        "dev/mod", "hub/dev/mod/?api-version=2019-10-01", b"SharedAccessSignature x", keepalive=300, clean_session=True
+    )
+    body = (
+        utf8("MQTT")
+        + b"\x04"
+        + bytes([0x80 | 0x40 | 0x02])
+        + struct.pack("!H", 300)
+        + utf8("dev/mod")
+        + utf8("hub/dev/mod/?api-version=2019-10-01")
+        + utf8("SharedAccessSignature x")
+    )
     assert frame == b"\x10" + bytes([len(body)]) + body
-    assert one(frame) == codec.Connect("dev/mod", "hub/dev/mod/?api-version=2019-10-01",
-                                       b"SharedAccessSignature x", 300, True, False)
+    assert one(frame) == codec.Connect(
+        "dev/mod", "hub/dev/mod/?api-version=2019-10-01", b"SharedAccessSignature x", 300, True, False
+    )
 
 
 def test_connect_without_credentials_and_with_a_will() -> None:
@@ -116,27 +134,37 @@ def test_connack_layout() -> None:
     assert codec.encode_connack(False, codec.ACCEPTED) == b"\x20\x02\x00\x00"
     # 3.2.2.2: session present must be 0 with a non-zero return code.
     assert codec.encode_connack(True, codec.REFUSED_NOT_AUTHORIZED) == b"\x20\x02\x00\x05"
-    assert [codec.ACCEPTED, codec.REFUSED_PROTOCOL, codec.REFUSED_IDENTIFIER, codec.REFUSED_UNAVAILABLE,
-            codec.REFUSED_BAD_CREDENTIALS, codec.REFUSED_NOT_AUTHORIZED] == [0, 1, 2, 3, 4, 5]
+    assert [
+        codec.ACCEPTED,
+        codec.REFUSED_PROTOCOL,
+        codec.REFUSED_IDENTIFIER,
+        codec.REFUSED_UNAVAILABLE,
+        codec.REFUSED_BAD_CREDENTIALS,
+        codec.REFUSED_NOT_AUTHORIZED,
+    ] == [0, 1, 2, 3, 4, 5]
 
 
-@pytest.mark.parametrize(("qos", "packet_id", "dup"),
-                         [(0, None, False), (1, 1, False), (1, 65535, True), (2, 9, False)])
+@pytest.mark.parametrize(
+    ("qos", "packet_id", "dup"), [(0, None, False), (1, 1, False), (1, 65535, True), (2, 9, False)]
+)
 def test_publish_round_trip_and_layout(qos: int, packet_id: int | None, dup: bool) -> None:
     frame = codec.encode_publish("devices/d/modules/m/inputs/in/%24.mid=1", b"\x00{}\xff", qos, packet_id, dup)
     variable = utf8("devices/d/modules/m/inputs/in/%24.mid=1") + (struct.pack("!H", packet_id) if qos else b"")
     body = variable + b"\x00{}\xff"
     assert frame == bytes([0x30 | (0x08 if dup else 0) | qos << 1, len(body)]) + body
-    assert one(frame) == codec.Publish("devices/d/modules/m/inputs/in/%24.mid=1", b"\x00{}\xff", qos, packet_id,
-                                       False, dup)
+    assert one(frame) == codec.Publish(
+        "devices/d/modules/m/inputs/in/%24.mid=1", b"\x00{}\xff", qos, packet_id, False, dup
+    )
 
 
 def test_publish_retain_flag_and_empty_payload() -> None:
     assert one(b"\x31" + bytes([3]) + utf8("t")) == codec.Publish("t", b"", 0, None, True, False)
 
 
-@pytest.mark.parametrize(("kind", "first_byte"), [(codec.PUBACK, 0x40), (codec.PUBREC, 0x50), (codec.PUBREL, 0x62),
-                                                  (codec.PUBCOMP, 0x70), (codec.UNSUBACK, 0xB0)])
+@pytest.mark.parametrize(
+    ("kind", "first_byte"),
+    [(codec.PUBACK, 0x40), (codec.PUBREC, 0x50), (codec.PUBREL, 0x62), (codec.PUBCOMP, 0x70), (codec.UNSUBACK, 0xB0)],
+)
 def test_packet_id_packets(kind: int, first_byte: int) -> None:
     # 3.4 - 3.7, 3.11: remaining length 2, the packet id; PUBREL's flags are 0010 (3.6.1).
     assert one(bytes([first_byte, 2, 0x12, 0x34])) == codec.PacketId(kind, 0x1234)
@@ -167,8 +195,9 @@ def test_unsubscribe_decodes() -> None:
     assert one(b"\xa2" + bytes([len(body)]) + body) == codec.Unsubscribe(3, ("a/#", "b"))  # 3.10.1: flags 0010
 
 
-@pytest.mark.parametrize(("kind", "first_byte"), [(codec.PINGREQ, 0xC0), (codec.PINGRESP, 0xD0),
-                                                  (codec.DISCONNECT, 0xE0)])
+@pytest.mark.parametrize(
+    ("kind", "first_byte"), [(codec.PINGREQ, 0xC0), (codec.PINGRESP, 0xD0), (codec.DISCONNECT, 0xE0)]
+)
 def test_empty_packets(kind: int, first_byte: int) -> None:
     assert one(bytes([first_byte, 0])) == codec.Simple(kind)
 
@@ -178,9 +207,22 @@ def test_pingresp_encoding() -> None:
 
 
 def test_packet_type_numbers_are_the_standards() -> None:
-    numbers = (codec.CONNECT, codec.CONNACK, codec.PUBLISH, codec.PUBACK, codec.PUBREC, codec.PUBREL, codec.PUBCOMP,
-               codec.SUBSCRIBE, codec.SUBACK, codec.UNSUBSCRIBE, codec.UNSUBACK, codec.PINGREQ, codec.PINGRESP,
-               codec.DISCONNECT)
+    numbers = (
+        codec.CONNECT,
+        codec.CONNACK,
+        codec.PUBLISH,
+        codec.PUBACK,
+        codec.PUBREC,
+        codec.PUBREL,
+        codec.PUBCOMP,
+        codec.SUBSCRIBE,
+        codec.SUBACK,
+        codec.UNSUBSCRIBE,
+        codec.UNSUBACK,
+        codec.PINGREQ,
+        codec.PINGRESP,
+        codec.DISCONNECT,
+    )
     assert numbers == tuple(range(1, 15))
 
 

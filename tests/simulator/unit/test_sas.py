@@ -33,7 +33,8 @@ def test_build_token_matches_the_documented_format() -> None:
     assert sas.module_resource_uri("myhub.azure-devices.net", "dev1", "filter") == URI
     assert sas.build_token(URI, KEY, EXPIRY) == spec_token(URI, KEY, EXPIRY)
     assert sas.build_token(URI, KEY, EXPIRY).startswith(
-        "SharedAccessSignature sr=myhub.azure-devices.net%2Fdevices%2Fdev1%2Fmodules%2Ffilter&sig=")
+        "SharedAccessSignature sr=myhub.azure-devices.net%2Fdevices%2Fdev1%2Fmodules%2Ffilter&sig="
+    )
 
 
 def test_sign_is_base64_hmac_sha256_of_the_decoded_key() -> None:
@@ -52,8 +53,10 @@ def test_parse_token() -> None:
     assert parsed.resource_uri == URI
     assert parsed.encoded_resource_uri == urllib.parse.quote_plus(URI)
     assert parsed.expiry == EXPIRY
-    assert base64.b64decode(parsed.signature) == hmac.new(
-        bytes(range(32)), f"{urllib.parse.quote_plus(URI)}\n{EXPIRY}".encode(), hashlib.sha256).digest()
+    assert (
+        base64.b64decode(parsed.signature)
+        == hmac.new(bytes(range(32)), f"{urllib.parse.quote_plus(URI)}\n{EXPIRY}".encode(), hashlib.sha256).digest()
+    )
 
 
 def test_a_valid_token_verifies_before_expiry() -> None:
@@ -101,18 +104,21 @@ def test_tampering_with_any_field_is_detected() -> None:
         sas.verify_token(tampered(token, "sig", urllib.parse.quote(flipped, safe="")), URI, KEY, now=0)
 
 
-@pytest.mark.parametrize("token", [
-    "",
-    "sr=a&sig=b&se=1",  # no SharedAccessSignature prefix
-    "SharedAccessSignature sr=a&sig=b",  # no se
-    "SharedAccessSignature sr=a&se=1",  # no sig
-    "SharedAccessSignature sig=b&se=1",  # no sr
-    "SharedAccessSignature sr=a&sig=b&se=1&se=2",  # a field twice
-    "SharedAccessSignature sr=a&sig=b&se",  # a field without "="
-    "SharedAccessSignature sr=a&sig=b&se=soon",
-    "SharedAccessSignature sr=a&sig=b&se=-1",
-    "SharedAccessSignature sr=a&sig=b&se=²",  # a digit int() refuses
-])
+@pytest.mark.parametrize(
+    "token",
+    [
+        "",
+        "sr=a&sig=b&se=1",  # no SharedAccessSignature prefix
+        "SharedAccessSignature sr=a&sig=b",  # no se
+        "SharedAccessSignature sr=a&se=1",  # no sig
+        "SharedAccessSignature sig=b&se=1",  # no sr
+        "SharedAccessSignature sr=a&sig=b&se=1&se=2",  # a field twice
+        "SharedAccessSignature sr=a&sig=b&se",  # a field without "="
+        "SharedAccessSignature sr=a&sig=b&se=soon",
+        "SharedAccessSignature sr=a&sig=b&se=-1",
+        "SharedAccessSignature sr=a&sig=b&se=²",  # a digit int() refuses
+    ],
+)
 def test_malformed_tokens_are_sas_token_errors(token: str) -> None:
     with pytest.raises(sas.SasTokenError):
         sas.verify_token(token, URI, KEY, now=0)

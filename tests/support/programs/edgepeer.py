@@ -39,18 +39,25 @@ def main() -> None:
             del os.environ[name]
         client = IoTHubModuleClient.create_from_edge_environment(**options)
     else:
-        client = IoTHubDeviceClient.create_from_connection_string(connection_string, server_verification_cert=ca,
-                                                                  **options)
+        client = IoTHubDeviceClient.create_from_connection_string(
+            connection_string, server_verification_cert=ca, **options
+        )
 
     def on_message(message: Message) -> None:
-        emit("message", input=getattr(message, "input_name", None), body=message.data.decode("utf-8", "replace"),
-             properties=dict(message.custom_properties), message_id=message.message_id)
+        emit(
+            "message",
+            input=getattr(message, "input_name", None),
+            body=message.data.decode("utf-8", "replace"),
+            properties=dict(message.custom_properties),
+            message_id=message.message_id,
+        )
 
     def on_method(request: Any) -> None:
         emit("method", name=request.name, payload=request.payload)
         if request.name != "slow":
-            client.send_method_response(MethodResponse.create_from_method_request(request, 200,
-                                                                                 {"echo": request.payload}))
+            client.send_method_response(
+                MethodResponse.create_from_method_request(request, 200, {"echo": request.payload})
+            )
 
     def on_desired(patch: dict) -> None:  # type: ignore[type-arg]
         emit("desired", patch=patch)
@@ -90,8 +97,11 @@ def main() -> None:
                 response = client.invoke_method(command["params"], command["device"], command.get("module"))
             except Exception as exc:  # noqa: BLE001 - the SDK raises for any status >= 300: the test reads which
                 cause = exc.__cause__
-                emit("invoke_failed", error=f"{type(exc).__name__}: {exc}",
-                     cause=f"{type(cause).__name__}: {cause}" if cause else None)
+                emit(
+                    "invoke_failed",
+                    error=f"{type(exc).__name__}: {exc}",
+                    cause=f"{type(cause).__name__}: {cause}" if cause else None,
+                )
             else:
                 emit("invoked", response=response)
         elif op == "exit":

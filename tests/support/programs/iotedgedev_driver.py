@@ -26,8 +26,12 @@ def run_job(job):
     code = 1
     try:
         from iotedgedev.cli import main
-        main.main(args=["genconfig", "-f", job["template"], "-P", job["platform"]], prog_name="iotedgedev",
-                  standalone_mode=False)
+
+        main.main(
+            args=["genconfig", "-f", job["template"], "-P", job["platform"]],
+            prog_name="iotedgedev",
+            standalone_mode=False,
+        )
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1

@@ -26,19 +26,27 @@ def main() -> None:
     retry = len(sys.argv) < 4 or sys.argv[3] != "no-retry"
     with open(ca_file) as handle:
         ca = handle.read()
-    client = IoTHubModuleClient.create_from_connection_string(connection_string, server_verification_cert=ca,
-                                                              keep_alive=10, connection_retry=retry)
+    client = IoTHubModuleClient.create_from_connection_string(
+        connection_string, server_verification_cert=ca, keep_alive=10, connection_retry=retry
+    )
 
     def on_message(message: Message) -> None:
-        emit("input", input=message.input_name, body=message.data.decode("utf-8", "replace"),
-             properties=dict(message.custom_properties), message_id=message.message_id,
-             correlation_id=message.correlation_id, content_type=message.content_type)
+        emit(
+            "input",
+            input=message.input_name,
+            body=message.data.decode("utf-8", "replace"),
+            properties=dict(message.custom_properties),
+            message_id=message.message_id,
+            correlation_id=message.correlation_id,
+            content_type=message.content_type,
+        )
 
     def on_method(request: Any) -> None:
         emit("method", name=request.name, payload=request.payload)
         if request.name != "slow":
-            client.send_method_response(MethodResponse.create_from_method_request(request, 200,
-                                                                                 {"echo": request.payload}))
+            client.send_method_response(
+                MethodResponse.create_from_method_request(request, 200, {"echo": request.payload})
+            )
 
     def on_desired(patch: dict) -> None:  # type: ignore[type-arg]
         emit("desired", patch=patch)

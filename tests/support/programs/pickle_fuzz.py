@@ -31,10 +31,19 @@ def valid_tokenizer_pickle() -> bytes:
     sys.modules["keras_preprocessing.text"] = module
     try:
         tokenizer = cls()
-        tokenizer.__dict__.update({"word_index": {"good": 1, "bad": 2}, "word_counts": OrderedDict([("good", 3)]),
-                                   "word_docs": defaultdict(int, {"good": 2}), "index_docs": np.array([1, 2]),
-                                   "classes": np.array(["NEGATIVE", "POSITIVE"]), "num_words": np.int64(5),
-                                   "filters": "!\t\n", "split": " ", "lower": True})
+        tokenizer.__dict__.update(
+            {
+                "word_index": {"good": 1, "bad": 2},
+                "word_counts": OrderedDict([("good", 3)]),
+                "word_docs": defaultdict(int, {"good": 2}),
+                "index_docs": np.array([1, 2]),
+                "classes": np.array(["NEGATIVE", "POSITIVE"]),
+                "num_words": np.int64(5),
+                "filters": "!\t\n",
+                "split": " ",
+                "lower": True,
+            }
+        )
         return pickle.dumps(tokenizer, protocol=2)
     finally:
         del sys.modules["keras_preprocessing.text"]
@@ -71,15 +80,28 @@ def main(random_examples: int, mutated_examples: int) -> None:
     common: dict[str, Any] = {"deadline": None, "suppress_health_check": list(HealthCheck), "database": None}
 
     @settings(max_examples=random_examples, **common)
-    @given(data=st.one_of(st.binary(max_size=200), st.binary(max_size=60).map(lambda b: b"\x80\x04" + b),
-                          st.binary(max_size=60).map(lambda b: b"c" + b)))
+    @given(
+        data=st.one_of(
+            st.binary(max_size=200),
+            st.binary(max_size=60).map(lambda b: b"\x80\x04" + b),
+            st.binary(max_size=60).map(lambda b: b"c" + b),
+        )
+    )
     def random_bytes(data: bytes) -> None:
         check(data)
 
     @settings(max_examples=mutated_examples, **common)
-    @given(edits=st.lists(st.tuples(st.integers(0, len(valid) - 1), st.sampled_from(["flip", "insert", "delete",
-                                                                                     "cut"]),
-                                    st.integers(0, 255)), min_size=1, max_size=4))
+    @given(
+        edits=st.lists(
+            st.tuples(
+                st.integers(0, len(valid) - 1),
+                st.sampled_from(["flip", "insert", "delete", "cut"]),
+                st.integers(0, 255),
+            ),
+            min_size=1,
+            max_size=4,
+        )
+    )
     def mutated(edits: list[tuple[int, str, int]]) -> None:
         data = bytearray(valid)
         for position, kind, value in edits:

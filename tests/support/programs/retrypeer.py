@@ -24,8 +24,9 @@ def main() -> None:
     connection_string, ca_file = sys.argv[1], sys.argv[2]
     with open(ca_file) as handle:
         ca = handle.read()
-    client = IoTHubModuleClient.create_from_connection_string(connection_string, server_verification_cert=ca,
-                                                              keep_alive=10, connection_retry_interval=1)
+    client = IoTHubModuleClient.create_from_connection_string(
+        connection_string, server_verification_cert=ca, keep_alive=10, connection_retry_interval=1
+    )
 
     def on_message(message: Message) -> None:
         emit("input", input=message.input_name, body=message.data.decode("utf-8", "replace"))
@@ -38,6 +39,7 @@ def main() -> None:
         command = json.loads(line)
         op = command["op"]
         if op == "send":
+
             def send(body: object = command["body"], output: str = command["output"]) -> None:
                 try:
                     client.send_message_to_output(Message(json.dumps(body)), output)  # blocks until the PUBACK
@@ -45,6 +47,7 @@ def main() -> None:
                     emit("send_failed", body=body, error=f"{type(exc).__name__}: {exc}")
                 else:
                     emit("sent", body=body)
+
             # Each send on its own thread: many publishes in flight at once, as a busy module has.
             thread = threading.Thread(target=send, daemon=True)
             thread.start()

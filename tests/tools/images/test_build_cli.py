@@ -11,8 +11,14 @@ from pathlib import Path
 
 def run_build(tmp_path: Path, module_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path / 'no-docker.sock'}"}
-    return subprocess.run([sys.executable, "-m", "edgeship", "build", "--module-dir", str(module_dir), *args],
-                          capture_output=True, text=True, env=env, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "edgeship", "build", "--module-dir", str(module_dir), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_no_engine_is_a_one_line_error(tmp_path: Path, repo_root: Path) -> None:

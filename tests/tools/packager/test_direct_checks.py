@@ -31,8 +31,14 @@ def model(*layers: KerasLayer, class_name: str = "Sequential") -> KerasModel:
 
 
 def test_supported_sequence_converts() -> None:
-    graph = convert_direct(model(layer("Embedding", "emb"), layer("Dropout", "d"), layer("LSTM", "lstm"),
-                                 layer("Dense", "out", activation="sigmoid")))
+    graph = convert_direct(
+        model(
+            layer("Embedding", "emb"),
+            layer("Dropout", "d"),
+            layer("LSTM", "lstm"),
+            layer("Dense", "out", activation="sigmoid"),
+        )
+    )
     assert [n.op_type for n in graph.model.graph.node].count("LSTM") == 1
     assert graph.hidden_size == 2
     assert graph.sequence_length == 5
@@ -43,10 +49,14 @@ def test_supported_sequence_converts() -> None:
     [
         ((layer("Embedding", "emb"), layer("Conv1D", "conv"), layer("Dense", "out")), "layer 'conv' (Conv1D)"),
         ((layer("Embedding", "emb", mask_zero=True), layer("LSTM", "l"), layer("Dense", "o")), "mask_zero"),
-        ((layer("Embedding", "emb"), layer("LSTM", "l", return_sequences=True), layer("Dense", "o")),
-         "return_sequences"),
-        ((layer("Embedding", "emb"), layer("LSTM", "l", recurrent_activation="softsign"), layer("Dense", "o")),
-         "'softsign'"),
+        (
+            (layer("Embedding", "emb"), layer("LSTM", "l", return_sequences=True), layer("Dense", "o")),
+            "return_sequences",
+        ),
+        (
+            (layer("Embedding", "emb"), layer("LSTM", "l", recurrent_activation="softsign"), layer("Dense", "o")),
+            "'softsign'",
+        ),
         ((layer("Embedding", "emb"), layer("Dense", "o")), "Embedding -> LSTM|GRU -> Dense"),
         ((layer("Embedding", "emb"), layer("LSTM", "l"), layer("Dense", "o", activation="selu")), "'selu'"),
     ],

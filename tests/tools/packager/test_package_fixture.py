@@ -28,14 +28,21 @@ def source_of(folder: Path) -> ModelSource:
 
 @pytest.mark.parametrize("converter", ["direct", "tf2onnx"])
 def test_both_converters_pass_the_gate(small_model_dir: Path, tmp_path: Path, converter: str) -> None:
-    result = package_model(source_of(small_model_dir), tmp_path / "model",
-                           PackageOptions(converter=converter, quantize="int8"))  # type: ignore[arg-type]
+    result = package_model(
+        source_of(small_model_dir),
+        tmp_path / "model",
+        PackageOptions(converter=converter, quantize="int8"),  # type: ignore[arg-type]
+    )
     fp32, int8, *padskip = result.parity
     assert [r.variant for r in padskip] == (["padskip"] if converter == "direct" else [])
     for report in padskip:  # the module's padding skip on the int8 graph vs its full sequence: int8 bounds
         assert report.passed
-        assert report.bounds == {"max_abs_diff": 0.05, "min_label_agreement": 0.99, "max_accuracy_drop": 0.005,
-                                 "loss_significance": 0.05}
+        assert report.bounds == {
+            "max_abs_diff": 0.05,
+            "min_label_agreement": 0.99,
+            "max_accuracy_drop": 0.005,
+            "loss_significance": 0.05,
+        }
         assert report.max_abs_diff <= 0.05
         assert report.label_agreement >= 0.99 or (report.agreement_p_value or 0.0) >= 0.05
     assert fp32.passed
@@ -66,8 +73,14 @@ def test_both_converters_pass_the_gate(small_model_dir: Path, tmp_path: Path, co
 def test_direct_exposes_initial_state_and_w2v_is_not_shipped(small_model_dir: Path, tmp_path: Path) -> None:
     result = package_model(source_of(small_model_dir), tmp_path / "model", PackageOptions(converter="direct"))
     assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["model.json", "model.onnx", "tokenizer.json"]
-    assert result.model_json["lstm"] == {"cell": "LSTM", "hidden_size": 100, "initial_h": "initial_h",
-                                         "initial_c": "initial_c", "final_h": "final_h", "final_c": "final_c"}
+    assert result.model_json["lstm"] == {
+        "cell": "LSTM",
+        "hidden_size": 100,
+        "initial_h": "initial_h",
+        "initial_c": "initial_c",
+        "final_h": "final_h",
+        "final_c": "final_c",
+    }
     model_json: Any = result.model_json
     padskip = model_json["parity"]["padskip"]
     assert padskip["passed"] is True
@@ -96,8 +109,9 @@ def test_auto_picks_direct(small_model_dir: Path, tmp_path: Path) -> None:
     assert package_model(source_of(small_model_dir), tmp_path / "m", PackageOptions()).converter == "direct"
 
 
-def test_failing_gate_writes_nothing_and_keeps_previous(small_model_dir: Path, tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failing_gate_writes_nothing_and_keeps_previous(
+    small_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "model"
     package_model(source_of(small_model_dir), out, PackageOptions(converter="direct"))
     before = {p.name: p.read_bytes() for p in out.iterdir()}
@@ -110,13 +124,19 @@ def test_failing_gate_writes_nothing_and_keeps_previous(small_model_dir: Path, t
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "EDGESHIP_HOME": str(cwd / "home")}
-    return subprocess.run([sys.executable, "-m", "edgeship", *args], capture_output=True, text=True, cwd=cwd,
-                          env=env, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "edgeship", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_cli_register_then_package(small_model_dir: Path, tmp_path: Path) -> None:
-    assert run_cli("model", "register", str(small_model_dir), "-n", "sentiment", cwd=tmp_path).stdout == \
-        "sentiment:1\n"
+    assert run_cli("model", "register", str(small_model_dir), "-n", "sentiment", cwd=tmp_path).stdout == "sentiment:1\n"
     result = run_cli("package", "sentiment:1", "--out", "out/model", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "pass" in result.stdout
@@ -131,8 +151,7 @@ def test_cli_register_then_package(small_model_dir: Path, tmp_path: Path) -> Non
     [
         (lambda d: (d / "model.h5").unlink(), "lacks model.h5"),
         (lambda d: (d / "model.h5").write_bytes(b"garbage"), "not an HDF5 file"),
-        (lambda d: (d / "tokenizer.pkl").write_bytes((d / "encoder.pkl").read_bytes()),
-         "expected a Keras Tokenizer"),
+        (lambda d: (d / "tokenizer.pkl").write_bytes((d / "encoder.pkl").read_bytes()), "expected a Keras Tokenizer"),
     ],
 )
 def test_cli_bad_model_folders(small_model_dir: Path, tmp_path: Path, break_it: object, message: str) -> None:

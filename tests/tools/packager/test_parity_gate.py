@@ -26,8 +26,8 @@ def scores_with_flips(n: int, lost: int, gained: int) -> tuple[HeldoutSet, np.nd
     candidate = reference.copy()
     reference[:gained] = 0.49
     candidate[:gained] = 0.51
-    reference[gained:gained + lost] = 0.51
-    candidate[gained:gained + lost] = 0.49
+    reference[gained : gained + lost] = 0.51
+    candidate[gained : gained + lost] = 0.49
     return heldout_of(truth), reference, candidate
 
 
@@ -80,8 +80,8 @@ def test_a_loss_within_the_bound_passes_even_when_significant() -> None:
 
 def test_disagreement_test_matches_the_binomial_tail() -> None:
     assert disagreement_p_value(0, 175) == 1.0
-    assert disagreement_p_value(1, 175) == pytest.approx(1 - 0.99 ** 175)
-    expected = 1 - sum(math.comb(175, k) * 0.01 ** k * 0.99 ** (175 - k) for k in range(3))
+    assert disagreement_p_value(1, 175) == pytest.approx(1 - 0.99**175)
+    expected = 1 - sum(math.comb(175, k) * 0.01**k * 0.99 ** (175 - k) for k in range(3))
     assert disagreement_p_value(3, 175) == pytest.approx(expected)
     assert disagreement_p_value(5, 175) < 0.05 < disagreement_p_value(4, 175)
 
@@ -118,8 +118,9 @@ def test_a_score_that_moves_far_fails_even_without_a_label_change() -> None:
     reference = np.full(n, 0.95, dtype=np.float32)
     candidate = reference.copy()
     candidate[0] = 0.85  # still POSITIVE, but 0.1 away: not int8 rounding
-    report = compare("int8", HeldoutSet(tuple(str(i) for i in range(n)), None, "probe"), reference, candidate,
-                     Labelling())
+    report = compare(
+        "int8", HeldoutSet(tuple(str(i) for i in range(n)), None, "probe"), reference, candidate, Labelling()
+    )
     assert report.label_agreement == 1.0
     assert not report.passed
 
@@ -129,8 +130,9 @@ def test_label_agreement_still_gates_without_ground_truth() -> None:
     reference = np.full(n, 0.9, dtype=np.float32)
     candidate = reference.copy()
     candidate[:2] = 0.1  # two texts change label outright: 98 % agreement
-    report = compare("int8", HeldoutSet(tuple(str(i) for i in range(n)), None, "probe"), reference, candidate,
-                     Labelling())
+    report = compare(
+        "int8", HeldoutSet(tuple(str(i) for i in range(n)), None, "probe"), reference, candidate, Labelling()
+    )
     assert report.lost is None
     assert report.loss_p_value is None
     assert report.label_agreement == pytest.approx(0.98)

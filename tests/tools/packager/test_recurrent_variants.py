@@ -21,8 +21,14 @@ def build(kind: str, tmp_path: Path, **cell: object) -> Path:
     tf_keras.utils.set_random_seed(3)
     layers = tf_keras.layers
     recurrent = layers.LSTM(7, **cell) if kind == "LSTM" else layers.GRU(7, **cell)
-    model = tf_keras.Sequential([layers.Embedding(50, 6, input_length=20), layers.Dropout(0.3), recurrent,
-                                 layers.Dense(1, activation="sigmoid")])
+    model = tf_keras.Sequential(
+        [
+            layers.Embedding(50, 6, input_length=20),
+            layers.Dropout(0.3),
+            recurrent,
+            layers.Dense(1, activation="sigmoid"),
+        ]
+    )
     model.build((None, 20))
     # Non-trivial biases, so gate order mistakes cannot hide behind zeros.
     weights = [w + np.random.RandomState(1).normal(0, 0.3, w.shape).astype(np.float32) for w in model.get_weights()]

@@ -46,16 +46,27 @@ def test_eval_and_exec_globals_refused(tmp_path: Path, protocol: int) -> None:
 
 
 @pytest.mark.parametrize("protocol", [0, 2])
-def test_keras_2_2_era_tokenizer_loads_without_keras(tmp_path: Path, protocol: int,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_keras_2_2_era_tokenizer_loads_without_keras(
+    tmp_path: Path, protocol: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     tokenizer_cls = fake_class("keras_preprocessing.text", "Tokenizer", monkeypatch)
     tokenizer = tokenizer_cls()
-    tokenizer.__dict__.update({
-        "word_counts": OrderedDict([("good", 3), ("bad", 2)]), "word_docs": defaultdict(int, {"good": 2}),
-        "filters": "!\t\n", "split": " ", "lower": True, "num_words": None, "document_count": 3,
-        "char_level": False, "oov_token": None, "index_docs": defaultdict(int, {1: 2}),
-        "word_index": {"good": 1, "bad": 2}, "index_word": {1: "good", 2: "bad"},
-    })
+    tokenizer.__dict__.update(
+        {
+            "word_counts": OrderedDict([("good", 3), ("bad", 2)]),
+            "word_docs": defaultdict(int, {"good": 2}),
+            "filters": "!\t\n",
+            "split": " ",
+            "lower": True,
+            "num_words": None,
+            "document_count": 3,
+            "char_level": False,
+            "oov_token": None,
+            "index_docs": defaultdict(int, {1: 2}),
+            "word_index": {"good": 1, "bad": 2},
+            "index_word": {1: "good", 2: "bad"},
+        }
+    )
     path = tmp_path / "tokenizer.pkl"
     path.write_bytes(pickle.dumps(tokenizer, protocol=protocol))
     monkeypatch.delitem(sys.modules, "keras_preprocessing.text")  # loading must not need the module

@@ -25,8 +25,31 @@ CORPUS = [
     "naïve résumé über straße",
     "spam spam spam spam eggs",
 ]
-WORDS = st.sampled_from(["love", "hate", "phone", "ever", "café", "☕️", "#coffee", "@friend", "unknownword",
-                         "Straße", "ÜBER", "spam", "!!!", "...", "", " ", "\t", "\n", "😀", "I'm", "it's"])
+WORDS = st.sampled_from(
+    [
+        "love",
+        "hate",
+        "phone",
+        "ever",
+        "café",
+        "☕️",
+        "#coffee",
+        "@friend",
+        "unknownword",
+        "Straße",
+        "ÜBER",
+        "spam",
+        "!!!",
+        "...",
+        "",
+        " ",
+        "\t",
+        "\n",
+        "😀",
+        "I'm",
+        "it's",
+    ]
+)
 TEXTS = st.one_of(
     st.lists(WORDS, max_size=400).map(" ".join),
     st.text(max_size=200),
@@ -45,9 +68,15 @@ def keras_tokenizer(**kwargs: object) -> object:
 
 def ours(keras: object) -> KerasTokenizer:
     state = vars(keras)
-    return KerasTokenizer(word_index=state["word_index"], filters=state["filters"], lower=state["lower"],
-                          split=state["split"], char_level=state["char_level"], num_words=state["num_words"],
-                          oov_token=state["oov_token"])
+    return KerasTokenizer(
+        word_index=state["word_index"],
+        filters=state["filters"],
+        lower=state["lower"],
+        split=state["split"],
+        char_level=state["char_level"],
+        num_words=state["num_words"],
+        oov_token=state["oov_token"],
+    )
 
 
 CONFIGS: list[dict[str, Any]] = [

@@ -36,15 +36,23 @@ def test_publish_writes_one_content_addressed_archive_and_its_patch(packaged_mod
     assert hashlib.sha256(data).hexdigest() == printed["sha256"]
     assert len(data) == printed["size"]
     assert printed["uri"] == archive.resolve().as_uri()
-    assert printed["patch"] == {"model": {"name": "sentiment", "version": 1, "sha256": printed["sha256"],
-                                          "uri": printed["uri"]}}
+    assert printed["patch"] == {
+        "model": {"name": "sentiment", "version": 1, "sha256": printed["sha256"], "uri": printed["uri"]}
+    }
     with tarfile.open(archive) as tar:
         assert sorted(m.name for m in tar.getmembers()) == ["model.json", "model.onnx", "tokenizer.json"]
         assert all(m.isfile() and m.mtime == 0 and m.uid == 0 for m in tar.getmembers())
     assert json.loads((tmp_path / "pub" / "sentiment" / "1.json").read_text())["sha256"] == printed["sha256"]
     # the same folder gives the same bytes, so the same address
-    code, again = publish("--packaged", str(packaged_model_dir), "--to", (tmp_path / "pub2").as_uri(), "--json",
-                          "--base-url", "http://127.0.0.1:9/models/")
+    code, again = publish(
+        "--packaged",
+        str(packaged_model_dir),
+        "--to",
+        (tmp_path / "pub2").as_uri(),
+        "--json",
+        "--base-url",
+        "http://127.0.0.1:9/models/",
+    )
     assert code == 0, again
     assert json.loads(again)["sha256"] == printed["sha256"]
     assert json.loads(again)["uri"] == f"http://127.0.0.1:9/models/sha256/{printed['sha256']}.tar.gz"
@@ -61,8 +69,13 @@ def test_publish_bad_input_is_one_line(packaged_model_dir: Path, tmp_path: Path)
         (("--packaged", str(packaged_model_dir), "--to", "http://127.0.0.1:9/"), "--to takes a folder or a file://"),
         (("sentiment:1", "--to", str(tmp_path / "p"), "--registry", str(tmp_path / "empty")), "not registered"),
     ]:
-        done = subprocess.run([sys.executable, "-m", "edgeship", "model", "publish", *args], capture_output=True,
-                              text=True, timeout=120, check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", "edgeship", "model", "publish", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert done.returncode == 1, done.stderr
         assert done.stderr.startswith("error: ")
         assert message in done.stderr
@@ -99,8 +112,14 @@ def test_serve_answers_only_published_names_read_only(served: tuple[PublishedSer
     assert hashlib.sha256(body).hexdigest() == sha
     assert request(server, "HEAD", f"/sha256/{sha}.tar.gz") == (200, b"")
     assert json.loads(request(server, "GET", "/sentiment/1.json")[1])["sha256"] == sha
-    for path in ("/secret.txt", "/sha256/../secret.txt", "/%2e%2e/%2e%2e/etc/passwd", f"/sha256/{'0' * 64}.tar.gz",
-                 "/sentiment/../../x.json", "/"):
+    for path in (
+        "/secret.txt",
+        "/sha256/../secret.txt",
+        "/%2e%2e/%2e%2e/etc/passwd",
+        f"/sha256/{'0' * 64}.tar.gz",
+        "/sentiment/../../x.json",
+        "/",
+    ):
         assert request(server, "GET", path)[0] == 404, path
     for method in ("PUT", "POST", "DELETE"):
         assert request(server, method, f"/sha256/{sha}.tar.gz")[0] == 405

@@ -13,8 +13,14 @@ import pytest
 
 def edgeship(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "EDGESHIP_HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "edgeship", "model", *args], capture_output=True, text=True,
-                          env=env, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "edgeship", "model", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
 
 
 @pytest.fixture
@@ -28,11 +34,23 @@ def models(tmp_path: Path) -> Path:
 
 def test_register_list_show_download_delete(tmp_path: Path, models: Path) -> None:
     home = tmp_path / "home"
-    first = edgeship(home, "register", str(models), "--name", "sentiment", "--tag", "framework=keras",
-                     "--property", "accuracy=0.79", "--description", "seed model")
+    first = edgeship(
+        home,
+        "register",
+        str(models),
+        "--name",
+        "sentiment",
+        "--tag",
+        "framework=keras",
+        "--property",
+        "accuracy=0.79",
+        "--description",
+        "seed model",
+    )
     assert (first.returncode, first.stdout) == (0, "sentiment:1\n")
-    assert edgeship(home, "register", str(models), "-n", "sentiment", "--child-path", "model.h5").stdout == \
-        "sentiment:2\n"
+    assert (
+        edgeship(home, "register", str(models), "-n", "sentiment", "--child-path", "model.h5").stdout == "sentiment:2\n"
+    )
     listing = json.loads(edgeship(home, "list", "--json").stdout)
     assert [(m["name"], m["version"], len(m["files"])) for m in listing] == [("sentiment", 1, 4), ("sentiment", 2, 1)]
     shown = json.loads(edgeship(home, "show", "sentiment:1", "--json").stdout)

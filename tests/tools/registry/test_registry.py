@@ -36,14 +36,18 @@ def snapshot(registry: Registry) -> tuple[list[tuple[object, ...]], list[str]]:
 
     with sqlite3.connect(registry.db_path) as db:
         rows = db.execute("SELECT * FROM models ORDER BY name, version").fetchall()
-    blobs = sorted(str(p.relative_to(registry.root)) for p in registry.root.rglob("*") if p.is_file()
-                   and p.parent.parent.name == "sha256")
+    blobs = sorted(
+        str(p.relative_to(registry.root))
+        for p in registry.root.rglob("*")
+        if p.is_file() and p.parent.parent.name == "sha256"
+    )
     return rows, blobs
 
 
 def test_register_assigns_versions_and_hashes(registry: Registry, model_dir: Path) -> None:
-    first = registry.register(model_dir, "sentiment", description="d", tags={"stage": "dev"},
-                              properties={"accuracy": "0.8"})
+    first = registry.register(
+        model_dir, "sentiment", description="d", tags={"stage": "dev"}, properties={"accuracy": "0.8"}
+    )
     second = registry.register(model_dir, "sentiment")
     assert (first.ref, second.ref) == ("sentiment:1", "sentiment:2")
     assert [f.path for f in first.files] == ["encoder.pkl", "model.h5", "sub/notes.txt", "tokenizer.pkl"]
@@ -175,8 +179,12 @@ for _ in range(int(sys.argv[3])):
 def test_concurrent_registrations_from_two_processes(registry: Registry, model_dir: Path) -> None:
     rounds = 15
     workers = [
-        subprocess.Popen([sys.executable, "-c", WORKER, str(registry.root), str(model_dir), str(rounds)],
-                         stdout=subprocess.PIPE, text=True, env={**os.environ})
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(registry.root), str(model_dir), str(rounds)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ},
+        )
         for _ in range(2)
     ]
     versions: list[int] = []
@@ -189,8 +197,9 @@ def test_concurrent_registrations_from_two_processes(registry: Registry, model_d
     assert len({r.sha256 for r in registry.list("race")}) == 1
 
 
-def test_linked_files_work_with_a_relative_registry_root(model_dir: Path, tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_linked_files_work_with_a_relative_registry_root(
+    model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     registry = Registry.open(Path("relative-reg"))
     record = registry.register(model_dir, "sentiment")

@@ -36,16 +36,29 @@ def seed_score_py() -> str:
 
 
 def edgeship(home: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "edgeship", *args], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "EDGESHIP_HOME": str(home)}, cwd=cwd, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "edgeship", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "EDGESHIP_HOME": str(home)},
+        cwd=cwd,
+        check=False,
+    )
 
 
 @pytest.fixture
 def home(tmp_path: Path, small_model_dir: Path) -> Iterator[Path]:
     home = tmp_path / "home"
-    result = edgeship(home, "model", "register", str(small_model_dir), "-n", "sentiment",
-                      *[arg for name in ("model.h5", "model.w2v", "tokenizer.pkl", "encoder.pkl")
-                        for arg in ("--child-path", name)])
+    result = edgeship(
+        home,
+        "model",
+        "register",
+        str(small_model_dir),
+        "-n",
+        "sentiment",
+        *[arg for name in ("model.h5", "model.w2v", "tokenizer.pkl", "encoder.pkl") for arg in ("--child-path", name)],
+    )
     assert result.stdout == "sentiment:1\n", result.stderr
     yield home
     listing = edgeship(home, "service", "list", "--json")
@@ -63,8 +76,9 @@ def seed_client(scoring_uri: str) -> requests.Response:
 def write_seed_files(folder: Path, script: str) -> tuple[Path, Path]:
     (folder / "score.py").write_text(script)
     (folder / "myenv.yml").write_text(SEED_CONDA)
-    (folder / "inferenceConfig.json").write_text(json.dumps(
-        {"entryScript": "score.py", "runtime": "python", "condaFile": "myenv.yml"}))
+    (folder / "inferenceConfig.json").write_text(
+        json.dumps({"entryScript": "score.py", "runtime": "python", "condaFile": "myenv.yml"})
+    )
     (folder / "deploymentConfig.json").write_text(json.dumps({"computeType": "LOCAL"}))
     return folder / "inferenceConfig.json", folder / "deploymentConfig.json"
 
@@ -74,8 +88,9 @@ def test_seed_flow_with_the_seed_entry_script(home: Path, tmp_path: Path) -> Non
     # the seed does with model.predict(...)[0]; see test_verbatim_seed_script_reply below.
     script = seed_score_py().replace('"score": float(score)', '"score": float(score[0])')
     ic, dc = write_seed_files(tmp_path, script)
-    result = edgeship(home, "deploy", "-n", "myservice", "-m", "sentiment:1", "--ic", str(ic), "--dc", str(dc),
-                      "--json")
+    result = edgeship(
+        home, "deploy", "-n", "myservice", "-m", "sentiment:1", "--ic", str(ic), "--dc", str(dc), "--json"
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     deployed = json.loads(result.stdout.strip().splitlines()[-1])
     assert deployed["name"] == "myservice"
@@ -98,8 +113,7 @@ def test_seed_flow_with_the_seed_entry_script(home: Path, tmp_path: Path) -> Non
 
 def test_verbatim_seed_script_reply(home: Path, tmp_path: Path) -> None:
     ic, dc = write_seed_files(tmp_path, seed_score_py())
-    result = edgeship(home, "deploy", "-n", "verbatim", "-m", "sentiment:1", "--ic", str(ic), "--dc", str(dc),
-                      "--json")
+    result = edgeship(home, "deploy", "-n", "verbatim", "-m", "sentiment:1", "--ic", str(ic), "--dc", str(dc), "--json")
     assert result.returncode == 0, result.stderr[-2000:]
     response = seed_client(json.loads(result.stdout.strip().splitlines()[-1])["scoring_uri"])
     # Hosted unmodified, the seed's run() turns numpy 2.4's TypeError into its reply, as on Azure ML.
@@ -123,15 +137,19 @@ def test_missing_conda_dependency_reported_before_anything_starts(home: Path, tm
     (tmp_path / "myenv.yml").write_text("dependencies:\n- numpy\n- pip:\n  - definitely-not-installed-pkg\n")
     result = edgeship(home, "deploy", "-n", "nodeps", "-m", "sentiment:1", "--ic", str(ic))
     assert result.returncode == 1
-    assert result.stderr.startswith("error: myenv.yml names packages this environment lacks: "
-                                    "definitely-not-installed-pkg (pip)")
+    assert result.stderr.startswith(
+        "error: myenv.yml names packages this environment lacks: definitely-not-installed-pkg (pip)"
+    )
     assert json.loads(edgeship(home, "service", "list", "--json").stdout) == []
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("-n", "svc", "-m", "sentiment:9"), "not registered"),
-    (("-n", "Bad_Name", "-m", "sentiment"), "invalid service name"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("-n", "svc", "-m", "sentiment:9"), "not registered"),
+        (("-n", "Bad_Name", "-m", "sentiment"), "invalid service name"),
+    ],
+)
 def test_bad_deploys_are_one_line_errors(home: Path, args: tuple[str, ...], message: str) -> None:
     result = edgeship(home, "deploy", *args)
     assert result.returncode == 1
@@ -142,13 +160,15 @@ def test_bad_deploys_are_one_line_errors(home: Path, args: tuple[str, ...], mess
 def test_iotedge_compute_type_runs_in_the_simulator(home: Path, tmp_path: Path, repo_root: Path) -> None:
     dc = tmp_path / "dc.json"
     dc.write_text(json.dumps({"computeType": "IOTEDGE"}))
-    result = edgeship(home, "deploy", "-n", "edge-svc", "-m", "sentiment:1", "--dc", str(dc), "--json",
-                      cwd=repo_root)
+    result = edgeship(home, "deploy", "-n", "edge-svc", "-m", "sentiment:1", "--dc", str(dc), "--json", cwd=repo_root)
     assert result.returncode == 0, result.stderr[-2000:]
     deployed = json.loads(result.stdout.strip().splitlines()[-1])
     assert seed_client(deployed["scoring_uri"]).json()["label"] in {"POSITIVE", "NEUTRAL", "NEGATIVE"}
-    assert sorted(p.name for p in (repo_root / "modules" / "sentiment").iterdir() if p.is_dir()
-                  and not p.name.startswith((".", "__"))) == ["edgeship_sentiment", "model", "wheels"]
+    assert sorted(
+        p.name
+        for p in (repo_root / "modules" / "sentiment").iterdir()
+        if p.is_dir() and not p.name.startswith((".", "__"))
+    ) == ["edgeship_sentiment", "model", "wheels"]
     shown = json.loads(edgeship(home, "service", "show", "edge-svc").stdout)
     assert shown["compute_type"] == "IOTEDGE"
     assert edgeship(home, "service", "delete", "edge-svc").returncode == 0

@@ -40,7 +40,7 @@ liveness_probe:
   initial_delay: 10
 """
 
-SCRIPT = '''
+SCRIPT = """
 import json
 import os
 
@@ -55,7 +55,7 @@ def run(raw_data):
     return {"weights": weights, "text": data["text"], "greeting": os.environ["GREETING"],
             "retries": os.environ["RETRIES"], "verbose": os.environ["VERBOSE"],
             "timeout": os.environ.get("SCORING_TIMEOUT_MS")}
-'''
+"""
 
 CONDA = "name: env\ndependencies:\n- python=3.11\n- pip:\n  - numpy\n"
 
@@ -74,8 +74,11 @@ def project(tmp_path: Path, deployment: str = DEPLOYMENT) -> Path:
 
 def test_reads_the_v2_keys(tmp_path: Path) -> None:
     deployment = load_online_deployment(project(tmp_path))
-    assert (deployment.name, deployment.endpoint_name, deployment.service_name) == ("blue", "my-endpoint",
-                                                                                    "my-endpoint")
+    assert (deployment.name, deployment.endpoint_name, deployment.service_name) == (
+        "blue",
+        "my-endpoint",
+        "my-endpoint",
+    )
     assert deployment.model_path == (tmp_path / "model").resolve()
     assert deployment.scoring_script == (tmp_path / "onlinescoring" / "score.py").resolve()
     assert deployment.conda_file == (tmp_path / "environment" / "conda.yaml").resolve()
@@ -83,18 +86,21 @@ def test_reads_the_v2_keys(tmp_path: Path) -> None:
     assert deployment.request_timeout_ms == 4000
 
 
-@pytest.mark.parametrize(("edit", "message"), [
-    (("instance_type:", "instance_typ:"), "unknown key 'instance_typ'"),
-    (("  scoring_script:", "  scoring_scrpt:"), "unknown key 'scoring_scrpt' in 'code_configuration'"),
-    (("  request_timeout_ms:", "  request_timeout:"), "unknown key 'request_timeout' in 'request_settings'"),
-    (("  conda_file:", "  condafile:"), "unknown key 'condafile' in 'environment'"),
-    (("  initial_delay:", "  delay:"), "unknown key 'delay' in 'liveness_probe'"),
-    (("  path: ./model/", "  path: ./nowhere/"), "model.path"),
-    (("  scoring_script: score.py", "  scoring_script: missing.py"), "scoring_script"),
-    (("model:\n  path: ./model/", "model: azureml:sentiment:1"), "refers to a workspace model"),
-    (("endpoint_name: my-endpoint\n", ""), "'endpoint_name' must be a non-empty string"),
-    (("  request_timeout_ms: 4000", "  request_timeout_ms: soon"), "request_timeout_ms' must be a positive"),
-])
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("instance_type:", "instance_typ:"), "unknown key 'instance_typ'"),
+        (("  scoring_script:", "  scoring_scrpt:"), "unknown key 'scoring_scrpt' in 'code_configuration'"),
+        (("  request_timeout_ms:", "  request_timeout:"), "unknown key 'request_timeout' in 'request_settings'"),
+        (("  conda_file:", "  condafile:"), "unknown key 'condafile' in 'environment'"),
+        (("  initial_delay:", "  delay:"), "unknown key 'delay' in 'liveness_probe'"),
+        (("  path: ./model/", "  path: ./nowhere/"), "model.path"),
+        (("  scoring_script: score.py", "  scoring_script: missing.py"), "scoring_script"),
+        (("model:\n  path: ./model/", "model: azureml:sentiment:1"), "refers to a workspace model"),
+        (("endpoint_name: my-endpoint\n", ""), "'endpoint_name' must be a non-empty string"),
+        (("  request_timeout_ms: 4000", "  request_timeout_ms: soon"), "request_timeout_ms' must be a positive"),
+    ],
+)
 def test_mistakes_are_one_line_naming_the_key(tmp_path: Path, edit: tuple[str, str], message: str) -> None:
     path = project(tmp_path, DEPLOYMENT.replace(*edit))
     with pytest.raises(ConfigError, match=message) as caught:
@@ -104,8 +110,9 @@ def test_mistakes_are_one_line_naming_the_key(tmp_path: Path, edit: tuple[str, s
 
 def edgeship(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("IOTEDGE_")}, "EDGESHIP_HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "edgeship", *args], capture_output=True, text=True, timeout=300,
-                          env=env, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "edgeship", *args], capture_output=True, text=True, timeout=300, env=env, check=False
+    )
 
 
 def test_cli_unknown_key_is_error_line_exit_1(tmp_path: Path) -> None:
@@ -132,11 +139,21 @@ def test_deploy_runs_the_v2_deployment(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr[-2000:]
         deployed = json.loads(result.stdout.strip().splitlines()[-1])
         assert (deployed["name"], deployed["state"]) == ("my-endpoint", "Healthy")
-        response = requests.post(deployed["scoring_uri"], data=json.dumps({"text": "Today is a great day!"}),
-                                 headers={"Content-Type": "application/json"}, timeout=30)
+        response = requests.post(
+            deployed["scoring_uri"],
+            data=json.dumps({"text": "Today is a great day!"}),
+            headers={"Content-Type": "application/json"},
+            timeout=30,
+        )
         assert response.status_code == 200
-        assert response.json() == {"weights": "w-42", "text": "Today is a great day!", "greeting": "hello",
-                                   "retries": "3", "verbose": "true", "timeout": "4000"}
+        assert response.json() == {
+            "weights": "w-42",
+            "text": "Today is a great day!",
+            "greeting": "hello",
+            "retries": "3",
+            "verbose": "true",
+            "timeout": "4000",
+        }
         assert response.headers["x-ms-run-function-failed"] == "False"
         assert requests.get(deployed["scoring_uri"].removesuffix("score"), timeout=10).text == "Healthy"
         listing = json.loads(edgeship(home, "service", "list", "--json").stdout)

@@ -21,8 +21,14 @@ TEXTS = ["Today is a great day!", "worst service ever", "it is a phone"]
 
 
 def edgeship(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "edgeship", *args], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "EDGESHIP_HOME": str(home)}, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "edgeship", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "EDGESHIP_HOME": str(home)},
+        check=False,
+    )
 
 
 @pytest.fixture
@@ -66,8 +72,12 @@ def test_update_swaps_the_model_of_a_running_local_service(home: Path, tmp_path:
         tar.extractall(tmp_path / "v2", filter="data")
     engine = Engine.load(load_model_folder(tmp_path / "v2"))
     for text in TEXTS:
-        response = requests.post(record["scoring_uri"], data=json.dumps({"text": text}),
-                                 headers={"Content-Type": "application/json"}, timeout=30)
+        response = requests.post(
+            record["scoring_uri"],
+            data=json.dumps({"text": text}),
+            headers={"Content-Type": "application/json"},
+            timeout=30,
+        )
         assert response.headers["x-model-version"] == "sentiment:2"
         body = response.json()
         assert body["score"] == pytest.approx(float(engine.raw_scores([text])[0]), abs=1e-6)

@@ -14,7 +14,10 @@ F = TypeVar("F", bound=Callable[..., object])
 
 def registry_option(func: F) -> F:
     option = click.option(
-        "--registry", "registry_root", type=click.Path(file_okay=False, path_type=Path), default=None,
+        "--registry",
+        "registry_root",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
         help="Registry root (default: $EDGESHIP_HOME, else ./.edgeship).",
     )
     return option(func)

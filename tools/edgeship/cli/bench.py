@@ -35,9 +35,24 @@ def _fixture(home: Path) -> Path:
 
 def _package(fixture: Path, out: Path, *extra: str) -> Path:
     if not (out / "model.json").is_file():
-        result = subprocess.run([sys.executable, "-m", "edgeship", "package", "--from-dir", str(fixture), "--out",
-                                 str(out), "--converter", "direct", *extra], check=False, capture_output=True,
-                                text=True)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "edgeship",
+                "package",
+                "--from-dir",
+                str(fixture),
+                "--out",
+                str(out),
+                "--converter",
+                "direct",
+                *extra,
+            ],
+            check=False,
+            capture_output=True,
+            text=True,
+        )
         if result.returncode != 0:
             last = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
             raise EdgeshipError(f"packaging the reference model for the benchmarks failed: {last}")
@@ -82,16 +97,26 @@ def _machine() -> str:
     if mosquitto:
         out = subprocess.run([mosquitto, "-h"], capture_output=True, text=True, check=False).stdout
         broker = ", " + (out.splitlines() or ["mosquitto"])[0].replace(" running on", "")
-    return (f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, {platform.system()} {platform.machine()}, "
-            f"Python {platform.python_version()}; {', '.join(versions)}{broker}")
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, {platform.system()} {platform.machine()}, "
+        f"Python {platform.python_version()}; {', '.join(versions)}{broker}"
+    )
 
 
 @click.command(name="bench")
 @click.argument("names", nargs=-1, type=click.Choice([*BENCHMARKS, "all"]))
-@click.option("--home", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where the demo cached the reference model (default: $EDGESHIP_HOME, else ./.edgeship).")
-@click.option("--results", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Where to write the results (default: bench/results.md in the project).")
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the demo cached the reference model (default: $EDGESHIP_HOME, else ./.edgeship).",
+)
+@click.option(
+    "--results",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the results (default: bench/results.md in the project).",
+)
 @click.option("--quick", is_flag=True, help="Fewer samples and no real-size conversion (a smoke run, minutes).")
 def cli(names: tuple[str, ...], home: Path | None, results: Path | None, quick: bool) -> None:
     """Run benchmarks: scoring, coldstart, convert, hub, e2e, profile, serving, model_update, images (default: all)."""
@@ -103,33 +128,47 @@ def cli(names: tuple[str, ...], home: Path | None, results: Path | None, quick: 
     needs_fixture = {"scoring", "coldstart", "convert", "e2e", "profile", "serving", "images"}
     fixture = _fixture(root) if needs_fixture & set(chosen) else None
     results_path = results or project / "bench" / "results.md"
-    sections = [f"# Benchmark results\n\n{utc_timestamp()}, `edgeship bench "
-                f"{' '.join(chosen)}{' --quick' if quick else ''}`\n\nMachine: {_machine()}\n"]
+    sections = [
+        f"# Benchmark results\n\n{utc_timestamp()}, `edgeship bench "
+        f"{' '.join(chosen)}{' --quick' if quick else ''}`\n\nMachine: {_machine()}\n"
+    ]
     with tempfile.TemporaryDirectory(prefix="edgeship-bench-") as tmp:
         for name in chosen:
             click.echo(f"\n## {name}\n")
             # bench/ is a package run from the project root (cwd): its scripts share code as bench.* and tests.support.*
             command = [sys.executable, "-u", "-m", f"bench.bench_{name}"]
             if fixture is not None and name in ("scoring", "coldstart"):
-                command += [str(fixture), str(_package(fixture, Path(tmp) / "fp32")),
-                            str(_package(fixture, Path(tmp) / "int8", "--quantize", "int8"))]
+                command += [
+                    str(fixture),
+                    str(_package(fixture, Path(tmp) / "fp32")),
+                    str(_package(fixture, Path(tmp) / "int8", "--quantize", "int8")),
+                ]
                 command += ["--n", "50", "--repeat", "2"] if quick and name == "scoring" else []
                 command += ["--repeat", "2"] if quick and name == "coldstart" else []
             elif fixture is not None and name == "convert":
                 command += [str(fixture)] + ([] if quick else ["--vocab", str(REAL_VOCABULARY)])
             elif fixture is not None and name == "e2e":
-                command += [str(_package(fixture, Path(tmp) / "fp32")), str(fixture / "heldout.jsonl"),
-                            "--int8-dir", str(_package(fixture, Path(tmp) / "int8", "--quantize", "int8"))]
-                command += ["--messages", "500", "--batched-messages", "20", "--latency-messages", "100",
-                            "--repeat", "1"] if quick else []
+                command += [
+                    str(_package(fixture, Path(tmp) / "fp32")),
+                    str(fixture / "heldout.jsonl"),
+                    "--int8-dir",
+                    str(_package(fixture, Path(tmp) / "int8", "--quantize", "int8")),
+                ]
+                command += (
+                    ["--messages", "500", "--batched-messages", "20", "--latency-messages", "100", "--repeat", "1"]
+                    if quick
+                    else []
+                )
             elif fixture is not None and name == "profile":
                 command += [str(_package(fixture, Path(tmp) / "fp32")), str(fixture / "heldout.jsonl")]
                 command += ["--repeat", "5"] if quick else []
             elif name == "model_update":
                 model_fixture = fixture or _fixture(root)
-                command += [str(_package(model_fixture, Path(tmp) / "fp32")),
-                            str(_package(model_fixture, Path(tmp) / "int8", "--quantize", "int8")),
-                            str(model_fixture / "heldout.jsonl")] + (["--swaps", "1"] if quick else [])
+                command += [
+                    str(_package(model_fixture, Path(tmp) / "fp32")),
+                    str(_package(model_fixture, Path(tmp) / "int8", "--quantize", "int8")),
+                    str(model_fixture / "heldout.jsonl"),
+                ] + (["--swaps", "1"] if quick else [])
             elif fixture is not None and name == "serving":
                 command += [str(fixture), str(_package(fixture, Path(tmp) / "fp32"))]
                 command += ["--duration", "3", "--keras-requests", "10", "--labels", "20"] if quick else []
@@ -149,7 +188,9 @@ def cli(names: tuple[str, ...], home: Path | None, results: Path | None, quick: 
                 raise EdgeshipError(f"benchmark {name} failed (exit {process.returncode})")
             steal = _steal_share(cpu_before, _cpu_times())
             click.echo(steal.strip())
-            sections.append(f"## {name}\n\n`{' '.join(Path(c).name if '/' in c else c for c in command[2:])}`"
-                            f"{steal}\n\n" + "".join(lines).strip() + "\n")
+            sections.append(
+                f"## {name}\n\n`{' '.join(Path(c).name if '/' in c else c for c in command[2:])}`"
+                f"{steal}\n\n" + "".join(lines).strip() + "\n"
+            )
     results_path.write_text("\n".join(sections), encoding="utf-8")
     click.echo(f"\nresults written to {results_path}")

@@ -54,24 +54,47 @@ def _needs_model(module_dir: Path, dockerfiles: list[str]) -> bool:
 
 
 def env_option(func: F) -> F:
-    return click.option("--env", "env_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                        help="The .env with CONTAINER_REGISTRY_* (default: ./.env when present).")(func)
+    return click.option(
+        "--env",
+        "env_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="The .env with CONTAINER_REGISTRY_* (default: ./.env when present).",
+    )(func)
 
 
 @click.command(name="build")
-@click.option("--module-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("modules/sentiment"),
-              show_default=True)
-@click.option("--platform", "platforms", multiple=True, type=click.Choice(sorted(PLATFORMS)),
-              help="Platform(s) to build (default: those module.json lists, but arm32v7).")
-@click.option("--base-image", default=None,
-              help=f"Base image (default: {OFFICIAL_BASE} if present, else the stand-in).")
+@click.option(
+    "--module-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("modules/sentiment"),
+    show_default=True,
+)
+@click.option(
+    "--platform",
+    "platforms",
+    multiple=True,
+    type=click.Choice(sorted(PLATFORMS)),
+    help="Platform(s) to build (default: those module.json lists, but arm32v7).",
+)
+@click.option(
+    "--base-image", default=None, help=f"Base image (default: {OFFICIAL_BASE} if present, else the stand-in)."
+)
 @click.option("--push", "push", is_flag=True, help="Push each image after building it.")
 @env_option
 @click.option("--username", default=None, help="Registry user (overrides CONTAINER_REGISTRY_USERNAME).")
 @click.option("--password", default=None, help="Registry password (overrides CONTAINER_REGISTRY_PASSWORD).")
 @click.option("--json", "as_json", is_flag=True, help='Print {"images": [{"platform", "tag", "size_bytes"}]}.')
-def cli(module_dir: Path, platforms: tuple[str, ...], base_image: str | None, push: bool, env_file: Path | None,
-        username: str | None, password: str | None, as_json: bool) -> None:
+def cli(
+    module_dir: Path,
+    platforms: tuple[str, ...],
+    base_image: str | None,
+    push: bool,
+    env_file: Path | None,
+    username: str | None,
+    password: str | None,
+    as_json: bool,
+) -> None:
     """Build and tag a module's images (needs a reachable Docker engine)."""
     from edgeship.images.build import build_image, read_module_json
     from edgeship.images.variables import load_variables
@@ -83,12 +106,16 @@ def cli(module_dir: Path, platforms: tuple[str, ...], base_image: str | None, pu
     unknown = [p for p in chosen if p not in module.dockerfiles]
     if unknown:
         raise ConfigError(f"module.json lists no Dockerfile for {', '.join(unknown)}")
-    if _needs_model(module_dir, [module.dockerfiles[p] for p in chosen]) and \
-            not (module_dir / "model" / "model.json").is_file():
+    if (
+        _needs_model(module_dir, [module.dockerfiles[p] for p in chosen])
+        and not (module_dir / "model" / "model.json").is_file()
+    ):
         raise ConfigError(f"{module_dir / 'model'} holds no packaged model: run 'edgeship package' first")
     if "arm32v7" in chosen:
-        raise ConfigError("arm32v7 images cannot be built here: onnxruntime publishes no armv7 wheel "
-                          "(see modules/sentiment/Dockerfile.arm32v7 for building one)")
+        raise ConfigError(
+            "arm32v7 images cannot be built here: onnxruntime publishes no armv7 wheel "
+            "(see modules/sentiment/Dockerfile.arm32v7 for building one)"
+        )
     from edgeship.images.engine import connect
     from edgeship.images.push import RegistryCredentials, push_image
 
@@ -98,8 +125,9 @@ def cli(module_dir: Path, platforms: tuple[str, ...], base_image: str | None, pu
     for name in chosen:
         base = base_image or default_base(client, name)
         with console.status(f"building {module.tag(name)} on {base}"):
-            image = build_image(client, module, platform_named(name), base,
-                                container_tag=variables.get("CONTAINER_TAG", ""))
+            image = build_image(
+                client, module, platform_named(name), base, container_tag=variables.get("CONTAINER_TAG", "")
+            )
         console.print(f"built {image.tag} ({image.size_bytes / 1e6:.0f} MB, {image.seconds:.0f} s)")
         built.append(image)
         if push:

@@ -28,20 +28,44 @@ def _project() -> Path | None:
 
 
 @click.command(name="deploy")
-@click.option("--file", "-f", "online_deployment", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="An Azure ML v2 managed online deployment YAML (model.path, code_configuration, environment, "
-                   "environment_variables, request_settings); the service is named after endpoint_name.")
+@click.option(
+    "--file",
+    "-f",
+    "online_deployment",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="An Azure ML v2 managed online deployment YAML (model.path, code_configuration, environment, "
+    "environment_variables, request_settings); the service is named after endpoint_name.",
+)
 @click.option("--name", "-n", default=None, help="Service name (lower case, digits, '-').")
 @click.option("--model", "-m", "model_ref", default=None, help="Registered model NAME[:VERSION].")
-@click.option("--ic", "inference_config", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="inferenceConfig.json (entryScript, runtime, condaFile); without it the ONNX scorer serves.")
-@click.option("--dc", "deployment_config", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help='deploymentConfig.json: {"computeType": "LOCAL"} (default) or {"computeType": "IOTEDGE"}.')
+@click.option(
+    "--ic",
+    "inference_config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="inferenceConfig.json (entryScript, runtime, condaFile); without it the ONNX scorer serves.",
+)
+@click.option(
+    "--dc",
+    "deployment_config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help='deploymentConfig.json: {"computeType": "LOCAL"} (default) or {"computeType": "IOTEDGE"}.',
+)
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port of the scoring URI.")
 @click.option("--json", "as_json", is_flag=True, help='Print {"name", "state", "scoring_uri"}.')
 @registry_option
-def cli(online_deployment: Path | None, name: str | None, model_ref: str | None, inference_config: Path | None,
-        deployment_config: Path | None, port: int | None, as_json: bool, registry_root: Path | None) -> None:
+def cli(
+    online_deployment: Path | None,
+    name: str | None,
+    model_ref: str | None,
+    inference_config: Path | None,
+    deployment_config: Path | None,
+    port: int | None,
+    as_json: bool,
+    registry_root: Path | None,
+) -> None:
     """Deploy a registered model as a local web service (or into the simulator), or a v2 deployment YAML."""
     home = resolve_registry_root(registry_root)
     if online_deployment is not None:
@@ -53,10 +77,12 @@ def cli(online_deployment: Path | None, name: str | None, model_ref: str | None,
             raise ConfigError("give --name and --model (v1: with --ic / --dc), or -f deployment.yml (v2)")
         validate_service_name(name)
         inference = load_inference_config(inference_config) if inference_config else None
-        deployment = load_deployment_config(deployment_config) if deployment_config \
-            else DeploymentConfig("LOCAL", None)
-        record = deploy(DeployRequest(name, model_ref, inference, deployment, port, _project()), Registry.open(home),
-                        ServiceStore(home))
+        deployment = load_deployment_config(deployment_config) if deployment_config else DeploymentConfig("LOCAL", None)
+        record = deploy(
+            DeployRequest(name, model_ref, inference, deployment, port, _project()),
+            Registry.open(home),
+            ServiceStore(home),
+        )
     if as_json:
         click.echo(json.dumps({"name": record.name, "state": record.state, "scoring_uri": record.scoring_uri}))
     else:

@@ -23,11 +23,20 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--size", type=click.Choice(["small", "full"]), default="full", show_default=True,
-              help="small: a fast deterministic variant for tests; full: all VADER tweets.")
+@click.option(
+    "--size",
+    type=click.Choice(["small", "full"]),
+    default="full",
+    show_default=True,
+    help="small: a fast deterministic variant for tests; full: all VADER tweets.",
+)
 @click.option("--seed", type=int, default=7, show_default=True)
-@click.option("--data-cache", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where the tweet archives are kept (default: <EDGESHIP_HOME or .edgeship>/cache/data).")
+@click.option(
+    "--data-cache",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the tweet archives are kept (default: <EDGESHIP_HOME or .edgeship>/cache/data).",
+)
 def sentiment(out_dir: Path, size: Literal["small", "full"], seed: int, data_cache: Path | None) -> None:
     """Train the seed's Twitter sentiment model into OUT_DIR: model.h5, model.w2v, tokenizer.pkl, encoder.pkl."""
     from edgeship.fixture import FixtureSpec, build_fixture

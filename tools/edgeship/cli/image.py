@@ -13,8 +13,13 @@ def cli() -> None:
 
 
 @cli.command(name="base")
-@click.option("--platform", "platform_name", type=click.Choice(sorted(p for p in PLATFORMS if p != "arm32v7")),
-              default="amd64", show_default=True)
+@click.option(
+    "--platform",
+    "platform_name",
+    type=click.Choice(sorted(p for p in PLATFORMS if p != "arm32v7")),
+    default="amd64",
+    show_default=True,
+)
 @click.option("--rebuild", is_flag=True, help="Make it again even when the tag exists.")
 def base_command(platform_name: str, rebuild: bool) -> None:
     """Make (or reuse) a stand-in for python:3.11-slim-bookworm and print its tag."""

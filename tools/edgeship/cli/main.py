@@ -81,8 +81,7 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the CLI; never returns."""
     try:
-        result = cli.main(args=list(argv) if argv is not None else None, prog_name="edgeship",
-                          standalone_mode=False)
+        result = cli.main(args=list(argv) if argv is not None else None, prog_name="edgeship", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)

@@ -67,16 +67,35 @@ def cli() -> None:
 
 
 @cli.command(name="generate")
-@click.option("--template", "template", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("manifests/deployment.template.json"), show_default=True,
-              help="iotedgedev deployment.template.json.")
-@click.option("--env", "env_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="dotenv file with template variables (default: .env when it exists).")
+@click.option(
+    "--template",
+    "template",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("manifests/deployment.template.json"),
+    show_default=True,
+    help="iotedgedev deployment.template.json.",
+)
+@click.option(
+    "--env",
+    "env_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="dotenv file with template variables (default: .env when it exists).",
+)
 @click.option("--platform", type=click.Choice(PLATFORMS), default="amd64", show_default=True)
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Output file (default: deployment.<platform>.json beside the template).")
-@click.option("--modules-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder of module folders with module.json (default: modules/ beside the template or one up).")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Output file (default: deployment.<platform>.json beside the template).",
+)
+@click.option(
+    "--modules-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder of module folders with module.json (default: modules/ beside the template or one up).",
+)
 @click.option("--strict", is_flag=True, help="Warnings fail too.")
 @click.option("--at-scale", is_flag=True, help="Write an IoT Hub deployment document for many devices.")
 @click.option("--target-condition", default=None, help="At scale: e.g. \"tags.environment='prod'\".")
@@ -86,9 +105,22 @@ def cli() -> None:
 @click.option("--label", "labels", multiple=True, metavar="K=V", help="At scale: a label (repeatable).")
 @click.option("--hub-name", default="<hub-name>", help="IoT Hub name for the printed az command.")
 @click.option("--device-id", default="<device-id>", help="Device id for the printed az command.")
-def generate_command(template: Path, env_file: Path | None, platform: str, out: Path | None, modules_dir: Path | None,
-                     strict: bool, at_scale: bool, target_condition: str | None, priority: int, layered: bool,
-                     deployment_id: str | None, labels: tuple[str, ...], hub_name: str, device_id: str) -> None:
+def generate_command(
+    template: Path,
+    env_file: Path | None,
+    platform: str,
+    out: Path | None,
+    modules_dir: Path | None,
+    strict: bool,
+    at_scale: bool,
+    target_condition: str | None,
+    priority: int,
+    layered: bool,
+    deployment_id: str | None,
+    labels: tuple[str, ...],
+    hub_name: str,
+    device_id: str,
+) -> None:
     """Expand TEMPLATE for PLATFORM, validate it and write the manifest (nothing is written on errors)."""
     if env_file is None and Path(".env").is_file():
         env_file = Path(".env")
@@ -102,8 +134,13 @@ def generate_command(template: Path, env_file: Path | None, platform: str, out: 
             if not sep or not key:
                 raise click.UsageError(f"--label takes KEY=VALUE, got {pair!r}")
             label_map[key] = value
-        scale = AtScale(target_condition or "", priority,
-                        deployment_id or f"edgeship-{platform}{'-layered' if layered else ''}", layered, label_map)
+        scale = AtScale(
+            target_condition or "",
+            priority,
+            deployment_id or f"edgeship-{platform}{'-layered' if layered else ''}",
+            layered,
+            label_map,
+        )
     try:
         generated = generate(GenerateOptions(template, platform, env_file, modules_dir))
     except ManifestSyntaxError as exc:
@@ -128,9 +165,13 @@ def generate_command(template: Path, env_file: Path | None, platform: str, out: 
 
 @cli.command(name="validate")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--modules-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Module folders whose module.json declare inputs and outputs (default: ./modules, else "
-                   "modules/ beside FILE or one up).")
+@click.option(
+    "--modules-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Module folders whose module.json declare inputs and outputs (default: ./modules, else "
+    "modules/ beside FILE or one up).",
+)
 @click.option("--strict", is_flag=True, help="Warnings fail too.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 def validate_command(file: Path, modules_dir: Path | None, strict: bool, as_json: bool) -> None:
@@ -141,14 +182,35 @@ def validate_command(file: Path, modules_dir: Path | None, strict: bool, as_json
         report = validate_file(file, discover_modules(modules_dir))
     except ManifestSyntaxError as exc:
         if as_json:
-            click.echo(json.dumps({"file": str(file), "ok": False, "diagnostics": [
-                {"severity": "error", "file": exc.position.file, "line": exc.position.line,
-                 "column": exc.position.column, "path": "", "message": exc.message, "code": "json-syntax"}]}, indent=2))
+            click.echo(
+                json.dumps(
+                    {
+                        "file": str(file),
+                        "ok": False,
+                        "diagnostics": [
+                            {
+                                "severity": "error",
+                                "file": exc.position.file,
+                                "line": exc.position.line,
+                                "column": exc.position.column,
+                                "path": "",
+                                "message": exc.message,
+                                "code": "json-syntax",
+                            }
+                        ],
+                    },
+                    indent=2,
+                )
+            )
         raise _syntax_failure(exc) from None
     failed = report.failed(strict)
     if as_json:
-        click.echo(json.dumps({"file": str(file), "ok": not failed,
-                               "diagnostics": [d.to_json() for d in report.diagnostics]}, indent=2))
+        click.echo(
+            json.dumps(
+                {"file": str(file), "ok": not failed, "diagnostics": [d.to_json() for d in report.diagnostics]},
+                indent=2,
+            )
+        )
     else:
         _print_diagnostics(report.diagnostics)
     if failed:
@@ -166,24 +228,41 @@ def _twin_option(text: str, device_id: str | None) -> dict[str, object]:
     except json.JSONDecodeError as exc:
         raise ManifestError(f"--tags: not valid JSON: {exc.msg} at column {exc.colno}") from None
     if not isinstance(document, dict):
-        raise ManifestError("--tags takes a JSON object: the tags, or a twin {\"tags\": ..., \"properties\": ...}")
+        raise ManifestError('--tags takes a JSON object: the tags, or a twin {"tags": ..., "properties": ...}')
     return as_twin(document, device_id)
 
 
 @cli.command(name="compose")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--tags", "tags", default="{}", show_default=True, metavar="JSON",
-              help="The device's tags, or its twin {\"deviceId\", \"tags\", \"properties\": {\"reported\": ...}}; "
-                   "@FILE reads it from a file.")
+@click.option(
+    "--tags",
+    "tags",
+    default="{}",
+    show_default=True,
+    metavar="JSON",
+    help='The device\'s tags, or its twin {"deviceId", "tags", "properties": {"reported": ...}}; '
+    "@FILE reads it from a file.",
+)
 @click.option("--device-id", default=None, help="The device id target conditions see (deviceId).")
-@click.option("--explain", is_flag=True, help="Say on stderr which deployment supplied each module, route and "
-                                               "desired property.")
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the manifest here instead of stdout.")
-@click.option("--modules-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Module folders for validating routes (default: ./modules).")
-def compose_command(files: tuple[Path, ...], tags: str, device_id: str | None, explain: bool, out: Path | None,
-                    modules_dir: Path | None) -> None:
+@click.option(
+    "--explain", is_flag=True, help="Say on stderr which deployment supplied each module, route and desired property."
+)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the manifest here instead of stdout.",
+)
+@click.option(
+    "--modules-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Module folders for validating routes (default: ./modules).",
+)
+def compose_command(
+    files: tuple[Path, ...], tags: str, device_id: str | None, explain: bool, out: Path | None, modules_dir: Path | None
+) -> None:
     """The deployment manifest a device gets from at-scale deployments FILES (base and layered), validated."""
     twin = _twin_option(tags, device_id)
     deployments = load_deployments(files)
@@ -209,8 +288,13 @@ def compose_command(files: tuple[Path, ...], tags: str, device_id: str | None, e
 
 @cli.command(name="plan")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--devices", "devices_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="JSON list of device twins [{\"deviceId\", \"tags\", \"properties\"?}] or {deviceId: tags}.")
+@click.option(
+    "--devices",
+    "devices_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help='JSON list of device twins [{"deviceId", "tags", "properties"?}] or {deviceId: tags}.',
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.option("--counts-only", is_flag=True, help="Only the counts per deployment, not every device.")
 def plan_command(files: tuple[Path, ...], devices_file: Path, as_json: bool, counts_only: bool) -> None:
@@ -221,25 +305,37 @@ def plan_command(files: tuple[Path, ...], devices_file: Path, as_json: bool, cou
     fleet = plan(deployments, twins)
     elapsed = time.perf_counter() - started
     if as_json:
-        result: dict[str, object] = {"deployments": {
-            d.id: {"layered": d.layered, "priority": d.priority, "targeted": fleet.counts[d.id].targeted,
-                   "applied": fleet.counts[d.id].applied} for d in deployments}}
+        result: dict[str, object] = {
+            "deployments": {
+                d.id: {
+                    "layered": d.layered,
+                    "priority": d.priority,
+                    "targeted": fleet.counts[d.id].targeted,
+                    "applied": fleet.counts[d.id].applied,
+                }
+                for d in deployments
+            }
+        }
         if not counts_only:
-            result["devices"] = {p.device_id: {"targeted": list(p.targeted), "applied": list(p.applied)}
-                                 for p in fleet.devices}
+            result["devices"] = {
+                p.device_id: {"targeted": list(p.targeted), "applied": list(p.applied)} for p in fleet.devices
+            }
         click.echo(json.dumps(result, indent=2))
     else:
         if not counts_only:
             for device in fleet.devices:
                 applied = " + ".join(device.applied) or "-"
                 extra = [d for d in device.targeted if d not in device.applied]
-                click.echo(f"{device.device_id}: {applied}" + (f" (targeted, not applied: {', '.join(extra)})"
-                                                                if extra else ""))
+                click.echo(
+                    f"{device.device_id}: {applied}"
+                    + (f" (targeted, not applied: {', '.join(extra)})" if extra else "")
+                )
         width = max(len("deployment"), *(len(d.id) for d in deployments))
         click.echo(f"{'deployment':<{width}}  kind     priority  targeted   applied")
         for d in deployments:
             counts = fleet.counts[d.id]
-            click.echo(f"{d.id:<{width}}  {'layered' if d.layered else 'base':<7}  {d.priority:>8}  "
-                       f"{counts.targeted:>8}  {counts.applied:>8}")
-    click.echo(f"planned {len(twins)} device(s) against {len(deployments)} deployment(s) in {elapsed:.3f} s",
-               err=True)
+            click.echo(
+                f"{d.id:<{width}}  {'layered' if d.layered else 'base':<7}  {d.priority:>8}  "
+                f"{counts.targeted:>8}  {counts.applied:>8}"
+            )
+    click.echo(f"planned {len(twins)} device(s) against {len(deployments)} deployment(s) in {elapsed:.3f} s", err=True)

@@ -27,16 +27,29 @@ def cli() -> None:
 @click.option("--description", "-d", default=None)
 @click.option("--tag", "tags", multiple=True, metavar="K=V", help="A tag (repeatable).")
 @click.option("--property", "properties", multiple=True, metavar="K=V", help="A property (repeatable).")
-@click.option("--child-path", "child_paths", multiple=True, metavar="P",
-              help="Register only this file or folder of PATH (repeatable).")
+@click.option(
+    "--child-path",
+    "child_paths",
+    multiple=True,
+    metavar="P",
+    help="Register only this file or folder of PATH (repeatable).",
+)
 @registry_option
-def register(path: Path, name: str, description: str | None, tags: tuple[str, ...], properties: tuple[str, ...],
-             child_paths: tuple[str, ...], registry_root: Path | None) -> None:
+def register(
+    path: Path,
+    name: str,
+    description: str | None,
+    tags: tuple[str, ...],
+    properties: tuple[str, ...],
+    child_paths: tuple[str, ...],
+    registry_root: Path | None,
+) -> None:
     """Register PATH (a folder or a file) as a new version of NAME; prints NAME:VERSION."""
     tag_map = parse_pairs(tags, "tag")
     property_map = parse_pairs(properties, "property")
-    record = Registry.open(registry_root).register(path, name, description=description, tags=tag_map,
-                                                  properties=property_map, child_paths=child_paths)
+    record = Registry.open(registry_root).register(
+        path, name, description=description, tags=tag_map, properties=property_map, child_paths=child_paths
+    )
     click.echo(record.ref)
 
 
@@ -54,9 +67,15 @@ def list_models(name: str | None, as_json: bool, registry_root: Path | None) -> 
     for column in ("name", "version", "files", "size", "sha256", "tags", "created"):
         table.add_column(column)
     for record in records:
-        table.add_row(record.name, str(record.version), str(len(record.files)), f"{record.size:,}",
-                      record.sha256[:12], ", ".join(f"{k}={v}" for k, v in record.tags.items()),
-                      record.created_at[:19])
+        table.add_row(
+            record.name,
+            str(record.version),
+            str(len(record.files)),
+            f"{record.size:,}",
+            record.sha256[:12],
+            ", ".join(f"{k}={v}" for k, v in record.tags.items()),
+            record.created_at[:19],
+        )
     Console().print(table)
 
 
@@ -114,28 +133,51 @@ def _published_dir(target: str) -> Path:
     if parts.scheme == "file":
         return Path(unquote(parts.path))
     if parts.scheme:
-        raise ConfigError(f"--to takes a folder or a file:// URL, got {target!r} (serve the folder with "
-                          "'edgeship model serve' and give its address as --base-url)")
+        raise ConfigError(
+            f"--to takes a folder or a file:// URL, got {target!r} (serve the folder with "
+            "'edgeship model serve' and give its address as --base-url)"
+        )
     return Path(target)
 
 
 @cli.command()
 @click.argument("ref", required=False)
 @click.option("--to", "target", required=True, metavar="DIR_OR_URL", help="The published folder (or file:// URL).")
-@click.option("--base-url", default=None, metavar="URL",
-              help="Where devices reach the folder (e.g. 'edgeship model serve'); default: a file:// uri.")
+@click.option(
+    "--base-url",
+    default=None,
+    metavar="URL",
+    help="Where devices reach the folder (e.g. 'edgeship model serve'); default: a file:// uri.",
+)
 @click.option("--converter", type=click.Choice(["auto", "direct", "tf2onnx"]), default="auto", show_default=True)
 @click.option("--quantize", type=click.Choice(["int8"]), default=None, help="Ship an int8 (dynamic) model.")
-@click.option("--heldout", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
-              help="Held-out text for the parity gate (as for 'edgeship package').")
+@click.option(
+    "--heldout",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Held-out text for the parity gate (as for 'edgeship package').",
+)
 @click.option("--thresholds", default="0.4,0.7", show_default=True, help="NEGATIVE <= LOW, POSITIVE >= HIGH.")
-@click.option("--packaged", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
-              help="Publish this already packaged folder instead of packaging REF.")
+@click.option(
+    "--packaged",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Publish this already packaged folder instead of packaging REF.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print {uri, sha256, size, patch} as JSON.")
 @registry_option
-def publish(ref: str | None, target: str, base_url: str | None, converter: Literal["auto", "direct", "tf2onnx"],
-            quantize: Literal["int8"] | None, heldout: Path | None, thresholds: str, packaged: Path | None,
-            as_json: bool, registry_root: Path | None) -> None:
+def publish(
+    ref: str | None,
+    target: str,
+    base_url: str | None,
+    converter: Literal["auto", "direct", "tf2onnx"],
+    quantize: Literal["int8"] | None,
+    heldout: Path | None,
+    thresholds: str,
+    packaged: Path | None,
+    as_json: bool,
+    registry_root: Path | None,
+) -> None:
     """Package NAME:VERSION (parity gate included) into one content-addressed archive for devices."""
     import tempfile
 
@@ -152,8 +194,9 @@ def publish(ref: str | None, target: str, base_url: str | None, converter: Liter
         from edgeship.project import package_registered
 
         assert ref is not None
-        options = PackageOptions(converter=converter, quantize=quantize, heldout=heldout,
-                                 thresholds=_thresholds(thresholds))
+        options = PackageOptions(
+            converter=converter, quantize=quantize, heldout=heldout, thresholds=_thresholds(thresholds)
+        )
         name, version = parse_model_ref(ref)
         # absolute: linked_files makes symlinks to the blobs, which a relative root would break
         registry = Registry.open(registry_root.resolve() if registry_root else None)
@@ -170,8 +213,13 @@ def publish(ref: str | None, target: str, base_url: str | None, converter: Liter
 
 
 @cli.command()
-@click.option("--dir", "root", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="The published folder (default: <registry>/published).")
+@click.option(
+    "--dir",
+    "root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The published folder (default: <registry>/published).",
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=0, type=click.IntRange(0, 65535), help="0: any free port (printed).")
 @registry_option

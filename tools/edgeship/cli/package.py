@@ -30,26 +30,44 @@ def _thresholds(text: str) -> tuple[float, float]:
 
 @click.command(name="package")
 @click.argument("ref", required=False)
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_OUT,
-              show_default=True)
+@click.option(
+    "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_OUT, show_default=True
+)
 @click.option("--converter", type=click.Choice(["auto", "direct", "tf2onnx"]), default="auto", show_default=True)
 @click.option("--quantize", type=click.Choice(["int8"]), default=None, help="Ship an int8 (dynamic) model.")
-@click.option("--heldout", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
-              help="Held-out text for the parity gate: JSON lines with text (and label) or plain lines.")
+@click.option(
+    "--heldout",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Held-out text for the parity gate: JSON lines with text (and label) or plain lines.",
+)
 @click.option("--thresholds", default="0.4,0.7", show_default=True, help="NEGATIVE <= LOW, POSITIVE >= HIGH.")
-@click.option("--from-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
-              help="Package a model folder directly instead of a registered model.")
+@click.option(
+    "--from-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Package a model folder directly instead of a registered model.",
+)
 @registry_option
-def cli(ref: str | None, out_dir: Path, converter: Literal["auto", "direct", "tf2onnx"],
-        quantize: Literal["int8"] | None, heldout: Path | None, thresholds: str, from_dir: Path | None,
-        registry_root: Path | None) -> None:
+def cli(
+    ref: str | None,
+    out_dir: Path,
+    converter: Literal["auto", "direct", "tf2onnx"],
+    quantize: Literal["int8"] | None,
+    heldout: Path | None,
+    thresholds: str,
+    from_dir: Path | None,
+    registry_root: Path | None,
+) -> None:
     """Convert NAME[:VERSION] from the registry to model.onnx + tokenizer.json + model.json."""
-    options = PackageOptions(converter=converter, quantize=quantize, heldout=heldout,
-                             thresholds=_thresholds(thresholds))
+    options = PackageOptions(
+        converter=converter, quantize=quantize, heldout=heldout, thresholds=_thresholds(thresholds)
+    )
     console = Console(stderr=True)
     if (ref is None) == (from_dir is None):
         raise click.UsageError("give a registered model NAME[:VERSION] or --from-dir PATH (one of them)")
     with console.status("packaging") as status:
+
         def step(text: str) -> None:
             status.update(text)
             console.log(text)

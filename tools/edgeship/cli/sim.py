@@ -27,9 +27,14 @@ if TYPE_CHECKING:
     from edgeship.jsontypes import JSONValue
     from edgesim.runtime import Simulator
 
-STATE_OPTION = click.option("--state", "state_dir", type=click.Path(path_type=Path, file_okay=False),
-                            default=defaults.DEFAULT_STATE_DIR, show_default=True,
-                            help="State directory of the simulator (certs, logs, twins, stored messages).")
+STATE_OPTION = click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=defaults.DEFAULT_STATE_DIR,
+    show_default=True,
+    help="State directory of the simulator (certs, logs, twins, stored messages).",
+)
 
 
 @click.group("sim")
@@ -64,18 +69,27 @@ def _status_table(status: dict[str, Any]) -> Table:
     colours = {"running": "green", "backoff": "yellow", "failed": "red", "stopped": "dim"}
     for name, module in sorted(status["modules"].items()):
         runtime = module["runtimeStatus"]
-        table.add_row(name, module["status"], f"[{colours.get(runtime, 'white')}]{runtime}[/]",
-                      "yes" if module["connected"] else "no", str(module["restartCount"]),
-                      "" if module["exitCode"] is None else str(module["exitCode"]),
-                      "" if module["pid"] is None else str(module["pid"]), module["statusDescription"])
+        table.add_row(
+            name,
+            module["status"],
+            f"[{colours.get(runtime, 'white')}]{runtime}[/]",
+            "yes" if module["connected"] else "no",
+            str(module["restartCount"]),
+            "" if module["exitCode"] is None else str(module["exitCode"]),
+            "" if module["pid"] is None else str(module["pid"]),
+            module["statusDescription"],
+        )
     for name, device in sorted((status.get("devices") or {}).items()):
         table.add_row(name, "", "device", "yes" if device["connected"] else "no", "", "", "", "leaf device")
     hub = status.get("hub") or {}
     if hub:
         table.caption = "  ".join(f"{key} {value}" for key, value in sorted(hub.items()))
     extra = [f"metrics {status['metrics_url']}"] if status.get("metrics_url") else []
-    extra.append(f"gateway {status['host']}:{status['gateway_port']}" if status.get("gateway_port")
-                 else f"gateway off: {status.get('gateway_error') or 'not started'}")
+    extra.append(
+        f"gateway {status['host']}:{status['gateway_port']}"
+        if status.get("gateway_port")
+        else f"gateway off: {status.get('gateway_error') or 'not started'}"
+    )
     extra.extend(_store_lines(status))
     table.caption = "\n".join([str(table.caption or ""), *extra]).strip()
     return table
@@ -96,22 +110,58 @@ def _store_lines(status: dict[str, Any]) -> list[str]:
 
 @cli.command()
 @click.argument("manifest", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--host", default=defaults.DEFAULT_HOST, show_default=True,
-              help="Address the hub and the control API listen on (a loopback address like 127.0.0.7).")
+@click.option(
+    "--host",
+    default=defaults.DEFAULT_HOST,
+    show_default=True,
+    help="Address the hub and the control API listen on (a loopback address like 127.0.0.7).",
+)
 @STATE_OPTION
-@click.option("--modules-dir", type=click.Path(path_type=Path, file_okay=False), default=defaults.DEFAULT_MODULES_DIR,
-              show_default=True, help="Folder holding one folder per module (each run as `python -u main.py`).")
-@click.option("--module", "module_commands", multiple=True, metavar="NAME=COMMAND",
-              help="Run module NAME with COMMAND instead of `python -u main.py` (repeatable).")
-@click.option("--runtime", type=click.Choice(defaults.RUNTIMES), default=defaults.DEFAULT_RUNTIME, show_default=True,
-              help="Run modules as local processes, or their images through a reachable Docker engine.")
-@click.option("--backoff-unit", type=click.FloatRange(min=0), default=defaults.DEFAULT_BACKOFF_UNIT_SECS,
-              show_default=True,
-              help="Restart cool-off unit in seconds (edgeAgent's CoolOffTimeUnitInSeconds).")
-@click.option("--stop-grace", type=click.FloatRange(min=0), default=defaults.DEFAULT_STOP_GRACE_SECS, show_default=True,
-              help="Seconds between SIGTERM and SIGKILL when stopping a module.")
-def start(manifest: Path, host: str, state_dir: Path, modules_dir: Path, module_commands: tuple[str, ...],
-          runtime: str, backoff_unit: float, stop_grace: float) -> None:
+@click.option(
+    "--modules-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=defaults.DEFAULT_MODULES_DIR,
+    show_default=True,
+    help="Folder holding one folder per module (each run as `python -u main.py`).",
+)
+@click.option(
+    "--module",
+    "module_commands",
+    multiple=True,
+    metavar="NAME=COMMAND",
+    help="Run module NAME with COMMAND instead of `python -u main.py` (repeatable).",
+)
+@click.option(
+    "--runtime",
+    type=click.Choice(defaults.RUNTIMES),
+    default=defaults.DEFAULT_RUNTIME,
+    show_default=True,
+    help="Run modules as local processes, or their images through a reachable Docker engine.",
+)
+@click.option(
+    "--backoff-unit",
+    type=click.FloatRange(min=0),
+    default=defaults.DEFAULT_BACKOFF_UNIT_SECS,
+    show_default=True,
+    help="Restart cool-off unit in seconds (edgeAgent's CoolOffTimeUnitInSeconds).",
+)
+@click.option(
+    "--stop-grace",
+    type=click.FloatRange(min=0),
+    default=defaults.DEFAULT_STOP_GRACE_SECS,
+    show_default=True,
+    help="Seconds between SIGTERM and SIGKILL when stopping a module.",
+)
+def start(
+    manifest: Path,
+    host: str,
+    state_dir: Path,
+    modules_dir: Path,
+    module_commands: tuple[str, ...],
+    runtime: str,
+    backoff_unit: float,
+    stop_grace: float,
+) -> None:
     """Run MANIFEST in the foreground until Ctrl-C, SIGTERM or `edgeship sim stop`."""
     import asyncio
 
@@ -124,9 +174,16 @@ def start(manifest: Path, host: str, state_dir: Path, modules_dir: Path, module_
         ipaddress.ip_address(host)
     except ValueError:
         raise click.BadParameter(f"{host!r} is not an IP address", param_hint="--host") from None
-    config = SimulatorConfig(manifest=manifest, state_dir=state_dir, host=host, modules_dir=modules_dir,
-                             module_commands=_assignments(module_commands, "--module"), runtime=runtime,
-                             backoff=BackoffConfig(cool_off_unit_secs=backoff_unit), stop_grace_secs=stop_grace)
+    config = SimulatorConfig(
+        manifest=manifest,
+        state_dir=state_dir,
+        host=host,
+        modules_dir=modules_dir,
+        module_commands=_assignments(module_commands, "--module"),
+        runtime=runtime,
+        backoff=BackoffConfig(cool_off_unit_secs=backoff_unit),
+        stop_grace_secs=stop_grace,
+    )
     console = Console()
 
     async def run() -> None:
@@ -143,8 +200,11 @@ def start(manifest: Path, host: str, state_dir: Path, modules_dir: Path, module_
         if console.is_terminal:
             await _live_status(console, simulator, runner)
         else:
-            console.print(f"edgesim running: hub {host}:{config.hub_port}, control {simulator.control_url}, "
-                          f"modules {', '.join(simulator.module_names) or 'none'}", soft_wrap=True)
+            console.print(
+                f"edgesim running: hub {host}:{config.hub_port}, control {simulator.control_url}, "
+                f"modules {', '.join(simulator.module_names) or 'none'}",
+                soft_wrap=True,
+            )
         await runner
         console.print("edgesim stopped")
 
@@ -175,22 +235,38 @@ async def _live_status(console: Console, simulator: Simulator, runner: asyncio.T
 @click.option("--message-id", default=None, help="The message's messageId.")
 @click.option("--correlation-id", default=None, help="The message's correlationId.")
 @STATE_OPTION
-def send(module: str, input_name: str, body: str, properties: tuple[str, ...], message_id: str | None,
-         correlation_id: str | None, state_dir: Path) -> None:
+def send(
+    module: str,
+    input_name: str,
+    body: str,
+    properties: tuple[str, ...],
+    message_id: str | None,
+    correlation_id: str | None,
+    state_dir: Path,
+) -> None:
     """Send the JSON message body to MODULE's input INPUT."""
     value = _json_argument(body, "JSON")
-    SimClient.from_state_dir(state_dir).send(module, input_name, value, _assignments(properties, "--property"),
-                                             message_id, correlation_id)
+    SimClient.from_state_dir(state_dir).send(
+        module, input_name, value, _assignments(properties, "--property"), message_id, correlation_id
+    )
     click.echo(f"sent to {module}/{input_name}")
 
 
 def _monitor_line(record: dict[str, Any], as_json: bool) -> str:
     body = decoded_body(record)
     if as_json:
-        return json.dumps({"seq": record.get("seq"), "module": record.get("module"), "output": record.get("output"),
-                           "body": body, "properties": record.get("properties", {}),
-                           "system_properties": record.get("system_properties", {}),
-                           "enqueued_time": record.get("enqueued_time")}, separators=(",", ":"))
+        return json.dumps(
+            {
+                "seq": record.get("seq"),
+                "module": record.get("module"),
+                "output": record.get("output"),
+                "body": body,
+                "properties": record.get("properties", {}),
+                "system_properties": record.get("system_properties", {}),
+                "enqueued_time": record.get("enqueued_time"),
+            },
+            separators=(",", ":"),
+        )
     shown = body if isinstance(body, str) else json.dumps(body)
     props = record.get("properties") or {}
     suffix = f"  {json.dumps(props)}" if props else ""
@@ -226,15 +302,21 @@ def monitor(follow: bool, as_json: bool, since: int, state_dir: Path) -> None:
 @click.argument("module")
 @click.argument("method")
 @click.argument("payload", metavar="JSON", default="null")
-@click.option("--timeout", type=click.FloatRange(min=0.001, max=300), default=30.0, show_default=True,
-              help="Seconds to wait for the module's answer (504 after that).")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.001, max=300),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for the module's answer (504 after that).",
+)
 @STATE_OPTION
 def invoke(module: str, method: str, payload: str, timeout: float, state_dir: Path) -> None:
     """Invoke direct method METHOD on MODULE (a module, a leaf device or $edgeAgent).
 
     Prints {"status": N, "payload": ...}."""
-    result = SimClient.from_state_dir(state_dir, timeout=30.0).invoke(module, method, _json_argument(payload, "JSON"),
-                                                                       timeout)
+    result = SimClient.from_state_dir(state_dir, timeout=30.0).invoke(
+        module, method, _json_argument(payload, "JSON"), timeout
+    )
     click.echo(json.dumps({"status": result["status"], "payload": result["payload"]}))
 
 
@@ -283,14 +365,20 @@ def logs(module: str, tail: int, state_dir: Path) -> None:
 @click.argument("body", metavar="JSON")
 @click.option("--property", "properties", multiple=True, metavar="K=V", help="An application property (repeatable).")
 @click.option("--message-id", default=None, help="The message's messageId.")
-@click.option("--ttl", type=click.FloatRange(min=0.001, max=48 * 3600), default=None,
-              help="Seconds the message waits for an offline device (default 3600, IoT Hub's).")
+@click.option(
+    "--ttl",
+    type=click.FloatRange(min=0.001, max=48 * 3600),
+    default=None,
+    help="Seconds the message waits for an offline device (default 3600, IoT Hub's).",
+)
 @STATE_OPTION
-def c2d(device: str, body: str, properties: tuple[str, ...], message_id: str | None, ttl: float | None,
-        state_dir: Path) -> None:
+def c2d(
+    device: str, body: str, properties: tuple[str, ...], message_id: str | None, ttl: float | None, state_dir: Path
+) -> None:
     """Send a cloud-to-device message to leaf DEVICE (queued durably while it is offline)."""
-    SimClient.from_state_dir(state_dir).c2d(device, _json_argument(body, "JSON"),
-                                            _assignments(properties, "--property"), ttl, message_id)
+    SimClient.from_state_dir(state_dir).c2d(
+        device, _json_argument(body, "JSON"), _assignments(properties, "--property"), ttl, message_id
+    )
     click.echo("queued")
 
 
@@ -337,12 +425,13 @@ def device_remove(name: str, state_dir: Path) -> None:
 # ---- issue #18: redeploy in place -------------------------------------------------------------
 def _deploy_lines(result: dict[str, Any]) -> list[str]:
     restarted = result.get("restarted") or {}
-    lines = [f"added: {', '.join(result.get('added') or []) or '-'}",
-             f"removed: {', '.join(result.get('removed') or []) or '-'}",
-             "restarted: " + (", ".join(f"{name} ({', '.join(reasons)})" for name, reasons in restarted.items())
-                              or "-"),
-             f"patched: {', '.join(result.get('patched') or []) or '-'}",
-             f"unchanged: {', '.join(result.get('unchanged') or []) or '-'}"]
+    lines = [
+        f"added: {', '.join(result.get('added') or []) or '-'}",
+        f"removed: {', '.join(result.get('removed') or []) or '-'}",
+        "restarted: " + (", ".join(f"{name} ({', '.join(reasons)})" for name, reasons in restarted.items()) or "-"),
+        f"patched: {', '.join(result.get('patched') or []) or '-'}",
+        f"unchanged: {', '.join(result.get('unchanged') or []) or '-'}",
+    ]
     if result.get("routes_changed"):
         lines.append("routes: changed")
     if result.get("store_ttl_changed") or result.get("store_limits_changed"):

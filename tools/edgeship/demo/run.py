@@ -117,18 +117,26 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoSummar
     from edgeship.registry import Registry
 
     registry = Registry.open(home)
-    record = steps.run("register it: edgeship model register", lambda: registry.register(
-        fixture_dir, "sentiment", description="Twitter sentiment (edgeship demo fixture)",
-        tags={"framework": "keras", "source": "edgeship-demo"},
-        child_paths=["model.h5", "model.w2v", "tokenizer.pkl", "encoder.pkl", "heldout.jsonl"]))
+    record = steps.run(
+        "register it: edgeship model register",
+        lambda: registry.register(
+            fixture_dir,
+            "sentiment",
+            description="Twitter sentiment (edgeship demo fixture)",
+            tags={"framework": "keras", "source": "edgeship-demo"},
+            child_paths=["model.h5", "model.w2v", "tokenizer.pkl", "encoder.pkl", "heldout.jsonl"],
+        ),
+    )
     summary.model = record.ref
     console.print(f"registered [bold]{record.ref}[/] (sha256 {record.sha256[:12]})")
 
     # 3. package it behind the parity gate
     from edgeship.packager.display import print_result
 
-    result = steps.run("package it: Keras -> ONNX, parity gate",
-                       lambda: package_registered(registry, record, sentiment_model_dir(project)))
+    result = steps.run(
+        "package it: Keras -> ONNX, parity gate",
+        lambda: package_registered(registry, record, sentiment_model_dir(project)),
+    )
     print_result(console, result)
 
     # 4. the deployment manifest, generated and validated
@@ -156,16 +164,22 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoSummar
     summary.heldout = len(truth)
     from edgesim.testing import SimulatorHarness, run_simulator_config
 
-    harness = SimulatorHarness(run_simulator_config(demo_path, state_dir=state / "state", host=options.host,
-                                                    modules_dir=project / "modules"))
+    harness = SimulatorHarness(
+        run_simulator_config(demo_path, state_dir=state / "state", host=options.host, modules_dir=project / "modules")
+    )
     steps.run("start the edge runtime simulator (hub, agent, modules as processes)", harness.start)
     try:
-        steps.run("wait for both modules to connect", lambda: harness.wait_connected("sentiment", "tweetsource",
-                                                                                     timeout=90))
-        steps.run("stream the held-out tweets through the route into $upstream",
-                  lambda: _watch_upstream(harness, truth, summary, options, console))
-        steps.run("invoke the 'score' direct method, call the HTTP endpoint, patch thresholds",
-                  lambda: _interact(harness, summary, options, http_port, console))
+        steps.run(
+            "wait for both modules to connect", lambda: harness.wait_connected("sentiment", "tweetsource", timeout=90)
+        )
+        steps.run(
+            "stream the held-out tweets through the route into $upstream",
+            lambda: _watch_upstream(harness, truth, summary, options, console),
+        )
+        steps.run(
+            "invoke the 'score' direct method, call the HTTP endpoint, patch thresholds",
+            lambda: _interact(harness, summary, options, http_port, console),
+        )
         reported = harness.twin("sentiment")["reported"]
         latency = reported.get("latency", {})
         summary.latency_p50_ms, summary.latency_p99_ms = latency.get("p50_ms"), latency.get("p99_ms")
@@ -193,8 +207,13 @@ def _demo_manifest(manifest: JSONObject, heldout: Path, rate: float) -> JSONObje
     return demo
 
 
-def _watch_upstream(harness: SimulatorHarness, truth: dict[str, tuple[str, str]], summary: DemoSummary,
-                    options: DemoOptions, console: Console) -> None:
+def _watch_upstream(
+    harness: SimulatorHarness,
+    truth: dict[str, tuple[str, str]],
+    summary: DemoSummary,
+    options: DemoOptions,
+    console: Console,
+) -> None:
     table_rows: list[tuple[str, str, str, str, str]] = []
     correct = 0
     scored = 0
@@ -230,8 +249,9 @@ def _watch_upstream(harness: SimulatorHarness, truth: dict[str, tuple[str, str]]
                 scored += 1
                 if expected is not None and (result["score"] >= 0.5) == (expected == "POSITIVE"):
                     correct += 1
-                table_rows.append((str(tweet_id), str(text), str(result["label"]), f"{result['score']:.3f}",
-                                   str(expected or "?")))
+                table_rows.append(
+                    (str(tweet_id), str(text), str(result["label"]), f"{result['score']:.3f}", str(expected or "?"))
+                )
             live.update(render())
     summary.messages = scored
     summary.accuracy = correct / scored if scored else None
@@ -241,8 +261,9 @@ def _watch_upstream(harness: SimulatorHarness, truth: dict[str, tuple[str, str]]
         console.print(f"[yellow]only {scored} of {len(truth)} tweets arrived within {options.timeout:.0f} s[/]")
 
 
-def _interact(harness: SimulatorHarness, summary: DemoSummary, options: DemoOptions, http_port: int,
-              console: Console) -> None:
+def _interact(
+    harness: SimulatorHarness, summary: DemoSummary, options: DemoOptions, http_port: int, console: Console
+) -> None:
     import requests
 
     status, payload = harness.invoke("sentiment", "score", {"text": PROBE_TEXT}, timeout=30)
@@ -253,8 +274,9 @@ def _interact(harness: SimulatorHarness, summary: DemoSummary, options: DemoOpti
     # The seed's client code, against the module's HTTP face.
     scoring_uri = f"http://{options.host}:{http_port}/score"
     headers = {"Content-Type": "application/json"}
-    response = requests.post(scoring_uri, data=json.dumps({"text": "Today is a great day!"}), headers=headers,
-                             timeout=30)
+    response = requests.post(
+        scoring_uri, data=json.dumps({"text": "Today is a great day!"}), headers=headers, timeout=30
+    )
     summary.http_result = response.json()
     console.print(f"POST {scoring_uri} -> {response.status_code} {summary.http_result}")
     # Move the thresholds around this text's score so its label must change, through the twin.
@@ -284,8 +306,9 @@ def _print_summary(console: Console, summary: DemoSummary) -> None:
     table.add_row("tweets scored through the simulator", f"{summary.messages} of {summary.heldout}")
     table.add_row("error replies", str(summary.errors))
     if summary.accuracy is not None and summary.majority_share is not None:
-        table.add_row("accuracy vs the tweets' labels", f"{summary.accuracy:.1%} (majority class "
-                      f"{summary.majority_share:.1%})")
+        table.add_row(
+            "accuracy vs the tweets' labels", f"{summary.accuracy:.1%} (majority class {summary.majority_share:.1%})"
+        )
     if summary.latency_p50_ms is not None:
         table.add_row("module latency p50 / p99", f"{summary.latency_p50_ms:.2f} / {summary.latency_p99_ms:.2f} ms")
     if summary.throughput_per_s is not None:

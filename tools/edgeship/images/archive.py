@@ -54,8 +54,11 @@ def image_config(layer_digest: str, platform: Platform, config: ImageConfig, cre
     document = {
         **docker_platform(platform),
         "created": stamp,
-        "config": {"Env": [f"{name}={value}" for name, value in config.env.items()], "Cmd": list(config.cmd),
-                   "Labels": dict(config.labels)},
+        "config": {
+            "Env": [f"{name}={value}" for name, value in config.env.items()],
+            "Cmd": list(config.cmd),
+            "Labels": dict(config.labels),
+        },
         "rootfs": {"type": "layers", "diff_ids": [f"sha256:{layer_digest}"]},
         "history": [{"created": stamp, "created_by": config.created_by}],
     }
@@ -68,8 +71,9 @@ def _add_bytes(archive: tarfile.TarFile, name: str, data: bytes, mtime: float) -
     archive.addfile(member, io.BytesIO(data))
 
 
-def write_image_archive(rootfs_tar: Path, out: Path, tag: str, platform: Platform, config: ImageConfig,
-                        created: datetime | None = None) -> str:
+def write_image_archive(
+    rootfs_tar: Path, out: Path, tag: str, platform: Platform, config: ImageConfig, created: datetime | None = None
+) -> str:
     """Write ``out`` (a tar for ``docker load``) with ``rootfs_tar`` as its one layer; returns the config digest."""
     when = created or datetime.now(UTC)
     layer_digest = file_sha256(rootfs_tar)

@@ -26,8 +26,13 @@ STANDIN_REPOSITORY = "edgeship/python-standin"
 STANDIN_VENV = "/usr/local/python"
 PACKAGES = ("python3", "python3-venv", "ca-certificates", "passwd")
 # What a slim image leaves out; dpkg skips these paths while unpacking.
-EXCLUDED_PATHS = ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/info/*", "/usr/share/locale/*",
-                  "/usr/share/lintian/*")
+EXCLUDED_PATHS = (
+    "/usr/share/doc/*",
+    "/usr/share/man/*",
+    "/usr/share/info/*",
+    "/usr/share/locale/*",
+    "/usr/share/lintian/*",
+)
 ENVIRONMENT = {
     "PATH": f"{STANDIN_VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "LANG": "C.UTF-8",
@@ -66,16 +71,21 @@ def _check_emulation(platform: Platform) -> None:
         return
     handler = Path("/proc/sys/fs/binfmt_misc") / f"qemu-{platform.machine.replace('armv7l', 'arm')}"
     if not handler.exists():
-        raise ImageError(f"a {platform.name} base runs {platform.debian_arch} package scripts, which needs "
-                         f"emulation: install qemu-user-static and register binfmt_misc ({handler} is missing)")
+        raise ImageError(
+            f"a {platform.name} base runs {platform.debian_arch} package scripts, which needs "
+            f"emulation: install qemu-user-static and register binfmt_misc ({handler} is missing)"
+        )
 
 
 def mmdebstrap_argv(platform: Platform, out: Path) -> list[str]:
     argv = ["mmdebstrap", "--variant=minbase", f"--arch={platform.debian_arch}", f"--include={','.join(PACKAGES)}"]
     argv += [f"--dpkgopt=path-exclude={path}" for path in EXCLUDED_PATHS]
-    argv += [f'--customize-hook=chroot "$1" python3 -m venv {STANDIN_VENV}',
-             '--customize-hook=rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/* "$1"/var/log/*',
-             "bookworm", str(out)]
+    argv += [
+        f'--customize-hook=chroot "$1" python3 -m venv {STANDIN_VENV}',
+        '--customize-hook=rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/* "$1"/var/log/*',
+        "bookworm",
+        str(out),
+    ]
     return argv
 
 
@@ -91,9 +101,18 @@ def ensure_base(client: DockerClient, platform: Platform, *, rebuild: bool = Fal
         rootfs, archive = Path(tmp) / "rootfs.tar", Path(tmp) / "image.tar"
         # A foreign architecture runs every package script under qemu: slower (about 4 min for arm64 here).
         _run(mmdebstrap_argv(platform, rootfs), "mmdebstrap", timeout=1800 if platform.name == "amd64" else 7200)
-        write_image_archive(rootfs, archive, tag, platform, ImageConfig(
-            ENVIRONMENT, ["python3"], {"org.edgeship.standin": "python:3.11-slim-bookworm"},
-            f"edgeship image base: mmdebstrap --variant=minbase --arch={platform.debian_arch} bookworm"))
+        write_image_archive(
+            rootfs,
+            archive,
+            tag,
+            platform,
+            ImageConfig(
+                ENVIRONMENT,
+                ["python3"],
+                {"org.edgeship.standin": "python:3.11-slim-bookworm"},
+                f"edgeship image base: mmdebstrap --variant=minbase --arch={platform.debian_arch} bookworm",
+            ),
+        )
         load_image_archive(client, archive)
     if not _existing(client, tag, platform):
         raise ImageError(f"docker load did not produce {tag} for {platform.docker}")

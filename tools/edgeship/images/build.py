@@ -64,13 +64,25 @@ def read_module_json(module_dir: Path, variables: dict[str, str]) -> ModuleImage
     if not isinstance(platforms, dict):
         raise ConfigError(f"{path}: image.tag.platforms must map platform names to Dockerfiles")
     repository = expand(image["repository"], variables, f"{path}: image.repository")
-    return ModuleImage(module_dir, repository, str(tag.get("version", "0.0.0")), dict(platforms),
-                       module_dir / str(image.get("contextPath", "./")))
+    return ModuleImage(
+        module_dir,
+        repository,
+        str(tag.get("version", "0.0.0")),
+        dict(platforms),
+        module_dir / str(image.get("contextPath", "./")),
+    )
 
 
-def build_image(client: DockerClient, module: ModuleImage, platform: Platform, base_image: str, *,
-                container_tag: str = "", progress: Callable[[str], None] | None = None,
-                cache: bool = True) -> BuiltImage:
+def build_image(
+    client: DockerClient,
+    module: ModuleImage,
+    platform: Platform,
+    base_image: str,
+    *,
+    container_tag: str = "",
+    progress: Callable[[str], None] | None = None,
+    cache: bool = True,
+) -> BuiltImage:
     """Build ``module`` for ``platform`` on ``base_image``; the build itself has no network."""
     from docker.errors import APIError, ImageNotFound
 
@@ -80,9 +92,18 @@ def build_image(client: DockerClient, module: ModuleImage, platform: Platform, b
     relative = wheelhouse.resolve().relative_to(module.context.resolve())
     try:
         stream = client.api.build(
-            path=str(module.context), dockerfile=module.dockerfiles[platform.name], tag=tag, rm=True,
-            forcerm=True, decode=True, platform=platform.docker, network_mode="none", pull=False, nocache=not cache,
-            buildargs={"BASE_IMAGE": base_image, "WHEELHOUSE": relative.as_posix()})
+            path=str(module.context),
+            dockerfile=module.dockerfiles[platform.name],
+            tag=tag,
+            rm=True,
+            forcerm=True,
+            decode=True,
+            platform=platform.docker,
+            network_mode="none",
+            pull=False,
+            nocache=not cache,
+            buildargs={"BASE_IMAGE": base_image, "WHEELHOUSE": relative.as_posix()},
+        )
         for chunk in stream:
             if "error" in chunk:
                 raise ImageError(f"building {tag} failed: {str(chunk['error']).strip().splitlines()[-1][:300]}")

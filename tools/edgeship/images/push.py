@@ -20,12 +20,19 @@ class RegistryCredentials:
     password: str
 
     @classmethod
-    def from_variables(cls, variables: Mapping[str, str], server: str | None = None, username: str | None = None,
-                       password: str | None = None) -> RegistryCredentials:
+    def from_variables(
+        cls,
+        variables: Mapping[str, str],
+        server: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+    ) -> RegistryCredentials:
         """Flags win over ``CONTAINER_REGISTRY_SERVER`` / ``_USERNAME`` / ``_PASSWORD``."""
-        return cls(server if server is not None else variables.get("CONTAINER_REGISTRY_SERVER", ""),
-                   username if username is not None else variables.get("CONTAINER_REGISTRY_USERNAME", ""),
-                   password if password is not None else variables.get("CONTAINER_REGISTRY_PASSWORD", ""))
+        return cls(
+            server if server is not None else variables.get("CONTAINER_REGISTRY_SERVER", ""),
+            username if username is not None else variables.get("CONTAINER_REGISTRY_USERNAME", ""),
+            password if password is not None else variables.get("CONTAINER_REGISTRY_PASSWORD", ""),
+        )
 
 
 def registry_of(tag: str) -> str:
@@ -51,8 +58,7 @@ def push_image(client: DockerClient, tag: str, credentials: RegistryCredentials)
         client.images.get(tag)
         if credentials.username:
             auth = {"username": credentials.username, "password": credentials.password}
-            client.login(username=credentials.username, password=credentials.password, registry=registry,
-                         reauth=True)
+            client.login(username=credentials.username, password=credentials.password, registry=registry, reauth=True)
         digest = ""
         for chunk in client.api.push(repository, tag=version, auth_config=auth, stream=True, decode=True):
             if "error" in chunk:

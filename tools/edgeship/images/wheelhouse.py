@@ -62,9 +62,22 @@ def ensure_wheelhouse(module_dir: Path, platform: Platform, *, rebuild: bool = F
     pure.mkdir()
     try:
         _pure_wheels(requirements, pure)
-        args = ["download", "--requirement", str(requirements), "--dest", str(target), "--only-binary=:all:",
-                "--python-version", PYTHON_VERSION, "--implementation", "cp",
-                "--abi", f"cp{PYTHON_VERSION.replace('.', '')}", "--find-links", str(pure)]
+        args = [
+            "download",
+            "--requirement",
+            str(requirements),
+            "--dest",
+            str(target),
+            "--only-binary=:all:",
+            "--python-version",
+            PYTHON_VERSION,
+            "--implementation",
+            "cp",
+            "--abi",
+            f"cp{PYTHON_VERSION.replace('.', '')}",
+            "--find-links",
+            str(pure),
+        ]
         for tag in platform.pip_platforms:
             args += ["--platform", tag]
         _pip(args, f"resolving {requirements} for {platform.name}")

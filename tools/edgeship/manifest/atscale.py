@@ -26,8 +26,10 @@ class AtScale:
 
     def __post_init__(self) -> None:
         if not _DEPLOYMENT_ID.match(self.deployment_id):
-            raise ManifestError(f"deployment id {self.deployment_id!r}: up to 128 lower-case letters, digits and "
-                                "- : + % _ # * ? ! ( ) , = @ ; '")
+            raise ManifestError(
+                f"deployment id {self.deployment_id!r}: up to 128 lower-case letters, digits and "
+                "- : + % _ # * ? ! ( ) , = @ ; '"
+            )
         if self.priority < 0:
             raise ManifestError(f"priority {self.priority} must be 0 or more (higher wins)")
         condition = self.target_condition.strip()
@@ -51,14 +53,17 @@ def _layered_content(modules_content: Mapping[str, object]) -> dict[str, object]
     """A layer adds to a base deployment: ``properties.desired.<path>`` keys instead of whole twins."""
     agent = _object(_object(modules_content["$edgeAgent"], "$edgeAgent")[DESIRED], "$edgeAgent." + DESIRED)
     hub = _object(_object(modules_content["$edgeHub"], "$edgeHub")[DESIRED], "$edgeHub." + DESIRED)
-    agent_layer: dict[str, object] = {f"properties.desired.modules.{name}": module
-                                      for name, module in _object(agent.get("modules", {}), "modules").items()}
+    agent_layer: dict[str, object] = {
+        f"properties.desired.modules.{name}": module
+        for name, module in _object(agent.get("modules", {}), "modules").items()
+    }
     runtime = _object(_object(agent.get("runtime", {}), "runtime").get("settings", {}), "runtime.settings")
     credentials = _object(runtime.get("registryCredentials", {}), "registryCredentials")
     for name, credential in credentials.items():
         agent_layer[f"properties.desired.runtime.settings.registryCredentials.{name}"] = credential
-    hub_layer: dict[str, object] = {f"properties.desired.routes.{name}": route
-                                    for name, route in _object(hub.get("routes", {}), "routes").items()}
+    hub_layer: dict[str, object] = {
+        f"properties.desired.routes.{name}": route for name, route in _object(hub.get("routes", {}), "routes").items()
+    }
     content: dict[str, object] = {"$edgeAgent": agent_layer, "$edgeHub": hub_layer}
     for twin, body in modules_content.items():
         if twin in ("$edgeAgent", "$edgeHub"):
@@ -82,9 +87,23 @@ def deployment_document(manifest: Mapping[str, object], options: AtScale) -> dic
 
 
 def deployment_create_command(path: Path, options: AtScale, hub_name: str) -> str:
-    words = ["az", "iot", "edge", "deployment", "create", "--deployment-id", options.deployment_id,
-             "--hub-name", hub_name, "--content", str(path), "--target-condition", options.target_condition,
-             "--priority", str(options.priority)]
+    words = [
+        "az",
+        "iot",
+        "edge",
+        "deployment",
+        "create",
+        "--deployment-id",
+        options.deployment_id,
+        "--hub-name",
+        hub_name,
+        "--content",
+        str(path),
+        "--target-condition",
+        options.target_condition,
+        "--priority",
+        str(options.priority),
+    ]
     if options.layered:
         words.append("--layered")
     if options.labels:
@@ -93,5 +112,6 @@ def deployment_create_command(path: Path, options: AtScale, hub_name: str) -> st
 
 
 def set_modules_command(path: Path, device_id: str, hub_name: str) -> str:
-    return shlex.join(["az", "iot", "edge", "set-modules", "--device-id", device_id, "--hub-name", hub_name,
-                       "--content", str(path)])
+    return shlex.join(
+        ["az", "iot", "edge", "set-modules", "--device-id", device_id, "--hub-name", hub_name, "--content", str(path)]
+    )

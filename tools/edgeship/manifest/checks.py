@@ -46,7 +46,7 @@ def split_image(image: str) -> tuple[str, str | None]:
     slash = image.rfind("/")
     colon = image.rfind(":")
     if colon > slash:
-        return image[:colon], image[colon + 1:]
+        return image[:colon], image[colon + 1 :]
     return image, None
 
 
@@ -68,24 +68,38 @@ def check_module_names(findings: Findings, document: Mapping[str, object]) -> No
     for name in modules:
         path = (*AGENT, "modules", name)
         if not MODULE_NAME.match(name):
-            findings.error(path, f"module name {name!r} may only hold letters, digits, '_' and '-'",
-                           "module-name", key=True)
+            findings.error(
+                path, f"module name {name!r} may only hold letters, digits, '_' and '-'", "module-name", key=True
+            )
         elif name in SYSTEM_IMAGES:
-            findings.error(path, f"{name!r} is a system module; declare it under systemModules", "module-name",
-                           key=True)
+            findings.error(
+                path, f"{name!r} is a system module; declare it under systemModules", "module-name", key=True
+            )
         elif name.lower() in lowered:
-            findings.warning(path, f"module names {lowered[name.lower()]!r} and {name!r} differ only in case",
-                             "module-name", key=True)
+            findings.warning(
+                path,
+                f"module names {lowered[name.lower()]!r} and {name!r} differ only in case",
+                "module-name",
+                key=True,
+            )
         lowered.setdefault(name.lower(), name)
     for twin in content:
         if twin in ("$edgeAgent", "$edgeHub"):
             continue
         if twin.startswith("$"):
-            findings.error(("modulesContent", twin), f"{twin!r}: only $edgeAgent and $edgeHub may start with '$'",
-                           "module-name", key=True)
+            findings.error(
+                ("modulesContent", twin),
+                f"{twin!r}: only $edgeAgent and $edgeHub may start with '$'",
+                "module-name",
+                key=True,
+            )
         elif twin not in modules:
-            findings.error(("modulesContent", twin), f"desired properties for {twin!r}, which $edgeAgent does not "
-                           "deploy (add it under modules)", "twin-without-module", key=True)
+            findings.error(
+                ("modulesContent", twin),
+                f"desired properties for {twin!r}, which $edgeAgent does not deploy (add it under modules)",
+                "twin-without-module",
+                key=True,
+            )
 
 
 def check_schema_versions(findings: Findings, document: Mapping[str, object]) -> None:
@@ -98,18 +112,27 @@ def check_schema_versions(findings: Findings, document: Mapping[str, object]) ->
         for name, module in {**user_modules(content), **_dict(agent.get("systemModules"))}.items():
             if isinstance(module, dict) and "startupOrder" in module:
                 group = "systemModules" if name in SYSTEM_IMAGES else "modules"
-                findings.error((*AGENT, group, name, "startupOrder"), "startupOrder needs $edgeAgent schemaVersion 1.1",
-                               "schema-version")
+                findings.error(
+                    (*AGENT, group, name, "startupOrder"),
+                    "startupOrder needs $edgeAgent schemaVersion 1.1",
+                    "schema-version",
+                )
     if hub_version == "1.0":
         for name, route in _dict(hub.get("routes")).items():
             if isinstance(route, dict):
-                findings.error((*HUB, "routes", name), "route objects (priority, timeToLiveSecs) need $edgeHub "
-                               "schemaVersion 1.1 or later", "schema-version")
+                findings.error(
+                    (*HUB, "routes", name),
+                    "route objects (priority, timeToLiveSecs) need $edgeHub schemaVersion 1.1 or later",
+                    "schema-version",
+                )
     if "mqttBroker" in hub and hub_version in ("1.0", "1.1"):
         findings.error((*HUB, "mqttBroker"), "mqttBroker needs $edgeHub schemaVersion 1.2 or later", "schema-version")
     if hub_version in ("1.2", "1.3"):
-        findings.info((*HUB, "schemaVersion"), f"schema {hub_version}: edgeship checks the 1.1 features; mqttBroker "
-                      "settings are not checked", "schema-version")
+        findings.info(
+            (*HUB, "schemaVersion"),
+            f"schema {hub_version}: edgeship checks the 1.1 features; mqttBroker settings are not checked",
+            "schema-version",
+        )
 
 
 def _major_minor(version: object) -> object:
@@ -125,23 +148,31 @@ def _runtime_version(findings: Findings, name: str, image: str, path: JsonPath) 
         findings.warning(path, f"{name} image {image!r} is not {expected}:<version>", "system-image")
         return None
     if tag is None:
-        findings.warning(path, f"{name} image has no tag (latest is not a supported runtime version); use "
-                         f"{expected}:{CURRENT_RUNTIME}", "system-image-version")
+        findings.warning(
+            path,
+            f"{name} image has no tag (latest is not a supported runtime version); use {expected}:{CURRENT_RUNTIME}",
+            "system-image-version",
+        )
         return None
     match = _RUNTIME_TAG.match(tag)
     if not match:
-        findings.warning(path, f"unknown {name} version {tag!r}; the supported release is {CURRENT_RUNTIME}",
-                         "system-image-version")
+        findings.warning(
+            path, f"unknown {name} version {tag!r}; the supported release is {CURRENT_RUNTIME}", "system-image-version"
+        )
         return None
     minor = f"1.{match.group(1)}"
     if minor in END_OF_LIFE_RUNTIMES:
         ended = END_OF_SUPPORT.get(minor)
         when = f"reached end of support on {ended}" if ended else "is end of life"
-        findings.warning(path, f"{name} {tag}: IoT Edge {minor} {when}; use {CURRENT_RUNTIME} LTS (supported to "
-                         f"{CURRENT_RUNTIME_END})", "system-image-version")
+        findings.warning(
+            path,
+            f"{name} {tag}: IoT Edge {minor} {when}; use {CURRENT_RUNTIME} LTS (supported to {CURRENT_RUNTIME_END})",
+            "system-image-version",
+        )
     elif minor != CURRENT_RUNTIME:
-        findings.warning(path, f"unknown {name} version {tag!r}; the supported release is {CURRENT_RUNTIME}",
-                         "system-image-version")
+        findings.warning(
+            path, f"unknown {name} version {tag!r}; the supported release is {CURRENT_RUNTIME}", "system-image-version"
+        )
     return minor
 
 
@@ -156,9 +187,11 @@ def check_system_modules(findings: Findings, document: Mapping[str, object]) -> 
             if version:
                 versions[name] = version
     if len(versions) == 2 and versions["edgeAgent"] != versions["edgeHub"]:
-        findings.warning((*AGENT, "systemModules", "edgeHub", "settings", "image"),
-                         f"edgeHub {versions['edgeHub']} with edgeAgent {versions['edgeAgent']}: run one runtime "
-                         "version", "system-image-version")
+        findings.warning(
+            (*AGENT, "systemModules", "edgeHub", "settings", "image"),
+            f"edgeHub {versions['edgeHub']} with edgeAgent {versions['edgeAgent']}: run one runtime version",
+            "system-image-version",
+        )
 
 
 def check_modules(findings: Findings, document: Mapping[str, object]) -> None:
@@ -181,15 +214,24 @@ def _check_module(findings: Findings, path: JsonPath, name: str, module: Mapping
         for env_name in env:
             env_path = (*path, "env", env_name)
             if FORBIDDEN_ENV_CHARS.search(env_name) or not env_name:
-                findings.error(env_path, f"environment variable name {env_name!r} may not hold '+', '#', '$', '.' "
-                               "or whitespace", "env-name", key=True)
+                findings.error(
+                    env_path,
+                    f"environment variable name {env_name!r} may not hold '+', '#', '$', '.' or whitespace",
+                    "env-name",
+                    key=True,
+                )
             elif not PORTABLE_ENV_NAME.match(env_name):
-                findings.warning(env_path, f"environment variable name {env_name!r} is not a portable shell name "
-                                 "(letters, digits, '_'); Docker and the simulator pass it on, shells cannot read it",
-                                 "env-name", key=True)
+                findings.warning(
+                    env_path,
+                    f"environment variable name {env_name!r} is not a portable shell name "
+                    "(letters, digits, '_'); Docker and the simulator pass it on, shells cannot read it",
+                    "env-name",
+                    key=True,
+                )
             elif env_name.startswith("IOTEDGE_"):
-                findings.warning(env_path, f"{env_name} is set by the IoT Edge agent and overrides this value",
-                                 "env-name", key=True)
+                findings.warning(
+                    env_path, f"{env_name} is set by the IoT Edge agent and overrides this value", "env-name", key=True
+                )
     settings = module.get("settings")
     if not isinstance(settings, dict):
         return
@@ -205,8 +247,12 @@ def _check_module(findings: Findings, path: JsonPath, name: str, module: Mapping
     try:
         options = json.loads(text)
     except json.JSONDecodeError as exc:
-        findings.error(options_path, f"createOptions are not valid JSON: {exc.msg} at character {exc.pos}",
-                       "create-options-json", string_index=exc.pos if exc.pos < 512 else None)
+        findings.error(
+            options_path,
+            f"createOptions are not valid JSON: {exc.msg} at character {exc.pos}",
+            "create-options-json",
+            string_index=exc.pos if exc.pos < 512 else None,
+        )
         return
     for problem in check_create_options(options):
         findings.add(problem.severity, (*options_path, *problem.path), problem.message, problem.code)
@@ -215,17 +261,21 @@ def _check_module(findings: Findings, path: JsonPath, name: str, module: Mapping
 def _check_user_image(findings: Findings, path: JsonPath, image: str) -> None:
     nested = image.startswith(NESTED_IMAGE_PREFIX)
     if "${" in image or (image.startswith("$") and not nested):
-        findings.error(path, f"unexpanded placeholder in image {image!r}; run edgeship manifest generate",
-                       "image-placeholder")
+        findings.error(
+            path, f"unexpanded placeholder in image {image!r}; run edgeship manifest generate", "image-placeholder"
+        )
         return
     # $upstream:443/repo:tag is nested edge's documented image host (the parent device's API proxy)
     repository, tag = split_image("upstream" + image[1:] if nested else image)
     if not _IMAGE_REPOSITORY.match(repository):
-        findings.error(path, f"{repository!r} is not a valid image repository (lower case letters, digits, "
-                       "'.', '_', '-', '/' and an optional :port)", "image-name")
+        findings.error(
+            path,
+            f"{repository!r} is not a valid image repository (lower case letters, digits, "
+            "'.', '_', '-', '/' and an optional :port)",
+            "image-name",
+        )
     if tag is None:
-        findings.warning(path, f"image {image!r} has no tag, so the device runs whatever 'latest' is",
-                         "image-tag")
+        findings.warning(path, f"image {image!r} has no tag, so the device runs whatever 'latest' is", "image-tag")
 
 
 def _twin_problems(findings: Findings, value: object, path: JsonPath, depth: int) -> None:
@@ -243,8 +293,12 @@ def _twin_problems(findings: Findings, value: object, path: JsonPath, depth: int
         return
     for key, child in value.items():
         if TWIN_KEY_FORBIDDEN.search(key) or not key:
-            findings.error((*path, key), f"twin property name {key!r} may not hold '.', '$', spaces or control "
-                           "characters", "desired-key", key=True)
+            findings.error(
+                (*path, key),
+                f"twin property name {key!r} may not hold '.', '$', spaces or control characters",
+                "desired-key",
+                key=True,
+            )
         _twin_problems(findings, child, (*path, key), depth + 1)
 
 
@@ -256,8 +310,11 @@ def check_desired_properties(findings: Findings, document: Mapping[str, object])
         path: JsonPath = ("modulesContent", twin, "properties.desired")
         size = len(json.dumps(desired, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
         if size > MAX_TWIN_BYTES:
-            findings.error(path, f"desired properties of {twin} are {size} bytes; a twin holds at most "
-                           f"{MAX_TWIN_BYTES} (32 KB)", "desired-size")
+            findings.error(
+                path,
+                f"desired properties of {twin} are {size} bytes; a twin holds at most {MAX_TWIN_BYTES} (32 KB)",
+                "desired-size",
+            )
         if twin not in ("$edgeAgent", "$edgeHub"):
             _twin_problems(findings, desired, path, 1)
 
@@ -269,11 +326,13 @@ def check_routes_basics(findings: Findings, document: Mapping[str, object]) -> N
             continue
         priority, ttl = route.get("priority"), route.get("timeToLiveSecs")
         if isinstance(priority, int) and not isinstance(priority, bool) and not 0 <= priority <= 9:
-            findings.error((*HUB, "routes", name, "priority"), f"priority {priority} is outside 0 (highest) .. 9",
-                           "route-priority")
+            findings.error(
+                (*HUB, "routes", name, "priority"), f"priority {priority} is outside 0 (highest) .. 9", "route-priority"
+            )
         if isinstance(ttl, int) and not isinstance(ttl, bool) and ttl < 0:
             findings.error((*HUB, "routes", name, "timeToLiveSecs"), f"timeToLiveSecs {ttl} is negative", "route-ttl")
     store = _dict(hub.get("storeAndForwardConfiguration")).get("timeToLiveSecs")
     if isinstance(store, int) and not isinstance(store, bool) and store < 0:
-        findings.error((*HUB, "storeAndForwardConfiguration", "timeToLiveSecs"), f"timeToLiveSecs {store} is "
-                       "negative", "store-ttl")
+        findings.error(
+            (*HUB, "storeAndForwardConfiguration", "timeToLiveSecs"), f"timeToLiveSecs {store} is negative", "store-ttl"
+        )

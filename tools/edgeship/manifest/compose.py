@@ -47,8 +47,11 @@ def select(deployments: Sequence[Deployment], twin: Mapping[str, object]) -> Sel
             reason = f"base {base.id} has a higher priority ({base.priority})"
             if other.priority == base.priority:
                 by_time = base.created is not None and other.created is not None and base.created != other.created
-                why = ("its createdTimeUtc is later" if by_time
-                       else "it comes later among the inputs (no createdTimeUtc tells which is newer)")
+                why = (
+                    "its createdTimeUtc is later"
+                    if by_time
+                    else "it comes later among the inputs (no createdTimeUtc tells which is newer)"
+                )
                 reason = f"equal priority {base.priority}: base {base.id} wins because {why}"
                 if not by_time:
                     tie = tie or reason
@@ -58,8 +61,13 @@ def select(deployments: Sequence[Deployment], twin: Mapping[str, object]) -> Sel
         if base is None:
             skipped.append((layer, "no base deployment targets this device"))
         elif layer.priority <= base.priority:
-            skipped.append((layer, f"priority {layer.priority} is not above base {base.id}'s {base.priority}; "
-                                   "layered deployments must have a higher priority than the base"))
+            skipped.append(
+                (
+                    layer,
+                    f"priority {layer.priority} is not above base {base.id}'s {base.priority}; "
+                    "layered deployments must have a higher priority than the base",
+                )
+            )
         else:
             layers.append(layer)
     layers.sort(key=Deployment.rank)
@@ -88,8 +96,11 @@ class _Twin:
             self.sources = dict.fromkeys(_leaves(self.desired, ()), source)
             return
         length = len(path)
-        self.sources = {p: s for p, s in self.sources.items()
-                        if p[:length] != path and not (len(p) < length and path[:len(p)] == p)}
+        self.sources = {
+            p: s
+            for p, s in self.sources.items()
+            if p[:length] != path and not (len(p) < length and path[: len(p)] == p)
+        }
         node = self.desired
         for part in path[:-1]:
             child = node.get(part)
@@ -118,11 +129,14 @@ def compose(deployments: Sequence[Deployment], twin: Mapping[str, object]) -> Co
     if selection.base is None:
         if selection.targeted:
             names = ", ".join(d.label for d in selection.targeted)
-            raise ManifestError(f"no base deployment targets this device, only layered ones ({names}); a layered "
-                                "deployment adds to a base and is not applied alone")
+            raise ManifestError(
+                f"no base deployment targets this device, only layered ones ({names}); a layered "
+                "deployment adds to a base and is not applied alone"
+            )
         if not _is_edge_device(twin):
-            raise ManifestError("the twin says capabilities.iotEdge is false: IoT Edge deployments target only "
-                                "IoT Edge devices")
+            raise ManifestError(
+                "the twin says capabilities.iotEdge is false: IoT Edge deployments target only IoT Edge devices"
+            )
         raise ManifestError("no deployment's targetCondition matches this device")
     twins: dict[str, _Twin] = {}
     for name, body in selection.base.modules_content.items():

@@ -20,8 +20,16 @@ class Findings:
     prefix: JsonPath = ()  # ("content",) for an at-scale deployment document
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
-    def add(self, severity: Severity, path: JsonPath, message: str, code: str, *, key: bool = False,
-            string_index: int | None = None) -> None:
+    def add(
+        self,
+        severity: Severity,
+        path: JsonPath,
+        message: str,
+        code: str,
+        *,
+        key: bool = False,
+        string_index: int | None = None,
+    ) -> None:
         full = (*self.prefix, *path)
         if string_index is not None:
             position = self.locator.string_offset(full, string_index)
@@ -29,14 +37,17 @@ class Findings:
             position = self.locator.locate(full, key=key)
         self.diagnostics.append(Diagnostic(severity, position, full, message, code))
 
-    def error(self, path: JsonPath, message: str, code: str, *, key: bool = False,
-              string_index: int | None = None) -> None:
+    def error(
+        self, path: JsonPath, message: str, code: str, *, key: bool = False, string_index: int | None = None
+    ) -> None:
         self.add(Severity.ERROR, path, message, code, key=key, string_index=string_index)
 
-    def warning(self, path: JsonPath, message: str, code: str, *, key: bool = False,
-              string_index: int | None = None) -> None:
+    def warning(
+        self, path: JsonPath, message: str, code: str, *, key: bool = False, string_index: int | None = None
+    ) -> None:
         self.add(Severity.WARNING, path, message, code, key=key, string_index=string_index)
 
-    def info(self, path: JsonPath, message: str, code: str, *, key: bool = False,
-              string_index: int | None = None) -> None:
+    def info(
+        self, path: JsonPath, message: str, code: str, *, key: bool = False, string_index: int | None = None
+    ) -> None:
         self.add(Severity.INFO, path, message, code, key=key, string_index=string_index)

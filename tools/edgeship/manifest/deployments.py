@@ -22,8 +22,21 @@ DESIRED = "properties.desired"
 _DESIRED_DOT = DESIRED + "."
 _SYSTEM_TWINS = ("$edgeAgent", "$edgeHub")
 # Keys IoT Hub puts in a configuration it returns (az iot edge deployment show) beside ours.
-_TOP_KEYS = frozenset({"id", "schemaVersion", "labels", "content", "targetCondition", "createdTimeUtc",
-                       "lastUpdatedTimeUtc", "priority", "systemMetrics", "metrics", "etag"})
+_TOP_KEYS = frozenset(
+    {
+        "id",
+        "schemaVersion",
+        "labels",
+        "content",
+        "targetCondition",
+        "createdTimeUtc",
+        "lastUpdatedTimeUtc",
+        "priority",
+        "systemMetrics",
+        "metrics",
+        "etag",
+    }
+)
 _NEVER = datetime.min.replace(tzinfo=UTC)
 
 
@@ -58,13 +71,14 @@ def desired_path(key: str) -> tuple[str, ...] | None:
     if key == DESIRED:
         return ()
     if key.startswith(_DESIRED_DOT):
-        return tuple(key[len(_DESIRED_DOT):].split("."))
+        return tuple(key[len(_DESIRED_DOT) :].split("."))
     return None
 
 
 def _is_layered(content: Mapping[str, object]) -> bool:
-    return any(isinstance(twin, Mapping) and any(str(k).startswith(_DESIRED_DOT) for k in twin)
-               for twin in content.values())
+    return any(
+        isinstance(twin, Mapping) and any(str(k).startswith(_DESIRED_DOT) for k in twin) for twin in content.values()
+    )
 
 
 def _check_twins(source: str, content: Mapping[str, object], layered: bool) -> None:
@@ -77,21 +91,33 @@ def _check_twins(source: str, content: Mapping[str, object], layered: bool) -> N
         for key, value in body.items():
             path = desired_path(key)
             if path is None:
-                raise _fail(source, f"{where}: unknown key {key!r} (a twin holds '{DESIRED}'"
-                                    f"{' or properties.desired.<path>' if layered else ''})")
+                raise _fail(
+                    source,
+                    f"{where}: unknown key {key!r} (a twin holds '{DESIRED}'"
+                    f"{' or properties.desired.<path>' if layered else ''})",
+                )
             if any(not part for part in path):
                 raise _fail(source, f"{where}: {key!r} has an empty name in its path")
             if path == () and not isinstance(value, Mapping):
                 raise _fail(source, f"{where}['{DESIRED}'] must be an object")
             if layered and twin in _SYSTEM_TWINS and path == ():
-                raise _fail(source, f"{where}: a layered deployment sets {twin} only through "
-                                    f"properties.desired.<path> keys, not a whole '{DESIRED}'")
+                raise _fail(
+                    source,
+                    f"{where}: a layered deployment sets {twin} only through "
+                    f"properties.desired.<path> keys, not a whole '{DESIRED}'",
+                )
             if layered and twin == "$edgeAgent" and path[:1] == ("systemModules",):
-                raise _fail(source, f"{where}: {key!r}: layered deployments do not configure the system "
-                                    "modules (edgeAgent, edgeHub); the base deployment does")
+                raise _fail(
+                    source,
+                    f"{where}: {key!r}: layered deployments do not configure the system "
+                    "modules (edgeAgent, edgeHub); the base deployment does",
+                )
     if layered and "$edgeAgent" not in content:
-        raise _fail(source, "a layered deployment needs an $edgeAgent object, even an empty one "
-                            "(\"$edgeAgent\": {}), or IoT Hub does not take it as valid")
+        raise _fail(
+            source,
+            "a layered deployment needs an $edgeAgent object, even an empty one "
+            '("$edgeAgent": {}), or IoT Hub does not take it as valid',
+        )
     if not layered:
         for twin in _SYSTEM_TWINS:
             if twin not in content:
@@ -114,11 +140,16 @@ def _created(source: str, value: object) -> datetime | None:
 def parse_deployment(document: object, source: str, order: int = 0) -> Deployment:
     """Check one deployment document; every problem is a ManifestError naming ``source``."""
     if not isinstance(document, Mapping):
-        raise _fail(source, "an at-scale deployment is a JSON object with id, targetCondition, priority and "
-                            "content.modulesContent")
+        raise _fail(
+            source,
+            "an at-scale deployment is a JSON object with id, targetCondition, priority and content.modulesContent",
+        )
     if "modulesContent" in document and "content" not in document:
-        raise _fail(source, "a plain manifest, not an at-scale deployment: it has no targetCondition or "
-                            "priority (write one with `edgeship manifest generate --at-scale`)")
+        raise _fail(
+            source,
+            "a plain manifest, not an at-scale deployment: it has no targetCondition or "
+            "priority (write one with `edgeship manifest generate --at-scale`)",
+        )
     unknown = sorted(set(document) - _TOP_KEYS)
     if unknown:
         raise _fail(source, f"unknown key {unknown[0]!r} (an at-scale deployment has: {', '.join(sorted(_TOP_KEYS))})")
@@ -137,8 +168,11 @@ def parse_deployment(document: object, source: str, order: int = 0) -> Deploymen
         raise _fail(source, "content must be an object")
     if "modulesContent" not in content:
         other = next(iter(content), None)
-        why = f" ({other} is an automatic device configuration, not an IoT Edge deployment)" if other in (
-            "deviceContent", "moduleContent") else ""
+        why = (
+            f" ({other} is an automatic device configuration, not an IoT Edge deployment)"
+            if other in ("deviceContent", "moduleContent")
+            else ""
+        )
         raise _fail(source, f"content has no modulesContent{why}")
     extra = sorted(set(content) - {"modulesContent"})
     if extra:
@@ -152,8 +186,16 @@ def parse_deployment(document: object, source: str, order: int = 0) -> Deploymen
         condition = compile_condition(condition_text)
     except ConditionError as exc:
         raise _fail(source, f"targetCondition {condition_text!r} does not parse: {exc}") from None
-    return Deployment(deployment_id, source, condition, priority, layered, modules_content,
-                      _created(source, document.get("createdTimeUtc")), order)
+    return Deployment(
+        deployment_id,
+        source,
+        condition,
+        priority,
+        layered,
+        modules_content,
+        _created(source, document.get("createdTimeUtc")),
+        order,
+    )
 
 
 def read_json_text(path: Path) -> str:

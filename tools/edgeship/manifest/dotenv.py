@@ -31,7 +31,7 @@ def _double_quoted(body: str, source: str, line: int, column: int) -> tuple[str,
         if ch == '"':
             return "".join(out), i + 1
         if ch == "\\":
-            escape = body[i + 1: i + 2]
+            escape = body[i + 1 : i + 2]
             if escape not in _DOUBLE_ESCAPES:
                 raise _fail(source, line, column + i, f"unknown escape '\\{escape}' in a double-quoted value")
             out.append(_DOUBLE_ESCAPES[escape])
@@ -51,8 +51,9 @@ def _value(raw: str, source: str, line: int, column: int) -> str:
         if quote == "'":
             end = stripped.find("'", 1)
             if end < 0:
-                raise _fail(source, line, column,
-                            "unterminated single-quoted value (multi-line values are not supported)")
+                raise _fail(
+                    source, line, column, "unterminated single-quoted value (multi-line values are not supported)"
+                )
             value, after = stripped[1:end], end + 1
         else:
             value, consumed = _double_quoted(stripped[1:], source, line, column + 1)
@@ -77,16 +78,17 @@ def parse_dotenv(text: str, source: str = ".env") -> dict[str, str]:
         if not content or content.startswith("#"):
             continue
         if content.startswith(("export ", "export\t")):
-            after = content[len("export"):]
+            after = content[len("export") :]
             rest = after.lstrip(" \t")
             column += len(content) - len(rest)
             content = rest
         key_match = _KEY.match(content)
         if not key_match:
-            raise _fail(source, number, column,
-                        "expected NAME=value (NAME: letters, digits and '_', not starting with a digit)")
+            raise _fail(
+                source, number, column, "expected NAME=value (NAME: letters, digits and '_', not starting with a digit)"
+            )
         key = key_match.group(0)
-        after_key = content[key_match.end():].lstrip(" \t")
+        after_key = content[key_match.end() :].lstrip(" \t")
         if not after_key.startswith("="):
             raise _fail(source, number, column + key_match.end(), f"expected '=' after {key}")
         equals = column + len(content) - len(after_key)

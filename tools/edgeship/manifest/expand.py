@@ -59,7 +59,7 @@ class Expander:
         return module.image(key, self.container_tag)
 
     def _module_image(self, reference: str) -> str:
-        folder, _, key = reference[len("MODULES."):].partition(".")
+        folder, _, key = reference[len("MODULES.") :].partition(".")
         if not folder:
             raise ManifestError("expected ${MODULES.<folder>} or ${MODULES.<folder>.<platform>}")
         module = self.modules.get(folder)
@@ -85,7 +85,7 @@ class Expander:
         out: list[str] = []
         last = 0
         for match in _TOKEN.finditer(text):
-            out.append(text[last: match.start()])
+            out.append(text[last : match.start()])
             last = match.end()
             literal_dollar, braced, bare, open_brace = match.groups()
             if literal_dollar:
@@ -99,9 +99,13 @@ class Expander:
                 out.append(self.variables[bare])
             else:
                 if not in_route and bare not in IOT_EDGE_WORDS:
-                    problems.append(ExpansionProblem(
-                        match.start(), f"unknown variable ${bare} (not in .env or the environment; write $$ for a "
-                                       "literal '$')", "unknown-variable"))
+                    problems.append(
+                        ExpansionProblem(
+                            match.start(),
+                            f"unknown variable ${bare} (not in .env or the environment; write $$ for a literal '$')",
+                            "unknown-variable",
+                        )
+                    )
                 out.append(match.group(0))
         out.append(text[last:])
         return "".join(out), problems
@@ -126,7 +130,10 @@ class Expander:
         if has_default:
             return self.variables.get(variable) or default  # shell semantics: unset or empty takes the default
         if name not in self.variables:
-            problems.append(ExpansionProblem(index, f"unknown variable ${{{name}}} (not in .env or the environment)",
-                                             "unknown-variable"))
+            problems.append(
+                ExpansionProblem(
+                    index, f"unknown variable ${{{name}}} (not in .env or the environment)", "unknown-variable"
+                )
+            )
             return raw
         return self.variables[name]

@@ -20,8 +20,12 @@ _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 _HEX = frozenset("0123456789abcdefABCDEF")
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _CONSTANTS: tuple[tuple[str, JSONScalar], ...] = (
-    ("null", None), ("true", True), ("false", False),
-    ("NaN", float("nan")), ("Infinity", float("inf")), ("-Infinity", float("-inf")),
+    ("null", None),
+    ("true", True),
+    ("false", False),
+    ("NaN", float("nan")),
+    ("Infinity", float("inf")),
+    ("-Infinity", float("-inf")),
 )
 
 
@@ -71,7 +75,7 @@ class Document:
             if raw >= len(self.text) or self.text[raw] == '"':
                 break
             if self.text[raw] == "\\":
-                raw += 6 if self.text[raw + 1: raw + 2] == "u" else 2
+                raw += 6 if self.text[raw + 1 : raw + 2] == "u" else 2
             else:
                 raw += 1
         return self.position_of_offset(raw)
@@ -170,7 +174,7 @@ class _Parser:
             offset = self.skip(offset + 1)
 
     def hex4(self, offset: int) -> int:
-        digits = self.text[offset: offset + 4]
+        digits = self.text[offset : offset + 4]
         if len(digits) != 4 or not all(ch in _HEX for ch in digits):
             raise self.fail(offset - 2, "invalid \\u escape")
         return int(digits, 16)
@@ -191,12 +195,12 @@ class _Parser:
                 return "".join(parts), end + 1
             if ch != "\\":
                 raise self.fail(end, "control character in a string")
-            escape = self.text[end + 1: end + 2]
+            escape = self.text[end + 1 : end + 2]
             if escape == "u":
                 code = self.hex4(end + 2)
                 offset = end + 6
                 # A high surrogate followed by an escaped low one is one character (as json.loads does).
-                if 0xD800 <= code <= 0xDBFF and self.text[offset: offset + 2] == "\\u":
+                if 0xD800 <= code <= 0xDBFF and self.text[offset : offset + 2] == "\\u":
                     low = self.hex4(offset + 2)
                     if 0xDC00 <= low <= 0xDFFF:
                         code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)

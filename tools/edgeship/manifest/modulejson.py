@@ -39,8 +39,9 @@ class ModuleInfo:
         ``platform`` is any key of ``image.tag.platforms`` (``amd64.debug`` gives ``...-amd64.debug``)."""
         if platform not in self.platforms:
             known = ", ".join(self.platforms) or "none"
-            raise ManifestError(f"{self.path}: module {self.folder!r} has no Dockerfile for platform {platform!r} "
-                                f"(it has: {known})")
+            raise ManifestError(
+                f"{self.path}: module {self.folder!r} has no Dockerfile for platform {platform!r} (it has: {known})"
+            )
         suffix = f"-{container_tag}" if container_tag else ""
         return f"{self.repository.lower()}:{self.version}{suffix}-{platform}"
 
@@ -73,9 +74,11 @@ def parse_module_json(data: object, path: Path, folder: str) -> ModuleInfo:
     if declared is not None:
         if not isinstance(declared, dict):
             raise ManifestError(f"{path}: edgeship must be an object with inputs, outputs and methods")
-        interface = Interface(_names(declared.get("inputs"), f"{path}: edgeship.inputs"),
-                              _names(declared.get("outputs"), f"{path}: edgeship.outputs"),
-                              _names(declared.get("methods"), f"{path}: edgeship.methods"))
+        interface = Interface(
+            _names(declared.get("inputs"), f"{path}: edgeship.inputs"),
+            _names(declared.get("outputs"), f"{path}: edgeship.outputs"),
+            _names(declared.get("methods"), f"{path}: edgeship.methods"),
+        )
     return ModuleInfo(folder, image["repository"], version, dict(platforms), interface, path)
 
 

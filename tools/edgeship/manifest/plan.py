@@ -45,8 +45,10 @@ def load_devices(path: Path) -> list[dict[str, object]]:
                 raise ManifestError(f"{path}: device [{index}] is not an object with a string deviceId")
             unknown = sorted(set(entry) - TWIN_KEYS)
             if unknown:
-                raise ManifestError(f"{path}: device {entry['deviceId']!r}: unknown key {unknown[0]!r} (a device "
-                                    "is {\"deviceId\", \"tags\", \"properties\": {\"reported\": ...}})")
+                raise ManifestError(
+                    f"{path}: device {entry['deviceId']!r}: unknown key {unknown[0]!r} (a device "
+                    'is {"deviceId", "tags", "properties": {"reported": ...}})'
+                )
             if not isinstance(entry.get("tags", {}), Mapping):
                 raise ManifestError(f"{path}: device {entry['deviceId']!r}: tags must be an object")
             twins.append(dict(entry))
@@ -77,6 +79,9 @@ def plan(deployments: Sequence[Deployment], twins: Sequence[Mapping[str, object]
             targeted[deployment.id] += 1
         for deployment in chosen:
             applied[deployment.id] += 1
-        devices.append(DevicePlan(str(twin.get("deviceId", "")), tuple(d.id for d in selection.targeted),
-                                  tuple(d.id for d in chosen)))
+        devices.append(
+            DevicePlan(
+                str(twin.get("deviceId", "")), tuple(d.id for d in selection.targeted), tuple(d.id for d in chosen)
+            )
+        )
     return FleetPlan(tuple(devices), {d.id: Counts(targeted[d.id], applied[d.id]) for d in deployments})

@@ -59,9 +59,15 @@ class Diagnostic:
         return f"{where}: {self.severity.value}: {what}{self.message} [{self.code}]"
 
     def to_json(self) -> JSONObject:
-        return {"severity": self.severity.value, "file": self.position.file, "line": self.position.line,
-                "column": self.position.column, "path": format_path(self.path), "message": self.message,
-                "code": self.code}
+        return {
+            "severity": self.severity.value,
+            "file": self.position.file,
+            "line": self.position.line,
+            "column": self.position.column,
+            "path": format_path(self.path),
+            "message": self.message,
+            "code": self.code,
+        }
 
 
 @dataclass(frozen=True)

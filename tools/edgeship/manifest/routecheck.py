@@ -47,23 +47,38 @@ def parse_routes(findings: Findings, document: Mapping[str, object]) -> list[Par
         try:
             route = parse_route(value, name)
         except RouteSyntaxError as exc:
-            findings.error(path, f"route {name!r} does not parse: {exc.reason}", "route-syntax",
-                           string_index=max(0, min(exc.position, len(value))))
+            findings.error(
+                path,
+                f"route {name!r} does not parse: {exc.reason}",
+                "route-syntax",
+                string_index=max(0, min(exc.position, len(value))),
+            )
             continue
         parsed.append(ParsedRoute(name, value, path, route))
         if route.trailing is not None:
-            findings.warning(path, f"route {name!r}: edgeHub ignores the text after the sink "
-                             f"{value[route.trailing:].strip()[:40]!r}", "route-trailing",
-                             string_index=route.trailing)
+            findings.warning(
+                path,
+                f"route {name!r}: edgeHub ignores the text after the sink {value[route.trailing :].strip()[:40]!r}",
+                "route-trailing",
+                string_index=route.trailing,
+            )
         if route.source.kind == "other":
-            findings.warning(path, f"route {name!r}: source {route.source.text!r} matches no message (sources are "
-                             "/*, /messages/*, /messages/modules/<m>[/outputs/<o>], /twinChangeNotifications)",
-                             "route-source", string_index=max(0, value.find(route.source.text)))
+            findings.warning(
+                path,
+                f"route {name!r}: source {route.source.text!r} matches no message (sources are "
+                "/*, /messages/*, /messages/modules/<m>[/outputs/<o>], /twinChangeNotifications)",
+                "route-source",
+                string_index=max(0, value.find(route.source.text)),
+            )
     return parsed
 
 
-def check_route_targets(findings: Findings, document: Mapping[str, object], parsed: list[ParsedRoute],
-                        interfaces: Mapping[str, Interface | None]) -> None:
+def check_route_targets(
+    findings: Findings,
+    document: Mapping[str, object],
+    parsed: list[ParsedRoute],
+    interfaces: Mapping[str, Interface | None],
+) -> None:
     """``interfaces``: deployed module name -> its declared interface (None: declares nothing)."""
     deployed = set(user_modules(document.get("modulesContent", {})))
     deployed_lower = {name.lower(): name for name in deployed}
@@ -77,15 +92,24 @@ def check_route_targets(findings: Findings, document: Mapping[str, object], pars
             where = max(0, item.text.find(f"/{module}"))
             module = deployed_lower.get(module.lower(), module)  # edgeHub matches sources ignoring case
             if module not in deployed:
-                findings.warning(item.path, f"route {item.name!r} reads from module {module!r}, which the deployment "
-                                 "does not define (edgeHub accepts it; nothing flows until a module of that name "
-                                 "runs)", "route-unknown-module", string_index=where + 1)
+                findings.warning(
+                    item.path,
+                    f"route {item.name!r} reads from module {module!r}, which the deployment "
+                    "does not define (edgeHub accepts it; nothing flows until a module of that name "
+                    "runs)",
+                    "route-unknown-module",
+                    string_index=where + 1,
+                )
             else:
                 interface = interfaces.get(module)
                 if output is not None and interface is not None and output not in interface.outputs:
-                    findings.error(item.path, f"route {item.name!r}: module {module!r} declares no output {output!r} "
-                                   f"(it declares: {', '.join(interface.outputs) or 'none'})", "route-unknown-output",
-                                   string_index=max(0, item.text.find(f"/{output}", where)) + 1)
+                    findings.error(
+                        item.path,
+                        f"route {item.name!r}: module {module!r} declares no output {output!r} "
+                        f"(it declares: {', '.join(interface.outputs) or 'none'})",
+                        "route-unknown-output",
+                        string_index=max(0, item.text.find(f"/{output}", where)) + 1,
+                    )
                 if output is None:
                     covered[module] = None
                 elif covered.get(module, set()) is not None:
@@ -94,21 +118,33 @@ def check_route_targets(findings: Findings, document: Mapping[str, object], pars
         if isinstance(sink, ModuleInputSink):
             where = max(0, item.text.find(f"/modules/{sink.module}/")) + len("/modules/")
             if sink.module not in deployed:
-                findings.warning(item.path, f"route {item.name!r} delivers to module {sink.module!r}, which the "
-                                 "deployment does not define (edgeHub accepts it; the messages wait for that module)",
-                                 "route-unknown-module", string_index=where)
+                findings.warning(
+                    item.path,
+                    f"route {item.name!r} delivers to module {sink.module!r}, which the "
+                    "deployment does not define (edgeHub accepts it; the messages wait for that module)",
+                    "route-unknown-module",
+                    string_index=where,
+                )
             else:
                 interface = interfaces.get(sink.module)
                 if interface is not None and sink.input not in interface.inputs:
-                    findings.error(item.path, f"route {item.name!r}: module {sink.module!r} declares no input "
-                                   f"{sink.input!r} (it declares: {', '.join(interface.inputs) or 'none'})",
-                                   "route-unknown-input",
-                                   string_index=max(0, item.text.find(f"/inputs/{sink.input}")) + len("/inputs/"))
+                    findings.error(
+                        item.path,
+                        f"route {item.name!r}: module {sink.module!r} declares no input "
+                        f"{sink.input!r} (it declares: {', '.join(interface.inputs) or 'none'})",
+                        "route-unknown-input",
+                        string_index=max(0, item.text.find(f"/inputs/{sink.input}")) + len("/inputs/"),
+                    )
     for module, interface in interfaces.items():
         path = ("modulesContent", "$edgeAgent", "properties.desired", "modules", module)
         if interface is None:
-            findings.info(path, f"module {module!r} declares no inputs/outputs (no 'edgeship' key in its module.json "
-                          "or no module.json found); its routes are not checked", "interface-undeclared", key=True)
+            findings.info(
+                path,
+                f"module {module!r} declares no inputs/outputs (no 'edgeship' key in its module.json "
+                "or no module.json found); its routes are not checked",
+                "interface-undeclared",
+                key=True,
+            )
             continue
         if any_module_routed:
             continue
@@ -117,5 +153,9 @@ def check_route_targets(findings: Findings, document: Mapping[str, object], pars
             continue
         for output in interface.outputs:
             if output not in routed:
-                findings.warning(path, f"output {output!r} of module {module!r} is not routed anywhere; its messages "
-                                 "are dropped", "unused-output", key=True)
+                findings.warning(
+                    path,
+                    f"output {output!r} of module {module!r} is not routed anywhere; its messages are dropped",
+                    "unused-output",
+                    key=True,
+                )

@@ -45,13 +45,16 @@ class ConditionError(ManifestError):
         self.column = column
 
 
-_TOKEN = re.compile(r"""
+_TOKEN = re.compile(
+    r"""
     (?P<space>\s+)
   | (?P<number>0[xX][0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
   | (?P<string>'(?:[^'\\]|''|\\.)*'|"(?:[^"\\]|\\.)*")
   | (?P<name>[A-Za-z_$][A-Za-z0-9_$]*)
   | (?P<op><>|!=|<=|>=|[=<>+\-*/%(),.\[\]])
-""", re.VERBOSE)
+""",
+    re.VERBOSE,
+)
 
 _KEYWORDS = frozenset({"AND", "OR", "NOT", "IN", "NIN", "TRUE", "FALSE", "NULL", "UNDEFINED"})
 _FUNCTIONS = frozenset({"IS_DEFINED"})
@@ -82,7 +85,7 @@ def _unquote(text: str, column: int) -> str:
             continue
         escape = body[i + 1]
         if escape == "u":
-            digits = body[i + 2:i + 6]
+            digits = body[i + 2 : i + 6]
             if not re.fullmatch(r"[0-9a-fA-F]{4}", digits):
                 raise ConditionError("\\u takes 4 hexadecimal digits", column + i + 1)
             out.append(chr(int(digits, 16)))
@@ -118,8 +121,7 @@ def _tokens(text: str) -> list[_Token]:
         elif kind == "string":
             if word[0] == '"':
                 # The target-condition rules forbid them although twin queries take them.
-                raise ConditionError("double quotes are not allowed in a target condition; use 'single quotes'",
-                                     column)
+                raise ConditionError("double quotes are not allowed in a target condition; use 'single quotes'", column)
             tokens.append(_Token("string", word, column, _unquote(word, column)))
         elif kind == "name" and word.upper() in _KEYWORDS:
             tokens.append(_Token("keyword", word.upper(), column, word))
@@ -245,8 +247,12 @@ class _Parser:
                 return token.value
             if token.kind == "keyword" and token.text in ("TRUE", "FALSE", "NULL"):
                 return {"TRUE": True, "FALSE": False, "NULL": None}[token.text]
-        raise ConditionError(f"expected a constant, found {token.text!r}" if token.kind != "end"
-                             else "expected a constant, found the end", token.column)
+        raise ConditionError(
+            f"expected a constant, found {token.text!r}"
+            if token.kind != "end"
+            else "expected a constant, found the end",
+            token.column,
+        )
 
     def additive(self) -> Evaluator:
         return self._chain(self.multiplicative, ("+", "-"))
@@ -297,8 +303,12 @@ class _Parser:
                 self.advance()
                 part = self.advance()
                 if part.kind not in ("name", "keyword"):
-                    raise ConditionError(f"expected a property name after '.', found {part.text!r}" if part.text
-                                         else "expected a property name after '.'", part.column)
+                    raise ConditionError(
+                        f"expected a property name after '.', found {part.text!r}"
+                        if part.text
+                        else "expected a property name after '.'",
+                        part.column,
+                    )
                 path.append(part.text if part.kind == "name" else str(part.value))
             self._check_root(path, token.column)
             return lookup(path)
@@ -310,8 +320,10 @@ class _Parser:
         # `tag.x`) would silently match no device.
         if path[0] in ("tags", "deviceId", "capabilities") or path[:2] == ["properties", "reported"]:
             return
-        raise ConditionError(f"{'.'.join(path)}: a target condition reads tags.*, properties.reported.*, "
-                             "deviceId or capabilities.*", column)
+        raise ConditionError(
+            f"{'.'.join(path)}: a target condition reads tags.*, properties.reported.*, deviceId or capabilities.*",
+            column,
+        )
 
     def function(self, name: _Token) -> Evaluator:
         if name.text.upper() not in _FUNCTIONS:
@@ -320,6 +332,7 @@ class _Parser:
         inner = self.additive()
         self.expect_op(")")
         return lambda twin: inner(twin) is not UNDEFINED
+
 
 @dataclass(frozen=True)
 class Condition:
@@ -340,10 +353,29 @@ def compile_condition(text: str) -> Condition:
     return Condition(text, _Parser(text).parse())
 
 
-TWIN_KEYS = frozenset({"deviceId", "moduleId", "etag", "deviceEtag", "status", "statusReason", "statusUpdateTime",
-                        "connectionState", "lastActivityTime", "cloudToDeviceMessageCount", "authenticationType",
-                        "x509Thumbprint", "modelId", "version", "tags", "properties", "capabilities",
-                        "deviceScope", "parentScopes"})
+TWIN_KEYS = frozenset(
+    {
+        "deviceId",
+        "moduleId",
+        "etag",
+        "deviceEtag",
+        "status",
+        "statusReason",
+        "statusUpdateTime",
+        "connectionState",
+        "lastActivityTime",
+        "cloudToDeviceMessageCount",
+        "authenticationType",
+        "x509Thumbprint",
+        "modelId",
+        "version",
+        "tags",
+        "properties",
+        "capabilities",
+        "deviceScope",
+        "parentScopes",
+    }
+)
 
 
 def as_twin(document: Mapping[str, object], device_id: str | None = None) -> dict[str, object]:

@@ -72,10 +72,14 @@ class _Builder:
         self.locator = OriginLocator(template)
         self.diagnostics: list[Diagnostic] = []
 
-    def problem(self, template_path: JsonPath, out_path: JsonPath, index: int | None, message: str, code: str,
-                key: bool = False) -> None:
-        position = (self.template.string_offset(template_path, index) if index is not None and not key
-                    else self.template.locate(template_path, key=key))
+    def problem(
+        self, template_path: JsonPath, out_path: JsonPath, index: int | None, message: str, code: str, key: bool = False
+    ) -> None:
+        position = (
+            self.template.string_offset(template_path, index)
+            if index is not None and not key
+            else self.template.locate(template_path, key=key)
+        )
         self.diagnostics.append(Diagnostic(Severity.ERROR, position, out_path, message, code))
 
     def text(self, value: str, template_path: JsonPath, out_path: JsonPath, key: bool = False) -> str:
@@ -203,16 +207,23 @@ def generate(options: GenerateOptions, modules: Mapping[str, ModuleInfo] | None 
     variables = read_variables(options)
     if modules is None:
         modules = discover_modules(options.modules_dir or default_modules_dir(options.template), variables)
-    expander = Expander(variables, modules, options.platform, variables.get("CONTAINER_TAG", ""),
-                        options.template.resolve().parent)
+    expander = Expander(
+        variables, modules, options.platform, variables.get("CONTAINER_TAG", ""), options.template.resolve().parent
+    )
     builder = _Builder(template, expander)
     schema_version = template.value.get(TEMPLATE_SCHEMA_KEY)
     manifest = builder.build_object(template.value, (), ())
     builder.create_options(manifest)
     if schema_version is not None and schema_version not in KNOWN_TEMPLATE_SCHEMAS:
-        builder.diagnostics.append(Diagnostic(
-            Severity.WARNING, template.locate((TEMPLATE_SCHEMA_KEY,)), (TEMPLATE_SCHEMA_KEY,),
-            f"template schema {schema_version!r}; edgeship reads iotedgedev's 4.0.0 format", "template-schema"))
+        builder.diagnostics.append(
+            Diagnostic(
+                Severity.WARNING,
+                template.locate((TEMPLATE_SCHEMA_KEY,)),
+                (TEMPLATE_SCHEMA_KEY,),
+                f"template schema {schema_version!r}; edgeship reads iotedgedev's 4.0.0 format",
+                "template-schema",
+            )
+        )
     report = validate_document(manifest, builder.locator, modules, template.duplicates)
     # A placeholder expansion already explained stays out of the validator's "unexpanded" errors.
     explained = {d.path for d in builder.diagnostics}

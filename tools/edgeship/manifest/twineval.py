@@ -52,7 +52,11 @@ def kind_of(value: object) -> str | None:
 
 
 _ORDER: Final[dict[str, Callable[[float | str, float | str], bool]]] = {
-    "<": operator.lt, ">": operator.gt, "<=": operator.le, ">=": operator.ge}
+    "<": operator.lt,
+    ">": operator.gt,
+    "<=": operator.le,
+    ">=": operator.ge,
+}
 
 
 def compare(op: str, left: object, right: object) -> object:

@@ -59,12 +59,15 @@ def _schema_message(error: jsonschema.ValidationError) -> tuple[JsonPath, str, b
         choices = value if validator == "enum" else [value]
         return path, f"{error.instance!r} is not one of: {', '.join(map(str, choices))}", False
     if validator == "type":
-        return path, f"expected {value if isinstance(value, str) else ' or '.join(value)}, got " \
-                     f"{type(error.instance).__name__}", False
+        return (
+            path,
+            f"expected {value if isinstance(value, str) else ' or '.join(value)}, got {type(error.instance).__name__}",
+            False,
+        )
     if validator == "propertyNames":
         return path, f"name {error.instance!r} may not hold '.', '$', '#' or spaces", False
     if validator == "anyOf" and path and "routes" in path:
-        return path, "a route is a string or {\"route\": ..., \"priority\": 0-9, \"timeToLiveSecs\": n}", False
+        return path, 'a route is a string or {"route": ..., "priority": 0-9, "timeToLiveSecs": n}', False
     return path, error.message, False
 
 
@@ -81,8 +84,9 @@ def schema_findings(findings: Findings, document: object) -> None:
         findings.error(where, message, "schema", key=is_key)
 
 
-def resolve_interfaces(document: Mapping[str, object],
-                       modules: Mapping[str, ModuleInfo]) -> dict[str, Interface | None]:
+def resolve_interfaces(
+    document: Mapping[str, object], modules: Mapping[str, ModuleInfo]
+) -> dict[str, Interface | None]:
     """Deployed module -> declared interface: the folder of the same name, else the module.json whose
     repository the image comes from."""
     by_repository = {info.repository.lower(): info for info in modules.values()}
@@ -98,12 +102,17 @@ def resolve_interfaces(document: Mapping[str, object],
 
 
 def _is_layered(content: Mapping[str, object]) -> bool:
-    return any(isinstance(twin, dict) and any(k.startswith("properties.desired.") for k in twin)
-               for twin in content.values())
+    return any(
+        isinstance(twin, dict) and any(k.startswith("properties.desired.") for k in twin) for twin in content.values()
+    )
 
 
-def validate_document(document: object, locator: Locator, modules: Mapping[str, ModuleInfo],
-                      duplicates: list[tuple[JsonPath, int]] | None = None) -> Report:
+def validate_document(
+    document: object,
+    locator: Locator,
+    modules: Mapping[str, ModuleInfo],
+    duplicates: list[tuple[JsonPath, int]] | None = None,
+) -> Report:
     findings = Findings(locator)
     if not isinstance(document, dict):
         findings.error((), "a manifest is a JSON object with modulesContent", "schema")
@@ -114,8 +123,11 @@ def validate_document(document: object, locator: Locator, modules: Mapping[str, 
         manifest = document["content"]
         content = manifest.get("modulesContent")
         if isinstance(content, dict) and _is_layered(content):
-            findings.info(("modulesContent",), "layered deployment: only its own parts are checked (the base "
-                          "deployment it adds to is not known here)", "layered")
+            findings.info(
+                ("modulesContent",),
+                "layered deployment: only its own parts are checked (the base deployment it adds to is not known here)",
+                "layered",
+            )
             check_desired_properties(findings, manifest)
             return Report.of(findings.diagnostics)
     schema_findings(findings, manifest)
@@ -130,8 +142,12 @@ def validate_document(document: object, locator: Locator, modules: Mapping[str, 
     parsed = parse_routes(findings, manifest)
     check_route_targets(findings, manifest, parsed, resolve_interfaces(manifest, modules))
     for path, _offset in duplicates or []:
-        findings.warning(path[len(findings.prefix):], f"duplicate key {path[-1]!r}; only the last one counts",
-                         "duplicate-key", key=True)
+        findings.warning(
+            path[len(findings.prefix) :],
+            f"duplicate key {path[-1]!r}; only the last one counts",
+            "duplicate-key",
+            key=True,
+        )
     # One problem, one message: a semantic error replaces the schema's generic one at the same path.
     # A route object's generic "string or object" message goes when a semantic error says what is wrong inside it.
     semantic_error_paths = {d.path for d in findings.diagnostics[semantic_start:] if d.severity is Severity.ERROR}
@@ -141,8 +157,11 @@ def validate_document(document: object, locator: Locator, modules: Mapping[str, 
             return True
         return message.startswith("a route is") and any(p[: len(path)] == path for p in semantic_error_paths)
 
-    kept = [d for i, d in enumerate(findings.diagnostics)
-            if i >= semantic_start or d.path not in schema_paths or not superseded(d.path, d.message)]
+    kept = [
+        d
+        for i, d in enumerate(findings.diagnostics)
+        if i >= semantic_start or d.path not in schema_paths or not superseded(d.path, d.message)
+    ]
     return Report.of(kept)
 
 

@@ -87,7 +87,7 @@ def _activation(layer: KerasLayer, key: str, default: str) -> tuple[str, float |
 
 
 def _reorder_gates(matrix: FloatArray, hidden: int, order: tuple[int, ...]) -> FloatArray:
-    blocks = [matrix[..., i * hidden:(i + 1) * hidden] for i in range(len(order))]
+    blocks = [matrix[..., i * hidden : (i + 1) * hidden] for i in range(len(order))]
     return np.concatenate([blocks[i] for i in order], axis=-1)
 
 
@@ -149,8 +149,14 @@ def convert_direct(model: KerasModel) -> DirectGraph:
         r = _reorder_gates(recurrent_kernel, hidden, order).T[np.newaxis]
         bias = recurrent.weights[2] if use_bias else np.zeros(4 * hidden, dtype=np.float32)
         b = np.concatenate([_reorder_gates(bias, hidden, order), np.zeros(4 * hidden, dtype=np.float32)])[np.newaxis]
-        nodes.append(helper.make_node("LSTM", ["time_major", "W", "R", "B", "", f"{INITIAL_H}_batch",
-                                               f"{INITIAL_C}_batch"], ["", FINAL_H, FINAL_C], **attributes))
+        nodes.append(
+            helper.make_node(
+                "LSTM",
+                ["time_major", "W", "R", "B", "", f"{INITIAL_H}_batch", f"{INITIAL_C}_batch"],
+                ["", FINAL_H, FINAL_C],
+                **attributes,
+            )
+        )
     else:
         # Keras GRU gates z, r, h match ONNX's order; reset_after=True is linear_before_reset=1.
         reset_after = bool(recurrent.config.get("reset_after", True))
@@ -164,12 +170,17 @@ def convert_direct(model: KerasModel) -> DirectGraph:
         else:
             b = np.concatenate([recurrent.weights[2].reshape(-1), np.zeros(3 * hidden, dtype=np.float32)])[np.newaxis]
         attributes["linear_before_reset"] = 1 if reset_after else 0
-        nodes.append(helper.make_node("GRU", ["time_major", "W", "R", "B", "", f"{INITIAL_H}_batch"],
-                                      ["", FINAL_H], **attributes))
-    initializers += [numpy_helper.from_array(w.astype(np.float32), "W"),
-                     numpy_helper.from_array(r.astype(np.float32), "R"),
-                     numpy_helper.from_array(b.astype(np.float32), "B"),
-                     numpy_helper.from_array(np.array([0], dtype=np.int64), "axis0")]
+        nodes.append(
+            helper.make_node(
+                "GRU", ["time_major", "W", "R", "B", "", f"{INITIAL_H}_batch"], ["", FINAL_H], **attributes
+            )
+        )
+    initializers += [
+        numpy_helper.from_array(w.astype(np.float32), "W"),
+        numpy_helper.from_array(r.astype(np.float32), "R"),
+        numpy_helper.from_array(b.astype(np.float32), "B"),
+        numpy_helper.from_array(np.array([0], dtype=np.int64), "axis0"),
+    ]
     nodes.append(helper.make_node("Squeeze", [FINAL_H, "axis0"], ["last_hidden"]))
 
     dense_kernel = dense.weights[0]
@@ -179,8 +190,10 @@ def convert_direct(model: KerasModel) -> DirectGraph:
     activation = str(dense.config.get("activation", "linear"))
     if activation not in DENSE_ACTIVATIONS:
         raise _unsupported(dense, f"uses activation {activation!r}")
-    initializers += [numpy_helper.from_array(dense_kernel.astype(np.float32), "dense.weight"),
-                     numpy_helper.from_array(dense_bias.astype(np.float32), "dense.bias")]
+    initializers += [
+        numpy_helper.from_array(dense_kernel.astype(np.float32), "dense.weight"),
+        numpy_helper.from_array(dense_bias.astype(np.float32), "dense.bias"),
+    ]
     onnx_activation = DENSE_ACTIVATIONS[activation]
     dense_out = "dense_linear" if onnx_activation else OUTPUT_NAME
     nodes.append(helper.make_node("Gemm", ["last_hidden", "dense.weight", "dense.bias"], [dense_out]))
@@ -196,11 +209,14 @@ def convert_direct(model: KerasModel) -> DirectGraph:
         *[helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, "state_batch", hidden]) for name in state_inputs],
     ]
     final_states = [FINAL_H] if cell == "GRU" else [FINAL_H, FINAL_C]
-    outputs = [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["batch", int(dense_kernel.shape[1])]),
-               *[helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, "batch", hidden]) for name in final_states]]
+    outputs = [
+        helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["batch", int(dense_kernel.shape[1])]),
+        *[helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, "batch", hidden]) for name in final_states],
+    ]
     graph = helper.make_graph(nodes, "edgeship_direct", inputs, outputs, initializers)
-    onnx_model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                                   producer_name="edgeship-direct")
+    onnx_model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="edgeship-direct"
+    )
     onnx_model.ir_version = 8
     onnx.checker.check_model(onnx_model)
     if not isinstance(sequence_length, int | float | str) or not sequence_length:  # null: any length

@@ -14,7 +14,10 @@ def print_result(console: Console, result: PackageResult) -> None:
         table.add_column(column, justify="right")
     for report in result.parity:
         table.add_row(
-            report.variant, str(report.samples), f"{report.max_abs_diff:.2e}", f"{report.label_agreement:.2%}",
+            report.variant,
+            str(report.samples),
+            f"{report.max_abs_diff:.2e}",
+            f"{report.label_agreement:.2%}",
             "-" if report.keras_accuracy is None else f"{report.keras_accuracy:.2%}",
             "-" if report.onnx_accuracy is None else f"{report.onnx_accuracy:.2%}",
             "[green]pass[/]" if report.passed else "[red]FAIL[/]",

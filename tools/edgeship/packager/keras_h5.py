@@ -78,5 +78,4 @@ def read_keras_h5(path: Path) -> KerasModel:
                 for weight_name in group.attrs.get("weight_names", []):
                     arrays.append(np.asarray(group[_text(weight_name)], dtype=np.float32))
             layers.append(KerasLayer(layer_class, name, layer_config, tuple(arrays)))
-        return KerasModel(class_name, tuple(layers), _text(handle.attrs.get("keras_version", "unknown")),
-                          input_dtype)
+        return KerasModel(class_name, tuple(layers), _text(handle.attrs.get("keras_version", "unknown")), input_dtype)

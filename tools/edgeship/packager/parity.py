@@ -93,8 +93,9 @@ class ParityReport:
         return asdict(self)
 
 
-def keras_reference_scores(h5_path: Path, tokenizer_state: Mapping[str, object], texts: tuple[str, ...],
-                           sequence_length: int) -> npt.NDArray[np.float32]:
+def keras_reference_scores(
+    h5_path: Path, tokenizer_state: Mapping[str, object], texts: tuple[str, ...], sequence_length: int
+) -> npt.NDArray[np.float32]:
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tf_keras
@@ -108,18 +109,22 @@ def keras_reference_scores(h5_path: Path, tokenizer_state: Mapping[str, object],
     return np.asarray(model.predict(x, batch_size=BATCH, verbose=0), dtype=np.float32).reshape(-1)
 
 
-def onnx_scores(session: ort.InferenceSession, input_name: str, input_dtype: str,
-                ids: npt.NDArray[np.integer]) -> npt.NDArray[np.float32]:
+def onnx_scores(
+    session: ort.InferenceSession, input_name: str, input_dtype: str, ids: npt.NDArray[np.integer]
+) -> npt.NDArray[np.float32]:
     output_name = session.get_outputs()[0].name
-    parts = [session.run([output_name], {input_name: ids[i:i + BATCH].astype(input_dtype)})[0]
-             for i in range(0, len(ids), BATCH)]
+    parts = [
+        session.run([output_name], {input_name: ids[i : i + BATCH].astype(input_dtype)})[0]
+        for i in range(0, len(ids), BATCH)
+    ]
     return np.concatenate(parts).astype(np.float32).reshape(-1)
 
 
-def padskip_scores(session: ort.InferenceSession, skip: PaddingSkip, output_name: str,
-                   sequences: list[list[int]]) -> npt.NDArray[np.float32]:
+def padskip_scores(
+    session: ort.InferenceSession, skip: PaddingSkip, output_name: str, sequences: list[list[int]]
+) -> npt.NDArray[np.float32]:
     """What the module runs: each batch over its real tokens only, from the precomputed pad state."""
-    parts = [skip.scores(session, output_name, sequences[i:i + BATCH]) for i in range(0, len(sequences), BATCH)]
+    parts = [skip.scores(session, output_name, sequences[i : i + BATCH]) for i in range(0, len(sequences), BATCH)]
     return np.concatenate(parts)
 
 
@@ -135,14 +140,14 @@ def sign_test_p_value(lost: int, gained: int) -> float:
     if discordant == 0:
         return 1.0
     tail = sum(math.comb(discordant, k) for k in range(lost, discordant + 1))
-    return float(tail / 2 ** discordant)
+    return float(tail / 2**discordant)
 
 
 def disagreement_p_value(disagreements: int, samples: int, rate: float = 1 - INT8_MIN_AGREEMENT) -> float:
     """P(at least ``disagreements`` of ``samples`` labels differ | each differs with probability ``rate``)."""
     if disagreements <= 0:
         return 1.0
-    below = sum(math.comb(samples, k) * rate ** k * (1 - rate) ** (samples - k) for k in range(disagreements))
+    below = sum(math.comb(samples, k) * rate**k * (1 - rate) ** (samples - k) for k in range(disagreements))
     return float(max(0.0, 1.0 - below))
 
 
@@ -154,12 +159,19 @@ def _discordant(reference: list[str], candidate: list[str], truth: tuple[str, ..
     return lost, gained
 
 
-def compare(variant: str, heldout: HeldoutSet, reference: npt.NDArray[np.float32],
-            candidate: npt.NDArray[np.float32], labelling: Labelling, strict: bool | None = None) -> ParityReport:
+def compare(
+    variant: str,
+    heldout: HeldoutSet,
+    reference: npt.NDArray[np.float32],
+    candidate: npt.NDArray[np.float32],
+    labelling: Labelling,
+    strict: bool | None = None,
+) -> ParityReport:
     """``strict`` (default: the variant is fp32 or padskip): max |diff| and every label; else int8's bounds."""
     diff = np.abs(reference - candidate)
-    agreement = float(np.mean([a == b for a, b in zip(labelling.decode(reference), labelling.decode(candidate),
-                                                          strict=True)]))
+    agreement = float(
+        np.mean([a == b for a, b in zip(labelling.decode(reference), labelling.decode(candidate), strict=True)])
+    )
     reference_binary, candidate_binary = labelling.decode_binary(reference), labelling.decode_binary(candidate)
     keras_accuracy = _accuracy(reference_binary, heldout.labels)
     onnx_accuracy = _accuracy(candidate_binary, heldout.labels)
@@ -173,16 +185,34 @@ def compare(variant: str, heldout: HeldoutSet, reference: npt.NDArray[np.float32
         bounds = {"max_abs_diff": FP32_MAX_DIFF, "min_label_agreement": 1.0}
         passed = float(diff.max()) <= FP32_MAX_DIFF and agreement == 1.0
     else:
-        bounds = {"max_abs_diff": INT8_MAX_DIFF, "min_label_agreement": INT8_MIN_AGREEMENT,
-                  "max_accuracy_drop": INT8_MAX_ACCURACY_DROP, "loss_significance": INT8_LOSS_SIGNIFICANCE}
+        bounds = {
+            "max_abs_diff": INT8_MAX_DIFF,
+            "min_label_agreement": INT8_MIN_AGREEMENT,
+            "max_accuracy_drop": INT8_MAX_ACCURACY_DROP,
+            "loss_significance": INT8_LOSS_SIGNIFICANCE,
+        }
         drop = (keras_accuracy or 0.0) - (onnx_accuracy or 0.0)
         real_loss = drop > INT8_MAX_ACCURACY_DROP + 1e-12 and (p_value is None or p_value < INT8_LOSS_SIGNIFICANCE)
         disagreements = round((1.0 - agreement) * len(reference))
         agreement_p_value = disagreement_p_value(disagreements, len(reference))
         real_disagreement = agreement < INT8_MIN_AGREEMENT and agreement_p_value < INT8_LOSS_SIGNIFICANCE
         passed = float(diff.max()) <= INT8_MAX_DIFF and not real_disagreement and not real_loss
-    return ParityReport(variant, heldout.source, len(reference), float(diff.max()), float(diff.mean()), agreement,
-                        keras_accuracy, onnx_accuracy, passed, bounds, lost, gained, p_value, agreement_p_value)
+    return ParityReport(
+        variant,
+        heldout.source,
+        len(reference),
+        float(diff.max()),
+        float(diff.mean()),
+        agreement,
+        keras_accuracy,
+        onnx_accuracy,
+        passed,
+        bounds,
+        lost,
+        gained,
+        p_value,
+        agreement_p_value,
+    )
 
 
 def enforce(report: ParityReport) -> None:

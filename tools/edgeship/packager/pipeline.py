@@ -121,13 +121,28 @@ def _direct_supported(h5: Path) -> bool:
     return True
 
 
-def _padskip_scores(session: ort.InferenceSession, lstm: LstmGraph, heldout: HeldoutSet, tokenizer: KerasTokenizer, *,
-                    input_name: str, output_name: str, sequence_length: int) -> npt.NDArray[np.float32]:
+def _padskip_scores(
+    session: ort.InferenceSession,
+    lstm: LstmGraph,
+    heldout: HeldoutSet,
+    tokenizer: KerasTokenizer,
+    *,
+    input_name: str,
+    output_name: str,
+    sequence_length: int,
+) -> npt.NDArray[np.float32]:
     """What the module runs on a direct graph: each text over its real tokens only (``padskip.py``)."""
     names = StateNames(lstm["initial_h"], lstm["final_h"], lstm["initial_c"], lstm["final_c"])
-    skip = PaddingSkip.build(session, names, input_name=input_name, input_dtype=np.dtype(np.int64),
-                             sequence_length=sequence_length, truncating="pre", pad_value=0,
-                             hidden_size=int(lstm["hidden_size"]))
+    skip = PaddingSkip.build(
+        session,
+        names,
+        input_name=input_name,
+        input_dtype=np.dtype(np.int64),
+        sequence_length=sequence_length,
+        truncating="pre",
+        pad_value=0,
+        hidden_size=int(lstm["hidden_size"]),
+    )
     return padskip_scores(session, skip, output_name, tokenizer.texts_to_sequences(heldout.texts))
 
 
@@ -142,12 +157,16 @@ def parity_sample(folder: Path, texts: tuple[str, ...]) -> JSONObject:
 
     engine = Engine.load(load_model_folder(folder))
     scores = engine.raw_scores(list(texts))
-    return {"texts": list(texts), "scores": [round(float(s), 7) for s in scores],
-            "max_abs_diff": PARITY_SAMPLE_MAX_DIFF}
+    return {
+        "texts": list(texts),
+        "scores": [round(float(s), 7) for s in scores],
+        "max_abs_diff": PARITY_SAMPLE_MAX_DIFF,
+    }
 
 
-def package_model(source: ModelSource, out_dir: Path, options: PackageOptions,
-                  step: Callable[[str], None] = lambda _: None) -> PackageResult:
+def package_model(
+    source: ModelSource, out_dir: Path, options: PackageOptions, step: Callable[[str], None] = lambda _: None
+) -> PackageResult:
     missing = [name for name in REQUIRED_FILES if name not in source.files]
     if missing:
         raise PackagingError(f"{source.ref} lacks {', '.join(missing)} (has {', '.join(sorted(source.files))})")
@@ -195,9 +214,14 @@ def package_model(source: ModelSource, out_dir: Path, options: PackageOptions,
         onnx_model, input_name, input_dtype, output_name = graph.model, INPUT_NAME, "int64", OUTPUT_NAME
         sequence_length = graph.sequence_length
         is_lstm = graph.cell == "LSTM"
-        lstm = {"cell": graph.cell, "hidden_size": graph.hidden_size, "initial_h": INITIAL_H,
-                "initial_c": INITIAL_C if is_lstm else None, "final_h": FINAL_H,
-                "final_c": FINAL_C if is_lstm else None}
+        lstm = {
+            "cell": graph.cell,
+            "hidden_size": graph.hidden_size,
+            "initial_h": INITIAL_H,
+            "initial_c": INITIAL_C if is_lstm else None,
+            "final_h": FINAL_H,
+            "final_c": FINAL_C if is_lstm else None,
+        }
     else:
         from edgeship.packager.tf2onnx_converter import convert_tf2onnx
 
@@ -243,8 +267,15 @@ def package_model(source: ModelSource, out_dir: Path, options: PackageOptions,
         device_scores = final_scores
         if lstm is not None:
             step("checking the padding skip against the full sequence")
-            device_scores = _padskip_scores(final_session, lstm, heldout, tokenizer, input_name=input_name,
-                                            output_name=output_name, sequence_length=sequence_length)
+            device_scores = _padskip_scores(
+                final_session,
+                lstm,
+                heldout,
+                tokenizer,
+                input_name=input_name,
+                output_name=output_name,
+                sequence_length=sequence_length,
+            )
         if options.quantize == "int8":
             reports.append(compare("int8", heldout, reference, device_scores, labelling))
             enforce(reports[-1])
@@ -252,33 +283,56 @@ def package_model(source: ModelSource, out_dir: Path, options: PackageOptions,
             # fp32: the skip is exact, so the strict bounds; int8: onnxruntime quantizes the LSTM's
             # inputs per call over the whole tensor, so the full sequence's pad steps shift the
             # scale and the two differ by quantization noise; int8 bounds then.
-            reports.append(compare("padskip", heldout, final_scores, device_scores, labelling,
-                                   strict=options.quantize is None))
+            reports.append(
+                compare("padskip", heldout, final_scores, device_scores, labelling, strict=options.quantize is None)
+            )
             enforce(reports[-1])
         if options.quantize == "int8":
             fp32_path.unlink()
             int8_path.rename(fp32_path)
 
-        (staging / "tokenizer.json").write_text(json.dumps(tokenizer.to_json_dict(), ensure_ascii=False) + "\n",
-                                                encoding="utf-8")
+        (staging / "tokenizer.json").write_text(
+            json.dumps(tokenizer.to_json_dict(), ensure_ascii=False) + "\n", encoding="utf-8"
+        )
         peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         import onnxruntime
 
         versions["onnxruntime"] = onnxruntime.__version__
         versions["numpy"] = np.__version__
         spec = ModelSpec(
-            name=source.name, version=source.version, source=source.ref, source_sha256=source.sha256,
-            onnx_file="model.onnx", onnx_sha256=_sha256(fp32_path), tokenizer_file="tokenizer.json",
-            sequence_length=sequence_length, padding="pre", truncating="pre", pad_value=0,
-            input_name=input_name, input_dtype=input_dtype, output_name=output_name,
-            negative_label=labelling.negative, neutral_label=labelling.neutral, positive_label=labelling.positive,
-            encoder_classes=tuple(classes), thresholds=options.thresholds, include_neutral=True,
-            lstm_cell=lstm["cell"] if lstm else None, lstm_hidden_size=lstm["hidden_size"] if lstm else None,
-            initial_h=lstm["initial_h"] if lstm else None, initial_c=lstm["initial_c"] if lstm else None,
-            final_h=lstm["final_h"] if lstm else None, final_c=lstm["final_c"] if lstm else None,
-            converter=converter, converter_versions=versions, converter_seconds=round(conversion_seconds, 3),
-            quantization=options.quantize, parity={report.variant: report.to_json() for report in reports},
-            sizes=sizes, created_at=utc_timestamp(),
+            name=source.name,
+            version=source.version,
+            source=source.ref,
+            source_sha256=source.sha256,
+            onnx_file="model.onnx",
+            onnx_sha256=_sha256(fp32_path),
+            tokenizer_file="tokenizer.json",
+            sequence_length=sequence_length,
+            padding="pre",
+            truncating="pre",
+            pad_value=0,
+            input_name=input_name,
+            input_dtype=input_dtype,
+            output_name=output_name,
+            negative_label=labelling.negative,
+            neutral_label=labelling.neutral,
+            positive_label=labelling.positive,
+            encoder_classes=tuple(classes),
+            thresholds=options.thresholds,
+            include_neutral=True,
+            lstm_cell=lstm["cell"] if lstm else None,
+            lstm_hidden_size=lstm["hidden_size"] if lstm else None,
+            initial_h=lstm["initial_h"] if lstm else None,
+            initial_c=lstm["initial_c"] if lstm else None,
+            final_h=lstm["final_h"] if lstm else None,
+            final_c=lstm["final_c"] if lstm else None,
+            converter=converter,
+            converter_versions=versions,
+            converter_seconds=round(conversion_seconds, 3),
+            quantization=options.quantize,
+            parity={report.variant: report.to_json() for report in reports},
+            sizes=sizes,
+            created_at=utc_timestamp(),
         )
         # Written twice: the sample is scored by the module's own loader, which reads this file.
         spec.write(staging / "model.json")
@@ -296,5 +350,6 @@ def package_model(source: ModelSource, out_dir: Path, options: PackageOptions,
             staging.rename(out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return PackageResult(out_dir, converter, options.quantize, reports, sizes, conversion_seconds, peak_rss_mb,
-                         spec.to_json())
+    return PackageResult(
+        out_dir, converter, options.quantize, reports, sizes, conversion_seconds, peak_rss_mb, spec.to_json()
+    )

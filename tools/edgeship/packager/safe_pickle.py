@@ -115,8 +115,11 @@ def _array(value: PickledArray, seen: set[int]) -> npt.NDArray[np.generic]:
         raise PackagingError("pickle holds a malformed numpy array")
     _, shape, dtype_value, fortran, data = state
     dtype = _dtype(dtype_value)
-    if not isinstance(shape, tuple) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0
-                                               for n in shape) or not isinstance(fortran, bool):
+    if (
+        not isinstance(shape, tuple)
+        or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
+        or not isinstance(fortran, bool)
+    ):
         raise PackagingError("pickle holds a numpy array with a malformed shape")
     count = math.prod(shape)
     if count > MAX_ARRAY_ITEMS:

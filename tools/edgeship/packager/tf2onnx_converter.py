@@ -71,6 +71,10 @@ def convert_tf2onnx(h5_path: Path) -> Tf2onnxGraph:
         input_dtype=str(dtype.name),
         output_name=model_proto.graph.output[0].name,
         sequence_length=int(input_shape[1]) if len(input_shape) > 1 and input_shape[1] else None,
-        versions={"tensorflow": tf.__version__, "tf_keras": tf_keras.__version__, "tf2onnx": tf2onnx.__version__,
-                  "onnx": onnx.__version__},
+        versions={
+            "tensorflow": tf.__version__,
+            "tf_keras": tf_keras.__version__,
+            "tf2onnx": tf2onnx.__version__,
+            "onnx": onnx.__version__,
+        },
     )

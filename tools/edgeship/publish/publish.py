@@ -67,8 +67,9 @@ def publish_folder(folder: Path, out_dir: Path, *, base_url: str | None = None) 
     try:
         _write_atomic(out_dir / relative, data)
         uri = (base_url.rstrip("/") + "/" + quote(relative)) if base_url else (out_dir.resolve() / relative).as_uri()
-        published = Published(uri, digest, len(data), desired_patch(name, version, digest, uri),
-                              str(out_dir / relative))
+        published = Published(
+            uri, digest, len(data), desired_patch(name, version, digest, uri), str(out_dir / relative)
+        )
         _write_atomic(out_dir / name / f"{version}.json", (json.dumps(published.to_json(), indent=2) + "\n").encode())
     except OSError as exc:
         raise PublishError(f"cannot write to {out_dir}: {exc.strerror or exc}") from None

@@ -1,10 +1,10 @@
 """The local model registry, like Azure ML's ``Model.register`` / ``az ml model register``.
 
-    registry = Registry.open()                      # --registry, $EDGESHIP_HOME or ./.edgeship
-    record = registry.register(Path("models"), "sentiment", tags={"stage": "dev"})
-    record.ref                                      # "sentiment:1"
-    registry.get("sentiment")                       # the latest version
-    registry.download("sentiment", 1, Path("out"))
+registry = Registry.open()                      # --registry, $EDGESHIP_HOME or ./.edgeship
+record = registry.register(Path("models"), "sentiment", tags={"stage": "dev"})
+record.ref                                      # "sentiment:1"
+registry.get("sentiment")                       # the latest version
+registry.download("sentiment", 1, Path("out"))
 """
 
 from edgeship.registry.names import parse_model_ref, parse_pairs, validate_name

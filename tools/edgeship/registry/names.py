@@ -12,8 +12,10 @@ MAX_NAME_LENGTH = 255
 
 def validate_name(name: str) -> str:
     if not NAME_PATTERN.fullmatch(name) or len(name) > MAX_NAME_LENGTH or ".." in name:  # match() allows "x\n"
-        raise InvalidNameError(f"invalid model name {name!r}: use letters, digits, '_', '.', '-' "
-                               "(starting with a letter or digit, no '..', at most 255 characters)")
+        raise InvalidNameError(
+            f"invalid model name {name!r}: use letters, digits, '_', '.', '-' "
+            "(starting with a letter or digit, no '..', at most 255 characters)"
+        )
     return name
 
 

@@ -206,31 +206,48 @@ class Registry:
                 db.execute("INSERT OR REPLACE INTO counters (name, last_version) VALUES (?, ?)", (name, version))
                 db.execute(
                     "INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (name, version, description, json.dumps(dict(tags or {})), json.dumps(dict(properties or {})),
-                     sha, json.dumps([[f.path, f.sha256, f.size] for f in files]), created_at, created_by),
+                    (
+                        name,
+                        version,
+                        description,
+                        json.dumps(dict(tags or {})),
+                        json.dumps(dict(properties or {})),
+                        sha,
+                        json.dumps([[f.path, f.sha256, f.size] for f in files]),
+                        created_at,
+                        created_by,
+                    ),
                 )
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
-        return ModelRecord(name, version, description, sha, files, created_at, created_by,
-                           dict(tags or {}), dict(properties or {}))
+        return ModelRecord(
+            name, version, description, sha, files, created_at, created_by, dict(tags or {}), dict(properties or {})
+        )
 
     @staticmethod
     def _record(row: ModelRow) -> ModelRecord:
         name, version, description, tags, properties, sha, files, created_at, created_by = row
         return ModelRecord(
-            name, version, description, sha,
+            name,
+            version,
+            description,
+            sha,
             tuple(FileEntry(p, s, n) for p, s, n in json.loads(files)),
-            created_at, created_by, json.loads(tags), json.loads(properties),
+            created_at,
+            created_by,
+            json.loads(tags),
+            json.loads(properties),
         )
 
     def get(self, name: str, version: int | None = None) -> ModelRecord:
         validate_name(name)
         with self._connect() as db:
             if version is None:
-                row = db.execute("SELECT * FROM models WHERE name = ? ORDER BY version DESC LIMIT 1",
-                                 (name,)).fetchone()
+                row = db.execute(
+                    "SELECT * FROM models WHERE name = ? ORDER BY version DESC LIMIT 1", (name,)
+                ).fetchone()
             else:
                 row = db.execute("SELECT * FROM models WHERE name = ? AND version = ?", (name, version)).fetchone()
         if row is None:
@@ -290,8 +307,7 @@ class Registry:
         with self._connect() as db:
             db.execute("BEGIN IMMEDIATE")
             db.execute("DELETE FROM models WHERE name = ? AND version = ?", (name, version))
-            still_used = {sha for (files,) in db.execute("SELECT files FROM models")
-                          for _, sha, _ in json.loads(files)}
+            still_used = {sha for (files,) in db.execute("SELECT files FROM models") for _, sha, _ in json.loads(files)}
             db.execute("COMMIT")
         for sha, blob in blobs.items():
             if sha not in still_used:

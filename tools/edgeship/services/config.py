@@ -58,8 +58,19 @@ def _optional_str(data: dict[str, object], key: str, path: Path) -> str | None:
 
 def load_inference_config(path: Path) -> InferenceConfig:
     data = _read_mapping(path, "inference config")
-    known = {"entryScript", "runtime", "condaFile", "sourceDirectory", "extraDockerfileSteps", "enableGpu",
-             "baseImage", "baseImageRegistry", "description", "schemaFile", "dependencies"}
+    known = {
+        "entryScript",
+        "runtime",
+        "condaFile",
+        "sourceDirectory",
+        "extraDockerfileSteps",
+        "enableGpu",
+        "baseImage",
+        "baseImageRegistry",
+        "description",
+        "schemaFile",
+        "dependencies",
+    }
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) {', '.join(unknown)}")

@@ -55,8 +55,9 @@ def _check_conda(conda_file: Path | None) -> None:
     missing = missing_requirements(read_requirements(conda_file))
     if missing:
         names = ", ".join(f"{r.name} ({r.source})" for r in missing)
-        raise DeployError(f"{conda_file.name} names packages this environment lacks: {names}; "
-                          "install them, then deploy again")
+        raise DeployError(
+            f"{conda_file.name} names packages this environment lacks: {names}; install them, then deploy again"
+        )
 
 
 def _wait_healthy(process: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
@@ -95,8 +96,16 @@ def deploy(request: DeployRequest, registry: Registry, store: ServiceStore) -> S
     port = request.port or request.deployment.port or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("IOTEDGE_")}
     if request.deployment.compute_type == "LOCAL":
-        command = [sys.executable, "-m", "edgeship_sentiment", "--no-iothub", "--http", f"127.0.0.1:{port}",
-                   "--capture-dir", str(folder / "capture")]
+        command = [
+            sys.executable,
+            "-m",
+            "edgeship_sentiment",
+            "--no-iothub",
+            "--http",
+            f"127.0.0.1:{port}",
+            "--capture-dir",
+            str(folder / "capture"),
+        ]
         if request.inference is not None and request.inference.entry_script is not None:
             models_root = folder / "azureml-models"
             registry.download(record.name, record.version, models_root / "models")
@@ -117,23 +126,55 @@ def deploy(request: DeployRequest, registry: Registry, store: ServiceStore) -> S
         package_registered(registry, record, sentiment_model_dir(project))
         manifest = folder / "deployment.amd64.json"
         write_local_manifest(project, manifest, f"127.0.0.1:{port}")
-        command = [sys.executable, "-m", "edgeship", "sim", "start", str(manifest), "--state", str(folder / "sim"),
-                   "--modules-dir", str(project / "modules")]
+        command = [
+            sys.executable,
+            "-m",
+            "edgeship",
+            "sim",
+            "start",
+            str(manifest),
+            "--state",
+            str(folder / "sim"),
+            "--modules-dir",
+            str(project / "modules"),
+        ]
         cwd = project
         health_url = f"http://127.0.0.1:{port}/health"
     entry = str(request.inference.entry_script) if request.inference and request.inference.entry_script else None
-    return _launch(store, ServiceRecord(name=request.name, compute_type=request.deployment.compute_type,
-                                        model=record.ref, host="127.0.0.1", port=port, pid=0, entry_script=entry,
-                                        created_at=utc_timestamp()), command, cwd, env, health_url)
+    return _launch(
+        store,
+        ServiceRecord(
+            name=request.name,
+            compute_type=request.deployment.compute_type,
+            model=record.ref,
+            host="127.0.0.1",
+            port=port,
+            pid=0,
+            entry_script=entry,
+            created_at=utc_timestamp(),
+        ),
+        command,
+        cwd,
+        env,
+        health_url,
+    )
 
 
-def _launch(store: ServiceStore, draft: ServiceRecord, command: list[str], cwd: Path, env: dict[str, str],
-            health_url: str) -> ServiceRecord:
+def _launch(
+    store: ServiceStore, draft: ServiceRecord, command: list[str], cwd: Path, env: dict[str, str], health_url: str
+) -> ServiceRecord:
     """Start the service's process in its own session, record it, and wait until it is healthy."""
     log_path = store.log_path(draft.name)
     with log_path.open("ab") as log:
-        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     service = replace(draft, pid=process.pid)
     store.save(service)
     try:
@@ -152,14 +193,16 @@ def _clear_failed(store: ServiceStore, name: str) -> Path:
     if (folder / "service.json").exists():
         existing = store.load(name)
         if existing.state != ServiceState.FAILED:
-            raise DeployError(f"service {name!r} already exists ({existing.state}); "
-                              f"'edgeship service delete {name}' first")
+            raise DeployError(
+                f"service {name!r} already exists ({existing.state}); 'edgeship service delete {name}' first"
+            )
         store.delete(name)
     return folder
 
 
-def deploy_online(deployment: OnlineDeployment, store: ServiceStore, port: int | None,
-                  name: str | None = None) -> ServiceRecord:
+def deploy_online(
+    deployment: OnlineDeployment, store: ServiceStore, port: int | None, name: str | None = None
+) -> ServiceRecord:
     """Run an Azure ML v2 online deployment locally: its model folder, scoring script and variables."""
     service_name = validate_service_name(name or deployment.service_name)
     folder = _clear_failed(store, service_name)
@@ -181,12 +224,30 @@ def deploy_online(deployment: OnlineDeployment, store: ServiceStore, port: int |
     if importlib.util.find_spec("tf_keras") is not None:
         env.setdefault("KERAS_ALIAS", "tf_keras")
         env.setdefault("TF_USE_LEGACY_KERAS", "1")
-    command = [sys.executable, "-m", "edgeship_sentiment", "--no-iothub", "--http", f"127.0.0.1:{port}",
-               "--capture-dir", str(folder / "capture"), "--entry-script", str(deployment.scoring_script),
-               "--model-dir", str(models_root)]
-    draft = ServiceRecord(name=service_name, compute_type="LOCAL", model=str(deployment.model_path),
-                          host="127.0.0.1", port=port, pid=0, entry_script=str(deployment.scoring_script),
-                          created_at=utc_timestamp())
+    command = [
+        sys.executable,
+        "-m",
+        "edgeship_sentiment",
+        "--no-iothub",
+        "--http",
+        f"127.0.0.1:{port}",
+        "--capture-dir",
+        str(folder / "capture"),
+        "--entry-script",
+        str(deployment.scoring_script),
+        "--model-dir",
+        str(models_root),
+    ]
+    draft = ServiceRecord(
+        name=service_name,
+        compute_type="LOCAL",
+        model=str(deployment.model_path),
+        host="127.0.0.1",
+        port=port,
+        pid=0,
+        entry_script=str(deployment.scoring_script),
+        created_at=utc_timestamp(),
+    )
     return _launch(store, draft, command, deployment.code_dir, env, f"http://127.0.0.1:{port}/health")
 
 

@@ -19,21 +19,42 @@ import yaml
 from edgeship.errors import ConfigError
 
 PROBE_KEYS = {"initial_delay", "period", "timeout", "success_threshold", "failure_threshold"}
-ENVIRONMENT_KEYS = {"name", "version", "description", "tags", "properties", "image", "conda_file", "build",
-                    "inference_config", "os_type", "datastore"}
+ENVIRONMENT_KEYS = {
+    "name",
+    "version",
+    "description",
+    "tags",
+    "properties",
+    "image",
+    "conda_file",
+    "build",
+    "inference_config",
+    "os_type",
+    "datastore",
+}
 KNOWN: dict[str, set[str] | None] = {
     # None: any value (a scalar, or a mapping this tool does not look into)
-    "$schema": None, "name": None, "description": None, "tags": None, "properties": None, "endpoint_name": None,
+    "$schema": None,
+    "name": None,
+    "description": None,
+    "tags": None,
+    "properties": None,
+    "endpoint_name": None,
     "model": {"name", "version", "path", "type", "description", "tags", "properties", "stage", "datastore"},
     "model_mount_path": None,
     "code_configuration": {"code", "scoring_script"},
     "environment_variables": None,
     "environment": ENVIRONMENT_KEYS,
-    "instance_type": None, "instance_count": None, "app_insights_enabled": None,
+    "instance_type": None,
+    "instance_count": None,
+    "app_insights_enabled": None,
     "scale_settings": {"type", "min_instances", "max_instances", "polling_interval", "target_utilization_percentage"},
     "request_settings": {"request_timeout_ms", "max_concurrent_requests_per_instance", "max_queue_wait_ms"},
-    "liveness_probe": PROBE_KEYS, "readiness_probe": PROBE_KEYS,
-    "egress_public_network_access": None, "data_collector": None, "type": None,
+    "liveness_probe": PROBE_KEYS,
+    "readiness_probe": PROBE_KEYS,
+    "egress_public_network_access": None,
+    "data_collector": None,
+    "type": None,
 }
 
 
@@ -103,24 +124,29 @@ def load_online_deployment(path: Path) -> OnlineDeployment:
     assert endpoint is not None
     model = data.get("model")
     if isinstance(model, str):
-        raise ConfigError(f"{path}: 'model: {model}' refers to a workspace model; give 'model.path' (a local folder "
-                          "or file) instead")
+        raise ConfigError(
+            f"{path}: 'model: {model}' refers to a workspace model; give 'model.path' (a local folder or file) instead"
+        )
     if model is None:
         raise ConfigError(f"{path}: 'model.path' is required")
     model_path = _local(base, _string(_mapping(model, "model", path), "path", "model.", path) or "", "model.path", path)
-    code_config = _mapping(data.get("code_configuration"), "code_configuration", path) \
-        if "code_configuration" in data else None
+    code_config = (
+        _mapping(data.get("code_configuration"), "code_configuration", path) if "code_configuration" in data else None
+    )
     if code_config is None:
         raise ConfigError(f"{path}: 'code_configuration' (code and scoring_script) is required")
-    code_dir = _local(base, _string(code_config, "code", "code_configuration.", path) or "", "code_configuration.code",
-                      path)
-    script = _local(code_dir, _string(code_config, "scoring_script", "code_configuration.", path) or "",
-                    "scoring_script", path)
+    code_dir = _local(
+        base, _string(code_config, "code", "code_configuration.", path) or "", "code_configuration.code", path
+    )
+    script = _local(
+        code_dir, _string(code_config, "scoring_script", "code_configuration.", path) or "", "scoring_script", path
+    )
     conda_file = None
     environment = data.get("environment")
     if isinstance(environment, dict) and environment.get("conda_file") is not None:
-        conda_file = _local(base, _string(environment, "conda_file", "environment.", path) or "",
-                            "environment.conda_file", path)
+        conda_file = _local(
+            base, _string(environment, "conda_file", "environment.", path) or "", "environment.conda_file", path
+        )
     variables = data.get("environment_variables") or {}
     if not isinstance(variables, dict):
         raise ConfigError(f"{path}: 'environment_variables' must be a mapping")

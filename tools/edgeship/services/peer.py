@@ -38,17 +38,21 @@ def ensure_venv(cache: Path, python: str = sys.executable) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if stamp.is_file():
             return venv
-        steps = [[python, "-m", "venv", "--clear", str(venv)],
-                 [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                  PACKAGE]]
+        steps = [
+            [python, "-m", "venv", "--clear", str(venv)],
+            [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", PACKAGE],
+        ]
         for step in steps:
             try:
                 result = subprocess.run(step, capture_output=True, text=True, timeout=INSTALL_TIMEOUT, check=False)
             except (OSError, subprocess.TimeoutExpired) as exc:
                 raise DeployError(f"cannot install {PACKAGE}: {exc}") from exc
             if result.returncode != 0:
-                lines = [line for line in (result.stderr + result.stdout).splitlines()
-                         if line.strip() and not line.startswith("WARNING: Location")]
+                lines = [
+                    line
+                    for line in (result.stderr + result.stdout).splitlines()
+                    if line.strip() and not line.startswith("WARNING: Location")
+                ]
                 raise DeployError(f"cannot install {PACKAGE}: {(lines or ['exit ' + str(result.returncode)])[-1]}")
         stamp.write_text(PACKAGE + "\n", encoding="utf-8")
     return venv
@@ -66,11 +70,22 @@ server.run()
 """
 
 
-def launch_command(venv: Path, entry_script: Path, model_dir: Path, port: int,
-                   extra_site: list[Path] | None = None) -> list[str]:
+def launch_command(
+    venv: Path, entry_script: Path, model_dir: Path, port: int, extra_site: list[Path] | None = None
+) -> list[str]:
     extra = ":".join(str(p) for p in extra_site or [])
-    return [str(venv / "bin" / "python"), "-c", _LAUNCHER, extra, "--entry_script", str(entry_script),
-            "--model_dir", str(model_dir), "--port", str(port)]
+    return [
+        str(venv / "bin" / "python"),
+        "-c",
+        _LAUNCHER,
+        extra,
+        "--entry_script",
+        str(entry_script),
+        "--model_dir",
+        str(model_dir),
+        "--port",
+        str(port),
+    ]
 
 
 def project_site_packages() -> list[Path]:

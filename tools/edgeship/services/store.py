@@ -58,8 +58,10 @@ class ServiceRecord:
 
 def validate_service_name(name: str) -> str:
     if not SERVICE_NAME.match(name):
-        raise DeployError(f"invalid service name {name!r}: use 1-32 lower-case letters, digits and '-' "
-                          "(starting and ending with a letter or digit)")
+        raise DeployError(
+            f"invalid service name {name!r}: use 1-32 lower-case letters, digits and '-' "
+            "(starting and ending with a letter or digit)"
+        )
     return name
 
 

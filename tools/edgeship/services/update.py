@@ -35,8 +35,15 @@ def _status(path: Path) -> dict[str, object] | None:
     return data if isinstance(data, dict) else None
 
 
-def update_local_service(store: ServiceStore, name: str, registry: Registry, ref: str, *,
-                         quantize: Literal["int8"] | None = None, timeout: float = UPDATE_TIMEOUT) -> ServiceRecord:
+def update_local_service(
+    store: ServiceStore,
+    name: str,
+    registry: Registry,
+    ref: str,
+    *,
+    quantize: Literal["int8"] | None = None,
+    timeout: float = UPDATE_TIMEOUT,
+) -> ServiceRecord:
     from edgeship.packager import PackageOptions
     from edgeship.project import package_registered
     from edgeship.publish import publish_folder
@@ -44,8 +51,10 @@ def update_local_service(store: ServiceStore, name: str, registry: Registry, ref
 
     record = refresh_state(store.load(name))
     if record.compute_type != "LOCAL":
-        raise DeployError(f"service {name} is {record.compute_type}: an edge module takes its model from a twin "
-                          "patch ('edgeship model publish' prints it)")
+        raise DeployError(
+            f"service {name} is {record.compute_type}: an edge module takes its model from a twin "
+            "patch ('edgeship model publish' prints it)"
+        )
     if record.entry_script:
         raise DeployError(f"service {name} runs an entry script, whose model is the script's to load")
     if record.state != ServiceState.HEALTHY:
@@ -73,14 +82,20 @@ def update_local_service(store: ServiceStore, name: str, registry: Registry, ref
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status = _status(status_path)
-        if (status is not None and status != before and status.get("sha256") == published.sha256
-                and status.get("state") in (UpdateState.APPLIED, UpdateState.REJECTED)):
+        if (
+            status is not None
+            and status != before
+            and status.get("sha256") == published.sha256
+            and status.get("state") in (UpdateState.APPLIED, UpdateState.REJECTED)
+        ):
             if status["state"] == UpdateState.REJECTED:
-                raise DeployError(f"the service refused {model.ref}: {status.get('reason')}; "
-                                  f"{record.model} keeps serving")
+                raise DeployError(
+                    f"the service refused {model.ref}: {status.get('reason')}; {record.model} keeps serving"
+                )
             updated = replace(record, model=model.ref)
             store.save(updated)
             return updated
         time.sleep(0.1)  # polling the module's status file, bounded by the deadline
-    raise DeployError(f"service {name} did not apply {model.ref} within {timeout:.0f} s "
-                      f"(see 'edgeship service logs {name}')")
+    raise DeployError(
+        f"service {name} did not apply {model.ref} within {timeout:.0f} s (see 'edgeship service logs {name}')"
+    )

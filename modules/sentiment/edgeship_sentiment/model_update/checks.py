@@ -60,8 +60,14 @@ def parity_sample_of(spec: ModelSpec) -> ParitySample:
         raise ModelUpdateError(shape)
     strings = [t for t in texts if isinstance(t, str)]
     numbers = [float(s) for s in expected if isinstance(s, int | float) and not isinstance(s, bool)]
-    if (not texts or len(texts) != len(expected) or len(strings) != len(texts) or len(numbers) != len(expected)
-            or not isinstance(bound, int | float) or not 0 <= bound <= 0.01):
+    if (
+        not texts
+        or len(texts) != len(expected)
+        or len(strings) != len(texts)
+        or len(numbers) != len(expected)
+        or not isinstance(bound, int | float)
+        or not 0 <= bound <= 0.01
+    ):
         raise ModelUpdateError(shape)
     return {"texts": strings, "scores": numbers, "max_abs_diff": float(bound)}
 
@@ -76,6 +82,7 @@ def check_parity_sample(engine: Engine) -> float:
         raise ModelUpdateError(f"the new model cannot score its parity sample: {exc}") from None
     worst = float(np.max(np.abs(scores.astype(np.float64) - np.asarray(expected, dtype=np.float64))))
     if not worst <= bound:  # also catches NaN
-        raise ModelUpdateError(f"parity sample failed: max |diff| {worst:.3g} over {len(texts)} texts "
-                                  f"(bound {bound:g})")
+        raise ModelUpdateError(
+            f"parity sample failed: max |diff| {worst:.3g} over {len(texts)} texts (bound {bound:g})"
+        )
     return worst

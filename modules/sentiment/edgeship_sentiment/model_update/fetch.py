@@ -41,8 +41,9 @@ def fetch(uri: str, dest: Path, *, max_bytes: int, timeout: float) -> str:
     except urllib.error.URLError as exc:
         raise ModelUpdateError(f"cannot reach {uri}: {exc.reason}") from None
     except http.client.IncompleteRead as exc:
-        raise ModelUpdateError(f"truncated download from {uri}: got {len(exc.partial)} more bytes, "
-                                  f"{exc.expected} missing") from None
+        raise ModelUpdateError(
+            f"truncated download from {uri}: got {len(exc.partial)} more bytes, {exc.expected} missing"
+        ) from None
     except (TimeoutError, OSError, http.client.HTTPException) as exc:
         raise ModelUpdateError(f"download of {uri} failed: {exc}") from None
 

@@ -30,8 +30,21 @@ log = logging.getLogger("edgeship_sentiment.model_update")
 MAX_DOWNLOAD_BYTES = 256 * 1024 * 1024
 DOWNLOAD_TIMEOUT = 120.0
 UNPACK_FACTOR = 4  # an archive of model files compresses far less than this
-STATUS_KEYS = ("state", "name", "version", "sha256", "uri", "reason", "requested_at", "downloading_at",
-               "verifying_at", "applied_at", "rejected_at", "seconds", "parity_max_abs_diff")
+STATUS_KEYS = (
+    "state",
+    "name",
+    "version",
+    "sha256",
+    "uri",
+    "reason",
+    "requested_at",
+    "downloading_at",
+    "verifying_at",
+    "applied_at",
+    "rejected_at",
+    "seconds",
+    "parity_max_abs_diff",
+)
 Number = TypeVar("Number", int, float)
 
 
@@ -71,9 +84,21 @@ def limits_from_environment() -> Limits:
 
 def blank_status() -> UpdateStatus:
     """Every ``STATUS_KEYS`` key, None: a status names each step's time only once it happened."""
-    return {"state": None, "name": None, "version": None, "sha256": None, "uri": None, "reason": None,
-            "requested_at": None, "downloading_at": None, "verifying_at": None, "applied_at": None,
-            "rejected_at": None, "seconds": None, "parity_max_abs_diff": None}
+    return {
+        "state": None,
+        "name": None,
+        "version": None,
+        "sha256": None,
+        "uri": None,
+        "reason": None,
+        "requested_at": None,
+        "downloading_at": None,
+        "verifying_at": None,
+        "applied_at": None,
+        "rejected_at": None,
+        "seconds": None,
+        "parity_max_abs_diff": None,
+    }
 
 
 def _now() -> str:
@@ -81,9 +106,16 @@ def _now() -> str:
 
 
 class ModelUpdater:
-    def __init__(self, scorer: Scorer, store: ModelStore, *, report: Callable[[UpdateStatus], None],
-                 on_swap: Callable[[Engine], None] = lambda engine: None,
-                 max_bytes: int = MAX_DOWNLOAD_BYTES, timeout: float = DOWNLOAD_TIMEOUT) -> None:
+    def __init__(
+        self,
+        scorer: Scorer,
+        store: ModelStore,
+        *,
+        report: Callable[[UpdateStatus], None],
+        on_swap: Callable[[Engine], None] = lambda engine: None,
+        max_bytes: int = MAX_DOWNLOAD_BYTES,
+        timeout: float = DOWNLOAD_TIMEOUT,
+    ) -> None:
         self.scorer = scorer
         self.store = store
         self.report = report
@@ -117,8 +149,13 @@ class ModelUpdater:
         self.scorer.swap(engine)
         self.on_swap(engine)
         self.current = desired
-        self.status = {**blank_status(), **desired.to_json(), "state": UpdateState.APPLIED,
-                       "applied_at": _now(), "reason": "restored from the model store"}
+        self.status = {
+            **blank_status(),
+            **desired.to_json(),
+            "state": UpdateState.APPLIED,
+            "applied_at": _now(),
+            "reason": "restored from the model store",
+        }
         log.info("serving %s from %s", desired.ref, folder)
         return True
 
@@ -138,8 +175,15 @@ class ModelUpdater:
         try:
             desired = parse_desired_model(value)
         except ModelUpdateError as exc:
-            self._set({**blank_status(), "state": UpdateState.REJECTED, "reason": str(exc),
-                       "requested_at": _now(), "rejected_at": _now()})
+            self._set(
+                {
+                    **blank_status(),
+                    "state": UpdateState.REJECTED,
+                    "reason": str(exc),
+                    "requested_at": _now(),
+                    "rejected_at": _now(),
+                }
+            )
             return
         with self._wake:
             if desired == self.current and self._pending is None:
@@ -166,8 +210,14 @@ class ModelUpdater:
                 # The worker must outlive any update (a bug, a full disk, onnxruntime...): it is
                 # reported as rejected and the old model serves on.
                 log.exception("model update %s failed", desired.ref)
-                self._set({**self.status, "state": UpdateState.REJECTED, "reason": f"internal error: {exc}",
-                           "rejected_at": _now()})
+                self._set(
+                    {
+                        **self.status,
+                        "state": UpdateState.REJECTED,
+                        "reason": f"internal error: {exc}",
+                        "rejected_at": _now(),
+                    }
+                )
             with self._wake:
                 if self._pending is None:
                     self._idle.set()
@@ -175,8 +225,12 @@ class ModelUpdater:
     # ---- the steps --------------------------------------------------------------------
     def _apply(self, desired: DesiredModel) -> None:
         started = time.perf_counter()
-        status: UpdateStatus = {**blank_status(), **desired.to_json(), "state": UpdateState.DOWNLOADING,
-                                "requested_at": _now()}
+        status: UpdateStatus = {
+            **blank_status(),
+            **desired.to_json(),
+            "state": UpdateState.DOWNLOADING,
+            "requested_at": _now(),
+        }
         status["downloading_at"] = status["requested_at"]
         self._set(status)
         staging = None
@@ -197,8 +251,15 @@ class ModelUpdater:
             worst = check_parity_sample(engine)
         except ModelUpdateError as exc:
             log.error("model update %s rejected: %s", desired.ref, exc)
-            self._set({**status, "state": UpdateState.REJECTED, "reason": str(exc), "rejected_at": _now(),
-                       "seconds": round(time.perf_counter() - started, 3)})
+            self._set(
+                {
+                    **status,
+                    "state": UpdateState.REJECTED,
+                    "reason": str(exc),
+                    "rejected_at": _now(),
+                    "seconds": round(time.perf_counter() - started, 3),
+                }
+            )
             return
         finally:
             if staging is not None:
@@ -211,8 +272,15 @@ class ModelUpdater:
         except OSError as exc:  # serving the new model; only a restart would fall back
             log.warning("the model store could not record %s: %s", desired.ref, exc)
         log.info("model %s applied in %.2f s", desired.ref, time.perf_counter() - started)
-        self._set({**status, "state": UpdateState.APPLIED, "applied_at": _now(), "parity_max_abs_diff": worst,
-                   "seconds": round(time.perf_counter() - started, 3)})
+        self._set(
+            {
+                **status,
+                "state": UpdateState.APPLIED,
+                "applied_at": _now(),
+                "parity_max_abs_diff": worst,
+                "seconds": round(time.perf_counter() - started, 3),
+            }
+        )
 
     def _set(self, status: UpdateStatus) -> None:
         self.status = status

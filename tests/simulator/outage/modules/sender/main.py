@@ -32,8 +32,9 @@ def main() -> None:
     def on_method(request) -> None:  # type: ignore[no-untyped-def]
         if request.name == "burst":
             args = request.payload
-            threading.Thread(target=burst, args=(int(args["start"]), int(args["count"]),
-                                                 float(args.get("interval", 0))), daemon=True).start()
+            threading.Thread(
+                target=burst, args=(int(args["start"]), int(args["count"]), float(args.get("interval", 0))), daemon=True
+            ).start()
             client.send_method_response(MethodResponse.create_from_method_request(request, 200, {"started": True}))
         else:
             client.send_method_response(MethodResponse.create_from_method_request(request, 404, None))

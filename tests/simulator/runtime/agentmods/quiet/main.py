@@ -15,9 +15,11 @@ def main() -> None:
     def on_method(request) -> None:  # type: ignore[no-untyped-def]
         target = request.payload
         try:
-            answer = client.invoke_method({"methodName": target["method"], "payload": target.get("payload"),
-                                           "responseTimeoutInSeconds": 10}, os.environ["IOTEDGE_DEVICEID"],
-                                          target["module"])
+            answer = client.invoke_method(
+                {"methodName": target["method"], "payload": target.get("payload"), "responseTimeoutInSeconds": 10},
+                os.environ["IOTEDGE_DEVICEID"],
+                target["module"],
+            )
             status, payload = 200, answer
         except Exception as exc:  # noqa: BLE001 - the caller reads what the SDK raised (404 / 504 come as errors)
             status, payload = 500, {"error": str(exc.__cause__ or exc)}

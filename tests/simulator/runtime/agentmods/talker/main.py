@@ -19,8 +19,9 @@ def main() -> None:
         client.send_message_to_output(forward, "out")
 
     def on_method(request) -> None:  # type: ignore[no-untyped-def]
-        client.send_method_response(MethodResponse.create_from_method_request(
-            request, 200, {"talker": request.payload}))
+        client.send_method_response(
+            MethodResponse.create_from_method_request(request, 200, {"talker": request.payload})
+        )
 
     client.on_message_received = on_message
     client.on_method_request_received = on_method

@@ -27,8 +27,9 @@ def main() -> None:
     def on_method(request) -> None:  # type: ignore[no-untyped-def]
         if request.name == "slow":
             return  # never answers: the caller must get 504
-        client.send_method_response(MethodResponse.create_from_method_request(
-            request, 200, {"echo": request.payload, "module": "alpha"}))
+        client.send_method_response(
+            MethodResponse.create_from_method_request(request, 200, {"echo": request.payload, "module": "alpha"})
+        )
 
     def on_desired(patch: dict) -> None:  # type: ignore[type-arg]
         client.patch_twin_reported_properties({"applied": {k: v for k, v in patch.items() if k != "$version"}})
