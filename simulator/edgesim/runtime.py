@@ -9,46 +9,41 @@ simulators from sharing a state directory.
 from __future__ import annotations
 
 import asyncio
-import fcntl
-import ipaddress
 import logging
 import os
-import platform
 import secrets
 import shutil
 import signal
 import tempfile
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, TypedDict
+from typing import IO, TYPE_CHECKING
 
 from edgesim import sas
-from edgesim.agent import Agent, BackoffConfig, ModuleRun, ModuleState, ProcessLauncher
+from edgesim.agent import Agent, ModuleRun, ModuleState, ProcessLauncher
 from edgesim.agent.docker_launcher import DockerLauncher
 from edgesim.agent.launcher import Launcher
 from edgesim.agent.methods import AgentMethods
 from edgesim.agent.metrics import AgentMetrics
 from edgesim.certs import CertBundle, ensure_certificates
 from edgesim.control import ControlApi
-from edgesim.defaults import (
-    DEFAULT_HOST,
-    DEFAULT_MODULES_DIR,
-    DEFAULT_RUNTIME,
-    DEFAULT_STATE_DIR,
-    DEFAULT_STOP_GRACE_SECS,
-    RUNTIMES,
-)
+from edgesim.defaults import RUNTIMES
 from edgesim.deployment import Deployment, load_deployment
 from edgesim.errors import SimulatorError, UnknownModuleError
-from edgesim.hub.counters import HubStats
 from edgesim.hub.devices import DeviceRegistry
 from edgesim.hub.forwarding import ForwardingState
-from edgesim.hub.limits import LimitsState
 from edgesim.hub.twins import version_of
-from edgesim.hub.upstream import LinkState
 from edgesim.message import Message
+from edgesim.simconfig import (
+    SimulatorConfig,
+    SimulatorStateError,
+    SimulatorStatus,
+    agent_runtime_reported,
+    hub_runtime_reported,
+    is_loopback,
+    lock_state_dir,
+    module_reported,
+)
 from edgesim.state_file import STATE_FILE, SimulatorState, remove_state, write_state
 from edgesim.workload import WorkloadApi, WorkloadIdentity
 
@@ -59,78 +54,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LOCK_FILE = "sim.lock"
-SDK_API_VERSION = "2019-01-30"  # what edgeAgent sets; the SDK passes it through to the workload API
 __all__ = ["RUNTIMES", "STATE_FILE", "Simulator", "SimulatorConfig", "SimulatorStateError", "SimulatorStatus"]
-
-
-class DeviceStatus(TypedDict):
-    connected: bool
-
-
-class SimulatorStatus(TypedDict):
-    """``Simulator.status()``: what ``sim status --json`` and ``GET /v1/status`` show."""
-
-    pid: int
-    host: str
-    hub_port: int
-    hub_hostname: str
-    device_id: str
-    runtime: str
-    control_url: str
-    manifest: str
-    started_at: float
-    uptime_secs: float
-    modules: dict[str, dict[str, object]]  # ModuleState.to_json() plus the deployment's view of it
-    hub: HubStats
-    metrics_url: str
-    gateway_port: int | None
-    gateway_error: str | None
-    devices: dict[str, DeviceStatus]
-    upstream: LinkState
-    store: LimitsState
-
-
-class SimulatorStateError(SimulatorError):
-    """The state directory is in use by another simulator, or unusable."""
-
-
-@dataclass(frozen=True)
-class SimulatorConfig:
-    manifest: Path
-    state_dir: Path = DEFAULT_STATE_DIR
-    host: str = DEFAULT_HOST
-    modules_dir: Path = DEFAULT_MODULES_DIR
-    module_commands: Mapping[str, str] = field(default_factory=dict)  # module -> command line
-    runtime: str = DEFAULT_RUNTIME
-    hub_hostname: str = "edgesim.azure-devices.net"
-    device_id: str = "edgesim-device"
-    hub_port: int = 8883  # the SDK always dials 8883
-    gateway_port: int | None = 443  # HTTPS methods and MQTT over WebSockets; None: off
-    metrics_port: int = 0  # 0: an ephemeral loopback port, shown by sim status
-    control_port: int = 0  # 0: an ephemeral port, published in sim.json
-    backoff: BackoffConfig = field(default_factory=BackoffConfig)
-    stop_grace_secs: float = DEFAULT_STOP_GRACE_SECS
-    api_version: str = SDK_API_VERSION
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
-
-
-def _lock_state_dir(state_dir: Path) -> IO[str]:
-    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(state_dir, 0o700)  # module logs and the CA key live here
-    handle = open(state_dir / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115 -- held for the lifetime
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise SimulatorStateError(f"another simulator is running with state directory {state_dir}") from None
-    return handle
 
 
 class Simulator:
@@ -232,7 +156,7 @@ class Simulator:
 
     async def start(self) -> None:
         """Start every part; returns once modules are launched and sim.json is written."""
-        self._lock = _lock_state_dir(self.state_dir)
+        self._lock = lock_state_dir(self.state_dir)
         try:
             await self._start_parts()
         except BaseException:
@@ -293,7 +217,7 @@ class Simulator:
             ) from None
         await self._report_runtime()
         # The control API has no authentication, so it never leaves loopback, whatever --host is.
-        control_host = self.config.host if _is_loopback(self.config.host) else "127.0.0.1"
+        control_host = self.config.host if is_loopback(self.config.host) else "127.0.0.1"
         self._control = ControlApi(self, control_host)
         port = await self._control.start(self.config.control_port)
         self.control_url = f"http://{control_host}:{port}"
@@ -424,39 +348,15 @@ class Simulator:
 
     # ---- reported runtime state -------------------------------------------------------------
     async def _report_runtime(self) -> None:
-        running = {"runtimeStatus": "running", "lastStartTimeUtc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        agent_version = version_of(self.hub.get_twin("$edgeAgent")["desired"])
         await self.hub.patch_reported(
-            "$edgeAgent",
-            {
-                "schemaVersion": self.deployment.agent_schema_version,
-                "lastDesiredStatus": {"code": 200, "description": ""},
-                "lastDesiredVersion": version_of(self.hub.get_twin("$edgeAgent")["desired"]),
-                "runtime": {
-                    "type": self.config.runtime,
-                    "platform": {"os": platform.system().lower(), "architecture": platform.machine()},
-                },
-                "systemModules": {"edgeAgent": dict(running), "edgeHub": dict(running)},
-            },
+            "$edgeAgent", agent_runtime_reported(self.deployment, self.config.runtime, agent_version)
         )
-        await self.hub.patch_reported(
-            "$edgeHub",
-            {
-                "schemaVersion": self.deployment.hub_schema_version,
-                "lastDesiredStatus": {"code": 200, "description": ""},
-                "lastDesiredVersion": version_of(self.hub.get_twin("$edgeHub")["desired"]),
-            },
-        )
+        hub_version = version_of(self.hub.get_twin("$edgeHub")["desired"])
+        await self.hub.patch_reported("$edgeHub", hub_runtime_reported(self.deployment, hub_version))
 
     async def _report_module(self, state: ModuleState) -> None:
-        spec = self.deployment.module(state.name)
-        reported = {
-            **state.to_reported(),
-            "status": spec.status.value,
-            "restartPolicy": spec.restart_policy.value,
-            "version": spec.version,
-            "type": "docker",
-            "settings": {"image": spec.image},
-        }
+        reported = module_reported(self.deployment.module(state.name), state)
         await self.hub.patch_reported("$edgeAgent", {"modules": {state.name: reported}})
         if self.agent_metrics is not None:
             self.agent_metrics.observe(state)

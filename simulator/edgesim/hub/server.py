@@ -8,8 +8,8 @@ durable store) or into ``$upstream``. Sessions outlive connections: subscription
 undelivered input messages wait in the store until the module is back.
 
 The layers (see README): ``connection`` (bytes <-> packets) -> ``session`` (one identity's state)
--> ``auth`` and ``dialect`` (SAS, twins and methods on ``topics``) -> this module, which owns the
-store, routes messages and delivers them.
+-> ``auth`` and ``dialect`` (SAS, twins and methods on ``topics``) -> ``packets`` (a session's packets)
+-> this module, which owns the store, routes messages and delivers them.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import sqlite3
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from edgesim.errors import HubError, MethodTargetNotFoundError, MethodTimeoutError
@@ -30,22 +29,13 @@ from edgesim.hub.auth import authenticate, verify_module_token
 from edgesim.hub.config import SYSTEM_IDENTITIES, HubConfig, SystemMethodHandler
 from edgesim.hub.connection import MAX_PACKET_BYTES, Connection, PacketReader, StreamConnection
 from edgesim.hub.counters import HubCounters, HubStats
-from edgesim.hub.dialect import MethodCalls, MethodResult, Twins, output_message
+from edgesim.hub.dialect import MethodCalls, MethodResult, Twins
 from edgesim.hub.forwarding import Forwarding
-from edgesim.hub.limits import StoreFullError
 from edgesim.hub.metrics import HubMetrics
+from edgesim.hub.packets import PacketHandler
 from edgesim.hub.session import IN_FLIGHT_WINDOW, InFlight, Session, Sessions
 from edgesim.hub.store import HubStore
-from edgesim.hub.topics import (
-    DESIRED_PATCH_FILTER,
-    MethodResponse,
-    OutputPublish,
-    ReportedPatch,
-    TwinGet,
-    allowed_subscription,
-    classify_publish,
-    device_key,
-)
+from edgesim.hub.topics import DESIRED_PATCH_FILTER, device_key
 from edgesim.hub.twins import Twin, TwinDocument
 from edgesim.hub.upstream import UpstreamRecord
 from edgesim.jsontypes import JSONLike
@@ -76,6 +66,7 @@ class Hub:
         self._sessions = Sessions()
         self._methods = MethodCalls()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._packets = PacketHandler(self, self._sessions, self._methods, self._route)
 
     # ---- lifecycle -------------------------------------------------------------------
     @property
@@ -390,13 +381,13 @@ class Hub:
             self._connected_count_changed()
             keepalive = first.keepalive * 1.5 if first.keepalive else None
             for packet in rest:
-                self._handle(session, packet)
+                self._packets.handle(session, packet)
             while not connection.closed:
                 batch = await packets.next(keepalive)
                 if batch is None:
                     break
                 for packet in batch:
-                    self._handle(session, packet)
+                    self._packets.handle(session, packet)
                     if connection.is_closed():
                         break
                 await connection.flush()
@@ -412,104 +403,6 @@ class Hub:
             if session is not None:
                 session.detach(connection)
             self._connected_count_changed()
-
-    def _handle(self, session: Session, packet: codec.Packet) -> None:
-        connection = session.connection
-        assert connection is not None
-        if isinstance(packet, codec.Publish):
-            self._on_publish(session, connection, packet)
-        elif isinstance(packet, codec.PacketId) and packet.kind == codec.PUBACK:
-            in_flight = session.in_flight.pop(packet.packet_id, None)
-            if in_flight is not None and in_flight.seq is not None:
-                self.store.delete(in_flight.seq)
-                self.counters.delivered += 1
-                if in_flight.message is not None:
-                    self.metrics.message_sent(
-                        in_flight.message,
-                        session.identity.key,
-                        in_flight.input_name,
-                        time.monotonic() - in_flight.sent_at,
-                    )
-                session.wake.set()
-        elif isinstance(packet, codec.Subscribe):
-            codes = []
-            for topic_filter, qos in packet.filters:
-                stream = allowed_subscription(session.identity, topic_filter)
-                if stream is None:
-                    self.counters.forbidden += 1
-                    log.warning("%s may not subscribe to %r", session.identity.key, topic_filter)
-                    codes.append(codec.SUBACK_FAILURE)
-                else:
-                    session.subscriptions.add(stream)
-                    codes.append(min(qos, 1))
-            connection.send(codec.encode_suback(packet.packet_id, codes))
-            session.wake.set()
-            self._sessions.changed.set()
-        elif isinstance(packet, codec.Unsubscribe):
-            for topic_filter in packet.filters:
-                stream = allowed_subscription(session.identity, topic_filter)
-                if stream is not None:
-                    session.subscriptions.discard(stream)
-            connection.send(codec.encode_unsuback(packet.packet_id))
-        elif isinstance(packet, codec.Simple) and packet.kind == codec.PINGREQ:
-            connection.send(codec.encode_pingresp())
-        elif isinstance(packet, codec.Simple) and packet.kind == codec.DISCONNECT:
-            connection.close()
-        elif isinstance(packet, codec.Connect):
-            raise codec.ProtocolError("a second CONNECT")
-        else:
-            raise codec.ProtocolError(f"unexpected packet {type(packet).__name__}")
-
-    def _on_publish(self, session: Session, connection: Connection, packet: codec.Publish) -> None:
-        if packet.qos == 2:
-            raise codec.ProtocolError("QoS 2 is not supported by IoT Hub")
-        identity = session.identity
-        kind = classify_publish(identity, packet.topic)
-        if kind is None:
-            self.counters.forbidden += 1
-            log.warning("%s may not publish to %r; closing its connection", identity.key, packet.topic)
-            connection.close()
-            return
-        if isinstance(kind, OutputPublish):
-            if not self._accept_output(session, connection, kind, packet.payload):
-                return
-        elif isinstance(kind, TwinGet):
-            self.metrics.gettwin(identity.key)
-            self.twins.answer_get(session, kind.rid)
-        elif isinstance(kind, ReportedPatch):
-            self.metrics.reported_properties(identity.key)
-            self.twins.answer_reported(session, kind.rid, packet.payload)
-        elif isinstance(kind, MethodResponse):
-            self._methods.answer(identity.key, kind.rid, kind.status, packet.payload)
-        if packet.qos == 1 and packet.packet_id is not None and not connection.closed:
-            connection.send(codec.encode_puback(packet.packet_id))
-
-    def _accept_output(self, session: Session, connection: Connection, kind: OutputPublish, payload: bytes) -> bool:
-        """An output (telemetry) message into routing; False when it was refused and the connection closed."""
-        identity = session.identity
-        if len(payload) > MAX_MESSAGE_BYTES:
-            # IoT Hub closes the connection of a device that sends more than 256 KB.
-            self.counters.rejected += 1
-            log.warning("%s sent %d bytes, over the %d limit", identity.key, len(payload), MAX_MESSAGE_BYTES)
-            connection.close()
-            return False
-        self.counters.received += 1
-        message = output_message(identity, kind, payload, _now_iso())
-        self.metrics.message_received(message, identity.key, len(payload))
-        try:
-            self.forwarding.guarded(message, lambda: self._route(message))
-        except StoreFullError as exc:
-            # edgeHub's MQTT head shuts the channel when a publish fails: no PUBACK, so the
-            # sender still holds the message (paho resends it after reconnecting, or the SDK
-            # reports the failure): refused, never silently dropped.
-            log.warning("refused a message from %s: %s; closing its connection", identity.key, exc)
-            connection.close()
-            return False
-        return True
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 __all__ = [

@@ -5,7 +5,8 @@ router = Router.from_manifest({"r1": 'FROM /messages/modules/a/outputs/* WHERE $
 [match] = router.match(message)     # match.sink == ModuleInputSink("b", "in")
 """
 
-from edgesim.routing.conditions import UNDEFINED, CompileOptions, Condition, EvalContext, compile_condition
+from edgesim.routing.conditions import UNDEFINED, CompileOptions, Condition, compile_condition
+from edgesim.routing.context import EvalContext
 from edgesim.routing.errors import RouteSyntaxError
 from edgesim.routing.model import ModuleInputSink, Route, RouteSource, Sink, UpstreamSink, message_path
 from edgesim.routing.route import parse_route

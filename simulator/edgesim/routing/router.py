@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from edgesim.message import Message
-from edgesim.routing.conditions import EvalContext
+from edgesim.routing.context import EvalContext
 from edgesim.routing.errors import RouteSyntaxError
 from edgesim.routing.model import Route, Sink
 from edgesim.routing.route import parse_route
