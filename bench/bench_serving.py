@@ -38,31 +38,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+
+from bench.serving_report import CEILING, LOADS, Row, markdown, merge, verdicts, write_section
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = REPO.parent / "shared" / "seeds" / "use-an-existing-model.nl.md"
 BODY = '{"text": "Today is a great day!"}'
 START_TIMEOUT = 240.0
-
-
-@dataclass
-class Row:
-    path: str
-    load: str
-    requests: int
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
-    error_kinds: str
-    steal: float
-    loadavg: float
-    rps_min: float = 0.0
-    rps_max: float = 0.0
-    rounds: int = 1
+STANDINS = Path(__file__).resolve().parent / "programs" / "serving_standins.py"
 
 
 def free_port() -> int:
@@ -120,14 +106,6 @@ def parse_hey(output: str, load: str, path: str, steal: float, loadavg: float) -
         steal,
         loadavg,
     )
-
-
-LOADS = {
-    "1 client, keep-alive": ["-c", "1"],
-    "1 client, new connection each": ["-c", "1", "-disable-keepalive"],
-    "32 clients": ["-c", "32"],
-    "256 clients": ["-c", "256"],
-}
 
 
 def run_load(url: str, path: str, load: str, *, duration: float | None, requests_total: int | None) -> Row:
@@ -204,202 +182,7 @@ def labels_of(url: str, texts: list[str]) -> list[tuple[str, float]]:
     return out
 
 
-# --- the two stand-ins this benchmark compares against (served with --serve) -------------------
-
-
-def serve_fixed_wait(model_dir: Path, port: int) -> None:
-    """The module's HTTP face with the batcher as it was: wait up to 2 ms for company, always."""
-    import queue
-
-    from edgeship_sentiment import batcher as batcher_module
-    from edgeship_sentiment.http_face import SentimentHTTPServer
-    from edgeship_sentiment.service import SentimentService
-
-    class FixedWait(batcher_module.MicroBatcher):
-        def _gather(self, first: Any, idle: bool = True) -> Any:
-            batch, texts = [first], len(first.texts)
-            deadline = time.perf_counter() + self.settings.max_batch_delay_ms / 1000
-            while texts < self.settings.max_batch:
-                remaining = deadline - time.perf_counter()
-                try:
-                    item: Any = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is batcher_module._STOP:
-                    return batch, None, True
-                if texts + len(item.texts) > self.settings.max_batch:
-                    return batch, item, False
-                batch.append(item)
-                texts += len(item.texts)
-            return batch, None, False
-
-    batcher_module.MicroBatcher = FixedWait  # type: ignore[misc]
-    import edgeship_sentiment.service as service_module
-
-    service_module.MicroBatcher = FixedWait  # type: ignore[attr-defined]
-    service = SentimentService(model_dir, capture_dir=Path(tempfile.mkdtemp()))
-    SentimentHTTPServer(service, "127.0.0.1", port).start_background()
-    threading_event_forever()
-
-
-def serve_aiohttp(model_dir: Path, port: int) -> None:
-    """The same service and request handling behind aiohttp (TCP_NODELAY on, as aiohttp sets it)."""
-    import asyncio
-
-    from aiohttp import web
-
-    from edgeship_sentiment.service import SentimentService
-
-    service = SentimentService(model_dir, capture_dir=Path(tempfile.mkdtemp()))
-
-    async def score(request: web.Request) -> web.Response:
-        body = await request.read()
-        reply = await asyncio.wrap_future(service.submit(body, "http", request.headers.get("x-request-id")))
-        return web.Response(body=reply.body(), status=reply.status, content_type="application/json")
-
-    async def health(request: web.Request) -> web.Response:
-        return web.json_response({"live": True})
-
-    app = web.Application(client_max_size=256 * 1024)
-    app.router.add_post("/score", score)
-    app.router.add_get("/", health)
-    web.run_app(app, host="127.0.0.1", port=port, backlog=2048, access_log=None, print=None)
-
-
-def serve_ceiling(port: int) -> None:
-    """The module's HTTP server with a constant reply: the HTTP stack's own cost, no scorer."""
-    from edgeship_sentiment.http_server import HTTPServer, Receive, Scope, Send, read_body, respond
-
-    reply = json.dumps({"label": "POSITIVE", "score": 0.9512345678, "elapsed_time": 0.0001234}).encode()
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return
-        await read_body(receive, 256 * 1024)
-        await respond(send, 200, reply, "application/json")
-
-    HTTPServer(app, "127.0.0.1", port).start_background()
-    threading_event_forever()
-
-
-def threading_event_forever() -> None:
-    import threading
-
-    threading.Event().wait()  # serve until terminated
-
-
 # --- the run ----------------------------------------------------------------------------------
-
-
-def merge(rounds: list[Row]) -> Row:
-    """Medians over interleaved rounds; counts summed; the range of req/s kept."""
-    import statistics
-
-    first = rounds[0]
-    return Row(
-        first.path,
-        first.load,
-        sum(r.requests for r in rounds),
-        statistics.median(r.rps for r in rounds),
-        statistics.median(r.p50_ms for r in rounds),
-        statistics.median(r.p99_ms for r in rounds),
-        sum(r.errors for r in rounds),
-        "; ".join(sorted({r.error_kinds for r in rounds if r.error_kinds})),
-        max(r.steal for r in rounds),
-        max(r.loadavg for r in rounds),
-        min(r.rps for r in rounds),
-        max(r.rps for r in rounds),
-        len(rounds),
-    )
-
-
-def markdown(rows: list[Row], labels: dict[str, str], verdicts: list[str], note: str) -> str:
-    lines = [
-        "| path | load | requests | req/s | p50 ms | p99 ms | errors | steal | load avg |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        errors = f"{r.errors} ({r.error_kinds})" if r.errors else "0"
-        spread = f" ({r.rps_min:,.0f} - {r.rps_max:,.0f})" if r.rounds > 1 else ""
-        lines.append(
-            f"| {r.path} | {r.load} | {r.requests} | {r.rps:,.1f}{spread} | {r.p50_ms:.1f} | "
-            f"{r.p99_ms:.1f} | {errors} | {r.steal:.0%} | {r.loadavg:.1f} |"
-        )
-    lines += ["", "Labels against the seed's path (azmlinfsrv + score.py) on held-out tweets:", ""]
-    lines += [f"- {path}: {text}" for path, text in labels.items()]
-    lines += ["", "Targets (ratios from this run):", ""] + [f"- {v}" for v in verdicts]
-    return "\n".join(lines) + f"\n\n{note}\n"
-
-
-CEILING = "ceiling: same HTTP server, no scoring"
-
-
-def find(rows: list[Row], path: str, load: str) -> Row | None:
-    return next((r for r in rows if r.path == path and r.load == load), None)
-
-
-def verdicts(rows: list[Row]) -> list[str]:
-    out = []
-    onnx, seed, hosted = "edgeship ONNX", "azmlinfsrv + score.py", "edgeship + score.py"
-    keep = find(rows, onnx, "1 client, keep-alive")
-    if keep:
-        met = keep.p50_ms < 1 and keep.rps >= 1000
-        out.append(
-            f"ONNX, 1 keep-alive client: p50 {keep.p50_ms:.2f} ms (< 1), {keep.rps:,.0f} req/s (>= 1,000): "
-            f"{'met' if met else 'missed'}"
-        )
-    new, seed_new = find(rows, onnx, "1 client, new connection each"), find(rows, seed, "1 client, new connection each")
-    if new and seed_new and seed_new.rps > 0:
-        ratio = new.rps / seed_new.rps
-        out.append(
-            f"ONNX, new connection per request: {ratio:.0f}x the seed's Keras path (>= 30x): "
-            f"{'met' if ratio >= 30 else 'missed'}"
-        )
-    many = find(rows, onnx, "256 clients")
-    if many:
-        met = many.errors == 0 and many.rps >= 3000
-        out.append(
-            f"ONNX, 256 clients: {many.errors} errors, {many.rps:,.0f} req/s (0 errors, >= 3,000): "
-            f"{'met' if met else 'missed'}"
-        )
-    for load in LOADS:
-        ours, theirs = find(rows, hosted, load), find(rows, seed, load)
-        if ours and theirs and theirs.rps > 0:
-            ratio = ours.rps / theirs.rps
-            out.append(
-                f"hosting score.py, {load}: {ratio:.2f}x azmlinfsrv's req/s (>= 1): {'met' if ratio >= 1 else 'missed'}"
-            )
-    for load in ("32 clients", "256 clients"):
-        adaptive, fixed = find(rows, onnx, load), find(rows, "edgeship ONNX, fixed 2 ms wait", load)
-        if adaptive and fixed and fixed.rps > 0:
-            out.append(f"adaptive vs fixed-wait batching, {load}: {adaptive.rps / fixed.rps:.2f}x req/s")
-    for load in LOADS:
-        uv, aio = find(rows, onnx, load), find(rows, "edgeship ONNX on aiohttp", load)
-        if uv and aio and aio.rps > 0:
-            out.append(f"uvicorn vs aiohttp (same app), {load}: {uv.rps / aio.rps:.2f}x req/s")
-    for load in LOADS:
-        ours, ceiling = find(rows, onnx, load), find(rows, CEILING, load)
-        if ours and ceiling and ceiling.rps > 0 and ours.rps > 0:
-            cost = 1000 / ours.rps - 1000 / ceiling.rps
-            out.append(
-                f"ONNX vs the ceiling (no scoring), {load}: {ours.rps / ceiling.rps:.2f}x its req/s "
-                f"({ceiling.rps:,.0f} req/s, p50 {ceiling.p50_ms:.2f} ms without the scorer; "
-                f"the scorer adds {cost:.2f} ms per request at this load)"
-            )
-    return out
-
-
-def write_section(results: Path, text: str) -> None:
-    """Replace this benchmark's section of results.md (or add it), leaving the others as they are."""
-    old = results.read_text(encoding="utf-8") if results.is_file() else "# Benchmark results\n"
-    section = "## serving\n\n" + text.strip() + "\n"
-    match = re.search(r"^## serving\n.*?(?=^## |\Z)", old, re.S | re.M)
-    new = (
-        old[: match.start()] + section + ("\n" + old[match.end() :] if old[match.end() :] else "")
-        if match
-        else old.rstrip("\n") + "\n\n" + section
-    )
-    results.write_text(new, encoding="utf-8")
 
 
 def main() -> None:
@@ -415,15 +198,7 @@ def main() -> None:
     parser.add_argument("--skip-peer", action="store_true", help="no azmlinfsrv and no Keras rows")
     parser.add_argument("--results", type=Path, default=None, help="write the serving section into this file")
     parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--serve", choices=["fixed-wait", "aiohttp", "ceiling"], help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve == "ceiling":
-        serve_ceiling(args.port)
-        return
-    if args.serve:
-        (serve_fixed_wait if args.serve == "fixed-wait" else serve_aiohttp)(args.model_dir, args.port)
-        return
     if args.fixture is None or args.model_dir is None:
         parser.error("FIXTURE_DIR and PACKAGED_FP32 are required")
     # The servers run in temporary folders: relative paths would point nowhere there.
@@ -506,12 +281,11 @@ def main() -> None:
                     "fixed wait",
                     [
                         sys.executable,
-                        str(Path(__file__).resolve()),
-                        "--serve",
+                        str(STANDINS),
                         "fixed-wait",
                         "--port",
                         str(port),
-                        "x",
+                        "--model-dir",
                         str(args.model_dir),
                     ],
                     tmp,
@@ -526,7 +300,7 @@ def main() -> None:
                 CEILING,
                 lambda port: Server(
                     "ceiling",
-                    [sys.executable, str(Path(__file__).resolve()), "--serve", "ceiling", "--port", str(port)],
+                    [sys.executable, str(STANDINS), "ceiling", "--port", str(port)],
                     tmp,
                     base_env,
                     port,
@@ -544,12 +318,11 @@ def main() -> None:
                         "aiohttp",
                         [
                             sys.executable,
-                            str(Path(__file__).resolve()),
-                            "--serve",
+                            str(STANDINS),
                             "aiohttp",
                             "--port",
                             str(port),
-                            "x",
+                            "--model-dir",
                             str(args.model_dir),
                         ],
                         tmp,
