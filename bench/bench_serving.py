@@ -1,6 +1,6 @@
 """Serving benchmark: the scoring URI under a real load generator, beside Azure ML's own server.
 
-    python -m bench.bench_serving FIXTURE_DIR PACKAGED_FP32 [--duration 8] [--keras-requests 30]
+    python -m bench.bench_serving FIXTURE_DIR PACKAGED_FP32 [--duration 8] [--keras-requests 30] [--keras-rounds 3]
                                   [--results bench/results.md] [--skip-peer] [--json OUT]
 
 FIXTURE_DIR holds the seed's files (model.h5, model.w2v, tokenizer.pkl, encoder.pkl,
@@ -192,8 +192,11 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per ONNX row and round")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the ONNX rows (median)")
     parser.add_argument(
-        "--keras-requests", type=int, default=30, help="requests per Keras row (at least one per client)"
+        "--keras-requests", type=int, default=30, help="requests per Keras row and round (at least one per client)"
     )
+    # One turn of the two Keras servers swung 0.7x - 1.2x between runs of the same code: Keras's own
+    # run-to-run spread on two shared cores is larger than the servers' difference, so take turns.
+    parser.add_argument("--keras-rounds", type=int, default=3, help="interleaved rounds of the Keras rows (median)")
     parser.add_argument("--labels", type=int, default=60, help="held-out tweets whose labels are compared")
     parser.add_argument("--skip-peer", action="store_true", help="no azmlinfsrv and no Keras rows")
     parser.add_argument("--results", type=Path, default=None, help="write the serving section into this file")
@@ -345,7 +348,7 @@ def main() -> None:
                 for load in LOADS:
                     clients = int(LOADS[load][1])
                     keras = group is keras_paths
-                    for _ in range(1 if keras else args.rounds):
+                    for _ in range(args.keras_rounds if keras else args.rounds):
                         for path, server in servers:
                             row = run_load(
                                 server.url,
@@ -377,16 +380,17 @@ def main() -> None:
         label_text[path] = f"{same} / {len(reference)} labels equal, max |score difference| {diff:.1e}"
     note = (
         f"`hey` on the same 2 cores as the servers. Servers of a kind run side by side and take turns under "
-        f"each load: Keras rows one turn of {args.keras_requests} requests (at least one per client), ONNX rows "
-        f"{args.rounds} interleaved rounds of {args.duration:.0f} s (median req/s with min - max; p50 / p99 "
-        "medians). Steal is the hypervisor's share of CPU time during the row (/proc/stat), load avg the "
+        f"each load: Keras rows {args.keras_rounds} interleaved rounds of {args.keras_requests} requests (at least "
+        f"one per client), ONNX rows {args.rounds} rounds of {args.duration:.0f} s (median req/s with min - max; "
+        "p50 / p99 medians). Steal is the hypervisor's share of CPU time during the row (/proc/stat), load avg the "
         "1-minute average after it (both the highest round's): above 2, other work shared the cores."
     )
     from datetime import UTC, datetime
 
     header = (
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, `bench_serving.py {args.fixture.name} {args.model_dir.name}"
-        f" --duration {args.duration:g} --rounds {args.rounds} --keras-requests {args.keras_requests}`\n\n"
+        f" --duration {args.duration:g} --rounds {args.rounds} --keras-requests {args.keras_requests}"
+        f" --keras-rounds {args.keras_rounds}`\n\n"
     )
     text = header + markdown(rows, label_text, verdicts(rows), note)
     print("\n" + text)

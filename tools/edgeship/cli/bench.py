@@ -171,7 +171,11 @@ def cli(names: tuple[str, ...], home: Path | None, results: Path | None, quick: 
                 ] + (["--swaps", "1"] if quick else [])
             elif fixture is not None and name == "serving":
                 command += [str(fixture), str(_package(fixture, Path(tmp) / "fp32"))]
-                command += ["--duration", "3", "--keras-requests", "10", "--labels", "20"] if quick else []
+                command += (
+                    ["--duration", "3", "--keras-requests", "10", "--keras-rounds", "1", "--labels", "20"]
+                    if quick
+                    else []
+                )
             elif fixture is not None and name == "images":  # needs a Docker engine; skips without one
                 command += [str(_package(fixture, Path(tmp) / "fp32")), "--fixture", str(fixture)]
                 command += ["--repeat", "1"] if quick else []
