@@ -115,11 +115,9 @@ class HubThread:
         self.call(poll(), timeout + 5)
 
 
-# The hub's sessions are private and it has no public event for "subscribed": these two are the one
-# place tests read them (waiting for a subscription, fault injection on a live connection).
 def hub_session(hub: Hub, key: str) -> Any:
     """The hub's session of an identity (``None`` before it first connects): ``.connection``, ``.subscriptions``."""
-    return hub._sessions.get(key)
+    return hub.session(key)
 
 
 def json_twin(hub: Hub, key: str) -> Any:
@@ -129,7 +127,7 @@ def json_twin(hub: Hub, key: str) -> Any:
 
 def listens_for_methods(hub: Hub, key: str) -> bool:
     """The identity is connected and subscribed to direct methods (a call to it would be delivered)."""
-    return hub._listens_for_methods(key)
+    return hub.listens_for_methods(key)
 
 
 SENTIMENT_MODULE = Path(__file__).resolve().parents[2] / "modules" / "sentiment"

@@ -232,8 +232,13 @@ class Hub:
                 raise MethodTargetNotFoundError(f"{target!r} is not connected or does not listen for methods")
             return await self._methods.call(session, method_name, payload, timeout)
 
-    def _listens_for_methods(self, module_id: str) -> bool:
+    def listens_for_methods(self, module_id: str) -> bool:
+        """The identity is connected and subscribed to direct methods (a call to it would be delivered)."""
         return self._sessions.listens(module_id, "methods")
+
+    def session(self, identity: str) -> Session | None:
+        """The identity's session (``None`` before it first connects): its connection and subscriptions."""
+        return self._sessions.get(identity)
 
     def upstream_since(self, seq: int = 0) -> list[UpstreamRecord]:
         return self.forwarding.cloud.since(seq)
