@@ -7,7 +7,7 @@ grow with the load and the per-text cost falls (see ``bench/``).
 
 ``max_batch_delay_ms`` is an upper bound, never a fixed wait: the fixed wait made every lone request
 pay it, 4.4 ms for a 0.19 ms score (issue #14). The batcher waits at all only while it has company:
-when the last batch held more than one request and the scorer has not sat idle for the delay budget,
+when the last batch held more than one request and the scorer has not sat idle for ten delay budgets,
 the clients it just answered are about to send again (a closed loop of N clients), so it waits until
 the batch holds as many texts as the last batch plus those that queued while it ran, no longer than
 the budget counted from the first request's arrival. Without that, 32 clients settled into two

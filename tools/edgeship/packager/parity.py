@@ -169,9 +169,8 @@ def compare(
 ) -> ParityReport:
     """``strict`` (default: the variant is fp32 or padskip): max |diff| and every label; else int8's bounds."""
     diff = np.abs(reference - candidate)
-    agreement = float(
-        np.mean([a == b for a, b in zip(labelling.decode(reference), labelling.decode(candidate), strict=True)])
-    )
+    disagreements = sum(a != b for a, b in zip(labelling.decode(reference), labelling.decode(candidate), strict=True))
+    agreement = 1.0 - disagreements / len(reference)
     reference_binary, candidate_binary = labelling.decode_binary(reference), labelling.decode_binary(candidate)
     keras_accuracy = _accuracy(reference_binary, heldout.labels)
     onnx_accuracy = _accuracy(candidate_binary, heldout.labels)
@@ -193,7 +192,6 @@ def compare(
         }
         drop = (keras_accuracy or 0.0) - (onnx_accuracy or 0.0)
         real_loss = drop > INT8_MAX_ACCURACY_DROP + 1e-12 and (p_value is None or p_value < INT8_LOSS_SIGNIFICANCE)
-        disagreements = round((1.0 - agreement) * len(reference))
         agreement_p_value = disagreement_p_value(disagreements, len(reference))
         real_disagreement = agreement < INT8_MIN_AGREEMENT and agreement_p_value < INT8_LOSS_SIGNIFICANCE
         passed = float(diff.max()) <= INT8_MAX_DIFF and not real_disagreement and not real_loss
